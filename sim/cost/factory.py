@@ -1,0 +1,19 @@
+"""Build a pool's step-time model from its spec (one registry line per model kind)."""
+
+from __future__ import annotations
+
+from sim.config import CostModelKind, PoolSpec
+from sim.cost.base import ConstantCostModel, StepCostModel
+from sim.cost.roofline import RooflineCostModel
+from sim.cost.table import TableCostModel
+
+
+def build_cost_model(pool: PoolSpec) -> StepCostModel:
+    spec = pool.cost_model
+    if spec.kind is CostModelKind.CONSTANT:
+        return ConstantCostModel(spec.constant_step_s)
+    if spec.kind is CostModelKind.TABLE:
+        return TableCostModel(spec.table_rows, spec.table_source)
+    return RooflineCostModel(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
+                             weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
+                             params=spec.roofline)

@@ -1,0 +1,144 @@
+"""Per-operator roofline step-time model.
+
+Each operator of a transformer layer takes ``max(flops / (peak_flops * compute_eff),
+bytes / (mem_bw * memory_eff))`` on one device of a tensor-parallel group; layers are summed, TP
+all-reduces and pipeline hand-offs are added, plus a fixed per-step overhead (scheduling, kernel
+launch, sampling). Efficiency factors are per device family defaults until a calibration profile
+replaces them (see ``sim.cost.calibrated``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.cost.base import StepShape
+from sim.errors import require_fraction, require_non_negative
+from sim.hardware.specs import DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
+
+ACTIVATION_BYTES = 2.0  # activations and all-reduce payloads travel in bf16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RooflineParams:
+    """Free parameters of the roofline model (what calibration fits)."""
+
+    compute_efficiency: float = 0.6  # achieved / peak dense FLOP/s on large GEMMs
+    memory_efficiency: float = 0.75  # achieved / peak HBM bandwidth on streaming reads
+    attention_efficiency: float = 0.5  # prefill attention FLOP efficiency (softmax, masking)
+    comm_efficiency: float = 0.7  # achieved / peak scale-up link bandwidth in all-reduce
+    allreduce_latency_s: float = 8e-6  # fixed cost per all-reduce call
+    step_overhead_s: float = 2e-3  # per engine step: scheduler, launch, sampling
+    # Small GEMMs under-use the device: efficiency ramps as tokens / (tokens + half_tokens).
+    compute_half_tokens: float = 0.0
+
+    def __post_init__(self) -> None:
+        for field in ("compute_efficiency", "memory_efficiency", "attention_efficiency",
+                      "comm_efficiency"):
+            require_fraction(f"cost_model.{field}", getattr(self, field))
+        for field in ("allreduce_latency_s", "step_overhead_s", "compute_half_tokens"):
+            require_non_negative(f"cost_model.{field}", getattr(self, field))
+
+
+class RooflineCostModel:
+    """Step time of one replica: ``model`` sharded over ``tp x pp`` devices of ``hardware``."""
+
+    def __init__(self, model: ModelSpec, hardware: HardwareSpec, *, tp: int = 1, pp: int = 1,
+                 weight_dtype: DType = DType.BF16, kv_dtype: DType = DType.BF16,
+                 params: RooflineParams | None = None) -> None:
+        check_parallelism(model, tp, pp)
+        self.model, self.hardware, self.tp, self.pp = model, hardware, tp, pp
+        self.params = p = params or RooflineParams()
+        self.weight_dtype, self.kv_dtype = weight_dtype, kv_dtype
+        w_bpe, kv_bpe = weight_dtype.bytes_per_element, kv_dtype.bytes_per_element
+        self._flops = hardware.peak_flops_per_s(weight_dtype) * p.compute_efficiency
+        self._attn_flops = hardware.peak_flops_per_s(kv_dtype) * p.attention_efficiency
+        self._bw = hardware.mem_bw_bytes_per_s * p.memory_efficiency
+        self._layers = model.num_layers  # all stages run in sequence for one micro-batch
+        heads_per_dev = model.num_heads / tp
+        kv_heads_per_dev = max(1.0, model.num_kv_heads / tp)
+        # Dense per-token GEMM work on one device, per layer (FLOPs = 2 * params per token).
+        self._dense_params = (model.attn_params_per_layer
+                              + (model.mlp_params_per_layer if model.num_experts == 1 else 0)) / tp
+        self._dense_weight_bytes = self._dense_params * w_bpe
+        self._expert_params = model.expert_params / tp
+        self._moe = model.num_experts > 1
+        # Attention: QK^T and PV are 2 * head_dim FLOPs each per (query, key) pair and head.
+        self._attn_flops_per_pair = 4.0 * model.head_dim * heads_per_dev
+        self._kv_bytes_per_token = 2.0 * model.head_dim * kv_heads_per_dev * kv_bpe
+        # TP all-reduce after attention and after MLP; ring moves 2 (tp-1)/tp of the payload.
+        self._allreduces_per_layer = 2 if tp > 1 else 0
+        link = hardware.scaleup_bw_bytes_per_s * p.comm_efficiency
+        self._allreduce_s_per_token = (2.0 * (tp - 1) / tp * model.hidden_size * ACTIVATION_BYTES
+                                       / link) if tp > 1 else 0.0
+        self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / link
+        self._lm_head_params = (model.vocab_size * model.hidden_size / tp
+                                if model.kind is ModelKind.DECODER else 0.0)
+        self._decode_cache: dict[int, tuple[float, float]] = {}
+
+    # --- operators ------------------------------------------------------------------
+    def _gemm_s(self, tokens: int) -> float:
+        """All weight GEMMs of one layer on one device for ``tokens`` tokens."""
+        eff = 1.0
+        if self.params.compute_half_tokens:
+            eff = tokens / (tokens + self.params.compute_half_tokens)
+        flops_rate = self._flops * eff
+        time_s = max(2.0 * self._dense_params * tokens / flops_rate,
+                     (self._dense_weight_bytes + 2 * tokens * self.model.hidden_size * ACTIVATION_BYTES)
+                     / self._bw)
+        if self._moe:
+            m = self.model
+            assignments = tokens * m.experts_per_token
+            # Expected distinct experts touched when each token picks k of E uniformly.
+            touched = m.num_experts * (1.0 - (1.0 - m.experts_per_token / m.num_experts) ** tokens)
+            time_s += max(2.0 * self._expert_params * assignments / flops_rate,
+                          touched * self._expert_params * self.weight_dtype.bytes_per_element / self._bw)
+        return time_s
+
+    def _comm_s(self, tokens: int) -> float:
+        per_layer = self._allreduces_per_layer * (self.params.allreduce_latency_s
+                                                  + self._allreduce_s_per_token * tokens)
+        handoffs = (self.pp - 1) * (self.params.allreduce_latency_s + self._handoff_s_per_token * tokens)
+        return per_layer * self._layers + handoffs
+
+    def _lm_head_s(self, tokens: int) -> float:
+        if not tokens or not self._lm_head_params:
+            return 0.0
+        return max(2.0 * self._lm_head_params * tokens / self._flops,
+                   self._lm_head_params * self.weight_dtype.bytes_per_element / self._bw)
+
+    # --- StepCostModel ----------------------------------------------------------------
+    def step_time_s(self, shape: StepShape) -> float:
+        tokens = shape.prefill_tokens + shape.num_decode_seqs
+        if tokens == 0:
+            return 0.0
+        layer_s = self._gemm_s(tokens)
+        if shape.prefill_tokens:
+            layer_s += max(self._attn_flops_per_pair * shape.prefill_attention_pairs / self._attn_flops,
+                           self._kv_bytes_per_token * shape.prefill_context_tokens / self._bw)
+        if shape.num_decode_seqs:
+            layer_s += self._decode_attention_s_per_token() * shape.decode_context_tokens
+        logits_tokens = shape.num_decode_seqs + shape.num_prefill_seqs
+        return (self._layers * layer_s + self._comm_s(tokens) + self._lm_head_s(logits_tokens)
+                + self.params.step_overhead_s)
+
+    def _decode_attention_s_per_token(self) -> float:
+        # Decode attention reads each context token's K and V once; both terms are linear in
+        # context, so the roofline max is exactly linear too.
+        return max(self._attn_flops_per_pair / self._attn_flops, self._kv_bytes_per_token / self._bw)
+
+    def decode_coefficients(self, num_seqs: int) -> tuple[float, float]:
+        cached = self._decode_cache.get(num_seqs)
+        if cached is None:
+            base = (self._layers * self._gemm_s(num_seqs) + self._comm_s(num_seqs)
+                    + self._lm_head_s(num_seqs) + self.params.step_overhead_s)
+            cached = (base, self._layers * self._decode_attention_s_per_token())
+            self._decode_cache[num_seqs] = cached
+        return cached
+
+    # --- memory -----------------------------------------------------------------------
+    def weight_bytes_per_device(self) -> float:
+        return self.model.weight_bytes(self.weight_dtype) / (self.tp * self.pp)
+
+    def kv_bytes_per_token_per_device(self) -> float:
+        return self.model.kv_bytes_per_token(self.kv_dtype) / self.pp * (
+            max(1.0, self.model.num_kv_heads / self.tp) / self.model.num_kv_heads)

@@ -1,0 +1,45 @@
+"""Device memory budget of a replica: weights first, the rest becomes paged KV blocks."""
+
+from __future__ import annotations
+
+import math
+
+from sim.errors import ConfigError
+from sim.hardware.specs import DType, HardwareSpec, ModelSpec
+
+GB = 1e9
+
+
+def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType) -> float:
+    return model.weight_bytes(weight_dtype) / (tp * pp)
+
+
+def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: DType) -> float:
+    """KV bytes one token occupies on one device: its layers' share, its KV heads' share.
+
+    With ``tp > num_kv_heads`` each device keeps a replica of one KV head (as vLLM does)."""
+    kv_heads_per_device = max(1.0, model.num_kv_heads / tp)
+    return (2.0 * (model.num_layers / pp) * kv_heads_per_device * model.head_dim
+            * kv_dtype.bytes_per_element)
+
+
+def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp: int,
+                       weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
+                       gpu_memory_utilization: float, activation_reserve_fraction: float,
+                       pool_name: str = "pool") -> int:
+    """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit."""
+    usable = hardware.memory_bytes * (gpu_memory_utilization - activation_reserve_fraction)
+    weights = weight_bytes_per_device(model, tp, pp, weight_dtype)
+    per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype)
+    block = per_token * block_size_tokens
+    if per_token == 0:  # encoder-only models keep no KV cache between steps
+        return 1 << 30
+    if weights + block > usable:
+        raise ConfigError(
+            f"cluster.pools.{pool_name}: model {model.name} does not fit on {hardware.name} with "
+            f"tp={tp} pp={pp} ({weight_dtype.value} weights): needs {weights / GB:.1f} GB of weights "
+            f"per device but only {usable / GB:.1f} GB is usable "
+            f"(memory {hardware.memory_bytes / GB:.0f} GB x (gpu_memory_utilization "
+            f"{gpu_memory_utilization} - activation reserve {activation_reserve_fraction})); short by "
+            f"{(weights + block - usable) / GB:.1f} GB. Raise tp/pp, use fp8 weights or a larger device.")
+    return int(math.floor((usable - weights) / block))

@@ -1,0 +1,50 @@
+"""Append-only records written during a run; summarised once at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.request import Request
+
+
+@dataclass(slots=True)
+class ReplicaStats:
+    label: str
+    pool: str
+    itl_runs: list  # shared: (first_step_s, growth_s, steps, batch, stall_s, stall_count)
+    spans: list | None  # shared: (track, name, start_s, duration_s, batch) or None when off
+    busy_s: float = 0.0
+    steps: int = 0  # scheduled activities (a decode run counts once)
+    decode_steps: int = 0  # decode iterations inside runs
+    preemptions: int = 0
+    max_spans: int = 200_000
+
+    def record_itl_run(self, first_step_s: float, growth_s: float, steps: int, batch: int,
+                       stall_s: float, stall_count: int) -> None:
+        if batch:
+            self.itl_runs.append((first_step_s, growth_s, steps, batch, stall_s, stall_count))
+
+    def add_span(self, track: str, name: str, start_s: float, duration_s: float, batch: int) -> None:
+        if len(self.spans) < self.max_spans:
+            self.spans.append((track, name, start_s, duration_s, batch))
+
+
+@dataclass(slots=True)
+class Collector:
+    record_trace: bool = False
+    max_spans: int = 200_000
+    completed: list[Request] = field(default_factory=list)
+    rejected: list[Request] = field(default_factory=list)
+    replicas: list[ReplicaStats] = field(default_factory=list)
+    itl_runs: list = field(default_factory=list)
+    spans: list | None = None
+
+    def __post_init__(self) -> None:
+        if self.record_trace:
+            self.spans = []
+
+    def replica_stats(self, label: str, pool: str) -> ReplicaStats:
+        stats = ReplicaStats(label=label, pool=pool, itl_runs=self.itl_runs, spans=self.spans,
+                             max_spans=self.max_spans)
+        self.replicas.append(stats)
+        return stats

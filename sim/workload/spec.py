@@ -1,0 +1,118 @@
+"""Workload specifications: arrival processes and token-length distributions."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import ConfigError, require, require_non_negative, require_positive
+
+
+class ArrivalKind(enum.Enum):
+    POISSON = "poisson"  # open loop, exponential gaps at rate_per_s
+    GAMMA = "gamma"  # open loop, gamma gaps with coefficient of variation cv (bursty when cv > 1)
+    MAX_LOAD = "max_load"  # every request arrives at t = 0 (offline throughput)
+    CLOSED_LOOP = "closed_loop"  # fixed concurrency; a finished request frees a slot after think time
+    TRACE = "trace"  # timestamps replayed from a trace
+
+
+class LengthKind(enum.Enum):
+    FIXED = "fixed"
+    NORMAL = "normal"
+    LOGNORMAL = "lognormal"
+    UNIFORM = "uniform"
+    TRACE = "trace"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LengthSpec:
+    """Token-length distribution; samples are rounded and clipped to [min_tokens, max_tokens]."""
+
+    kind: LengthKind = LengthKind.FIXED
+    mean: float = 128
+    std: float = 0.0  # normal/lognormal: standard deviation of the resulting lengths
+    min_tokens: int = 1
+    max_tokens: int = 1_000_000
+
+    def validate(self, field: str) -> None:
+        if self.kind is not LengthKind.TRACE:
+            require_positive(f"{field}.mean", self.mean)
+        require_non_negative(f"{field}.std", self.std)
+        require(isinstance(self.min_tokens, int) and self.min_tokens >= 1, f"{field}.min_tokens",
+                self.min_tokens, "must be an integer >= 1")
+        require(self.max_tokens >= self.min_tokens, f"{field}.max_tokens", self.max_tokens,
+                f"must be >= min_tokens={self.min_tokens}")
+        if self.kind is LengthKind.UNIFORM:
+            require(self.std > 0 or self.mean >= 1, f"{field}.std", self.std, "uniform needs std >= 0")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind is LengthKind.FIXED:
+            values = np.full(n, self.mean, dtype=float)
+        elif self.kind is LengthKind.NORMAL:
+            values = rng.normal(self.mean, self.std, n)
+        elif self.kind is LengthKind.LOGNORMAL:
+            # Parameterised by the lengths' own mean and std, which is what papers report.
+            sigma2 = math.log1p((self.std / self.mean) ** 2)
+            values = rng.lognormal(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2), n)
+        elif self.kind is LengthKind.UNIFORM:
+            half = self.std * math.sqrt(3.0)  # a uniform of this std
+            values = rng.uniform(self.mean - half, self.mean + half, n)
+        else:
+            raise ConfigError("length kind 'trace' takes its lengths from the trace records")
+        return np.clip(np.rint(values), self.min_tokens, self.max_tokens).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArrivalSpec:
+    kind: ArrivalKind = ArrivalKind.POISSON
+    rate_per_s: float = 1.0  # poisson / gamma
+    cv: float = 1.0  # gamma: coefficient of variation of inter-arrival gaps
+    concurrency: int = 1  # closed loop
+    think_time_s: float = 0.0  # closed loop
+    time_scale: float = 1.0  # trace: multiply trace timestamps (0.5 = replay twice as fast)
+
+    def validate(self) -> None:
+        if self.kind in (ArrivalKind.POISSON, ArrivalKind.GAMMA):
+            require_positive("workload.arrival.rate_per_s", self.rate_per_s)
+        if self.kind is ArrivalKind.GAMMA:
+            require_positive("workload.arrival.cv", self.cv)
+        if self.kind is ArrivalKind.CLOSED_LOOP:
+            require(isinstance(self.concurrency, int) and self.concurrency >= 1,
+                    "workload.arrival.concurrency", self.concurrency, "must be an integer >= 1")
+            require_non_negative("workload.arrival.think_time_s", self.think_time_s)
+        require_positive("workload.arrival.time_scale", self.time_scale)
+
+    def gaps_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Inter-arrival gaps for open-loop kinds (the first request arrives after one gap)."""
+        if self.kind is ArrivalKind.POISSON:
+            return rng.exponential(1.0 / self.rate_per_s, n)
+        if self.kind is ArrivalKind.GAMMA:
+            shape = 1.0 / (self.cv ** 2)
+            return rng.gamma(shape, 1.0 / (shape * self.rate_per_s), n)
+        return np.zeros(n)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceRecords:
+    """Trace rows already parsed (``hermes_opt.traces`` reads the files): seconds and tokens."""
+
+    arrival_s: tuple[float, ...]
+    prompt_tokens: tuple[int, ...]
+    output_tokens: tuple[int, ...]
+    source: str = "trace"
+
+    def __post_init__(self) -> None:
+        n = len(self.arrival_s)
+        require(n > 0, "workload.trace", self.source, "has no rows")
+        require(len(self.prompt_tokens) == n and len(self.output_tokens) == n, "workload.trace",
+                self.source, "columns differ in length")
+        times = np.asarray(self.arrival_s, dtype=float)
+        require(bool(np.all(np.isfinite(times))) and bool(np.all(np.diff(times) >= 0)),
+                "workload.trace", self.source, "arrival times must be finite and sorted")
+        for name in ("prompt_tokens", "output_tokens"):
+            column = np.asarray(getattr(self, name))
+            require(bool(np.all(column >= 1)), f"workload.trace.{name}", self.source,
+                    "token counts must be >= 1")
