@@ -93,16 +93,22 @@ class PoolSpec:
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     cost_model: CostModelSpec = field(default_factory=CostModelSpec)
+    config_path: str = ""  # where users set this pool (error messages); default cluster.pools.<name>
+
+    @property
+    def field_path(self) -> str:
+        return self.config_path or f"cluster.pools.{self.name}"
 
     def validate(self) -> None:
-        prefix = f"cluster.pools.{self.name}"
+        prefix = self.field_path
         require(isinstance(self.num_replicas, int) and self.num_replicas >= 1,
                 f"{prefix}.num_replicas", self.num_replicas, "must be an integer >= 1")
         try:
             check_parallelism(self.model, self.tp, self.pp)
         except ConfigError as err:
             raise ConfigError(f"{prefix}.{err}") from None
-        self.scheduler.validate(f"{prefix}.scheduler")
+        # the main pool's scheduler is the top-level `scheduler` group
+        self.scheduler.validate("scheduler" if prefix == "cluster" else f"{prefix}.scheduler")
 
     @property
     def num_devices(self) -> int:

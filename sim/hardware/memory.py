@@ -36,7 +36,7 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
         return 1 << 30
     if weights + block > usable:
         raise ConfigError(
-            f"cluster.pools.{pool_name}: model {model.name} does not fit on {hardware.name} with "
+            f"{pool_name}: model {model.name} does not fit on {hardware.name} with "
             f"tp={tp} pp={pp} ({weight_dtype.value} weights): needs {weights / GB:.1f} GB of weights "
             f"per device but only {usable / GB:.1f} GB is usable "
             f"(memory {hardware.memory_bytes / GB:.0f} GB x (gpu_memory_utilization "

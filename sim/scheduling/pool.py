@@ -23,7 +23,7 @@ class LLMPool:
             spec.model, spec.hardware, tp=spec.tp, pp=spec.pp, weight_dtype=spec.weight_dtype,
             kv_dtype=spec.kv_dtype, block_size_tokens=sched.block_size_tokens,
             gpu_memory_utilization=sched.gpu_memory_utilization,
-            activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.name)
+            activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.field_path)
         self.cost = build_cost_model(spec)  # stateless per step, shared by the pool's replicas
         self.replicas = [
             Replica(engine, f"{spec.name}/{i}", self.cost, sched, self.num_blocks, on_done,

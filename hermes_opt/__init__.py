@@ -1,0 +1,3 @@
+"""hermes-opt: Hydra configs + Optuna search on top of the ``sim`` simulator."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,233 @@
+"""Hydra config -> ``sim.SimConfig``: the only place that translates YAML into simulator types.
+
+The top-level ``hardware``/``model``/``cluster``/``scheduler``/``router``/``cost_model`` groups
+describe the main LLM pool (named ``cluster.pool_name``). More pools can be listed under
+``cluster.pools.<name>`` with hardware and model given by catalog name.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from hermes_opt import catalog, traces
+from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
+                        RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
+                        WorkloadSpec)
+from sim.cost.roofline import RooflineParams
+from sim.errors import ConfigError
+from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec
+from sim.request import Stage, StageKind
+from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
+
+E = TypeVar("E", bound=enum.Enum)
+GB = 1e9
+
+
+def enum_value(cls: type[E], value: Any, field: str) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise ConfigError(f"{field}={value!r}: allowed: {allowed}") from None
+
+
+def number(node: Any, key: str, field: str, *, integer: bool = False, default: Any = None) -> Any:
+    value = node.get(key, default) if node is not None else default
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{field}.{key}={value!r}: must be a number")
+    if integer:
+        if float(value) != int(value):
+            raise ConfigError(f"{field}.{key}={value!r}: must be a whole number")
+        return int(value)
+    return float(value)
+
+
+# --- catalog entries ----------------------------------------------------------------------
+def hardware_spec(node: DictConfig) -> HardwareSpec:
+    field = f"hardware[{node.get('name')}]"
+    fp8 = number(node, "fp8_dense_tflops", field)
+    cores = number(node, "num_cores", field, integer=True)
+    return HardwareSpec(
+        name=str(node.name), kind=enum_value(DeviceKind, node.kind, f"{field}.kind"),
+        memory_bytes=number(node, "memory_gb", field) * GB,
+        mem_bw_bytes_per_s=number(node, "mem_bw_gb_per_s", field) * GB,
+        bf16_flops_per_s=number(node, "bf16_dense_tflops", field) * 1e12,
+        fp8_flops_per_s=fp8 * 1e12 if fp8 else None,
+        scaleup_bw_bytes_per_s=(number(node, "scaleup_bw_gb_per_s", field)
+                                or number(node, "host_bw_gb_per_s", field)) * GB,
+        host_bw_bytes_per_s=number(node, "host_bw_gb_per_s", field) * GB,
+        num_cores=cores)
+
+
+def model_spec(node: DictConfig) -> ModelSpec:
+    field = f"model[{node.get('name')}]"
+    ints = {key: number(node, key, field, integer=True) for key in (
+        "num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "intermediate_size",
+        "vocab_size", "num_experts", "experts_per_token", "max_context_tokens")}
+    return ModelSpec(name=str(node.name), kind=enum_value(ModelKind, node.kind, f"{field}.kind"),
+                     gated_mlp=bool(node.get("gated_mlp", True)),
+                     tie_word_embeddings=bool(node.get("tie_word_embeddings", False)), **ints)
+
+
+# --- pool parts ---------------------------------------------------------------------------
+def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
+    return SchedulerSpec(
+        policy=enum_value(BatchPolicy, node.policy, f"{field}.policy"),
+        max_num_seqs=number(node, "max_num_seqs", field, integer=True),
+        max_batched_tokens=number(node, "max_batched_tokens", field, integer=True),
+        chunk_size_tokens=number(node, "chunk_size_tokens", field, integer=True, default=512),
+        block_size_tokens=number(node, "block_size_tokens", field, integer=True, default=16),
+        gpu_memory_utilization=number(node, "gpu_memory_utilization", field, default=0.9),
+        activation_reserve_fraction=number(node, "activation_reserve_fraction", field, default=0.05))
+
+
+def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
+    kind = enum_value(CostModelKind, node.kind, "cost_model.kind")
+    if kind is CostModelKind.CONSTANT:
+        return CostModelSpec(kind=kind, constant_step_s=number(node, "step_ms", "cost_model") / 1e3)
+    if kind is CostModelKind.TABLE:
+        rows, source = splitwise_table(node, pool_hint)
+        return CostModelSpec(kind=kind, table_rows=rows, table_source=source)
+    fields = RooflineParams.__dataclass_fields__
+    params = {k: number(node, k, "cost_model") for k in fields if node.get(k) is not None}
+    return CostModelSpec(kind=kind, roofline=RooflineParams(**params))
+
+
+def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple, str]:
+    """Rows for TableCostModel from a Splitwise-format perf_model.csv (shipped or user-given)."""
+    path = node.get("path") or str(catalog.DATA_DIR / "splitwise" / "perf_model.csv")
+    frame = pd.read_csv(path)
+    model, hardware = node.get("table_model"), node.get("table_hardware")
+    tp = node.get("tensor_parallel") or pool_hint["tp"]
+    sel = frame[(frame.model == model) & (frame.hardware == hardware) & (frame.tensor_parallel == tp)]
+    if sel.empty:
+        combos = sorted({(m, h, int(t)) for m, h, t in
+                         frame[["model", "hardware", "tensor_parallel"]].itertuples(index=False)})
+        raise ConfigError(f"cost_model: no rows for table_model={model!r} table_hardware={hardware!r} "
+                          f"tp={tp} in {path}; available (model, hardware, tp): {combos}")
+    grouped = sel.groupby(["batch_size", "prompt_size", "token_size"], as_index=False)[
+        ["prompt_time", "token_time"]].mean()
+    rows = tuple((float(r.batch_size), float(r.prompt_size), float(r.prompt_time),
+                  float(r.token_time), float(r.prompt_size + r.token_size / 2))
+                 for r in grouped.itertuples(index=False))
+    return rows, f"{path}:{model}/{hardware}/tp{tp}"
+
+
+def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: DictConfig,
+              scheduler: DictConfig, router: DictConfig, cost_model: DictConfig,
+              field: str) -> PoolSpec:
+    tp = number(cluster, "tp", field, integer=True, default=1)
+    return PoolSpec(
+        name=name, hardware=hardware_spec(hardware), model=model_spec(model),
+        num_replicas=number(cluster, "num_replicas", field, integer=True, default=1),
+        tp=tp, pp=number(cluster, "pp", field, integer=True, default=1),
+        role=enum_value(PoolRole, cluster.get("role", "colocated"), f"{field}.role"),
+        weight_dtype=enum_value(DType, cluster.get("weight_dtype", "bf16"), f"{field}.weight_dtype"),
+        kv_dtype=enum_value(DType, cluster.get("kv_dtype", "bf16"), f"{field}.kv_dtype"),
+        scheduler=scheduler_spec(scheduler, f"{field}.scheduler" if field != "cluster" else "scheduler"),
+        router=enum_value(RouterPolicy, router.policy, "router.policy"),
+        cost_model=cost_model_spec(cost_model, {"tp": tp}),
+        config_path=field)
+
+
+def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
+    cluster = cfg.cluster
+    main = pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware, model=cfg.model,
+                     cluster=cluster, scheduler=cfg.scheduler, router=cfg.router,
+                     cost_model=cfg.cost_model, field="cluster")
+    extra = []
+    for name, node in (cluster.get("pools") or {}).items():
+        field = f"cluster.pools.{name}"
+        merged_sched = OmegaConf.merge(cfg.scheduler, node.get("scheduler") or {})
+        extra.append(pool_spec(
+            str(name), hardware=catalog.entry("hardware", node.get("hardware"), f"{field}.hardware"),
+            model=catalog.entry("model", node.get("model"), f"{field}.model"), cluster=node,
+            scheduler=merged_sched, router=node.get("router") or cfg.router,
+            cost_model=node.get("cost_model") or cfg.cost_model, field=field))
+    return (main, *extra)
+
+
+# --- workload ----------------------------------------------------------------------------
+def length_spec(node: DictConfig, field: str) -> LengthSpec:
+    if node is None:
+        raise ConfigError(f"{field}: missing; give {{kind, mean, std, min_tokens, max_tokens}}")
+    return LengthSpec(kind=enum_value(LengthKind, node.get("kind", "fixed"), f"{field}.kind"),
+                      mean=number(node, "mean", field, default=128),
+                      std=number(node, "std", field, default=0.0),
+                      min_tokens=number(node, "min_tokens", field, integer=True, default=1),
+                      max_tokens=number(node, "max_tokens", field, integer=True, default=1_000_000))
+
+
+def plan(node: Any, field: str, default_pool: str) -> tuple[Stage, ...]:
+    if not isinstance(node, (ListConfig, list)) or not node:
+        raise ConfigError(f"{field}={node!r}: must be a non-empty list of stages")
+    stages = []
+    for i, item in enumerate(node):
+        if isinstance(item, str):
+            item = {"kind": item}
+        item = dict(item)
+        kind = enum_value(StageKind, item.pop("kind", None), f"{field}[{i}].kind")
+        pool = str(item.pop("pool", default_pool))
+        params = tuple(sorted((str(k), float(v)) for k, v in item.items()))
+        stages.append(Stage(kind=kind, pool=pool, params=params))
+    return tuple(stages)
+
+
+def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
+    arrival = node.arrival
+    trace = None
+    if node.get("trace") and node.trace.get("path"):
+        trace = traces.read_trace(traces.resolve(str(node.trace.path)), node.trace.get("format", "auto"))
+    types = []
+    for name, rt in node.request_types.items():
+        field = f"workload.request_types.{name}"
+        types.append(RequestTypeSpec(
+            name=str(name), plan=plan(rt.get("plan", ["generate"]), f"{field}.plan", default_pool),
+            prompt_tokens=length_spec(rt.get("prompt_tokens"), f"{field}.prompt_tokens"),
+            output_tokens=length_spec(rt.get("output_tokens"), f"{field}.output_tokens"),
+            weight=number(rt, "weight", field, default=1.0)))
+    return WorkloadSpec(
+        num_requests=number(node, "num_requests", "workload", integer=True),
+        arrival=ArrivalSpec(
+            kind=enum_value(ArrivalKind, arrival.kind, "workload.arrival.kind"),
+            rate_per_s=number(arrival, "rate_per_s", "workload.arrival", default=1.0),
+            cv=number(arrival, "cv", "workload.arrival", default=1.0),
+            concurrency=number(arrival, "concurrency", "workload.arrival", integer=True, default=1),
+            think_time_s=number(arrival, "think_time_s", "workload.arrival", default=0.0),
+            time_scale=number(arrival, "time_scale", "workload.arrival", default=1.0)),
+        request_types=tuple(types), trace=trace)
+
+
+def slo_spec(node: DictConfig | None) -> SLOSpec:
+    node = node or {}
+    return SLOSpec(**{k: number(node, k, "slo") for k in ("ttft_ms", "tpot_ms", "e2e_ms")})
+
+
+def sim_config(cfg: DictConfig, *, record_requests: bool = False,
+               record_trace: bool = False) -> SimConfig:
+    """Build and validate the simulator config; every problem is a ConfigError."""
+    try:
+        main_pools = pools(cfg)
+        return SimConfig(pools=main_pools, workload=workload_spec(cfg.workload, main_pools[0].name),
+                         slo=slo_spec(cfg.get("slo")), record_requests=record_requests,
+                         record_trace=record_trace)
+    except (AttributeError, KeyError, TypeError) as err:  # a required key missing from YAML
+        raise ConfigError(f"config: {err}") from None
+
+
+def numpy_safe(obj: Any) -> Any:
+    """Make summaries JSON-serialisable (numpy scalars -> Python)."""
+    if isinstance(obj, dict):
+        return {k: numpy_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [numpy_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
