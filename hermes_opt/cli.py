@@ -112,7 +112,19 @@ def _sim_app(cfg: DictConfig) -> None:
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
 
 
+# `hermes-sim <subcommand> ...`: tools that are not a single simulation.
+SUBCOMMANDS = {
+    "calibrate": ("hermes_opt.calibration.cli", "calibrate_main"),
+    "validate": ("hermes_opt.validation.cli", "validate_main"),
+}
+
+
 def sim_main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        import importlib
+        module, function = SUBCOMMANDS[sys.argv[1]]
+        getattr(importlib.import_module(module), function)(sys.argv[2:])
+        return
     check_group_choices("hermes-sim", sys.argv[1:])
     precheck_overrides("hermes-sim", "sim", sys.argv[1:])
     run_hydra("hermes-sim", _sim_app)

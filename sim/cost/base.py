@@ -40,9 +40,12 @@ class StepCostModel(Protocol):
 
     def step_time_s(self, shape: StepShape) -> float: ...
 
-    def decode_coefficients(self, num_seqs: int) -> tuple[float, float]:
+    def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
         """``(base_s, s_per_context_token)`` such that a decode-only step of ``num_seqs`` sequences
-        holding ``C`` context tokens in total takes ``base_s + s_per_context_token * C``."""
+        holding ``C`` context tokens in total takes ``base_s + s_per_context_token * C`` for ``C``
+        near ``context_tokens`` (a local linearisation; exact for the roofline and table models).
+        A replica advances a run of decode steps with one pair, so the pair must stay accurate
+        while context grows by ``num_seqs`` per step over the run."""
         ...
 
 
@@ -57,5 +60,5 @@ class ConstantCostModel:
     def step_time_s(self, shape: StepShape) -> float:
         return self.step_s
 
-    def decode_coefficients(self, num_seqs: int) -> tuple[float, float]:
+    def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
         return self.step_s, 0.0

@@ -126,7 +126,7 @@ class RooflineCostModel:
         # context, so the roofline max is exactly linear too.
         return max(self._attn_flops_per_pair / self._attn_flops, self._kv_bytes_per_token / self._bw)
 
-    def decode_coefficients(self, num_seqs: int) -> tuple[float, float]:
+    def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
         cached = self._decode_cache.get(num_seqs)
         if cached is None:
             base = (self._layers * self._gemm_s(num_seqs) + self._comm_s(num_seqs)

@@ -67,11 +67,11 @@ class TableCostModel:
         if shape.prefill_tokens:
             total += self._prefill_s(max(shape.num_prefill_seqs, 1), shape.prefill_tokens)
         if shape.num_decode_seqs:
-            base, slope = self.decode_coefficients(shape.num_decode_seqs)
+            base, slope = self.decode_coefficients(shape.num_decode_seqs, shape.decode_context_tokens)
             total += base + slope * shape.decode_context_tokens
         return total
 
-    def decode_coefficients(self, num_seqs: int) -> tuple[float, float]:
+    def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
         cached = self._cache.get(num_seqs)
         if cached is None:
             base = self._between_batches(num_seqs, lambda i: self._decode[i, 0])

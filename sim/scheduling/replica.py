@@ -251,8 +251,9 @@ class Replica:
                 return self._start_next_step()
         self._drop_stale_finishes()
         steps = min(kv_steps, self.finish_heap[0][0] - self.decode_step)
-        base, slope = self.cost.decode_coefficients(self.num_decoding)
-        self.run_base_s = base + slope * self._context_sum()
+        context = self._context_sum()
+        base, slope = self.cost.decode_coefficients(self.num_decoding, context)
+        self.run_base_s = base + slope * context
         self.run_growth_s = slope * self.num_decoding
         self.run_steps = steps
         self.run_start_s = self.engine.now_s
