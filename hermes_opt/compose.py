@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt import catalog, traces
+from hermes_opt import catalog, pipeline_compose, traces
 from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
                         RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
                         WorkloadSpec)
@@ -90,14 +90,65 @@ def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
     kind = enum_value(CostModelKind, node.kind, "cost_model.kind")
+    calibration = node.get("calibration")
+    selected = calibration is not None and str(calibration.get("name", "none")) != "none"
+    if selected and kind is not CostModelKind.ROOFLINE:
+        raise ConfigError(f"calibration={calibration.get('name')!r}: calibrates cost_model=roofline; "
+                          f"this config uses cost_model.kind={kind.value!r} (use calibration=none)")
     if kind is CostModelKind.CONSTANT:
         return CostModelSpec(kind=kind, constant_step_s=number(node, "step_ms", "cost_model") / 1e3)
     if kind is CostModelKind.TABLE:
         rows, source = splitwise_table(node, pool_hint)
         return CostModelSpec(kind=kind, table_rows=rows, table_source=source)
+    if selected:
+        return calibrated_spec(calibration, pool_hint)
     fields = RooflineParams.__dataclass_fields__
     params = {k: number(node, k, "cost_model") for k in fields if node.get(k) is not None}
     return CostModelSpec(kind=kind, roofline=RooflineParams(**params))
+
+
+LLM_ROLES = ("colocated", "prefill", "decode")
+
+
+def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
+    """Roofline params from the selected calibration profile (``calibration=<name>``).
+
+    A profile applies to LLM pools (roles colocated/prefill/decode) and is valid for its hardware
+    and precision and for models of its family. On a mismatch
+    the default (``on_mismatch: error``) is one clear error; ``cost_model.calibration.on_mismatch=
+    roofline`` instead keeps the uncalibrated roofline for that pool and records why."""
+    from hermes_opt.calibration.profile import from_mapping
+    data = OmegaConf.to_container(node, resolve=True)
+    profile = from_mapping(data, f"calibration={data.get('name')!r}")
+    if pool_hint.get("role", "colocated") not in LLM_ROLES:
+        # CPU, retrieval, embedding ... pools: profiles describe LLM engines, nothing to apply.
+        return CostModelSpec(calibration=f"none (role {pool_hint['role']}: profiles calibrate LLM pools)")
+    on_mismatch = str(data.get("on_mismatch", "error"))
+    if on_mismatch not in ("error", "roofline"):
+        raise ConfigError(f"cost_model.calibration.on_mismatch={on_mismatch!r}: allowed: error, roofline")
+    model = pool_hint.get("model")
+    kind = str(model.get("kind", "decoder")) if model is not None else "decoder"
+    family = ("moe" if int(model.get("num_experts", 1) or 1) > 1 else "dense") if model is not None \
+        else "dense"
+    if kind != "decoder":
+        family = kind  # embedding / reranker pools: a profile fitted on decoders does not apply
+    where = pool_hint.get("field", "cluster")
+    problems = []
+    if pool_hint.get("hardware") and pool_hint["hardware"] != profile.hardware:
+        problems.append(f"it was measured on hardware {profile.hardware!r}, {where} uses "
+                        f"{pool_hint['hardware']!r}")
+    if pool_hint.get("weight_dtype") and pool_hint["weight_dtype"] != profile.precision:
+        problems.append(f"it was measured at precision {profile.precision!r}, {where}.weight_dtype is "
+                        f"{pool_hint['weight_dtype']!r}")
+    if family != profile.model_family:
+        problems.append(f"it fits {profile.model_family} models, {where} serves a {family} model")
+    if not problems:
+        return CostModelSpec(roofline=profile.params, calibration=profile.name)
+    if on_mismatch == "roofline":
+        return CostModelSpec(calibration=f"none (profile {profile.name} not applied: {'; '.join(problems)})")
+    raise ConfigError(f"calibration={profile.name!r}: does not apply to {where}: {'; '.join(problems)}. "
+                      "Pick a profile for this hardware/precision (conf/calibration), calibration=none, "
+                      "or cost_model.calibration.on_mismatch=roofline to fall back to the roofline")
 
 
 def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple, str]:
@@ -125,7 +176,14 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
               field: str) -> PoolSpec:
     tp = number(cluster, "tp", field, integer=True, default=1)
     return PoolSpec(
-        name=name, hardware=hardware_spec(hardware), model=model_spec(model),
+        name=name, hardware=hardware_spec(hardware),
+        model=model_spec(model) if model is not None else None,
+        index=pipeline_compose.index_spec(cluster.get("index"), f"{field}.index", number,
+                                          enum_value),
+        workers_per_node=number(cluster, "workers_per_node", field, integer=True, default=1),
+        heavy_threshold_tokens=number(router, "heavy_threshold_tokens", "router", integer=True,
+                                      default=2048),
+        heavy_fraction=number(router, "heavy_fraction", "router", default=0.5),
         num_replicas=number(cluster, "num_replicas", field, integer=True, default=1),
         tp=tp, pp=number(cluster, "pp", field, integer=True, default=1),
         role=enum_value(PoolRole, cluster.get("role", "colocated"), f"{field}.role"),
@@ -133,7 +191,10 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
         kv_dtype=enum_value(DType, cluster.get("kv_dtype", "bf16"), f"{field}.kv_dtype"),
         scheduler=scheduler_spec(scheduler, f"{field}.scheduler" if field != "cluster" else "scheduler"),
         router=enum_value(RouterPolicy, router.policy, "router.policy"),
-        cost_model=cost_model_spec(cost_model, {"tp": tp}),
+        cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
+                                                "model": model, "field": field,
+                                                "role": str(cluster.get("role", "colocated")),
+                                                "weight_dtype": str(cluster.get("weight_dtype", "bf16"))}),
         config_path=field)
 
 
@@ -148,7 +209,8 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
         merged_sched = OmegaConf.merge(cfg.scheduler, node.get("scheduler") or {})
         extra.append(pool_spec(
             str(name), hardware=catalog.entry("hardware", node.get("hardware"), f"{field}.hardware"),
-            model=catalog.entry("model", node.get("model"), f"{field}.model"), cluster=node,
+            model=(catalog.entry("model", node.get("model"), f"{field}.model")
+                   if node.get("model") is not None else None), cluster=node,
             scheduler=merged_sched, router=node.get("router") or cfg.router,
             cost_model=node.get("cost_model") or cfg.cost_model, field=field))
     return (main, *extra)
@@ -175,8 +237,18 @@ def plan(node: Any, field: str, default_pool: str) -> tuple[Stage, ...]:
         item = dict(item)
         kind = enum_value(StageKind, item.pop("kind", None), f"{field}[{i}].kind")
         pool = str(item.pop("pool", default_pool))
+        extra = {}
+        if "targets" in item:
+            extra["targets"] = pipeline_compose.route_targets(item.pop("targets"),
+                                                              f"{field}[{i}].targets", number)
+        if "mode" in item:
+            extra["mode"] = pipeline_compose.route_mode(item.pop("mode"), f"{field}[{i}].mode",
+                                                        enum_value)
+        for k, v in item.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{field}[{i}].{k}={v!r}: stage knobs must be numbers")
         params = tuple(sorted((str(k), float(v)) for k, v in item.items()))
-        stages.append(Stage(kind=kind, pool=pool, params=params))
+        stages.append(Stage(kind=kind, pool=pool, params=params, **extra))
     return tuple(stages)
 
 
@@ -192,17 +264,26 @@ def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
             name=str(name), plan=plan(rt.get("plan", ["generate"]), f"{field}.plan", default_pool),
             prompt_tokens=length_spec(rt.get("prompt_tokens"), f"{field}.prompt_tokens"),
             output_tokens=length_spec(rt.get("output_tokens"), f"{field}.output_tokens"),
-            weight=number(rt, "weight", field, default=1.0)))
+            weight=number(rt, "weight", field, default=1.0),
+            prefix=pipeline_compose.prefix_spec(rt.get("prefix"), f"{field}.prefix", number,
+                                                length_spec),
+            reasoning=pipeline_compose.reasoning_spec(rt.get("reasoning"), f"{field}.reasoning",
+                                                      number, length_spec),
+            arrival=arrival_spec(rt.arrival, f"{field}.arrival") if rt.get("arrival") else None))
     return WorkloadSpec(
         num_requests=number(node, "num_requests", "workload", integer=True),
-        arrival=ArrivalSpec(
-            kind=enum_value(ArrivalKind, arrival.kind, "workload.arrival.kind"),
-            rate_per_s=number(arrival, "rate_per_s", "workload.arrival", default=1.0),
-            cv=number(arrival, "cv", "workload.arrival", default=1.0),
-            concurrency=number(arrival, "concurrency", "workload.arrival", integer=True, default=1),
-            think_time_s=number(arrival, "think_time_s", "workload.arrival", default=0.0),
-            time_scale=number(arrival, "time_scale", "workload.arrival", default=1.0)),
+        arrival=arrival_spec(arrival, "workload.arrival"),
         request_types=tuple(types), trace=trace)
+
+
+def arrival_spec(arrival: DictConfig, field: str) -> ArrivalSpec:
+    return ArrivalSpec(
+        kind=enum_value(ArrivalKind, arrival.kind, f"{field}.kind"),
+        rate_per_s=number(arrival, "rate_per_s", field, default=1.0),
+        cv=number(arrival, "cv", field, default=1.0),
+        concurrency=number(arrival, "concurrency", field, integer=True, default=1),
+        think_time_s=number(arrival, "think_time_s", field, default=0.0),
+        time_scale=number(arrival, "time_scale", field, default=1.0))
 
 
 def slo_spec(node: DictConfig | None) -> SLOSpec:
@@ -217,7 +298,10 @@ def sim_config(cfg: DictConfig, *, record_requests: bool = False,
         main_pools = pools(cfg)
         return SimConfig(pools=main_pools, workload=workload_spec(cfg.workload, main_pools[0].name),
                          slo=slo_spec(cfg.get("slo")), record_requests=record_requests,
-                         record_trace=record_trace)
+                         record_trace=record_trace,
+                         kv_stores=pipeline_compose.kv_store_spec(
+                             cfg.get("kv_tiers"), main_pools[0].name, number, enum_value),
+                         links=pipeline_compose.link_specs(cfg.cluster.get("links"), number))
     except (AttributeError, KeyError, TypeError) as err:  # a required key missing from YAML
         raise ConfigError(f"config: {err}") from None
 

@@ -37,7 +37,9 @@ def write_requests(result: SimResult, path: str) -> None:
 
 def chrome_trace(spans: list[tuple]) -> dict:
     """Chrome trace-event JSON (opens in Perfetto and chrome://tracing): a process per pool,
-    a thread per replica, one complete event per engine step or decode run."""
+    a thread per replica (or CPU core, search worker, encoder replica), one complete event per
+    engine step, decode run or stage batch (named by its stage kind); KV-tier and pool-to-pool
+    transfers appear as ``link <name>`` processes."""
     events, pids, tids = [], {}, {}
     for track, name, start_s, duration_s, batch in spans:
         pool = track.split("/")[0]
@@ -45,10 +47,12 @@ def chrome_trace(spans: list[tuple]) -> dict:
         tid = tids.setdefault(track, len(tids) + 1)
         events.append({"name": name, "ph": "X", "pid": pid, "tid": tid, "ts": start_s * 1e6,
                        "dur": duration_s * 1e6, "args": {"batch": batch}})
-    meta = [{"name": "process_name", "ph": "M", "pid": pid, "args": {"name": f"pool {pool}"}}
+    meta = [{"name": "process_name", "ph": "M", "pid": pid,
+             "args": {"name": pool if pool.startswith("link ") else f"pool {pool}"}}
             for pool, pid in pids.items()]
     meta += [{"name": "thread_name", "ph": "M", "pid": pids[t.split("/")[0]], "tid": tid,
-              "args": {"name": f"replica {t}"}} for t, tid in tids.items()]
+              "args": {"name": t if t.startswith("link ") else f"replica {t}"}}
+             for t, tid in tids.items()]
     return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
 
 

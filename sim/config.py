@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
-from sim.hardware.specs import DType, HardwareSpec, ModelSpec, check_parallelism
-from sim.request import Stage, StageKind
+from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
+from sim.pipeline.specs import (IndexSpec, KVStoreSpec, LinkSpec, PrefixSpec, ReasoningSpec,
+                                TierKind)
+from sim.request import RouteMode, Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, TraceRecords
 
 
@@ -27,10 +29,43 @@ class RouterPolicy(enum.Enum):
     ROUND_ROBIN = "round_robin"
     LEAST_OUTSTANDING_TOKENS = "least_outstanding_tokens"
     JOIN_SHORTEST_QUEUE = "join_shortest_queue"
+    PREFIX_AFFINITY = "prefix_affinity"  # same prefix -> replica holding its KV (else least work)
+    HEAVY_LIGHT = "heavy_light"  # long requests on one share of replicas, short on the rest
+    POWER_OF_TWO = "power_of_two"  # two random replicas (named stream), the less loaded one
 
 
 class PoolRole(enum.Enum):
+    """What a pool's replicas do; each stage kind is served by pools of certain roles."""
+
     COLOCATED = "colocated"  # prefill and decode on the same replicas (GENERATE stage)
+    PREFILL = "prefill"  # disaggregated prefill: finish after the first token, hand KV off
+    DECODE = "decode"  # disaggregated decode: admit with the transferred prompt KV
+    EMBED = "embed"  # batched encoder passes of an embedding model
+    RERANK = "rerank"  # batched cross-encoder passes over (query, document) pairs
+    REWARD = "reward"  # batched reward-model forward passes over candidates
+    CLASSIFIER = "classifier"  # a small model deciding a route (ROUTE stage)
+    CPU = "cpu"  # CPU hosts: a multi-server queue of cores (pre/post-processing, rule routing)
+    RETRIEVAL = "retrieval"  # vector-search nodes holding an index (CPU or accelerator)
+
+
+LLM_ROLES = frozenset({PoolRole.COLOCATED, PoolRole.PREFILL, PoolRole.DECODE})
+MODEL_ROLES = LLM_ROLES | {PoolRole.EMBED, PoolRole.RERANK, PoolRole.REWARD, PoolRole.CLASSIFIER}
+
+# Which pool roles can serve each stage kind (the plan check below and docs/pipelines.md).
+STAGE_ROLES: dict[StageKind, frozenset[PoolRole]] = {
+    StageKind.PREPROCESS: frozenset({PoolRole.CPU}),
+    StageKind.ROUTE: frozenset({PoolRole.CPU, PoolRole.CLASSIFIER}),
+    StageKind.EMBED: frozenset({PoolRole.EMBED}),
+    StageKind.VECTOR_SEARCH: frozenset({PoolRole.RETRIEVAL}),
+    StageKind.RERANK: frozenset({PoolRole.RERANK}),
+    StageKind.KV_RETRIEVAL: frozenset({PoolRole.COLOCATED, PoolRole.PREFILL}),
+    StageKind.GENERATE: frozenset({PoolRole.COLOCATED}),
+    StageKind.PREFILL: frozenset({PoolRole.PREFILL}),
+    StageKind.DECODE: frozenset({PoolRole.DECODE}),
+    StageKind.REWARD: frozenset({PoolRole.REWARD}),
+    StageKind.POSTPROCESS: frozenset({PoolRole.CPU}),
+}
+ROUTED_POOL = "routed"  # a plan's pool name meaning "the pool the ROUTE stage chose"
 
 
 class CostModelKind(enum.Enum):
@@ -75,6 +110,9 @@ class CostModelSpec:
     # kind=table: rows of (batch_size, prompt_tokens, prefill_ms, decode_step_ms, context_tokens)
     table_rows: tuple[tuple[float, float, float, float, float], ...] = ()
     table_source: str = ""
+    # Which calibration profile set `roofline` ('' = uncalibrated defaults), or a note saying why a
+    # selected profile was not applied (hardware/precision mismatch with on_mismatch=roofline).
+    calibration: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,9 +120,9 @@ class PoolSpec:
     """``num_replicas`` replicas of ``model``, each on ``tp x pp`` devices of ``hardware``."""
 
     name: str
-    model: ModelSpec
+    model: ModelSpec | None  # None only for cpu and retrieval pools
     hardware: HardwareSpec
-    num_replicas: int = 1
+    num_replicas: int = 1  # replicas; for cpu / retrieval pools: hosts (nodes)
     tp: int = 1
     pp: int = 1
     role: PoolRole = PoolRole.COLOCATED
@@ -94,6 +132,10 @@ class PoolSpec:
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     cost_model: CostModelSpec = field(default_factory=CostModelSpec)
     config_path: str = ""  # where users set this pool (error messages); default cluster.pools.<name>
+    index: IndexSpec | None = None  # retrieval pools: the vector index every node holds
+    workers_per_node: int = 1  # retrieval pools: search workers per node, each with its core share
+    heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
+    heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
 
     @property
     def field_path(self) -> str:
@@ -103,16 +145,52 @@ class PoolSpec:
         prefix = self.field_path
         require(isinstance(self.num_replicas, int) and self.num_replicas >= 1,
                 f"{prefix}.num_replicas", self.num_replicas, "must be an integer >= 1")
-        try:
-            check_parallelism(self.model, self.tp, self.pp)
-        except ConfigError as err:
-            raise ConfigError(f"{prefix}.{err}") from None
         # the main pool's scheduler is the top-level `scheduler` group
         self.scheduler.validate("scheduler" if prefix == "cluster" else f"{prefix}.scheduler")
+        require_fraction(f"{prefix}.heavy_fraction", self.heavy_fraction)
+        require(isinstance(self.heavy_threshold_tokens, int) and self.heavy_threshold_tokens >= 1,
+                f"{prefix}.heavy_threshold_tokens", self.heavy_threshold_tokens,
+                "must be an integer >= 1")
+        role = self.role
+        if role in MODEL_ROLES:
+            require(self.model is not None, f"{prefix}.model", None,
+                    f"{role.value} pools need a model (a catalog name)")
+            try:
+                check_parallelism(self.model, self.tp, self.pp)
+            except ConfigError as err:
+                raise ConfigError(f"{prefix}.{err}") from None
+            wanted = {PoolRole.EMBED: ModelKind.EMBEDDING, PoolRole.RERANK: ModelKind.RERANKER}.get(
+                role, ModelKind.DECODER)
+            require(self.model.kind is wanted, f"{prefix}.model", self.model.name,
+                    f"{role.value} pools need a model of kind {wanted.value}, this one is "
+                    f"{self.model.kind.value}")
+        if role is PoolRole.CPU:
+            require(self.hardware.kind is DeviceKind.CPU and bool(self.hardware.num_cores),
+                    f"{prefix}.hardware", self.hardware.name,
+                    "cpu pools need CPU hardware with num_cores")
+        if role is PoolRole.RETRIEVAL:
+            require(self.index is not None, f"{prefix}.index", None,
+                    "retrieval pools need an index {kind, num_vectors, dim, ...}")
+            require(isinstance(self.workers_per_node, int) and self.workers_per_node >= 1,
+                    f"{prefix}.workers_per_node", self.workers_per_node, "must be an integer >= 1")
+            require(self.index.memory_bytes <= self.hardware.memory_bytes,
+                    f"{prefix}.index.num_vectors", self.index.num_vectors,
+                    f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
+                    f"but {self.hardware.name} has {self.hardware.memory_bytes / 1e9:.0f} GB")
 
     @property
     def num_devices(self) -> int:
-        return self.num_replicas * self.tp * self.pp
+        """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools."""
+        if self.role in MODEL_ROLES:
+            return self.num_replicas * self.tp * self.pp
+        return self.num_replicas
+
+    @property
+    def num_accelerators(self) -> int:
+        """Accelerator devices (GPUs, TPUs, ...) in this pool: the '8-GPU budget' count."""
+        if self.hardware.kind is DeviceKind.CPU:
+            return 0
+        return self.num_devices
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +202,9 @@ class RequestTypeSpec:
     prompt_tokens: LengthSpec = field(default_factory=LengthSpec)
     output_tokens: LengthSpec = field(default_factory=LengthSpec)
     weight: float = 1.0
+    prefix: PrefixSpec | None = None  # shared prefixes / sessions (KV reuse)
+    reasoning: ReasoningSpec | None = None  # thinking lengths, rounds, best-of-N
+    arrival: ArrivalSpec | None = None  # this type's own arrival process (else the workload's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +229,18 @@ class WorkloadSpec:
                 spec: LengthSpec = getattr(rt, name)
                 spec.validate(f"workload.request_types.{rt.name}.{name}")
                 uses_trace |= spec.kind is LengthKind.TRACE
+            if rt.prefix is not None:
+                rt.prefix.validate(f"workload.request_types.{rt.name}.prefix")
+            if rt.reasoning is not None:
+                rt.reasoning.validate(f"workload.request_types.{rt.name}.reasoning")
+            if rt.arrival is not None:
+                rt.arrival.validate()
+                require(rt.arrival.kind not in (ArrivalKind.CLOSED_LOOP, ArrivalKind.TRACE),
+                        f"workload.request_types.{rt.name}.arrival.kind", rt.arrival.kind.value,
+                        "a per-type arrival must be open loop: poisson, gamma or max_load")
+                require(self.arrival.kind not in (ArrivalKind.CLOSED_LOOP, ArrivalKind.TRACE),
+                        "workload.arrival.kind", self.arrival.kind.value,
+                        "per-type arrivals need an open-loop workload arrival")
         if uses_trace:
             require(self.trace is not None, "workload.trace", None,
                     "a trace file is needed by arrival kind 'trace' or lengths of kind 'trace'")
@@ -176,23 +269,45 @@ class SimConfig:
     record_requests: bool = False  # keep per-request rows in the result
     record_trace: bool = False  # keep per-step spans for a Chrome/Perfetto trace
     max_trace_spans: int = 200_000
+    kv_stores: tuple[KVStoreSpec, ...] = ()  # tiered prefix-KV stores, one per LLM pool at most
+    links: tuple[LinkSpec, ...] = ()  # network paths between pools (disaggregated KV hand-off)
 
     def __post_init__(self) -> None:
         require(len(self.pools) >= 1, "cluster.pools", len(self.pools), "needs at least one pool")
         names = [p.name for p in self.pools]
         require(len(set(names)) == len(names), "cluster.pools", names, "pool names must be unique")
+        require(ROUTED_POOL not in names, "cluster.pools", ROUTED_POOL,
+                f"{ROUTED_POOL!r} is reserved for stages that follow a route stage")
         for pool in self.pools:
             pool.validate()
         self.workload.validate()
         self.slo.validate()
-        served = {(p.name, StageKind.GENERATE) for p in self.pools if p.role is PoolRole.COLOCATED}
+        by_name = {p.name: p for p in self.pools}
+        self._check_stores(by_name)
+        for link in self.links:
+            for end in (link.src_pool, link.dst_pool):
+                require(end in by_name, f"cluster.links.{link.name}", end,
+                        f"names no pool (pools: {sorted(by_name)})")
+        from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
         for rt in self.workload.request_types:
-            for stage in rt.plan:
-                if (stage.pool, stage.kind) not in served:
-                    raise ConfigError(
-                        f"workload.request_types.{rt.name}.plan: stage {stage.kind.value!r} names "
-                        f"pool {stage.pool!r}, which does not serve it (pools: "
-                        f"{sorted(p.name + ':' + p.role.value for p in self.pools)})")
+            check_plan(rt, by_name, {s.pool for s in self.kv_stores})
+
+    def _check_stores(self, by_name: dict[str, PoolSpec]) -> None:
+        seen = set()
+        for store in self.kv_stores:
+            pool = by_name.get(store.pool)
+            require(pool is not None and pool.role in (PoolRole.COLOCATED, PoolRole.PREFILL),
+                    f"{store.field_path}.pool", store.pool,
+                    "must name a colocated or prefill LLM pool (pools: "
+                    f"{sorted(p.name + ':' + p.role.value for p in self.pools)})")
+            require(store.pool not in seen, f"{store.field_path}.pool", store.pool,
+                    "has two KV stores")
+            seen.add(store.pool)
+            if store.tiers[0].kind is TierKind.HBM:
+                require(store.tiers[0].capacity_bytes < pool.hardware.memory_bytes * pool.tp * pool.pp,
+                        f"{store.tiers[0].field_path or store.field_path}.capacity_gb",
+                        store.tiers[0].capacity_bytes / 1e9,
+                        "the hbm prefix cache must be smaller than the replica's device memory")
 
     def pool(self, name: str) -> PoolSpec:
         for p in self.pools:

@@ -22,6 +22,21 @@ class StageKind(enum.Enum):
     POSTPROCESS = "postprocess"  # detokenization, output guardrails
 
 
+class RouteMode(enum.Enum):
+    WEIGHTED = "weighted"  # the classifier's verdict: target i with probability weight_i
+    LENGTH = "length"  # rule: prompt <= threshold_tokens -> targets[0], else targets[1]
+    CASCADE = "cascade"  # try targets[0]; escalate a fraction to the next target, and so on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteTarget:
+    """A model a ROUTE stage may send a request to, and the pool that hosts it."""
+
+    model: str
+    pool: str
+    weight: float = 1.0  # weighted: share of traffic; cascade: escalation fraction from here on
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stage:
     """One step of a request's plan: which kind of work and which pool serves it."""
@@ -29,6 +44,8 @@ class Stage:
     kind: StageKind
     pool: str
     params: tuple[tuple[str, float], ...] = ()  # stage-specific knobs, e.g. (("top_k", 5),)
+    targets: tuple[RouteTarget, ...] = ()  # ROUTE stages only
+    mode: RouteMode = RouteMode.WEIGHTED  # ROUTE stages only
 
     def param(self, name: str, default: float) -> float:
         for key, value in self.params:
@@ -54,7 +71,11 @@ class Request:
         # timestamps (seconds); -1.0 = not yet
         "gen_enqueue_s", "gen_start_s", "first_token_s", "finish_s",
         "drop_reason",
+        # pipeline state every request has (stage timing, prefix KV, best-of-N)
+        "stage_enqueue_s", "stage_start_s", "last_token_s", "visits", "pinned",
+        "prefix_id", "prefix_tokens", "cached_tokens", "samples", "join_context",
     )
+    rich = False  # RichRequest: reasoning / routing / RAG state as well
 
     def __init__(self, id: int, arrival_s: float, prompt_tokens: int, output_tokens: int,
                  plan: tuple[Stage, ...], type_name: str = "default") -> None:
@@ -80,10 +101,43 @@ class Request:
         self.first_token_s = -1.0
         self.finish_s = -1.0
         self.drop_reason: DropReason | None = None
+        self.stage_enqueue_s = arrival_s
+        self.stage_start_s = -1.0
+        self.last_token_s = -1.0
+        self.visits: list | None = None  # (kind, pool, enqueue_s, start_s, end_s) per stage
+        self.pinned = False  # the next LLM stage must use self.replica (KV fetched there)
+        self.prefix_id = -1
+        self.prefix_tokens = 0
+        self.cached_tokens = 0  # prompt tokens whose KV is present: no compute, only blocks
+        self.samples = 1  # decode sequences sharing the prompt KV (best-of-N)
+        self.join_context = 0  # context when the samples forked (shared blocks below it)
 
     @property
     def stage(self) -> Stage:
         return self.plan[self.stage_index]
+
+
+class RichRequest(Request):
+    """A request whose plan routes, retrieves documents, reasons or scores: the extra state those
+    stages keep. Plain requests skip it, which keeps the single-stage path as fast as before."""
+
+    __slots__ = ("rounds_left", "round_output", "total_output", "base_prompt", "routed_pool",
+                 "route_level", "docs", "doc_tokens", "answer_tokens", "gen_prompt")
+    rich = True
+
+    def __init__(self, id: int, arrival_s: float, prompt_tokens: int, output_tokens: int,
+                 plan: tuple[Stage, ...], type_name: str = "default") -> None:
+        super().__init__(id, arrival_s, prompt_tokens, output_tokens, plan, type_name)
+        self.rounds_left = 0
+        self.round_output = 0
+        self.total_output = 0
+        self.base_prompt = prompt_tokens
+        self.routed_pool = ""
+        self.route_level = 0
+        self.docs = 0  # documents retrieved (RAG), each doc_tokens long
+        self.doc_tokens = 0
+        self.answer_tokens = output_tokens  # reasoning: the answer after the thinking
+        self.gen_prompt = prompt_tokens  # prompt when generation began (reasoning restores it)
 
 
 @dataclass(slots=True)

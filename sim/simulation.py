@@ -1,17 +1,39 @@
-"""``simulate(config, seed) -> SimResult``: the one entry point of the library."""
+"""``simulate(config, seed) -> SimResult``: the one entry point of the library.
+
+``_Run`` wires the workload to the pools and moves each request along its plan: LLM stages go to
+``LLMPool`` replicas, KV retrieval to the pool's tiered store, disaggregated hand-offs over a
+link, every other stage to a ``ServicePool`` (CPU cores, encoders, vector search). Each finished
+stage is recorded as a visit (enqueue, start, end) for the per-stage breakdown.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.config import SimConfig
+from sim.config import LLM_ROLES, ROUTED_POOL, PoolRole, PoolSpec, SimConfig
+from sim.cost.factory import build_cost_model
 from sim.engine import PRIORITY_ARRIVAL, Engine
+from sim.errors import ConfigError
+from sim.hardware.memory import weight_bytes_per_device
 from sim.metrics.collector import Collector
 from sim.metrics.summary import summarize
-from sim.request import Request
+from sim.network import Link, LinkStats
+from sim.pipeline import reasoning, routing
+from sim.pipeline.cpu_stage import CPUStageCost
+from sim.pipeline.disaggregation import link_between
+from sim.pipeline.kv_retrieval import KVStore
+from sim.pipeline.rag import EncoderCost, VectorSearchCost, retrieved_docs
+from sim.pipeline.service import ServicePool
+from sim.pipeline.specs import TierKind
+from sim.pipeline.validate import STAGE_PARAMS
+from sim.pipeline.workload import draw_pipeline
+from sim.random_streams import stream
+from sim.request import Request, RichRequest, StageKind
 from sim.scheduling.pool import LLMPool
-from sim.workload.generator import DrawnWorkload, draw
 from sim.workload.spec import ArrivalKind
+
+GENERATE, PREFILL, DECODE = StageKind.GENERATE, StageKind.PREFILL, StageKind.DECODE
+KV_RETRIEVAL = StageKind.KV_RETRIEVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +45,7 @@ class SimResult:
 
 REQUEST_COLUMNS = ("id", "type", "pool_replica", "arrival_s", "gen_start_s", "first_token_s",
                    "finish_s", "prompt_tokens", "output_tokens", "preemptions", "ttft_ms", "e2e_ms",
-                   "tpot_ms", "status", "drop_reason")
+                   "tpot_ms", "status", "drop_reason", "stages")
 
 
 class _Run:
@@ -34,13 +56,103 @@ class _Run:
         self.engine = Engine()
         self.collector = Collector(record_trace=config.record_trace,
                                    max_spans=config.max_trace_spans)
-        self.pools = {p.name: LLMPool(self.engine, p, self.collector, self._stage_done,
-                                      self._rejected) for p in config.pools}
-        self.drawn: DrawnWorkload = draw(config.workload, seed)
+        self.record_visits = config.record_requests
+        self.visit_keys = self.collector.visit_keys  # code -> (type, kind value, pool)
+        self.visit_index: dict[tuple, int] = {}  # (type, stage index or pseudo kind, pool) -> code
+        self.visit_codes = self.collector.visit_codes
+        self.visit_times = self.collector.visit_times
+        store_specs = {s.pool: s for s in config.kv_stores}
+        self.pools: dict[str, LLMPool] = {}  # LLM pools (replicas with paged KV)
+        self.services: dict[str, ServicePool] = {}  # every other pool
+        self.stores: dict[str, KVStore] = {}
+        for spec in config.pools:
+            if spec.role in LLM_ROLES:
+                self._llm_pool(spec, store_specs.get(spec.name), seed)
+            else:
+                self.services[spec.name] = self._service_pool(spec)
+        draws = draw_pipeline(config.workload, seed)
+        self.drawn = draws.drawn
+        self.prefix_id, self.prefix_tokens, self.thinking = (draws.prefix_id, draws.prefix_tokens,
+                                                             draws.thinking)
         self.types = config.workload.request_types
+        self.route_rng = {rt.name: stream(seed, f"route.{rt.name}") for rt in self.types}
+        self.route_stage = {rt.name: next((s for s in rt.plan if s.kind is StageKind.ROUTE), None)
+                            for rt in self.types}
+        self.type_by_name = {rt.name: rt for rt in self.types}
+        # generation needs no store bookkeeping, rounds or cascade for these types
+        self.plain_generate = {rt.name: rt.reasoning is None and self.route_stage[rt.name] is None
+                               and not any(s.kind is KV_RETRIEVAL for s in rt.plan)
+                               for rt in self.types}
+        self.closed_loop = config.workload.arrival.kind is ArrivalKind.CLOSED_LOOP
+        # plain types need no RichRequest state: only tokenize / generate / hand-off stages
+        simple = {StageKind.PREPROCESS, StageKind.POSTPROCESS, GENERATE, PREFILL, DECODE}
+        self.plain = {rt.name: rt.reasoning is None and all(
+            s.kind in simple and s.pool != ROUTED_POOL for s in rt.plan) for rt in self.types}
+        self.handoffs = self._handoff_links()
         self.next_index = 0
         self.arrival = config.workload.arrival
 
+    # --- construction -------------------------------------------------------------------
+    def _llm_pool(self, spec: PoolSpec, store_spec, seed: int) -> None:
+        store = None
+        hbm = 0.0
+        if store_spec is not None:
+            store = KVStore(self.engine, store_spec, spec.num_replicas,
+                            spec.model.kv_bytes_per_token(spec.kv_dtype),
+                            stream(seed, f"kv_store.{spec.name}"), self.collector.spans,
+                            self.config.max_trace_spans, devices_per_replica=spec.tp * spec.pp)
+            self.stores[spec.name] = store
+            self.collector.kv_tiers.extend(store.stats)
+            self.collector.kv_lookups[spec.name] = store.counts
+            if store_spec.tiers[0].kind is TierKind.HBM:
+                hbm = store_spec.tiers[0].capacity_bytes
+        self.collector.generated_tokens[spec.name] = 0
+        self.pools[spec.name] = LLMPool(
+            self.engine, spec, self.collector, self._llm_done, self._rejected,
+            rng=stream(seed, f"router.{spec.name}"), hbm_cache_bytes=hbm,
+            holds=store.holds if store is not None else None)
+
+    def _service_pool(self, spec: PoolSpec) -> ServicePool:
+        sched = spec.scheduler
+        if spec.role is PoolRole.CPU:
+            cores = spec.hardware.num_cores
+            return ServicePool(self.engine, spec.name, spec.num_replicas * cores, CPUStageCost(),
+                               max_batch=1, max_batch_tokens=1, collector=self.collector,
+                               on_done=self._service_done,
+                               server_label=lambda i: f"{spec.name}/h{i // cores}c{i % cores}")
+        if spec.role is PoolRole.RETRIEVAL:
+            workers = spec.workers_per_node
+            return ServicePool(self.engine, spec.name, spec.num_replicas * workers,
+                               VectorSearchCost(spec.index, spec.hardware, workers),
+                               max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_num_seqs,
+                               collector=self.collector, on_done=self._service_done,
+                               server_label=lambda i: f"{spec.name}/n{i // workers}w{i % workers}")
+        usable = spec.hardware.memory_bytes * sched.gpu_memory_utilization
+        weights = weight_bytes_per_device(spec.model, spec.tp, spec.pp, spec.weight_dtype)
+        if weights > usable:
+            raise ConfigError(f"{spec.field_path}: model {spec.model.name} needs {weights / 1e9:.1f} "
+                              f"GB per device, {spec.hardware.name} offers {usable / 1e9:.1f} GB")
+        return ServicePool(self.engine, spec.name, spec.num_replicas,
+                           EncoderCost(build_cost_model(spec), spec.model),
+                           max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_batched_tokens,
+                           collector=self.collector, on_done=self._service_done,
+                           server_label=lambda i: f"{spec.name}/{i}")
+
+    def _handoff_links(self) -> dict[tuple[str, str], tuple[Link, float]]:
+        links = {}
+        for rt in self.types:
+            for a, b in zip(rt.plan, rt.plan[1:]):
+                if a.kind is PREFILL and (a.pool, b.pool) not in links:
+                    src, dst = self.config.pool(a.pool), self.config.pool(b.pool)
+                    spec = link_between(self.config.links, src, dst)
+                    stats = LinkStats(name=spec.name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s)
+                    self.collector.links.append(stats)
+                    link = Link(self.engine, spec.name, spec.bandwidth_bytes_per_s, spec.latency_s,
+                                stats, self.collector.spans, self.config.max_trace_spans)
+                    links[(a.pool, b.pool)] = (link, src.model.kv_bytes_per_token(src.kv_dtype))
+        return links
+
+    # --- arrivals ------------------------------------------------------------------------
     def start(self) -> None:
         if self.drawn.arrival_s is None:  # closed loop: fill every slot at t = 0
             for _ in range(min(self.arrival.concurrency, self.drawn.type_index.size)):
@@ -64,17 +176,166 @@ class _Run:
             return
         self.next_index += 1
         rt = self.types[int(self.drawn.type_index[i])]
-        req = Request(i, now, int(self.drawn.prompt_tokens[i]), int(self.drawn.output_tokens[i]),
-                      rt.plan, rt.name)
-        self.pools[req.stage.pool].submit(req)
+        cls = Request if self.plain[rt.name] else RichRequest
+        req = cls(i, now, int(self.drawn.prompt_tokens[i]), int(self.drawn.output_tokens[i]),
+                  rt.plan, rt.name)
+        if self.prefix_id is not None and self.prefix_id[i] >= 0:
+            req.prefix_id = int(self.prefix_id[i])
+            req.prefix_tokens = int(self.prefix_tokens[i])
+        if rt.reasoning is not None:
+            reasoning.begin(req, rt.reasoning, int(self.thinking[i]))
+        first = rt.plan[0]
+        if first.kind is GENERATE and first.pool != ROUTED_POOL:
+            self.pools[first.pool].submit(req)  # a fresh request is already set up for it
+        else:
+            self._submit(req)
 
-    def _stage_done(self, req: Request) -> None:
+    # --- moving along the plan -------------------------------------------------------------
+    def _submit(self, req: Request) -> None:
+        stage = req.plan[req.stage_index]
+        kind = stage.kind
+        if kind is GENERATE or kind is PREFILL:
+            pool = req.routed_pool if stage.pool == ROUTED_POOL else stage.pool
+            req.stage_start_s = -1.0
+            req.computed = req.cached_tokens  # a fresh prefill (cached prefix: blocks only)
+            req.prefill_target = req.prompt_tokens
+            req.generated = 0
+            if req.rich and req.rounds_left and not req.total_output:  # round 1's prompt
+                req.gen_prompt = req.prompt_tokens
+            self.pools[pool].submit(req)
+        elif kind is DECODE:
+            req.stage_start_s = -1.0
+            self.pools[stage.pool].submit(req)
+        elif kind is KV_RETRIEVAL:
+            pool = self.pools[stage.pool]
+            req.stage_enqueue_s = req.stage_start_s = self.engine.now_s
+            req.replica = pool.router.choose(req).index
+            req.pinned = True
+            self.stores[stage.pool].fetch(req, req.replica, self._kv_fetched)
+        else:
+            self.services[stage.pool].submit(req)
+
+    def _visit_code(self, req: Request, kind, pool: str) -> int:
+        """A small integer per (type, stage, pool); keyed by the stage's index in the plan, which
+        hashes faster than the enum (pseudo-stages like kv_transfer use their name)."""
+        key = (req.type_name, req.stage_index if isinstance(kind, StageKind) else kind, pool)
+        code = self.visit_index.get(key)
+        if code is None:
+            code = self.visit_index[key] = len(self.visit_index)
+            self.visit_keys[code] = (req.type_name, getattr(kind, "value", kind), pool)
+        return code
+
+    def _visit(self, req: Request, kind, pool: str, enqueue_s: float, start_s: float) -> None:
+        """Record a finished stage. ``kind`` is a StageKind (or a str for pseudo-stages)."""
+        now = self.engine.now_s
+        self.visit_codes.append(self._visit_code(req, kind, pool))
+        self.visit_times += (enqueue_s, start_s, now)
+        if self.record_visits:
+            if req.visits is None:
+                req.visits = []
+            req.visits.append((getattr(kind, "value", kind), pool, start_s - enqueue_s,
+                               now - start_s))
+
+    def _next(self, req: Request) -> None:
         req.stage_index += 1
         if req.stage_index < len(req.plan):
-            self.pools[req.stage.pool].submit(req)
+            self._submit(req)
             return
+        req.finish_s = self.engine.now_s
         self.collector.completed.append(req)
         self._closed_loop_next()
+
+    def _service_done(self, req: Request) -> None:
+        stage = req.plan[req.stage_index]
+        kind = stage.kind
+        if kind is StageKind.VECTOR_SEARCH:
+            req.docs = retrieved_docs(req)
+            req.doc_tokens = int(stage.param("doc_tokens",
+                                             STAGE_PARAMS[StageKind.VECTOR_SEARCH]["doc_tokens"]))
+            req.prompt_tokens += req.docs * req.doc_tokens  # documents appended to the prompt
+        elif kind is StageKind.RERANK:
+            keep = min(req.docs, int(stage.param("top_n", STAGE_PARAMS[StageKind.RERANK]["top_n"])))
+            req.prompt_tokens -= (req.docs - keep) * req.doc_tokens
+            req.docs = keep
+        elif kind is StageKind.ROUTE:
+            routing.decide(stage, req, self.route_rng[req.type_name])
+        self._visit(req, kind, stage.pool, req.stage_enqueue_s, req.stage_start_s)
+        self._next(req)
+
+    def _kv_fetched(self, req: Request) -> None:
+        self._visit(req, KV_RETRIEVAL, req.plan[req.stage_index].pool, req.stage_enqueue_s,
+                    req.stage_start_s)
+        self._next(req)
+
+    def _llm_done(self, req: Request) -> None:
+        stage = req.plan[req.stage_index]
+        kind = stage.kind
+        pool = req.routed_pool if stage.pool == ROUTED_POOL else stage.pool
+        req.last_token_s = now = req.finish_s  # the replica's finish: the last generated token
+        tokens = self.collector.generated_tokens
+        if kind is GENERATE and self.plain_generate[req.type_name]:
+            # the common single-model case, inlined: record the visit, count tokens, move on
+            code = self.visit_index.get((req.type_name, req.stage_index, pool))
+            if code is None:
+                code = self._visit_code(req, kind, pool)
+            self.visit_codes.append(code)
+            self.visit_times += (req.gen_enqueue_s, req.stage_start_s, now)
+            if self.record_visits:
+                if req.visits is None:
+                    req.visits = []
+                req.visits.append((kind.value, pool, req.stage_start_s - req.gen_enqueue_s,
+                                   now - req.stage_start_s))
+            tokens[pool] += req.output_tokens * req.samples
+            req.stage_index += 1
+            if req.stage_index < len(req.plan):
+                self._submit(req)
+                return
+            self.collector.completed.append(req)
+            if self.closed_loop:
+                self._closed_loop_next()
+            return
+        self._visit(req, kind, pool, req.gen_enqueue_s, req.stage_start_s)
+        if kind is DECODE:
+            tokens[pool] = tokens.get(pool, 0) + (req.output_tokens - 1) * req.samples
+            self._next(req)
+            return
+        if self.stores and req.prefix_id >= 0 and req.cached_tokens == 0 \
+                and pool in self.stores and req.plan[req.stage_index - 1].kind is KV_RETRIEVAL:
+            self.stores[pool].store(req, req.replica)  # a miss recomputed the prefix: keep it
+        if kind is PREFILL:
+            tokens[pool] = tokens.get(pool, 0) + 1
+            if req.generated >= req.output_tokens:  # one-token answer: nothing to decode
+                req.stage_index += 1
+                self._next(req)
+                return
+            link, bytes_per_token = self.handoffs[(pool, req.plan[req.stage_index + 1].pool)]
+            link.transfer(req.prefill_target * bytes_per_token, self._handed_off, req, link.name,
+                          self.engine.now_s)
+            return
+        tokens[pool] = tokens.get(pool, 0) + req.output_tokens * req.samples
+        if req.rounds_left:
+            reasoning.next_round(req, self._type(req).reasoning)
+            self._submit(req)
+            return
+        if stage.pool == ROUTED_POOL:
+            route = self.route_stage[req.type_name]
+            if routing.escalate(route, req, self.route_rng[req.type_name]):
+                req.cached_tokens = 0
+                req.first_token_s = -1.0  # the user sees the escalated model's answer
+                self._submit(req)
+                return
+        reasoning.finish(req)
+        self._next(req)
+
+    def _handed_off(self, req: Request, link_name: str, start_s: float) -> None:
+        self._visit(req, "kv_transfer", link_name, start_s, start_s)
+        req.stage_index += 1
+        req.context = req.prefill_target  # the decode pool admits the transferred KV as is
+        req.computed = req.prefill_target
+        self._submit(req)
+
+    def _type(self, req: Request):
+        return self.type_by_name[req.type_name]
 
     def _rejected(self, req: Request) -> None:
         req.finish_s = self.engine.now_s
@@ -100,12 +361,19 @@ def simulate(config: SimConfig, seed: int = 0) -> SimResult:
     return SimResult(summary=summary, requests=requests, spans=run.collector.spans)
 
 
+def _stages_cell(req: Request) -> str:
+    """Per-request breakdown: ``kind@pool:queue_ms/service_ms`` per visit, ``;``-separated."""
+    return ";".join(f"{kind}@{pool}:{queue * 1e3:.3f}/{service * 1e3:.3f}"
+                    for kind, pool, queue, service in req.visits or ())
+
+
 def _request_rows(run: _Run) -> list[dict]:
     rows = []
     for req in sorted(run.collector.completed + run.collector.rejected, key=lambda r: r.id):
         done = req.drop_reason is None
+        last = req.last_token_s if req.last_token_s >= 0 else req.finish_s
         ttft = (req.first_token_s - req.arrival_s) * 1e3 if done else None
-        tpot = ((req.finish_s - req.first_token_s) / (req.output_tokens - 1) * 1e3
+        tpot = ((last - req.first_token_s) / (req.output_tokens - 1) * 1e3
                 if done and req.output_tokens > 1 else None)
         rows.append({
             "id": req.id, "type": req.type_name,
@@ -117,5 +385,6 @@ def _request_rows(run: _Run) -> list[dict]:
             "e2e_ms": (req.finish_s - req.arrival_s) * 1e3 if done else None, "tpot_ms": tpot,
             "status": "completed" if done else "rejected",
             "drop_reason": req.drop_reason.value if req.drop_reason else None,
+            "stages": _stages_cell(req),
         })
     return rows

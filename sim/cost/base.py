@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from sim.errors import ConfigError
+
 
 @dataclass(frozen=True, slots=True)
 class StepShape:
@@ -53,8 +55,9 @@ class ConstantCostModel:
     """Every step takes the same time: the closed-form (M/D/1-style) reference."""
 
     def __init__(self, step_s: float) -> None:
-        if step_s <= 0:
-            raise ValueError(f"step_s={step_s}: must be > 0")
+        if not (isinstance(step_s, (int, float)) and 0 < step_s < float("inf")):
+            raise ConfigError(f"cost_model.constant_step_s={step_s!r} (step_ms in YAML): "
+                              "must be a finite number > 0")
         self.step_s = float(step_s)
 
     def step_time_s(self, shape: StepShape) -> float:

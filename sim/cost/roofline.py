@@ -4,7 +4,20 @@ Each operator of a transformer layer takes ``max(flops / (peak_flops * compute_e
 bytes / (mem_bw * memory_eff))`` on one device of a tensor-parallel group; layers are summed, TP
 all-reduces and pipeline hand-offs are added, plus a fixed per-step overhead (scheduling, kernel
 launch, sampling). Efficiency factors are per device family defaults until a calibration profile
-replaces them (see ``sim.cost.calibrated``).
+(``conf/calibration/*.yaml``, fitted by ``hermes-sim calibrate``) replaces them.
+
+Calibration terms (all default to 0, which leaves the plain roofline unchanged):
+
+* compute efficiency is a curve in tokens per step: ``eff * t / (t + compute_half_tokens)``, and
+  near the ridge point compute and memory time blend (``roofline_sharpness``);
+* fixed costs per layer (small kernels: norms, rope, activation, residual add), per sequence in a
+  step (sampling, input preparation) and per prefilling sequence (prompt setup);
+* all-reduce latency grows with the ring size (``allreduce_latency_per_peer_s * (tp - 1)``) and
+  its bandwidth is a curve in message size (large messages may run at a lower efficiency);
+* decode attention has its own memory efficiency, which ramps with context per sequence as
+  ``c / (c + attention_half_context_tokens)``. That ramp adds exactly
+  ``attention_half_context_tokens`` tokens' worth of KV reads per sequence, so a decode step stays
+  exactly ``base + slope * context`` (what the replica's closed-form decode runs need).
 """
 
 from __future__ import annotations
@@ -12,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.cost.base import StepShape
-from sim.errors import require_fraction, require_non_negative
+from sim.errors import require, require_fraction, require_non_negative
 from sim.hardware.specs import DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
 
 ACTIVATION_BYTES = 2.0  # activations and all-reduce payloads travel in bf16
@@ -30,13 +43,56 @@ class RooflineParams:
     step_overhead_s: float = 2e-3  # per engine step: scheduler, launch, sampling
     # Small GEMMs under-use the device: efficiency ramps as tokens / (tokens + half_tokens).
     compute_half_tokens: float = 0.0
+    # Real kernels blend the compute and memory limits near the ridge point: time is
+    # (compute^k + memory^k)^(1/k) with k = roofline_sharpness (0 = the sharp max of the roofline).
+    roofline_sharpness: float = 0.0
+    layer_overhead_s: float = 0.0  # per layer per step: small kernels' launch and latency
+    seq_overhead_s: float = 0.0  # per sequence in a step (prefill or decode): sampling, inputs
+    prefill_seq_overhead_s: float = 0.0  # extra per prefilling sequence: prompt setup
+    allreduce_latency_per_peer_s: float = 0.0  # ring all-reduce latency grows with tp - 1
+    # All-reduce bandwidth is a curve in message size: messages well above comm_large_message_bytes
+    # run at comm_large_message_efficiency instead of comm_efficiency (0 = no such change).
+    comm_large_message_bytes: float = 0.0
+    comm_large_message_efficiency: float = 0.0
+    # Decode attention KV reads: achieved / peak HBM bandwidth (0 = same as memory_efficiency),
+    # ramping with context per sequence as c / (c + attention_half_context_tokens).
+    decode_attention_efficiency: float = 0.0
+    attention_half_context_tokens: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("compute_efficiency", "memory_efficiency", "attention_efficiency",
                       "comm_efficiency"):
             require_fraction(f"cost_model.{field}", getattr(self, field))
-        for field in ("allreduce_latency_s", "step_overhead_s", "compute_half_tokens"):
+        for field in ("decode_attention_efficiency", "comm_large_message_efficiency"):
+            require_fraction(f"cost_model.{field}", getattr(self, field), allow_zero=True)
+        require(self.roofline_sharpness == 0 or self.roofline_sharpness >= 1,
+                "cost_model.roofline_sharpness", self.roofline_sharpness,
+                "must be 0 (sharp max) or >= 1 (1 = compute + memory time)")
+        for field in ("allreduce_latency_s", "step_overhead_s", "compute_half_tokens",
+                      "layer_overhead_s", "seq_overhead_s", "prefill_seq_overhead_s",
+                      "comm_large_message_bytes", "allreduce_latency_per_peer_s",
+                      "attention_half_context_tokens"):
             require_non_negative(f"cost_model.{field}", getattr(self, field))
+
+
+def comm_slowdown(params: RooflineParams, num_bytes: float) -> float:
+    """Transfer time of a message relative to one at ``comm_efficiency`` (1 for small messages)."""
+    if not (params.comm_large_message_bytes and params.comm_large_message_efficiency):
+        return 1.0
+    x4 = (num_bytes / params.comm_large_message_bytes) ** 4
+    ratio = params.comm_efficiency / params.comm_large_message_efficiency
+    return 1.0 + (ratio - 1.0) * x4 / (1.0 + x4)
+
+
+def allreduce_time_s(params: RooflineParams, hardware: HardwareSpec, num_workers: int,
+                     num_bytes: float) -> float:
+    """One ring all-reduce of ``num_bytes`` over ``num_workers`` devices of one node."""
+    if num_workers <= 1:
+        return 0.0
+    link = hardware.scaleup_bw_bytes_per_s * params.comm_efficiency
+    return (params.allreduce_latency_s + params.allreduce_latency_per_peer_s * (num_workers - 1)
+            + 2.0 * (num_workers - 1) / num_workers * num_bytes / link
+            * comm_slowdown(params, num_bytes))
 
 
 class RooflineCostModel:
@@ -53,6 +109,8 @@ class RooflineCostModel:
         self._flops = hardware.peak_flops_per_s(weight_dtype) * p.compute_efficiency
         self._attn_flops = hardware.peak_flops_per_s(kv_dtype) * p.attention_efficiency
         self._bw = hardware.mem_bw_bytes_per_s * p.memory_efficiency
+        self._attn_bw = hardware.mem_bw_bytes_per_s * (p.decode_attention_efficiency
+                                                       or p.memory_efficiency)
         self._layers = model.num_layers  # all stages run in sequence for one micro-batch
         heads_per_dev = model.num_heads / tp
         kv_heads_per_dev = max(1.0, model.num_kv_heads / tp)
@@ -82,9 +140,9 @@ class RooflineCostModel:
         if self.params.compute_half_tokens:
             eff = tokens / (tokens + self.params.compute_half_tokens)
         flops_rate = self._flops * eff
-        time_s = max(2.0 * self._dense_params * tokens / flops_rate,
-                     (self._dense_weight_bytes + 2 * tokens * self.model.hidden_size * ACTIVATION_BYTES)
-                     / self._bw)
+        time_s = self._roof(2.0 * self._dense_params * tokens / flops_rate,
+                            (self._dense_weight_bytes
+                             + 2 * tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
         if self._moe:
             m = self.model
             assignments = tokens * m.experts_per_token
@@ -94,11 +152,34 @@ class RooflineCostModel:
                           touched * self._expert_params * self.weight_dtype.bytes_per_element / self._bw)
         return time_s
 
+    def _roof(self, compute_s: float, memory_s: float) -> float:
+        k = self.params.roofline_sharpness
+        if not k:
+            return max(compute_s, memory_s)
+        hi = max(compute_s, memory_s)
+        if hi <= 0:
+            return 0.0
+        return hi * ((compute_s / hi) ** k + (memory_s / hi) ** k) ** (1.0 / k)
+
     def _comm_s(self, tokens: int) -> float:
-        per_layer = self._allreduces_per_layer * (self.params.allreduce_latency_s
-                                                  + self._allreduce_s_per_token * tokens)
-        handoffs = (self.pp - 1) * (self.params.allreduce_latency_s + self._handoff_s_per_token * tokens)
+        p = self.params
+        latency = p.allreduce_latency_s + p.allreduce_latency_per_peer_s * (self.tp - 1)
+        message_bytes = tokens * self.model.hidden_size * ACTIVATION_BYTES
+        per_layer = self._allreduces_per_layer * (
+            latency + self._allreduce_s_per_token * tokens * comm_slowdown(p, message_bytes))
+        handoffs = (self.pp - 1) * (p.allreduce_latency_s + self._handoff_s_per_token * tokens)
         return per_layer * self._layers + handoffs
+
+    def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
+        """Costs that do not scale with work: per step, per layer, per sequence."""
+        p = self.params
+        return (p.step_overhead_s + self._layers * p.layer_overhead_s + p.seq_overhead_s * num_seqs
+                + p.prefill_seq_overhead_s * num_prefill_seqs)
+
+    def layer_dense_s(self, tokens: int) -> float:
+        """One layer's non-attention work on one device (GEMMs, norms, activation, adds) — what
+        Vidur's per-operator profiles measure."""
+        return self._gemm_s(tokens) + self.params.layer_overhead_s
 
     def _lm_head_s(self, tokens: int) -> float:
         if not tokens or not self._lm_head_params:
@@ -116,22 +197,28 @@ class RooflineCostModel:
             layer_s += max(self._attn_flops_per_pair * shape.prefill_attention_pairs / self._attn_flops,
                            self._kv_bytes_per_token * shape.prefill_context_tokens / self._bw)
         if shape.num_decode_seqs:
-            layer_s += self._decode_attention_s_per_token() * shape.decode_context_tokens
+            layer_s += self._decode_attention_s_per_token() * (
+                shape.decode_context_tokens
+                + shape.num_decode_seqs * self.params.attention_half_context_tokens)
         logits_tokens = shape.num_decode_seqs + shape.num_prefill_seqs
         return (self._layers * layer_s + self._comm_s(tokens) + self._lm_head_s(logits_tokens)
-                + self.params.step_overhead_s)
+                + self._fixed_s(logits_tokens, shape.num_prefill_seqs))
 
     def _decode_attention_s_per_token(self) -> float:
         # Decode attention reads each context token's K and V once; both terms are linear in
         # context, so the roofline max is exactly linear too.
-        return max(self._attn_flops_per_pair / self._attn_flops, self._kv_bytes_per_token / self._bw)
+        return max(self._attn_flops_per_pair / self._attn_flops,
+                   self._kv_bytes_per_token / self._attn_bw)
 
     def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
+        # Exact (not only local): every term is independent of context or linear in it.
         cached = self._decode_cache.get(num_seqs)
         if cached is None:
+            per_token = self._layers * self._decode_attention_s_per_token()
             base = (self._layers * self._gemm_s(num_seqs) + self._comm_s(num_seqs)
-                    + self._lm_head_s(num_seqs) + self.params.step_overhead_s)
-            cached = (base, self._layers * self._decode_attention_s_per_token())
+                    + self._lm_head_s(num_seqs) + self._fixed_s(num_seqs, 0)
+                    + per_token * num_seqs * self.params.attention_half_context_tokens)
+            cached = (base, per_token)
             self._decode_cache[num_seqs] = cached
         return cached
 

@@ -25,6 +25,9 @@ class TableCostModel:
         if data.ndim != 2 or data.shape[1] != 5 or not np.all(np.isfinite(data)) or np.any(data < 0):
             raise ConfigError(f"cost_model.table={source!r}: rows must be 5 non-negative numbers "
                               "(batch_size, prompt_tokens, prefill_ms, decode_step_ms, context_tokens)")
+        if np.any(data[:, 0] < 1) or np.any(data[:, 1] < 1):
+            raise ConfigError(f"cost_model.table={source!r}: batch_size and prompt_tokens must be >= 1 "
+                              "in every row")
         self.source = source
         self.batches = np.unique(data[:, 0])
         self._prefill: list[tuple[np.ndarray, np.ndarray]] = []

@@ -38,6 +38,16 @@ class Collector:
     replicas: list[ReplicaStats] = field(default_factory=list)
     itl_runs: list = field(default_factory=list)
     spans: list | None = None
+    # pipelines: per stage visit a code for (type, stage kind, pool) and its three times
+    # (enqueue_s, start_s, end_s) flat in visit_times (cheap to append, cheap to turn into arrays)
+    visit_keys: dict = field(default_factory=dict)  # code -> (type, stage kind, pool)
+    visit_codes: list = field(default_factory=list)
+    visit_times: list = field(default_factory=list)
+    kv_tiers: list = field(default_factory=list)  # sim.pipeline.kv_retrieval.TierStats
+    kv_lookups: dict = field(default_factory=dict)  # store pool -> (lookups, misses)
+    links: list = field(default_factory=list)  # sim.network.LinkStats of pool-to-pool links
+    generated_tokens: dict = field(default_factory=dict)  # pool -> decode tokens (x samples)
+    _visit_cache: tuple | None = None  # sim.metrics.stages: arrays built once per summary
 
     def __post_init__(self) -> None:
         if self.record_trace:

@@ -8,6 +8,9 @@ import numpy as np
 
 from sim.config import SimConfig
 from sim.metrics.collector import Collector
+from sim.request import StageKind
+from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
+                                stage_breakdown_by_type)
 
 PERCENTILES = (50, 90, 99)
 
@@ -58,11 +61,17 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
     arrival = np.fromiter((r.arrival_s for r in done), float, len(done))
     first = np.fromiter((r.first_token_s for r in done), float, len(done))
     finish = np.fromiter((r.finish_s for r in done), float, len(done))
+    # the last generated token (before any post-processing stage); TPOT is measured to it.
+    # When every plan ends with its generation the two coincide (and the pass is skipped).
+    ends_later = any(rt.plan[-1].kind not in (StageKind.GENERATE, StageKind.DECODE)
+                     for rt in config.workload.request_types)
+    last = (np.fromiter((r.last_token_s if r.last_token_s >= 0 else r.finish_s for r in done),
+                        float, len(done)) if ends_later else finish)
     prompt = np.fromiter((r.prompt_tokens for r in done), float, len(done))
     output = np.fromiter((r.output_tokens for r in done), float, len(done))
     ttft, e2e = first - arrival, finish - arrival
     multi = output > 1
-    tpot = (finish[multi] - first[multi]) / (output[multi] - 1)
+    tpot = (last[multi] - first[multi]) / (output[multi] - 1)
     start = float(arrival.min()) if done else 0.0
     span_s = max(float(finish.max()) - start, 1e-12) if done else 0.0
     per_s = (lambda x: float(x) / span_s) if span_s else (lambda x: 0.0)
@@ -71,7 +80,7 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
     if slo.ttft_ms is not None:
         ok &= ttft * 1e3 <= slo.ttft_ms
     if slo.tpot_ms is not None:
-        tpot_all = np.where(multi, (finish - first) / np.maximum(output - 1, 1), 0.0)
+        tpot_all = np.where(multi, (last - first) / np.maximum(output - 1, 1), 0.0)
         ok &= tpot_all * 1e3 <= slo.tpot_ms
     if slo.e2e_ms is not None:
         ok &= e2e * 1e3 <= slo.e2e_ms
@@ -107,4 +116,11 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         "preemptions": int(sum(p["preemptions"] for p in pools.values())),
         "pools": pools,
         "num_events": num_events,
+        "stages": stage_breakdown(collector),
+        "stages_by_type": stage_breakdown_by_type(collector),
+        "kv_tiers": kv_tier_summary(collector),
+        "kv_lookups": {pool: {"lookups": n, "misses": m} for pool, (n, m) in
+                       sorted(collector.kv_lookups.items())},
+        "links": link_summary(collector),
+        "generated_tokens": dict(sorted(collector.generated_tokens.items())),
     }

@@ -1,22 +1,31 @@
-"""A pool of identical replicas behind a router, serving one stage kind."""
+"""A pool of identical LLM replicas behind a router (colocated, prefill-only or decode-only)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from sim.config import BatchPolicy, PoolSpec
+import numpy as np
+
+from sim.config import BatchPolicy, PoolRole, PoolSpec
 from sim.cost.factory import build_cost_model
 from sim.engine import Engine
-from sim.hardware.memory import kv_capacity_blocks
+from sim.errors import ConfigError
+from sim.hardware.memory import kv_bytes_per_token_per_device, kv_capacity_blocks
 from sim.metrics.collector import Collector
 from sim.request import DropReason, Request
-from sim.scheduling.replica import Replica
+from sim.scheduling.replica import (MODE_COLOCATED, MODE_DECODE_ONLY, MODE_PREFILL_ONLY,
+                                    Replica)
 from sim.scheduling.router import make_router
+
+_MODES = {PoolRole.COLOCATED: MODE_COLOCATED, PoolRole.PREFILL: MODE_PREFILL_ONLY,
+          PoolRole.DECODE: MODE_DECODE_ONLY}
 
 
 class LLMPool:
     def __init__(self, engine: Engine, spec: PoolSpec, collector: Collector,
-                 on_done: Callable[[Request], None], on_reject: Callable[[Request], None]) -> None:
+                 on_done: Callable[[Request], None], on_reject: Callable[[Request], None], *,
+                 rng: np.random.Generator | None = None, hbm_cache_bytes: float = 0.0,
+                 holds: Callable[[int, int], int] | None = None) -> None:
         self.spec = spec
         sched = spec.scheduler
         self.num_blocks = kv_capacity_blocks(
@@ -24,14 +33,27 @@ class LLMPool:
             kv_dtype=spec.kv_dtype, block_size_tokens=sched.block_size_tokens,
             gpu_memory_utilization=sched.gpu_memory_utilization,
             activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.field_path)
+        if hbm_cache_bytes:
+            # The HBM prefix tier is carved out of the replica's KV blocks (per device share).
+            block = kv_bytes_per_token_per_device(spec.model, spec.tp, spec.pp, spec.kv_dtype) \
+                * sched.block_size_tokens
+            reserved = int(hbm_cache_bytes / (spec.tp * spec.pp) // block) + 1
+            if reserved >= self.num_blocks:
+                raise ConfigError(
+                    f"kv_tiers: the hbm tier ({hbm_cache_bytes / 1e9:.1f} GB per replica) leaves no "
+                    f"KV blocks for running requests on pool {spec.name!r} (room for "
+                    f"{self.num_blocks * block * spec.tp * spec.pp / 1e9:.1f} GB)")
+            self.num_blocks -= reserved
         self.cost = build_cost_model(spec)  # stateless per step, shared by the pool's replicas
+        mode = _MODES[spec.role]
         self.replicas = [
             Replica(engine, f"{spec.name}/{i}", self.cost, sched, self.num_blocks, on_done,
-                    collector.replica_stats(f"{spec.name}/{i}", spec.name))
+                    collector.replica_stats(f"{spec.name}/{i}", spec.name), index=i, mode=mode)
             for i in range(spec.num_replicas)]
-        self.router = make_router(spec.router, self.replicas)
+        self.router = make_router(spec.router, self.replicas, spec=spec, rng=rng, holds=holds)
         self.on_reject = on_reject
         self._block = sched.block_size_tokens
+        self._decode_only = mode == MODE_DECODE_ONLY
         self._whole_prompt_budget = (sched.max_batched_tokens
                                      if sched.policy is not BatchPolicy.CHUNKED else None)
 
@@ -40,9 +62,14 @@ class LLMPool:
         longest = req.prompt_tokens + req.output_tokens - 1
         if req.prompt_tokens + req.output_tokens > self.spec.model.max_context_tokens:
             return DropReason.CONTEXT_EXCEEDS_MODEL
-        if -(-longest // self._block) > self.num_blocks:
+        blocks = -(-longest // self._block)
+        if req.samples > 1:  # full prompt blocks shared, the rest per sample
+            shared = req.prompt_tokens // self._block
+            blocks = shared + req.samples * (blocks - shared)
+        if blocks > self.num_blocks:
             return DropReason.PROMPT_EXCEEDS_KV_CAPACITY
-        if self._whole_prompt_budget is not None and req.prompt_tokens > self._whole_prompt_budget:
+        if self._whole_prompt_budget is not None and not self._decode_only and \
+                req.prompt_tokens - req.cached_tokens > self._whole_prompt_budget:
             return DropReason.PROMPT_EXCEEDS_BATCH_TOKENS
         return None
 
@@ -52,4 +79,10 @@ class LLMPool:
             req.drop_reason = reason
             self.on_reject(req)
             return
-        self.router.choose(req).enqueue(req)
+        if req.pinned:  # its prefix KV was fetched to (or is cached on) this replica
+            req.pinned = False
+            replica = self.replicas[req.replica]
+        else:
+            replica = self.router.choose(req)
+            req.replica = replica.index
+        replica.enqueue(req)

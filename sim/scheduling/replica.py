@@ -13,6 +13,18 @@ An arrival that could join interrupts the run at the next step boundary.
 Decode state is kept lazily: a decoding request's generated count is
 ``gen_base + (decode_step - step_base)``, so advancing a run is O(1) in the batch size. KV blocks
 are counted exactly with a histogram of block phases (see ``_new_blocks``).
+
+Pipelines (``sim.pipeline``) add three things, none of which costs the single-stage path more
+than an attribute check:
+* cached prefix tokens: a request may arrive with ``computed = cached_tokens > 0`` (prefix KV
+  fetched from a tier); those tokens take KV blocks at admission but no compute;
+* roles: a prefill-only replica finishes a request at its first token (the pipeline hands the KV
+  to a decode pool); a decode-only replica admits requests whose KV arrived
+  (``computed == prefill_target``) straight into the decode batch;
+* best-of-N: a request with ``samples = N`` decodes N sequences in lockstep. The prompt's full
+  blocks are shared; each sample owns a copy of the partial last block and its own tokens, so a
+  request holds ``floor(J/bs) + N * (ceil(c/bs) - floor(J/bs))`` blocks at context ``c`` after
+  forking at context ``J`` (``_held_blocks``), and each of its decode steps is N sequences' work.
 """
 
 from __future__ import annotations
@@ -29,11 +41,17 @@ from sim.metrics.collector import ReplicaStats
 from sim.request import Request
 
 
+MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
+
+
 class Replica:
     def __init__(self, engine: Engine, label: str, cost: StepCostModel, spec: SchedulerSpec,
                  num_blocks: int, on_finish: Callable[[Request], None],
-                 stats: ReplicaStats) -> None:
+                 stats: ReplicaStats, *, index: int = 0, mode: int = 0) -> None:
         self.engine, self.label, self.cost, self.stats = engine, label, cost, stats
+        self.index = index
+        self.prefill_only = mode == MODE_PREFILL_ONLY
+        self.decode_only = mode == MODE_DECODE_ONLY
         self.policy = spec.policy
         self.bs = spec.block_size_tokens
         self.max_seqs = spec.max_num_seqs
@@ -90,9 +108,23 @@ class Replica:
         """Recount KV blocks from the requests (for invariant tests)."""
         total = 0
         for req in self.admitted.values():
-            held = self.context_of(req) if req.computed >= req.prefill_target else req.computed
-            total += -(-held // self.bs)
+            if req.computed >= req.prefill_target:
+                total += self._held_blocks(req, self.context_of(req))
+            else:
+                total += -(-req.computed // self.bs)
         return total
+
+    def _held_blocks(self, req: Request, context: int) -> int:
+        if req.samples == 1:
+            return -(-context // self.bs)
+        shared = req.join_context // self.bs
+        return shared + req.samples * (-(-context // self.bs) - shared)
+
+    def _fork_blocks(self, req: Request) -> int:
+        """Extra blocks N samples need when they fork: a copy of the partial last block each."""
+        if req.samples == 1 or self.prefill_only or req.prefill_target % self.bs == 0:
+            return 0
+        return req.samples - 1
 
     # --- scheduling --------------------------------------------------------------------
     def _request_schedule(self) -> None:
@@ -106,6 +138,8 @@ class Replica:
             self._start_next_step()
 
     def _start_next_step(self) -> None:
+        if self.decode_only and self.waiting:
+            self._admit_decoders()
         policy = self.policy
         decoders = self.num_decoding
         if policy is BatchPolicy.STATIC:
@@ -139,8 +173,10 @@ class Replica:
         free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1)
         while self.waiting and len(self.admitted) < self.max_seqs:
             req = self.waiting[0]
-            tokens = req.prefill_target
-            need = -(-tokens // self.bs)
+            tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
+            need = -(-req.prefill_target // self.bs)
+            if req.samples > 1:
+                need += self._fork_blocks(req)
             if need > free or (tokens > budget and chunks):
                 break
             self.waiting.popleft()
@@ -163,6 +199,14 @@ class Replica:
             chunk = min(req.prefill_target - req.computed, budget)
             held = -(-req.computed // self.bs)
             need = -(-(req.computed + chunk) // self.bs) - held
+            if req.samples > 1 and req.computed + chunk == req.prefill_target:
+                need += self._fork_blocks(req)
+                if need > free:  # not room to fork: stop one token short of the end
+                    chunk = min((held + free) * self.bs - req.computed,
+                                req.prefill_target - 1 - req.computed)
+                    if chunk <= 0:
+                        break
+                    need = -(-(req.computed + chunk) // self.bs) - held
             if need > free:
                 chunk = (held + free) * self.bs - req.computed
                 if chunk <= 0:
@@ -174,8 +218,16 @@ class Replica:
             chunks.append((req, chunk))
         while budget > 0 and self.waiting and len(self.admitted) < self.max_seqs and free > 0:
             req = self.waiting[0]
-            chunk = min(req.prefill_target, budget, free * self.bs)
-            need = -(-chunk // self.bs)
+            cached = req.computed  # prefix tokens whose KV arrived: blocks, no compute
+            chunk = min(req.prefill_target - cached, budget, free * self.bs - cached)
+            fork = 0
+            if req.samples > 1 and cached + chunk == req.prefill_target:
+                fork = self._fork_blocks(req)
+                if -(-req.prefill_target // self.bs) + fork > free:
+                    chunk, fork = min(chunk, req.prefill_target - 1 - cached), 0
+            if chunk <= 0:
+                break
+            need = -(-(cached + chunk) // self.bs) + fork
             self.waiting.popleft()
             self._admit(req)
             self.prefilling.append(req)
@@ -189,8 +241,10 @@ class Replica:
         self._admit_seq += 1
         req.admit_seq = self._admit_seq
         self.admitted[self._admit_seq] = req
-        if req.gen_start_s < 0:
-            req.gen_start_s = self.engine.now_s
+        if req.stage_start_s < 0:
+            req.stage_start_s = self.engine.now_s
+            if req.gen_start_s < 0:
+                req.gen_start_s = req.stage_start_s
 
     # --- one explicit step (prefill, or prefill + decode) -------------------------------
     def _start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
@@ -234,7 +288,10 @@ class Replica:
                 req.first_token_s = now
             req.generated += 1
             req.context = req.prefill_target
-            if req.generated >= req.output_tokens:
+            req.join_context = req.context
+            if self.prefill_only:  # hand off: the pipeline moves the KV to a decode pool
+                self._finish(req, req.context)
+            elif req.generated >= req.output_tokens:
                 self._finish(req, req.context)
             else:
                 self._join_decode(req)
@@ -314,14 +371,37 @@ class Replica:
         self._ctx_sum = self._context_sum()
         self._ctx_anchor = self.decode_step
 
+    def _admit_decoders(self) -> None:
+        """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
+        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1)
+        waiting = self.waiting
+        while waiting and len(self.admitted) < self.max_seqs:
+            req = waiting[0]
+            if req.computed < req.prefill_target:
+                break  # preempted here earlier: it is prefilled again like any request
+            req.join_context = req.prefill_target
+            need = -(-req.prefill_target // self.bs) + self._fork_blocks(req)
+            if need > free:
+                break
+            waiting.popleft()
+            free -= need
+            self.used_blocks += need
+            self._admit(req)
+            req.context = req.prefill_target
+            if req.generated >= req.output_tokens:
+                self._finish(req, req.context)
+            else:
+                self._join_decode(req)
+
     def _join_decode(self, req: Request) -> None:
         self._reanchor()
         req.step_base = self.decode_step
         req.gen_base = req.generated
         req.phase = (req.context - self.decode_step) % self.bs
-        self.phase_counts[req.phase] += 1
-        self.num_decoding += 1
-        self._ctx_sum += req.context
+        n = req.samples
+        self.phase_counts[req.phase] += n
+        self.num_decoding += n
+        self._ctx_sum += req.context * n
         heapq.heappush(self.finish_heap, (self.decode_step + req.output_tokens - req.generated,
                                           req.admit_seq, req))
 
@@ -330,9 +410,10 @@ class Replica:
         self._reanchor()
         context = self.context_of(req)
         req.generated = req.gen_base + (self.decode_step - req.step_base)
-        self.phase_counts[req.phase] -= 1
-        self.num_decoding -= 1
-        self._ctx_sum -= context
+        n = req.samples
+        self.phase_counts[req.phase] -= n
+        self.num_decoding -= n
+        self._ctx_sum -= context * n
         return context
 
     def _pop_finished(self) -> None:
@@ -349,7 +430,8 @@ class Replica:
 
     def _finish(self, req: Request, context: int) -> None:
         del self.admitted[req.admit_seq]
-        self.used_blocks -= -(-context // self.bs)
+        self.used_blocks -= (-(-context // self.bs) if req.samples == 1 or self.prefill_only
+                             else self._held_blocks(req, context))
         req.finish_s = self.engine.now_s
         self.outstanding_requests -= 1
         self.outstanding_tokens -= req.prompt_tokens + req.output_tokens
@@ -400,7 +482,7 @@ class Replica:
         _, req = self.admitted.popitem()
         if req.computed >= req.prefill_target:  # decoding
             context = self._leave_decode(req)
-            self.used_blocks -= -(-context // self.bs)
+            self.used_blocks -= self._held_blocks(req, context)
             req.prefill_target = req.prompt_tokens + req.generated
         else:  # only chunked prefill leaves a request half-prefilled between steps
             self.used_blocks -= -(-req.computed // self.bs)

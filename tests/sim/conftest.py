@@ -20,7 +20,7 @@ import pytest
 
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, CostModelKind, CostModelSpec, DType,
                  HardwareSpec, LengthKind, LengthSpec, ModelSpec, PoolSpec, RequestTypeSpec,
-                 RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
+                 RouterPolicy, SchedulerSpec, SimConfig, SLOSpec, Stage, StageKind, WorkloadSpec)
 from sim.hardware.memory import kv_bytes_per_token_per_device, weight_bytes_per_device
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +104,7 @@ def constant_cost(step_s: float) -> CostModelSpec:
 def make_config(*, pool: PoolSpec | None = None, num_requests: int = 200,
                 arrival: ArrivalSpec | None = None, prompt: LengthSpec | int = 256,
                 output: LengthSpec | int = 64, record_requests: bool = True,
+                record_trace: bool = False, slo: SLOSpec | None = None,
                 **workload) -> SimConfig:
     """One colocated pool serving one request type."""
     pool = pool or make_pool()
@@ -115,7 +116,8 @@ def make_config(*, pool: PoolSpec | None = None, num_requests: int = 200,
                      workload=WorkloadSpec(num_requests=num_requests,
                                            arrival=arrival or poisson(5.0),
                                            request_types=(rt,), **workload),
-                     record_requests=record_requests)
+                     slo=slo or SLOSpec(), record_requests=record_requests,
+                     record_trace=record_trace)
 
 
 def determinism_config() -> SimConfig:

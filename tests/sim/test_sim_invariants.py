@@ -12,7 +12,12 @@ import pytest
 from sim import BatchPolicy, RouterPolicy, simulate
 
 POLICIES = list(BatchPolicy)
-ROUTERS = list(RouterPolicy)
+ROUTERS = list(RouterPolicy)  # every router, including ones added later
+
+
+def router_marks(router: RouterPolicy):
+    return ()  # every router is built by sim.scheduling.router.make_router
+
 STARVED_BLOCKS = 120  # per replica: 1920 tokens of KV for up to 64 sequences of ~1000 tokens
 
 
@@ -30,7 +35,7 @@ def scenario_config(b, scenario: str, policy: BatchPolicy, router: RouterPolicy)
                          prompt=b.uniform(16, 300), output=b.uniform(200, 1200))
 
 
-CASES = [pytest.param(s, p, r, id=f"{s}-{p.value}-{r.value}")
+CASES = [pytest.param(s, p, r, id=f"{s}-{p.value}-{r.value}", marks=router_marks(r))
          for s in ("poisson", "kv_starved") for p in POLICIES for r in ROUTERS]
 
 
@@ -98,7 +103,8 @@ def test_kv_blocks_conserved(results, scenario, policy, router):
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.value)
-@pytest.mark.parametrize("router", ROUTERS, ids=lambda r: r.value)
+@pytest.mark.parametrize("router", [pytest.param(r, id=r.value, marks=router_marks(r))
+                                    for r in ROUTERS])
 def test_kv_starved_preempts_and_still_delivers_every_token(results, policy, router):
     cfg, run, result = results("kv_starved", policy, router)
     s = result.summary

@@ -1,0 +1,157 @@
+"""Fit ``RooflineParams`` to measurements: bounded least squares on log step-time ratios.
+
+Relative (log) residuals so a 40 ms decode step and a 7 s prefill weigh the same; a soft-L1 loss
+so a few broken measurements cannot drag the fit. Only the parameters a data set can identify are
+free (``FREE_PARAMS``); the rest keep their starting values and the profile says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import least_squares, minimize
+
+from hermes_opt.calibration.observations import ape
+from hermes_opt.calibration.predict import predict
+from sim.cost.roofline import RooflineParams
+from sim.random_streams import stream
+
+LOSS, F_SCALE = "soft_l1", 0.05  # robust: a few broken measurements cannot drag the fit
+FRACTIONS = {"compute_efficiency", "memory_efficiency", "attention_efficiency", "comm_efficiency",
+             "decode_attention_efficiency", "comm_large_message_efficiency"}
+# Upper bounds keep the search physical (seconds; tokens; bytes).
+UPPER = {"allreduce_latency_s": 1e-3, "allreduce_latency_per_peer_s": 1e-3, "step_overhead_s": 0.2,
+         "layer_overhead_s": 5e-3, "seq_overhead_s": 0.05, "prefill_seq_overhead_s": 0.2,
+         "compute_half_tokens": 4096.0, "roofline_sharpness": 32.0, "comm_large_message_bytes": 1e9,
+         "attention_half_context_tokens": 65536.0}
+
+# What each kind of data identifies.
+FREE_PARAMS = {
+    "step": ("compute_efficiency", "compute_half_tokens", "memory_efficiency", "roofline_sharpness",
+             "attention_efficiency", "comm_efficiency", "allreduce_latency_s",
+             "allreduce_latency_per_peer_s", "comm_large_message_bytes",
+             "comm_large_message_efficiency", "step_overhead_s", "layer_overhead_s", "seq_overhead_s",
+             "prefill_seq_overhead_s", "decode_attention_efficiency", "attention_half_context_tokens"),
+    "operator": ("compute_efficiency", "compute_half_tokens", "memory_efficiency", "layer_overhead_s",
+                 "roofline_sharpness"),
+    "collective": ("comm_efficiency", "allreduce_latency_s", "allreduce_latency_per_peer_s"),
+    "serving": ("compute_efficiency", "memory_efficiency", "attention_efficiency",
+                "decode_attention_efficiency", "step_overhead_s", "seq_overhead_s",
+                "prefill_seq_overhead_s"),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitResult:
+    params: RooflineParams
+    free: tuple[str, ...]
+    num_rows: int
+    median_ape: float
+    p90_ape: float
+    iterations: int
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    if name in FRACTIONS:
+        return (0.01, 1.0)
+    if name == "roofline_sharpness":
+        return (1.0, UPPER[name])  # 1 = compute + memory; large = the sharp max
+    return (0.0, UPPER[name])
+
+
+def _start(params: RooflineParams, free: tuple[str, ...]) -> np.ndarray:
+    x0 = []
+    for name in free:
+        lo, hi = _bounds(name)
+        value = getattr(params, name)
+        if name == "decode_attention_efficiency" and value == 0:
+            value = params.memory_efficiency
+        if name == "comm_large_message_efficiency" and value == 0:
+            value = params.comm_efficiency
+        if name == "comm_large_message_bytes" and value == 0:
+            value = 32e6
+        if name == "roofline_sharpness" and value == 0:
+            value = 4.0
+        x0.append(float(np.clip(value, lo + 1e-9 * (hi - lo), hi - 1e-6 * (hi - lo))))
+    return np.asarray(x0)
+
+
+def with_values(params: RooflineParams, free: tuple[str, ...], x: np.ndarray) -> RooflineParams:
+    return dataclasses.replace(params, **{n: float(v) for n, v in zip(free, x)})
+
+
+def fit_rows(observations: list, kind: str, start: RooflineParams | None = None,
+             free: tuple[str, ...] | None = None, num_starts: int = 6) -> FitResult:
+    """Least-squares fit of the ``kind`` parameters to step/operator/collective rows."""
+    start = start or RooflineParams()
+    free = free or FREE_PARAMS[kind]
+    measured = np.asarray([o.measured_s for o in observations])
+    log_measured = np.log(measured)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(predict(observations, with_values(start, free, x)), 1e-12)) - log_measured
+
+    lo, hi = zip(*(_bounds(n) for n in free))
+    best = None
+    # Several starts (the given values, then deterministic random ones) guard against poor local
+    # minima: the model is a max() of terms, so the loss surface has kinks and plateaus.
+    rng = stream(0, f"calibration.fit.{kind}")
+    starts = [_start(start, free)]
+    for _ in range(num_starts - 1):
+        starts.append(np.asarray([_random_value(n, rng) for n in free]))
+    for x0 in starts:
+        sol = least_squares(residuals, x0, bounds=(lo, hi), loss=LOSS, f_scale=F_SCALE,
+                            x_scale="jac", max_nfev=400)
+        if best is None or sol.cost < best.cost:
+            best = sol
+    params = with_values(start, free, best.x)
+    errors = ape(predict(observations, params), measured)
+    return FitResult(params=params, free=free, num_rows=len(observations),
+                     median_ape=float(np.median(errors)), p90_ape=float(np.percentile(errors, 90)),
+                     iterations=int(best.nfev))
+
+
+def _random_value(name: str, rng: np.random.Generator) -> float:
+    if name in FRACTIONS:
+        return float(rng.uniform(0.1, 0.95))
+    lo, hi = _bounds(name)
+    # log-uniform over [1e-4, 0.3] of the upper bound: scales span orders of magnitude
+    return float(max(lo, hi * 10 ** rng.uniform(-4, -0.5)))
+
+
+def fit_black_box(loss: Callable[[RooflineParams], float], start: RooflineParams,
+                  free: tuple[str, ...], max_evals: int = 80) -> tuple[RooflineParams, float, int]:
+    """Derivative-free fit for losses computed by running the simulator (serving-level rows).
+
+    Nelder-Mead in log space (parameters stay positive); fractions are clipped to (0, 1]."""
+    x0 = np.log(np.maximum(_start(start, free), 1e-7))
+
+    def params_of(z: np.ndarray) -> RooflineParams:
+        values = np.exp(z)
+        clipped = [float(np.clip(v, *_bounds(n))) for n, v in zip(free, values)]
+        return with_values(start, free, np.asarray(clipped))
+
+    evals = 0
+
+    def objective(z: np.ndarray) -> float:
+        nonlocal evals
+        evals += 1
+        return loss(params_of(z))
+
+    sol = minimize(objective, x0, method="Nelder-Mead",
+                   options={"maxfev": max_evals, "xatol": 1e-3, "fatol": 1e-5,
+                            "initial_simplex": _simplex(x0)})
+    return params_of(sol.x), float(sol.fun), evals
+
+
+def _simplex(x0: np.ndarray) -> np.ndarray:
+    # Steps of ~40% in each parameter: the starting values are rarely within 10% of the truth.
+    simplex = [x0]
+    for i in range(x0.size):
+        x = x0.copy()
+        x[i] += 0.35 if x0[i] > np.log(1e-6) else 3.0
+        simplex.append(x)
+    return np.asarray(simplex)

@@ -1,0 +1,354 @@
+"""Measurements as typed observations the fitter and the validation study both read.
+
+Four shapes, one loader each (every loader raises ``ConfigError`` naming the file and the column
+on malformed input):
+
+* ``StepObservation`` — one engine step: prefill of ``batch_size`` prompts, or a decode step of
+  ``batch_size`` sequences at a mean context. Splitwise ``perf_model.csv`` and the plain
+  ``steps`` CSV a user writes from their own engine's benchmark.
+* ``OperatorObservation`` — Vidur ``mlp.csv``: one transformer layer's non-attention operators
+  (norms, QKV/out projections, rope, MLP, residual add) at ``num_tokens`` and a TP degree.
+* ``CollectiveObservation`` — Vidur ``all_reduce.csv``: one all-reduce of ``size`` fp16 elements.
+* ``ServingObservation`` — one serving-level figure (throughput, mean TTFT/ITL/TPOT/E2E) under
+  an arrival mode, in the shape of ``reference/measurements.csv``.
+
+Names in the files (``h100-80gb``, ``LLaMA v3.1 8B``, ``H200-SXM-141GB`` ...) map to catalog names
+here; rows naming hardware or models the catalog lacks are kept with ``catalog_*`` = "" so the
+validation study can count them as out of reach rather than drop them silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ConfigError
+
+# --- name mapping -----------------------------------------------------------------------
+HARDWARE_ALIASES = {
+    "a100-80gb": "a100_80g", "a100": "a100_80g", "a100_dgx": "a100_80g",
+    "a100-sxm4-80gb": "a100_80g", "a100-80gb (dgx-a100)": "a100_80g",
+    "h100-80gb": "h100_sxm", "h100-80gb-pcap": "h100_sxm", "h100": "h100_sxm", "h100_dgx": "h100_sxm",
+    "h100-sxm-80gb": "h100_sxm", "h100-80gb (dgx-h100)": "h100_sxm",
+    "h100-80gb power-capped (dgx-h100)": "h100_sxm",
+    "h200-sxm-141gb": "h200", 'h200 (listed as "131gb hbm3" in source)': "h200",
+    "l40s": "l40s", "b200": "b200", "h100-80gb hbm3": "h100_sxm",
+}
+MODEL_ALIASES = {
+    "llama2-70b": "llama2_70b", "llama-2-70b-hf": "llama2_70b", "meta-llama/llama-2-70b-hf": "llama2_70b",
+    "llama-2-7b-hf": "llama2_7b", "meta-llama-3-8b": "llama3_1_8b", "meta-llama-3-70b": "llama3_1_70b",
+    "llama v3.1 8b": "llama3_1_8b", "llama 3.1 8b": "llama3_1_8b", "llama-3.1-8b": "llama3_1_8b",
+    "llama-3.1-8b-instruct": "llama3_1_8b", "mistral 7b": "mistral_7b",
+}
+
+
+def catalog_name(kind: str, raw: object) -> str:
+    """Catalog name for a file's spelling ('' when the catalog has no such entry)."""
+    from hermes_opt import catalog
+    text = str(raw).strip()
+    if text in catalog.options(kind):
+        return text
+    aliases = HARDWARE_ALIASES if kind == "hardware" else MODEL_ALIASES
+    return aliases.get(text.lower(), "")
+
+
+def _read_csv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what}={str(path)!r}: no such file")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{what}={str(path)!r}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{what}={str(path)!r}: missing column(s) {missing}; required: {list(required)}")
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, columns: tuple[str, ...], path: str | Path, what: str) -> None:
+    for col in columns:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = frame.index[values.isna() | (values < 0)]
+        if len(bad):
+            raise ConfigError(f"{what}={str(path)!r}: column {col!r} row {int(bad[0]) + 2} = "
+                              f"{frame[col].iloc[bad[0]]!r}: must be a number >= 0")
+        frame[col] = values
+
+
+# --- step level -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepObservation:
+    source: str
+    model: str  # catalog name ('' = not in the catalog)
+    hardware: str  # catalog name
+    variant: str  # what distinguishes otherwise equal rows' setups (e.g. 'pcap' = power-capped)
+    tp: int
+    phase: str  # 'prefill' | 'decode'
+    batch_size: int
+    prompt_tokens: int  # prefill: tokens per prompt
+    context_tokens: float  # decode: mean context per sequence over the measured steps
+    measured_s: float
+    config_key: str  # identifies the measured configuration (for splits)
+    raw_model: str = ""
+    note: str = ""
+
+
+SPLITWISE_COLUMNS = ("model", "hardware", "tensor_parallel", "batch_size", "prompt_size",
+                     "token_size", "prompt_time", "token_time")
+
+
+def load_splitwise(path: str | Path) -> list[StepObservation]:
+    """Splitwise perf_model.csv: median over repeats of each (model, hw, tp, batch, prompt, tokens)."""
+    frame = _read_csv(path, SPLITWISE_COLUMNS, "splitwise")
+    _numeric(frame, SPLITWISE_COLUMNS[2:], path, "splitwise")
+    keys = ["model", "hardware", "tensor_parallel", "batch_size", "prompt_size", "token_size"]
+    grouped = frame.groupby(keys, as_index=False)[["prompt_time", "token_time"]].median()
+    out = []
+    for r in grouped.itertuples(index=False):
+        hw = str(r.hardware)
+        key = (f"{r.model}/{hw}/tp{int(r.tensor_parallel)}/b{int(r.batch_size)}"
+               f"/p{int(r.prompt_size)}/t{int(r.token_size)}")
+        common = dict(source="splitwise", model=catalog_name("model", r.model),
+                      hardware=catalog_name("hardware", hw), variant="pcap" if hw.endswith("-pcap") else "",
+                      tp=int(r.tensor_parallel), batch_size=int(r.batch_size),
+                      prompt_tokens=int(r.prompt_size), config_key=key, raw_model=str(r.model))
+        out.append(StepObservation(phase="prefill", context_tokens=0.0,
+                                   measured_s=float(r.prompt_time) / 1e3, **common))
+        # token_time averages decode steps while context grows from prompt to prompt + tokens;
+        # step time is linear in context, so the mean step is the step at the mean context.
+        out.append(StepObservation(phase="decode", context_tokens=r.prompt_size + r.token_size / 2,
+                                   measured_s=float(r.token_time) / 1e3, **common))
+    return out
+
+
+STEPS_COLUMNS = ("model", "tp", "phase", "batch_size", "prompt_tokens", "context_tokens", "time_ms")
+
+
+def load_steps(path: str | Path, default_hardware: str = "") -> list[StepObservation]:
+    """The plain CSV a user writes from their own engine's benchmark (see docs/validation.md)."""
+    frame = _read_csv(path, STEPS_COLUMNS, "steps")
+    _numeric(frame, ("tp", "batch_size", "prompt_tokens", "context_tokens", "time_ms"), path, "steps")
+    out = []
+    for i, r in enumerate(frame.itertuples(index=False)):
+        phase = str(r.phase).strip().lower()
+        if phase not in ("prefill", "decode"):
+            raise ConfigError(f"steps={str(path)!r}: column 'phase' row {i + 2} = {r.phase!r}: "
+                              "allowed: prefill, decode")
+        hw_raw = getattr(r, "hardware", default_hardware) if "hardware" in frame.columns else default_hardware
+        hardware = catalog_name("hardware", hw_raw)
+        model = catalog_name("model", r.model)
+        if not hardware or not model:
+            from hermes_opt import catalog
+            which, raw = ("hardware", hw_raw) if not hardware else ("model", r.model)
+            raise ConfigError(f"steps={str(path)!r}: row {i + 2} {which}={raw!r}: unknown; allowed: "
+                              f"{', '.join(catalog.options(which))}")
+        if int(r.batch_size) < 1 or int(r.tp) < 1 or float(r.time_ms) <= 0:
+            raise ConfigError(f"steps={str(path)!r}: row {i + 2}: batch_size, tp and time_ms must be > 0")
+        out.append(StepObservation(
+            source="steps", model=model, hardware=hardware, variant="", tp=int(r.tp), phase=phase,
+            batch_size=int(r.batch_size), prompt_tokens=int(r.prompt_tokens),
+            context_tokens=float(r.context_tokens), measured_s=float(r.time_ms) / 1e3,
+            config_key=f"{model}/{hardware}/tp{int(r.tp)}/{phase}/b{int(r.batch_size)}/"
+                       f"p{int(r.prompt_tokens)}/c{float(r.context_tokens):g}",
+            raw_model=str(r.model)))
+    if not out:
+        raise ConfigError(f"steps={str(path)!r}: no rows")
+    return out
+
+
+# --- operator level (Vidur) ---------------------------------------------------------------
+VIDUR_OPS = ("input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj",
+             "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorObservation:
+    source: str
+    model: str
+    hardware: str
+    tp: int
+    num_tokens: int
+    measured_s: float  # one layer's non-attention operators, sum of per-op medians
+    raw_model: str = ""
+
+
+_VIDUR_NAME = re.compile(r"compute__(?P<gpu>[^_]+)__(?P<org>[^_]+(?:-[^_]+)*)__(?P<model>.+)__mlp\.csv$")
+
+
+def load_vidur_compute(path: str | Path) -> list[OperatorObservation]:
+    path = Path(path)
+    match = _VIDUR_NAME.search(path.name)
+    if not match:
+        raise ConfigError(f"vidur-compute={str(path)!r}: file name must look like "
+                          "compute__<gpu>__<org>__<model>__mlp.csv")
+    cols = tuple(f"time_stats.{op}.median" for op in VIDUR_OPS)
+    frame = _read_csv(path, ("num_tokens", "num_tensor_parallel_workers", *cols), "vidur-compute")
+    _numeric(frame, ("num_tokens", "num_tensor_parallel_workers", *cols), path, "vidur-compute")
+    # Same sum as the published per-layer summary rows in reference/measurements.csv.
+    total_ms = frame[list(cols)].sum(axis=1)
+    model = catalog_name("model", match["model"])
+    hardware = catalog_name("hardware", match["gpu"])
+    return [OperatorObservation(source="vidur", model=model, hardware=hardware, tp=int(tp),
+                                num_tokens=int(n), measured_s=float(ms) / 1e3, raw_model=match["model"])
+            for n, tp, ms in zip(frame.num_tokens, frame.num_tensor_parallel_workers, total_ms)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectiveObservation:
+    source: str
+    hardware: str
+    num_workers: int
+    size_bytes: float
+    measured_s: float
+
+
+def load_vidur_allreduce(path: str | Path) -> list[CollectiveObservation]:
+    """All-reduce within one node (devices_per_node == num_workers); median over ranks."""
+    path = Path(path)
+    match = re.search(r"network__(?P<topo>[^_]+_[^_]+)__all_reduce\.csv$", path.name)
+    if not match:
+        raise ConfigError(f"vidur-network={str(path)!r}: file name must look like "
+                          "network__<gpu>_<topology>__all_reduce.csv")
+    col = "time_stats.all_reduce.median"
+    frame = _read_csv(path, ("num_workers", "size", "devices_per_node", col), "vidur-network")
+    _numeric(frame, ("num_workers", "size", "devices_per_node", col), path, "vidur-network")
+    frame = frame[frame.devices_per_node == frame.num_workers]
+    grouped = frame.groupby(["num_workers", "size"], as_index=False)[col].median()
+    hardware = catalog_name("hardware", match["topo"])
+    return [CollectiveObservation(source="vidur_network", hardware=hardware, num_workers=int(r.num_workers),
+                                  size_bytes=2.0 * float(r.size), measured_s=float(r[2]) / 1e3)
+            for r in grouped.itertuples(index=False)]
+
+
+# --- serving level -----------------------------------------------------------------------
+SERVING_COLUMNS = ("source", "model", "precision", "gpu", "tp", "isl", "osl",
+                   "concurrency_or_qps_or_batch", "metric", "value", "unit")
+# metric name -> (summary figure, scale from the file's unit to the summary's unit)
+SERVING_METRICS = {
+    "output_throughput_total": ("output_tokens_per_s", 1.0),
+    "output_token_throughput": ("output_tokens_per_s", 1.0),
+    "total_token_throughput": ("total_tokens_per_s", 1.0),
+    "request_throughput": ("requests_per_s", 1.0),
+    "mean_ttft": ("ttft_ms.mean", 1.0), "median_ttft": ("ttft_ms.p50", 1.0),
+    "mean_itl": ("itl_ms.mean", 1.0), "median_itl": ("itl_ms.p50", 1.0),
+    "mean_tpot": ("tpot_ms.mean", 1.0), "median_tpot": ("tpot_ms.p50", 1.0),
+    "mean_e2e": ("e2e_ms.mean", 1.0), "median_e2e_latency": ("e2e_ms.p50", 1.0),
+    "total_duration": ("duration_s", 1.0),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingObservation:
+    source: str
+    model: str
+    hardware: str
+    precision: str  # weights: 'fp8' | 'bf16'
+    tp: int
+    isl: int
+    osl: int
+    arrival: str  # 'max_load' | 'poisson' | 'closed_loop'
+    rate_per_s: float  # poisson
+    concurrency: int  # closed_loop
+    num_requests: int
+    metric: str  # summary figure, e.g. 'output_tokens_per_s', 'ttft_ms.mean'
+    measured: float
+    row: int  # row in the source file (for the report)
+    raw_metric: str = ""
+    raw_model: str = ""
+    raw_gpu: str = ""
+    raw_load: str = ""
+    kv_precision: str = ""  # '' = same as precision
+    length_spread: float = 0.0  # lengths uniform within +-spread of isl/osl (0 = fixed)
+
+
+def parse_load(text: str) -> tuple[str, float, int, int] | None:
+    """'max load (all 30000 ...)', 'QPS=4', 'QPS=INF', 'concurrency=16' -> (kind, rate, conc, n)."""
+    t = str(text).strip().lower()
+    n_match = re.search(r"(\d+)\s*(?:requests|prompts)", t)
+    num = int(n_match.group(1)) if n_match else 0
+    if t.startswith("max load") or re.fullmatch(r"(qps|rps)\s*=\s*inf.*", t):
+        return "max_load", 0.0, 1, num
+    m = re.fullmatch(r"(?:qps|rps)\s*=\s*([0-9.]+).*", t)
+    if m:
+        return "poisson", float(m.group(1)), 1, num
+    m = re.fullmatch(r"concurrency\s*=?\s*(\d+).*", t)
+    if m:
+        return "closed_loop", 0.0, int(m.group(1)), num
+    return None
+
+
+def _precision(text: str) -> str:
+    t = str(text).strip().lower()
+    if t.startswith("fp8"):
+        return "fp8"
+    if t.startswith(("fp16", "bf16")):
+        return "bf16"  # same bytes and tensor-core rate on every catalog device
+    return ""
+
+
+def _precisions(text: str) -> tuple[str, str]:
+    """(weights, kv) from 'FP8', 'BF16', 'weights BF16; KV FP8-KV' or 'KV FP8' (weights BF16)."""
+    t = str(text).strip()
+    weights = re.search(r"weights\s+(\S+)", t, re.I)
+    kv = re.search(r"KV\s+(\S+)", t, re.I)
+    if weights or kv:
+        w = _precision(weights.group(1)) if weights else "bf16"
+        return w, _precision(kv.group(1)) if kv else w
+    return _precision(t), _precision(t)
+
+
+def _length(text: object) -> tuple[int, float] | None:
+    """'128' -> (128, 0); '~20000 (+-15%)' -> (20000, 0.15); 'ShareGPT', 'swept' -> None."""
+    t = str(text).strip()
+    try:
+        return int(float(t)), 0.0
+    except ValueError:
+        m = re.fullmatch(r"~?\s*(\d+)\s*\(\s*\+-\s*(\d+(?:\.\d+)?)\s*%\s*\)", t)
+        return (int(m.group(1)), float(m.group(2)) / 100) if m else None
+
+
+def load_serving(path: str | Path, *,
+                 default_requests: int = 500) -> tuple[list[ServingObservation], pd.DataFrame]:
+    """Serving rows of a measurements-shaped CSV; also the whole frame (for coverage counts).
+
+    Rows the simulator cannot express (unknown model or GPU, unknown metric or arrival mode,
+    non-numeric ISL/OSL such as 'ShareGPT') are not returned; the caller counts them."""
+    frame = _read_csv(path, SERVING_COLUMNS, "serving")
+    out = []
+    for i, r in frame.iterrows():
+        metric = SERVING_METRICS.get(str(r.metric).strip().lower())
+        load = parse_load(r.concurrency_or_qps_or_batch)
+        model, hardware = catalog_name("model", r.model), catalog_name("hardware", r.gpu)
+        precision, kv_precision = _precisions(r.precision)
+        isl_spec, osl_spec = _length(r.isl), _length(r.osl)
+        try:
+            tp, value = int(float(r.tp)), float(r.value)
+        except (TypeError, ValueError):
+            continue
+        if not (metric and load and model and hardware and precision and kv_precision
+                and isl_spec and osl_spec) or not math.isfinite(value):
+            continue
+        (isl, isl_spread), (osl, osl_spread) = isl_spec, osl_spec
+        kind, rate, conc, num = load
+        if not num and "notes" in frame.columns:  # e.g. '500 requests; Poisson arrivals ...'
+            n_match = re.search(r"(\d+)\s*(?:requests|prompts)", str(r.notes))
+            num = int(n_match.group(1)) if n_match else 0
+        out.append(ServingObservation(
+            source=str(r.source), model=model, hardware=hardware, precision=precision, tp=tp,
+            isl=isl, osl=osl, arrival=kind, rate_per_s=rate, concurrency=conc,
+            num_requests=num or default_requests, metric=metric[0], measured=value * metric[1],
+            row=int(i) + 2, raw_metric=str(r.metric), raw_model=str(r.model), raw_gpu=str(r.gpu),
+            raw_load=str(r.concurrency_or_qps_or_batch), kv_precision=kv_precision,
+            length_spread=max(isl_spread, osl_spread)))
+    return out, frame
+
+
+def ape(predicted: np.ndarray | float, measured: np.ndarray | float) -> np.ndarray:
+    """Absolute percentage error."""
+    return np.abs(np.asarray(predicted, dtype=float) / np.asarray(measured, dtype=float) - 1.0) * 100.0

@@ -1,0 +1,126 @@
+"""Calibration profiles: YAML files in ``conf/calibration`` (Hydra group ``calibration``).
+
+A profile names the (hardware, engine, precision) it was measured on, the model family it composes
+with, the fitted ``RooflineParams`` and its provenance: which data, the split, when and how it was
+fitted, fit error (rows it saw) and held-out error (rows it did not). It is merged into
+``cost_model.calibration`` so ``hermes-sim calibration=<name>`` replaces the roofline's
+efficiencies for pools on that hardware (see ``hermes_opt.compose.cost_model_spec``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hermes_opt import catalog
+from hermes_opt.calibration.splits import Holdout
+from sim.cost.roofline import RooflineParams
+from sim.errors import ConfigError
+
+GROUP = "calibration"
+HEADER = "# @package cost_model.calibration\n"
+FAMILIES = ("dense", "moe")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    hardware: str  # catalog name
+    engine: str
+    precision: str  # 'bf16' | 'fp8' (weights and KV cache)
+    model_family: str = "dense"
+    validation_source: str = ""  # rows of this source/variant are what the profile is validated on
+    params: RooflineParams = field(default_factory=RooflineParams)
+    holdout: Holdout = field(default_factory=Holdout)
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("bf16", "fp8"):
+            raise ConfigError(f"calibration[{self.name}].precision={self.precision!r}: allowed: bf16, fp8")
+        if self.model_family not in FAMILIES:
+            raise ConfigError(f"calibration[{self.name}].model_family={self.model_family!r}: "
+                              f"allowed: {', '.join(FAMILIES)}")
+
+    def to_yaml(self) -> str:
+        body = {
+            "name": self.name, "hardware": self.hardware, "engine": self.engine,
+            "precision": self.precision, "model_family": self.model_family,
+            "validation_source": self.validation_source,
+            "on_mismatch": "error",
+            "params": {k: _round(v) for k, v in dataclasses.asdict(self.params).items()},
+            "holdout": self.holdout.to_dict(),
+            "provenance": self.provenance,
+        }
+        comment = (f"# Calibration profile {self.name}: {self.engine} on {self.hardware}, "
+                   f"{self.precision}. Written by `hermes-sim calibrate`; see docs/validation.md.\n"
+                   "# Select with `hermes-sim calibration=<name>`; composes with any dense decoder of the\n"
+                   "# catalog on this hardware. on_mismatch: error | roofline (fall back, noted).\n")
+        return HEADER + comment + yaml.safe_dump(_plain(body), sort_keys=False, width=100)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _plain(obj: object) -> object:
+    """YAML-safe copy (tuples -> lists, numpy scalars -> floats)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item"):
+        return obj.item()  # type: ignore[attr-defined]
+    return obj
+
+
+def params_from(node: dict, field_prefix: str) -> RooflineParams:
+    known = RooflineParams.__dataclass_fields__
+    unknown = sorted(set(node) - set(known))
+    if unknown:
+        raise ConfigError(f"{field_prefix}.params: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    values = {}
+    for key, value in node.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{field_prefix}.params.{key}={value!r}: must be a number")
+        values[key] = float(value)
+    try:
+        return RooflineParams(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{field_prefix}: {err}") from None
+
+
+def from_mapping(data: dict, source: str) -> Profile:
+    required = ("name", "hardware", "engine", "precision", "params")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ConfigError(f"calibration profile {source}: missing key(s) {missing}")
+    return Profile(name=str(data["name"]), hardware=str(data["hardware"]), engine=str(data["engine"]),
+                   precision=str(data["precision"]), model_family=str(data.get("model_family", "dense")),
+                   validation_source=str(data.get("validation_source", "")),
+                   params=params_from(dict(data["params"]), f"calibration[{data['name']}]"),
+                   holdout=Holdout.from_dict(data.get("holdout") or {"every": 0}),
+                   provenance=dict(data.get("provenance") or {}))
+
+
+def load(name: str) -> Profile:
+    allowed = [n for n in catalog.options(GROUP) if n != "none"]
+    if name not in allowed:
+        raise ConfigError(f"calibration={name!r}: unknown profile; allowed: none, {', '.join(allowed)}")
+    return load_path(catalog.CONF_DIR / GROUP / f"{name}.yaml")
+
+
+def load_path(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"calibration profile {str(path)!r}: unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"calibration profile {str(path)!r}: not a mapping")
+    return from_mapping(data, str(path))
+
+
+def all_profiles() -> list[Profile]:
+    return [load(n) for n in catalog.options(GROUP) if n != "none"]

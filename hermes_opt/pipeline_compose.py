@@ -1,0 +1,102 @@
+"""Hydra config -> pipeline parts of ``sim.SimConfig`` (called from ``hermes_opt.compose``).
+
+Route targets, per-type prefixes / reasoning / arrivals, retrieval indexes, KV tiers
+(``kv_tiers`` group) and links (``cluster.links``). Units in YAML: GB, GB/s, microseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from omegaconf import DictConfig, ListConfig
+
+from sim.errors import ConfigError
+from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreMode, KVStoreSpec, KVTierSpec,
+                                LinkSpec, PrefixSpec, ReasoningSpec, TierKind, TierScope)
+from sim.request import RouteMode, RouteTarget
+
+GB = 1e9
+
+
+def route_targets(node: Any, field: str, number: Callable) -> tuple[RouteTarget, ...]:
+    if not isinstance(node, (ListConfig, list)) or not node:
+        raise ConfigError(f"{field}={node!r}: must be a non-empty list of {{model, pool, weight}}")
+    targets = []
+    for j, item in enumerate(node):
+        where = f"{field}[{j}]"
+        if not isinstance(item, (DictConfig, dict)) or not item.get("model") or not item.get("pool"):
+            raise ConfigError(f"{where}={item!r}: needs model (catalog name) and pool")
+        targets.append(RouteTarget(model=str(item["model"]), pool=str(item["pool"]),
+                                   weight=number(item, "weight", where, default=1.0)))
+    return tuple(targets)
+
+
+def route_mode(value: Any, field: str, enum_value: Callable) -> RouteMode:
+    return enum_value(RouteMode, value or "weighted", field)
+
+
+def index_spec(node: DictConfig | None, field: str, number: Callable,
+               enum_value: Callable) -> IndexSpec | None:
+    if node is None:
+        return None
+    ints = {k: number(node, k, field, integer=True) for k in (
+        "num_vectors", "dim", "bytes_per_scalar", "nlist", "nprobe", "pq_bytes", "hnsw_m",
+        "ef_search") if node.get(k) is not None}
+    return IndexSpec(kind=enum_value(IndexKind, node.get("kind", "ivf_pq"), f"{field}.kind"),
+                     field_path=field, **ints)
+
+
+def prefix_spec(node: DictConfig | None, field: str, number: Callable,
+                length_spec: Callable) -> PrefixSpec | None:
+    if node is None:
+        return None
+    return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True, default=100),
+                      zipf_s=number(node, "zipf_s", field, default=1.0),
+                      prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"))
+
+
+def reasoning_spec(node: DictConfig | None, field: str, number: Callable,
+                   length_spec: Callable) -> ReasoningSpec | None:
+    if node is None:
+        return None
+    return ReasoningSpec(
+        think_short=length_spec(node.get("think_short"), f"{field}.think_short"),
+        think_long=length_spec(node.get("think_long"), f"{field}.think_long"),
+        long_fraction=number(node, "long_fraction", field, default=0.3),
+        num_rounds=number(node, "num_rounds", field, integer=True, default=1),
+        feedback_tokens=number(node, "feedback_tokens", field, integer=True, default=0),
+        num_samples=number(node, "num_samples", field, integer=True, default=1))
+
+
+def kv_store_spec(node: DictConfig | None, default_pool: str, number: Callable,
+                  enum_value: Callable) -> tuple[KVStoreSpec, ...]:
+    """The ``kv_tiers`` group: ``{pool, mode, tiers: {<name>: {kind, capacity_gb, ...}}}``."""
+    if node is None or not node.get("tiers"):
+        return ()
+    tiers = []
+    for name, t in node.tiers.items():
+        field = f"kv_tiers.tiers.{name}"
+        hit = number(t, "hit_rate", field)
+        tiers.append(KVTierSpec(
+            name=str(name), kind=enum_value(TierKind, t.get("kind"), f"{field}.kind"),
+            capacity_bytes=number(t, "capacity_gb", field, default=0.0) * GB,
+            bandwidth_bytes_per_s=number(t, "bandwidth_gb_per_s", field, default=0.0) * GB,
+            latency_s=number(t, "latency_us", field, default=0.0) * 1e-6,
+            scope=enum_value(TierScope, t.get("scope", "replica"), f"{field}.scope"),
+            per_device=bool(t.get("per_device", False)), hit_rate=hit, field_path=field))
+    return (KVStoreSpec(pool=str(node.get("pool") or default_pool), tiers=tuple(tiers),
+                        mode=enum_value(KVStoreMode, node.get("mode", "lru"), "kv_tiers.mode")),)
+
+
+def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...]:
+    links = []
+    for name, link in (node or {}).items():
+        field = f"cluster.links.{name}"
+        if not link.get("src") or not link.get("dst"):
+            raise ConfigError(f"{field}: needs src and dst pool names")
+        links.append(LinkSpec(name=str(name), src_pool=str(link.src), dst_pool=str(link.dst),
+                              bandwidth_bytes_per_s=number(link, "bandwidth_gb_per_s", field,
+                                                           default=0.0) * GB,
+                              latency_s=number(link, "latency_us", field, default=10.0) * 1e-6,
+                              field_path=field))
+    return tuple(links)

@@ -1,0 +1,75 @@
+"""``hermes-sim validate``: reproduce every expressible measurement and write the report.
+
+Bad input prints one line ``hermes-sim validate: error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import textwrap
+import sys
+
+from hermes_opt.calibration.cli import CSV_COLUMNS, OneLineParser
+from sim.errors import ConfigError
+
+PROG = "hermes-sim validate"
+
+EPILOG = """\
+what it reproduces (see docs/validation.md):
+  splitwise        prefill, decode-step and end-to-end times (Splitwise perf_model.csv), cost model
+  vidur            per-layer non-attention operator times and all-reduce times (Vidur CSVs)
+  trtllm max load  TensorRT-LLM v0.17 throughput table: sim.simulate, all requests at t=0
+  trtllm online    TensorRT-LLM v0.14 QPS sweep: sim.simulate, Poisson arrivals (TTFT, ITL, throughput)
+  vllm itl fits    decode latency vs context (intercept, slope) at concurrency 1, cost model
+every row is predicted by the uncalibrated roofline and, where a profile exists for its source and
+hardware, by the calibrated model; errors are reported on held-out rows (not fitted on).
+
+outputs in --out: summary.md, summary.json, rows.csv (predicted vs measured per row), errors.csv,
+targets.csv, coverage.csv, coverage_rows.csv, splitwise_tp_split.csv, *.png plots.
+input files under --shared-dir (or the shipped copies): hw-traces/splitwise/perf_model.csv,
+hw-traces/vidur/compute__*__mlp.csv and network__*__all_reduce.csv, reference/measurements.csv.
+Their accepted columns (the same readers as `hermes-sim calibrate`):
+""" + CSV_COLUMNS
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description=textwrap.fill(
+        "Validation study: reproduce the published measurements the simulator can express and "
+        "report predicted vs measured, error per source and metric (mean and tail), coverage "
+        "and plots.", 96), epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", default="validation",
+                   help="validation study name in studies/ or a YAML path (default validation): "
+                        "data location, report directory, CI subset and targets")
+    p.add_argument("--shared-dir", default=None,
+                   help="directory with hw-traces/ and reference/measurements.csv (default: the "
+                        "study's shared_dir, ../shared); when absent, the copies shipped in "
+                        "hermes_opt/data are used")
+    p.add_argument("--out", default=None,
+                   help="report directory (default: the study's out, validation_report)")
+    p.add_argument("--fast", action="store_true",
+                   help="CI subset: every Splitwise row, every 9th Vidur row, serving rows on H100 only")
+    p.add_argument("--fail-on-miss", action="store_true",
+                   help="exit 1 when a target of issue 5 is missed (held-out calibrated error)")
+    return p
+
+
+def validate_main(argv: list[str]) -> None:
+    args = parser().parse_args(list(argv))
+    from hermes_opt.validation import study
+    try:
+        spec = study.load_spec(args.study)
+        result = study.run(shared_dir=args.shared_dir or spec.shared_dir, out_dir=args.out or spec.out,
+                           fast=args.fast, spec=spec,
+                           command="hermes-sim validate " + " ".join(shlex.quote(a) for a in argv))
+    except ConfigError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    t = result.targets
+    print(f"wrote {result.out_dir}/summary.md ({len(result.rows)} rows)")
+    for r in t.itertuples(index=False):
+        print(f"  {r.status:6s} {r.dataset:24s} {r.metric:22s} n={r.n_held_out:4d} "
+              f"median={r.calibrated_median:6.2f}% p90={r.calibrated_p90:6.2f}% "
+              f"(roofline {r.roofline_median:6.2f}% / {r.roofline_p90:6.2f}%)  target {r.target}")
+    if args.fail_on_miss and (t.status == "MISSED").any():
+        sys.exit(1)

@@ -1,0 +1,107 @@
+"""Coverage: which measurements in scope the study reproduces, and why the others are not.
+
+Scope is every row of ``reference/measurements.csv`` plus every configuration of the hw-traces
+files. A row is 'reproduced' (predicted by the study), 'reproduced via file' (a summary row of a
+hw-traces file whose configurations are reproduced from the file itself) or 'not expressible'
+with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from hermes_opt.calibration import observations as obs_mod
+
+SUMMARY_SOURCES = ("Splitwise (ISCA24)", "Vidur (MLSys24)")
+OUT_OF_MODEL_METRICS = ("KV_transfer", "transfer_bandwidth", "change_vs_HBM", "query_time",
+                        "copy bandwidth", "effective_memory_bandwidth")
+
+
+def _reason(r: pd.Series, reproduced_rows: set[int], row_number: int,
+            skipped_rows: set[int]) -> tuple[str, str]:
+    if row_number in reproduced_rows:
+        return "reproduced", ""
+    if row_number in skipped_rows:
+        return "skipped", "expressible, not run in the --fast subset"
+    metric = str(r.metric)
+    model = obs_mod.catalog_name("model", r.model)
+    gpu = obs_mod.catalog_name("hardware", r.gpu)
+    if str(r.source).startswith(SUMMARY_SOURCES):
+        if metric.startswith("all_reduce") and gpu:  # network summary rows name no model
+            return "reproduced via file", "summary of a hw-traces file reproduced row by row"
+        if model and gpu:
+            return "reproduced via file", "summary of a hw-traces file reproduced row by row"
+        return "not expressible", "model not in catalog" if not model else "hardware not in catalog"
+    if any(m in metric for m in OUT_OF_MODEL_METRICS):
+        return ("not expressible",
+                "metric outside the step-time simulator (KV transfer/offload, vector search)")
+    if not gpu:
+        return "not expressible", f"hardware not in catalog ({str(r.gpu)[:40]})"
+    if not model:
+        return "not expressible", f"model not in catalog ({str(r.model)[:40]})"
+    try:
+        int(float(r.isl)), int(float(r.osl))
+    except (TypeError, ValueError):
+        return "not expressible", f"length distribution not given (isl/osl = {r.isl}/{r.osl})"
+    if obs_mod.parse_load(r.concurrency_or_qps_or_batch) is None:
+        return "not expressible", f"arrival mode not stated ({str(r.concurrency_or_qps_or_batch)[:30]})"
+    return "not expressible", f"metric not mapped ({metric[:40]})"
+
+
+def measurements_coverage(path: Path, reproduced_rows: set[int],
+                          skipped_rows: set[int] = frozenset()) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    records = []
+    for i, r in frame.iterrows():
+        status, reason = _reason(r, reproduced_rows, int(i) + 2, set(skipped_rows))
+        records.append({"file": path.name, "source": r.source, "row": int(i) + 2, "status": status,
+                        "reason": reason})
+    return pd.DataFrame.from_records(records)
+
+
+def traces_coverage(splitwise: Path, vidur_dir: Path, reproduced_keys: set[str]) -> pd.DataFrame:
+    records = []
+    for o in obs_mod.load_splitwise(splitwise):
+        ok = o.config_key in reproduced_keys
+        records.append({"file": splitwise.name, "source": "splitwise", "row": o.config_key + "/" + o.phase,
+                        "status": "reproduced" if ok else "not expressible",
+                        "reason": "" if ok else f"model not in catalog ({o.raw_model})"})
+    for path in sorted(vidur_dir.glob("compute__*__mlp.csv")):
+        n = len(obs_mod.load_vidur_compute(path))
+        records.append({"file": path.name, "source": "vidur-compute", "row": f"{n} rows",
+                        "status": "reproduced", "reason": "", "count": n})
+    for path in sorted(vidur_dir.glob("network__*__all_reduce.csv")):
+        n = len(obs_mod.load_vidur_allreduce(path))
+        records.append({"file": path.name, "source": "vidur-allreduce", "row": f"{n} sizes",
+                        "status": "reproduced", "reason": "", "count": n})
+    for path in sorted(vidur_dir.glob("network__*__send_recv.csv")):
+        n = len(pd.read_csv(path))
+        records.append({"file": path.name, "source": "vidur-send_recv", "row": f"{n} rows",
+                        "status": "not expressible",
+                        "reason": "pipeline hand-off (send/recv) not validated yet", "count": n})
+    frame = pd.DataFrame.from_records(records)
+    if "count" not in frame:
+        frame["count"] = 1
+    frame["count"] = frame["count"].fillna(1).astype(int)
+    return frame
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in scope and reproduced, per source (weights: the `count` column when present)."""
+    f = frame.copy()
+    f["count"] = f["count"].fillna(1).astype(int) if "count" in f else 1
+    f["reproduced"] = f["count"] * f["status"].str.startswith("reproduced")
+    g = f.groupby("source", as_index=False).agg(in_scope=("count", "sum"), reproduced=("reproduced", "sum"))
+    reasons = (f[f.status != "reproduced"].groupby("source")["reason"]
+               .agg(lambda s: "; ".join(sorted(set(s)))[:200]))
+    g["notes"] = g["source"].map(reasons).fillna("")
+    totals = f.groupby("file", as_index=False).agg(in_scope=("count", "sum"),
+                                                    reproduced=("reproduced", "sum"))
+    totals = totals[totals.file.str.startswith("measurements")]
+    totals["source"] = "ALL rows of " + totals["file"]
+    g = pd.concat([g, totals.drop(columns="file")], ignore_index=True)
+    g["notes"] = g["notes"].fillna("")
+    g["coverage_pct"] = (100.0 * g["reproduced"] / g["in_scope"]).round(1)
+    return g

@@ -1,0 +1,115 @@
+"""Run the validation study end to end and write its report directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from omegaconf import OmegaConf
+
+from hermes_opt import catalog
+from hermes_opt.calibration import observations as obs_mod
+from hermes_opt.calibration.profile import all_profiles
+from hermes_opt.validation import coverage, report, runner
+from sim.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudySpec:
+    """studies/validation.yaml: data location, report directory, CI subset, targets."""
+
+    name: str
+    shared_dir: str
+    out: str
+    vidur_stride: int
+    serving_hardware: tuple[str, ...]
+    targets: report.Targets
+
+
+def load_spec(name_or_path: str = "validation") -> StudySpec:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = catalog.STUDIES_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"--study={name_or_path!r}: no such study file")
+    node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not isinstance(node, dict) or node.get("kind") != "validation":
+        raise ConfigError(f"--study={str(path)!r}: not a validation study (needs kind: validation)")
+    fast = node.get("fast") or {}
+    targets: report.Targets = {}
+    for i, t in enumerate(node.get("targets") or []):
+        try:
+            targets[(str(t["dataset"]), str(t["metric"]))] = (
+                float(t["median"]), float(t["p90"]) if t.get("p90") is not None else None)
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"{path}: targets[{i}]={t!r}: needs dataset, metric, median "
+                              "(and optional p90) numbers") from None
+    return StudySpec(name=str(node.get("name", path.stem)),
+                     shared_dir=str(node.get("shared_dir", "../shared")),
+                     out=str(node.get("out", "validation_report")),
+                     vidur_stride=int(fast.get("vidur_stride", 9)),
+                     serving_hardware=tuple(fast.get("serving_hardware", ["h100_sxm"])), targets=targets)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyResult:
+    rows: pd.DataFrame
+    errors: pd.DataFrame
+    targets: pd.DataFrame
+    coverage: pd.DataFrame
+    tp_split: pd.DataFrame
+    out_dir: Path
+
+
+def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool = False,
+        command: str = "hermes-sim validate", spec: StudySpec | None = None) -> StudyResult:
+    spec = spec or load_spec()
+    sources = runner.Sources.resolve(shared_dir)
+    profiles = all_profiles()
+    rows = runner.splitwise_rows(sources.splitwise, profiles)
+    rows += runner.vidur_rows(sources.vidur_dir, profiles, stride=spec.vidur_stride if fast else 1)
+    keep = (lambda o: o.hardware in spec.serving_hardware) if fast else None
+    rows += runner.serving_rows(sources.measurements, profiles, keep=keep)
+    rows += runner.itl_fit_rows(sources.measurements)
+    frame = pd.DataFrame.from_records(rows, columns=list(runner.COLUMNS))
+    table = report.error_table(frame)
+    by_hardware = report.error_table(frame, by=("dataset", "hardware", "metric"))
+    by_model = report.error_table(frame, by=("dataset", "model", "metric"))
+    targets = report.target_table(table, spec.targets)
+    tp_split = pd.DataFrame() if fast else pd.DataFrame.from_records(runner.splitwise_tp_split(sources.splitwise))
+    reproduced_rows = {int(k[3:]) for k in frame.key if isinstance(k, str) and k.startswith("row")}
+    expressible = {o.row for o in obs_mod.load_serving(sources.measurements)[0]}
+    cov_rows = pd.concat([
+        coverage.measurements_coverage(sources.measurements, reproduced_rows,
+                                       expressible - reproduced_rows),
+        coverage.traces_coverage(sources.splitwise, sources.vidur_dir,
+                                 set(frame[frame.dataset.str.startswith("splitwise")].key))],
+        ignore_index=True)
+    cov = coverage.summarize(cov_rows)
+    out = Path(out_dir) if out_dir else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out / "rows.csv", index=False, float_format="%.6g")
+        table.to_csv(out / "errors.csv", index=False, float_format="%.4g")
+        by_hardware.to_csv(out / "errors_by_hardware.csv", index=False, float_format="%.4g")
+        by_model.to_csv(out / "errors_by_model.csv", index=False, float_format="%.4g")
+        targets.to_csv(out / "targets.csv", index=False, float_format="%.4g")
+        cov.to_csv(out / "coverage.csv", index=False)
+        cov_rows.to_csv(out / "coverage_rows.csv", index=False)
+        if not tp_split.empty:
+            tp_split.to_csv(out / "splitwise_tp_split.csv", index=False, float_format="%.4g")
+        written = report.plots(frame, out)
+        data = (f"full shared data ({sources.measurements.parent.parent})" if sources.shared else
+                "shipped subsets in hermes_opt/data (no ../shared data given or found)")
+        (out / "summary.md").write_text(report.markdown(
+            table=table, by_hardware=by_hardware, by_model=by_model, targets=targets, coverage=cov,
+            tp_split=tp_split, profiles=profiles,
+            sources=data, command=command, plots_written=written, fast=fast))
+        (out / "summary.json").write_text(json.dumps({
+            "targets": targets.to_dict(orient="records"), "errors": table.to_dict(orient="records"),
+            "coverage": cov.to_dict(orient="records"), "fast": fast, "data": data}, indent=1, default=float))
+    return StudyResult(rows=frame, errors=table, targets=targets, coverage=cov, tp_split=tp_split,
+                       out_dir=out or Path("."))

@@ -1,0 +1,15 @@
+"""Multi-stage pipelines: one module per stage kind.
+
+  specs.py          frozen specs: vector indexes, KV tiers and stores, links, prefixes, reasoning
+  service.py        batched multi-server pools for non-LLM stages (CPU, encoders, retrieval)
+  cpu_stage.py      pre/post-processing and rule routing on CPU cores
+  rag.py            embedding, vector search (flat / IVF-PQ / HNSW) and rerank costs
+  kv_retrieval.py   tiered prefix-KV store: LRU per tier, promotion/demotion, fixed-hit-rate mode
+  reasoning.py      thinking lengths, multi-round context growth, best-of-N
+  routing.py        model routing (rule, classifier, cascade)
+  disaggregation.py prefill -> decode KV hand-off over a network link
+  workload.py       per-request pipeline draws (prefix ids, thinking lengths, per-type arrivals)
+  runtime.py        the orchestrator that moves requests between stages
+
+Nothing here is imported by ``sim.config``'s dependencies except ``specs`` (no cycles).
+"""

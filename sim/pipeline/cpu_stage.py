@@ -1,0 +1,49 @@
+"""Pre/post-processing and rule-based routing on CPU hosts.
+
+Each job holds one core for ``fixed_us + tokens x (us_per_token + guardrail_us_per_token)``
+microseconds; a CPU pool is an M/G/c queue with c = hosts x cores (``sim.pipeline.service``), so
+cores are the contended resource. Defaults (``sim.pipeline.validate.STAGE_PARAMS``):
+tokenization 1 us/token/core (Hugging Face ``tokenizers`` README: "less than 20 seconds to
+tokenize a GB of text on a server's CPU", i.e. ~12M tokens/s on a multi-core server, ~1 us/token
+on one core), detokenization 0.2 us/token, rule/regex guardrails 2 us/token, 50 us fixed per job
+(request parsing, queue hand-off). All are stage knobs in the plan.
+"""
+
+from __future__ import annotations
+
+from sim.pipeline.validate import STAGE_PARAMS
+from sim.request import Request, StageKind
+
+
+def cpu_job_tokens(req: Request) -> int:
+    kind = req.stage.kind
+    if kind is StageKind.POSTPROCESS:
+        return req.output_tokens * req.samples
+    return req.prompt_tokens
+
+
+class CPUStageCost:
+    """Service time of one job on one core (no batching: ``work_tokens`` is 1)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[float, float]] = {}
+
+    def work_tokens(self, req: Request) -> int:
+        return 1
+
+    def job_time_s(self, req: Request) -> float:
+        stage = req.stage
+        key = id(stage)
+        coeffs = self._cache.get(key)
+        if coeffs is None:
+            defaults = STAGE_PARAMS[stage.kind]
+            per_token = stage.param("us_per_token", defaults["us_per_token"])
+            if stage.kind is not StageKind.ROUTE:
+                per_token += stage.param("guardrail_us_per_token", defaults["guardrail_us_per_token"])
+            coeffs = (stage.param("fixed_us", defaults["fixed_us"]) * 1e-6, per_token * 1e-6)
+            self._cache[key] = coeffs
+        fixed_s, per_token_s = coeffs
+        return fixed_s + per_token_s * cpu_job_tokens(req)
+
+    def batch_time_s(self, batch: list[Request]) -> float:
+        return sum(self.job_time_s(req) for req in batch)

@@ -1,0 +1,102 @@
+"""Per-request draws the pipeline needs on top of ``sim.workload.generator.draw``.
+
+* Per-type arrival processes: when any request type has its own ``arrival``, each type is drawn
+  as its own open-loop stream (``num_requests`` split by weight, the last type taking the
+  remainder; types without their own arrival use the workload's, with the rate scaled by their
+  share) from a seed derived from ``(seed, type name)``, and the streams are merged by time
+  (stable sort, so ties keep type order).
+* Prefix identities: Zipf(s) popularity over ``num_prefixes`` ids (stream
+  ``workload.<type>.prefix``); each id's length is drawn once (``workload.<type>.prefix_len``).
+  The prefix is prepended to the drawn prompt.
+* Thinking lengths for reasoning types (``workload.<type>.thinking``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.config import WorkloadSpec
+from sim.pipeline.reasoning import draw_thinking
+from sim.random_streams import stable_hash, stream
+from sim.workload.generator import DrawnWorkload, draw
+from sim.workload.spec import ArrivalKind
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDraws:
+    drawn: DrawnWorkload
+    prefix_id: np.ndarray | None  # -1 = no prefix; None when no type has prefixes
+    prefix_tokens: np.ndarray | None
+    thinking: np.ndarray | None  # thinking tokens (0 for types without reasoning)
+
+
+def _derived_seed(seed: int, name: str) -> int:
+    return int(np.random.SeedSequence([int(seed), stable_hash(f"type-arrivals.{name}")])
+               .generate_state(1)[0])
+
+
+def _per_type(spec: WorkloadSpec, seed: int) -> DrawnWorkload:
+    types = spec.request_types
+    weights = np.array([rt.weight for rt in types], dtype=float)
+    shares = weights / weights.sum()
+    counts = np.floor(shares * spec.num_requests).astype(int)
+    counts[-1] = spec.num_requests - counts[:-1].sum()
+    parts = []
+    for i, rt in enumerate(types):
+        if counts[i] <= 0:
+            continue
+        arrival = rt.arrival
+        if arrival is None:
+            arrival = spec.arrival
+            if arrival.kind in (ArrivalKind.POISSON, ArrivalKind.GAMMA):
+                arrival = dataclasses.replace(arrival, rate_per_s=arrival.rate_per_s * shares[i])
+        sub = WorkloadSpec(num_requests=int(counts[i]), arrival=arrival, request_types=(rt,),
+                           trace=spec.trace)
+        d = draw(sub, _derived_seed(seed, rt.name))
+        parts.append((d, np.full(d.type_index.size, i, dtype=np.int64)))
+    arrival = np.concatenate([d.arrival_s for d, _ in parts])
+    order = np.argsort(arrival, kind="stable")
+    return DrawnWorkload(arrival[order], np.concatenate([t for _, t in parts])[order],
+                         np.concatenate([d.prompt_tokens for d, _ in parts])[order],
+                         np.concatenate([d.output_tokens for d, _ in parts])[order])
+
+
+def zipf_ids(rng: np.random.Generator, num_ids: int, s: float, n: int) -> np.ndarray:
+    ranks = np.arange(1, num_ids + 1, dtype=float)
+    p = ranks ** -s
+    return rng.choice(num_ids, size=n, p=p / p.sum())
+
+
+def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
+    types = spec.request_types
+    drawn = _per_type(spec, seed) if any(rt.arrival is not None for rt in types) else draw(spec, seed)
+    n = drawn.type_index.size
+    prefix_id = prefix_tokens = thinking = None
+    if any(rt.prefix is not None for rt in types):
+        prefix_id = np.full(n, -1, dtype=np.int64)
+        prefix_tokens = np.zeros(n, dtype=np.int64)
+    if any(rt.reasoning is not None for rt in types):
+        thinking = np.zeros(n, dtype=np.int64)
+    for i, rt in enumerate(types):
+        mask = drawn.type_index == i
+        count = int(mask.sum())
+        if not count:
+            continue
+        if rt.prefix is not None:
+            p = rt.prefix
+            ids = zipf_ids(stream(seed, f"workload.{rt.name}.prefix"), p.num_prefixes, p.zipf_s, count)
+            lengths = p.prefix_tokens.sample(stream(seed, f"workload.{rt.name}.prefix_len"),
+                                             p.num_prefixes)
+            # Prefix ids are global across types: offset by the type so two types never share.
+            prefix_id[mask] = ids + (stable_hash(rt.name) << 24)
+            prefix_tokens[mask] = lengths[ids]
+        if rt.reasoning is not None:
+            thinking[mask] = draw_thinking(rt.reasoning, stream(seed, f"workload.{rt.name}.thinking"),
+                                           count)
+    if prefix_tokens is not None:
+        drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index, drawn.prompt_tokens + prefix_tokens,
+                              drawn.output_tokens)
+    return PipelineDraws(drawn, prefix_id, prefix_tokens, thinking)

@@ -1,0 +1,289 @@
+"""Closed-form decode runs are exact.
+
+The replica advances runs of decode steps in closed form and interrupts them at step boundaries.
+Here a small step-by-step reference scheduler (one event per engine step, step times from
+``step_time_s`` — never ``decode_coefficients``) replays random small workloads, and every
+request's admission, first-token and finish times must match to 1e-9. Hypothesis also drives
+random small workloads under KV pressure through the invariant harness.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, RouterPolicy,
+                 TraceRecords, simulate)
+from sim.cost.base import StepShape
+from sim.cost.roofline import RooflineCostModel
+from sim.scheduling import router as router_module
+
+TRACE_LENGTH = LengthSpec(kind=LengthKind.TRACE)
+TRACE_ARRIVAL = ArrivalSpec(kind=ArrivalKind.TRACE)
+REL = 1e-9
+
+
+# --- the reference: one engine step at a time, no KV pressure ------------------------------
+
+
+class _Req:
+    def __init__(self, rid, arrival, prompt, output):
+        self.id, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
+        self.computed = self.ctx = self.generated = 0
+        self.gen_start = self.first = self.finish = None
+
+
+def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, cost):
+    """Times of every request on one replica with unlimited KV, stepping one engine step at a
+    time. An arrival at time t is visible to a batch formed at t. Returns {id: (gen_start,
+    first_token, finish)} for served requests; rejected ids map to None."""
+    out = {}
+    pending, served = deque(), []
+    for rid, (arrival, prompt, output) in enumerate(trace):
+        if policy is not BatchPolicy.CHUNKED and prompt > budget:
+            out[rid] = None  # prompt_exceeds_max_batched_tokens
+        else:
+            served.append(_Req(rid, arrival, prompt, output))
+    pending.extend(served)
+    waiting, admitted, prefilling, decoders = deque(), [], [], []
+    t = 0.0
+
+    def admit(req):
+        admitted.append(req)
+        if req.gen_start is None:
+            req.gen_start = t
+
+    def admit_whole(room):
+        chunks = []
+        while waiting and len(admitted) < max_seqs:
+            req = waiting[0]
+            if req.prompt > room and chunks:
+                break
+            waiting.popleft()
+            admit(req)
+            room -= req.prompt
+            chunks.append((req, req.prompt))
+            if room <= 0:
+                break
+        return chunks
+
+    def admit_chunks(room):
+        chunks = []
+        for req in prefilling:
+            if room <= 0:
+                break
+            chunk = min(req.prompt - req.computed, room)
+            room -= chunk
+            chunks.append((req, chunk))
+        while room > 0 and waiting and len(admitted) < max_seqs:
+            req = waiting.popleft()
+            admit(req)
+            prefilling.append(req)
+            chunk = min(req.prompt, room)
+            room -= chunk
+            chunks.append((req, chunk))
+        return chunks
+
+    while True:
+        while pending and pending[0].arrival <= t:
+            waiting.append(pending.popleft())
+        if policy is BatchPolicy.STATIC:
+            chunks = [] if admitted else admit_whole(budget)
+        elif policy is BatchPolicy.CONTINUOUS:
+            chunks = admit_whole(budget)
+        elif policy is BatchPolicy.MIXED:
+            chunks = admit_whole(budget - len(decoders))
+        else:
+            chunks = admit_chunks(budget - len(decoders))
+        with_decode = bool(decoders) and (not chunks or policy in (BatchPolicy.MIXED,
+                                                                    BatchPolicy.CHUNKED))
+        if not chunks and not with_decode:
+            if not pending:
+                break
+            t = max(t, pending[0].arrival)
+            continue
+        shape = StepShape.for_prefill_chunks([(req.computed, chunk) for req, chunk in chunks])
+        if with_decode:
+            shape = StepShape(prefill_tokens=shape.prefill_tokens,
+                              prefill_attention_pairs=shape.prefill_attention_pairs,
+                              prefill_context_tokens=shape.prefill_context_tokens,
+                              num_prefill_seqs=shape.num_prefill_seqs,
+                              num_decode_seqs=len(decoders),
+                              decode_context_tokens=sum(r.ctx for r in decoders))
+        t += cost.step_time_s(shape)
+        if with_decode:
+            for req in list(decoders):
+                req.ctx += 1
+                req.generated += 1
+                if req.generated >= req.output:
+                    req.finish = t
+                    decoders.remove(req)
+                    admitted.remove(req)
+        for req, chunk in chunks:
+            req.computed += chunk
+            if req.computed < req.prompt:
+                continue
+            if req in prefilling:
+                prefilling.remove(req)
+            req.first, req.generated, req.ctx = t, 1, req.prompt
+            if req.generated >= req.output:
+                req.finish = t
+                admitted.remove(req)
+            else:
+                decoders.append(req)
+    for req in served:
+        out[req.id] = (req.gen_start, req.first, req.finish)
+    return out
+
+
+def trace_config(b, trace, pool):
+    records = TraceRecords(arrival_s=tuple(a for a, _, _ in trace),
+                           prompt_tokens=tuple(p for _, p, _ in trace),
+                           output_tokens=tuple(o for _, _, o in trace))
+    return b.make_config(pool=pool, num_requests=len(trace), arrival=TRACE_ARRIVAL,
+                         prompt=TRACE_LENGTH, output=TRACE_LENGTH, trace=records)
+
+
+@st.composite
+def small_traces(draw, max_requests=12, max_prompt=600, max_output=200):
+    n = draw(st.integers(1, max_requests))
+    gaps = draw(st.lists(st.floats(0.0, 0.3, allow_nan=False), min_size=n, max_size=n))
+    times, t = [], 0.0
+    for gap in gaps:
+        times.append(t)
+        t += gap
+    prompts = draw(st.lists(st.integers(1, max_prompt), min_size=n, max_size=n))
+    outputs = draw(st.lists(st.integers(1, max_output), min_size=n, max_size=n))
+    return list(zip(times, prompts, outputs))
+
+
+def assert_times_match(result, expected):
+    rows = {row["id"]: row for row in result.requests}
+    assert rows.keys() == expected.keys()
+    for rid, times in expected.items():
+        row = rows[rid]
+        if times is None:
+            assert row["status"] == "rejected", row
+            continue
+        assert row["status"] == "completed", row
+        got = (row["gen_start_s"], row["first_token_s"], row["finish_s"])
+        assert got == pytest.approx(times, rel=REL, abs=1e-12), (rid, got, times)
+
+
+# --- closed-form runs vs the per-step reference -------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=small_traces(),
+       policy=st.sampled_from(list(BatchPolicy)),
+       max_seqs=st.integers(1, 6),
+       budget=st.integers(16, 1024))
+def test_closed_form_runs_match_per_step_reference(sim_build, trace, policy, max_seqs, budget):
+    budget = max(budget, max_seqs + 1)  # mixed/chunked need room beyond the decodes
+    pool = sim_build.make_pool(policy=policy, max_num_seqs=max_seqs, max_batched_tokens=budget,
+                               chunk_size_tokens=budget)
+    cfg = trace_config(sim_build, trace, pool)
+    result = simulate(cfg, seed=0)
+    assert result.summary["preemptions"] == 0  # the reference has unlimited KV
+    cost = RooflineCostModel(pool.model, pool.hardware)
+    expected = reference_schedule(trace, policy, max_seqs, budget, cost)
+    assert_times_match(result, expected)
+
+
+def test_reference_comparison_on_a_busy_workload(sim_build):
+    """A larger deterministic instance of the property above, with interrupted decode runs."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 150
+    times = np.cumsum(rng.exponential(0.05, n))
+    times -= times[0]
+    trace = list(zip(times.tolist(), rng.integers(1, 800, n).tolist(),
+                     rng.integers(1, 300, n).tolist()))
+    for policy in BatchPolicy:
+        pool = sim_build.make_pool(policy=policy, max_num_seqs=8, max_batched_tokens=1024,
+                                   chunk_size_tokens=256)
+        budget = 256 if policy is BatchPolicy.CHUNKED else 1024
+        result = simulate(trace_config(sim_build, trace, pool), seed=0)
+        expected = reference_schedule(trace, policy, 8, budget,
+                                      RooflineCostModel(pool.model, pool.hardware))
+        assert_times_match(result, expected)
+        # closed-form runs really were used (far fewer events than tokens)
+        assert result.summary["num_events"] < sum(o for _, _, o in trace) / 2
+
+
+# --- invariants on random small workloads under KV pressure -------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=small_traces(max_requests=16, max_prompt=300, max_output=300),
+       policy=st.sampled_from(list(BatchPolicy)),
+       router=st.sampled_from([r for r in RouterPolicy
+                               if r in getattr(router_module, "ROUTERS", {})]),
+       num_replicas=st.integers(1, 3),
+       max_seqs=st.integers(1, 8),
+       block_size=st.sampled_from([1, 4, 16]),
+       num_blocks_tokens=st.integers(64, 1200))
+def test_random_workloads_keep_invariants(sim_build, trace, policy, router, num_replicas,
+                                          max_seqs, block_size, num_blocks_tokens):
+    num_blocks = max(num_blocks_tokens // block_size, 1)
+    pool = sim_build.make_pool(
+        policy=policy, router=router, num_replicas=num_replicas, max_num_seqs=max_seqs,
+        max_batched_tokens=512, chunk_size_tokens=max(64, max_seqs + 1),
+        block_size_tokens=block_size,
+        gpu_memory_utilization=sim_build.utilization_for_blocks(num_blocks,
+                                                                block_size_tokens=block_size))
+    cfg = trace_config(sim_build, trace, pool)
+    run, result = sim_build.run_checked(cfg, seed=0, every_event=True)
+    assert run.pools["llm"].num_blocks == num_blocks
+    s = result.summary
+    n = len(trace)
+    assert s["requests_completed"] + s["requests_rejected"] == n
+    rows = result.requests
+    assert sorted(row["id"] for row in rows) == list(range(n))
+    served_output = 0
+    for row in rows:
+        arrival, prompt, output = trace[row["id"]]
+        assert row["arrival_s"] == pytest.approx(arrival)
+        assert (row["prompt_tokens"], row["output_tokens"]) == (prompt, output)
+        if row["status"] == "completed":
+            assert row["arrival_s"] <= row["gen_start_s"] <= row["first_token_s"] <= row["finish_s"]
+            served_output += output
+        else:
+            too_big = -(-(prompt + output - 1) // block_size) > num_blocks or (
+                policy is not BatchPolicy.CHUNKED and prompt > 512)
+            assert too_big, row  # only requests that can never fit are rejected
+    assert sum(r.generated for r in run.collector.completed) == served_output
+    assert s["output_tokens_per_s"] * s["duration_s"] == pytest.approx(served_output)
+
+
+# --- a single request alone: e2e from the cost model directly -----------------------------
+
+
+@pytest.mark.parametrize("policy", list(BatchPolicy), ids=lambda p: p.value)
+@pytest.mark.parametrize("prompt,output", [(1, 1), (700, 1), (1000, 257), (3000, 1500)])
+def test_single_request_e2e_from_cost_model(sim_build, policy, prompt, output):
+    chunk = 512
+    pool = sim_build.make_pool(policy=policy, chunk_size_tokens=chunk)
+    cfg = sim_build.make_config(pool=pool, num_requests=1, arrival=sim_build.max_load(),
+                                prompt=prompt, output=output)
+    row = simulate(cfg, seed=0).requests[0]
+    cost = RooflineCostModel(pool.model, pool.hardware)
+    if policy is BatchPolicy.CHUNKED:
+        prefill = sum(cost.step_time_s(StepShape.for_prefill_chunks([(done, min(chunk, prompt - done))]))
+                      for done in range(0, prompt, chunk))
+    else:
+        prefill = cost.step_time_s(StepShape.for_prefill_chunks([(0, prompt)]))
+    decode = 0.0
+    for k in range(output - 1):  # context grows by one per step, from the prompt
+        context = prompt + k
+        base, slope = cost.decode_coefficients(1, context)
+        decode += base + slope * context
+        assert base + slope * context == pytest.approx(
+            cost.step_time_s(StepShape(num_decode_seqs=1, decode_context_tokens=context)), rel=1e-12)
+    assert row["arrival_s"] == 0.0
+    assert row["ttft_ms"] / 1e3 == pytest.approx(prefill, rel=REL)
+    assert row["e2e_ms"] / 1e3 == pytest.approx(prefill + decode, rel=REL)
