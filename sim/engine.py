@@ -44,6 +44,10 @@ class Engine:
             self.num_events += 1
             callback(*args)
 
+    def next_time_s(self) -> float:
+        """Time of the earliest pending event (inf when none)."""
+        return self._heap[0][0] if self._heap else float("inf")
+
     @property
     def pending(self) -> int:
         return len(self._heap)

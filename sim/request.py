@@ -74,6 +74,7 @@ class Request:
         # pipeline state every request has (stage timing, prefix KV, best-of-N)
         "stage_enqueue_s", "stage_start_s", "last_token_s", "visits", "pinned",
         "prefix_id", "prefix_tokens", "cached_tokens", "samples", "join_context",
+        "preempted_token_s",  # time of the last token before a preemption (-1 = none pending)
     )
     rich = False  # RichRequest: reasoning / routing / RAG state as well
 
@@ -104,6 +105,7 @@ class Request:
         self.stage_enqueue_s = arrival_s
         self.stage_start_s = -1.0
         self.last_token_s = -1.0
+        self.preempted_token_s = -1.0
         self.visits: list | None = None  # (kind, pool, enqueue_s, start_s, end_s) per stage
         self.pinned = False  # the next LLM stage must use self.replica (KV fetched there)
         self.prefix_id = -1

@@ -367,6 +367,18 @@ def _stages_cell(req: Request) -> str:
                     for kind, pool, queue, service in req.visits or ())
 
 
+LLM_STAGE_KINDS = ("generate", "prefill", "decode")
+
+
+def _served_by(req: Request) -> str:
+    """``pool/replica`` of the last LLM replica that served the request (its pool if none did)."""
+    pool = next((visit[1] for visit in reversed(req.visits or ()) if visit[0] in LLM_STAGE_KINDS),
+                None)
+    if pool is None or req.replica < 0:
+        return pool or req.plan[-1].pool
+    return f"{pool}/{req.replica}"
+
+
 def _request_rows(run: _Run) -> list[dict]:
     rows = []
     for req in sorted(run.collector.completed + run.collector.rejected, key=lambda r: r.id):
@@ -377,7 +389,7 @@ def _request_rows(run: _Run) -> list[dict]:
                 if done and req.output_tokens > 1 else None)
         rows.append({
             "id": req.id, "type": req.type_name,
-            "pool_replica": f"{req.plan[-1].pool}" if not done else f"{req.plan[-1].pool}",
+            "pool_replica": _served_by(req),
             "arrival_s": req.arrival_s, "gen_start_s": req.gen_start_s if done else None,
             "first_token_s": req.first_token_s if done else None, "finish_s": req.finish_s,
             "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,

@@ -78,8 +78,9 @@ class Replica:
         self.in_run = False
         self.run_start_s = self.run_base_s = self.run_growth_s = 0.0
         self.run_steps = 0
-        self.stall_s = 0.0  # prefill-only time decoders sat through since their last token
-        self.stall_count = 0
+        # Decoders that sat through prefill-only steps since their last token, grouped by how
+        # long: [stall_s, count], oldest group first (continuous policy only).
+        self._stalls: list[list] = []
         # router bookkeeping
         self.outstanding_requests = 0
         self.outstanding_tokens = 0
@@ -263,14 +264,39 @@ class Replica:
         duration = self.cost.step_time_s(shape)
         if decoders:
             self.used_blocks += self._decode_blocks_needed(1)
-            self.stats.record_itl_run(duration, 0.0, 1, decoders, self.stall_s, self.stall_count)
-            self.stall_s, self.stall_count = 0.0, 0
+            self._record_itl(duration, 0.0, 1, decoders)
         elif self.num_decoding:  # decoders wait through a prefill-only step
-            self.stall_s += duration
-            self.stall_count = self.num_decoding
+            stalled = 0
+            for group in self._stalls:
+                group[0] += duration
+                stalled += group[1]
+            if self.num_decoding > stalled:  # joined since the last prefill-only step
+                self._stalls.append([duration, self.num_decoding - stalled])
         self._begin(duration, "prefill" if not decoders else "mixed", len(chunks) + decoders)
         self.engine.schedule(self.engine.now_s + duration, self._end_step, chunks,
                              decoders > 0, priority=PRIORITY_COMPLETION)
+
+    def _record_itl(self, first_step_s: float, growth_s: float, steps: int, batch: int) -> None:
+        """Inter-token gaps of a decode run; stalled decoders' first gap includes their stall."""
+        if not self._stalls:
+            self.stats.record_itl_run(first_step_s, growth_s, steps, batch, 0.0, 0)
+            return
+        stalled = 0
+        for stall_s, count in self._stalls:
+            self.stats.record_itl_run(first_step_s + stall_s, 0.0, 1, count, 0.0, 0)
+            stalled += count
+        self._stalls.clear()
+        self.stats.record_itl_run(first_step_s, 0.0, 1, batch - stalled, 0.0, 0)
+        if steps > 1:
+            self.stats.record_itl_run(first_step_s + growth_s, growth_s, steps - 1, batch, 0.0, 0)
+
+    def _continue(self) -> None:
+        """Plan the next step now, unless more events are due at this same instant (arrivals,
+        other completions): then plan after them, so a batch formed at t sees everything at t."""
+        if self.engine.next_time_s() <= self.engine.now_s:
+            self._request_schedule()
+        else:
+            self._start_next_step()
 
     def _end_step(self, chunks: list[tuple[Request, int]], with_decode: bool) -> None:
         self.busy = False
@@ -286,6 +312,9 @@ class Replica:
                 self.prefilling.remove(req)
             if req.first_token_s < 0:
                 req.first_token_s = now
+            elif req.preempted_token_s >= 0:  # the gap a preemption opened is one ITL sample
+                self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples, 0.0, 0)
+                req.preempted_token_s = -1.0
             req.generated += 1
             req.context = req.prefill_target
             req.join_context = req.context
@@ -295,7 +324,7 @@ class Replica:
                 self._finish(req, req.context)
             else:
                 self._join_decode(req)
-        self._start_next_step()
+        self._continue()
 
     # --- decode runs in closed form ----------------------------------------------------
     def _start_decode_run(self) -> None:
@@ -350,9 +379,7 @@ class Replica:
         steps = self.run_steps
         duration = self.engine.now_s - self.run_start_s
         self.stats.busy_s += duration
-        self.stats.record_itl_run(self.run_base_s, self.run_growth_s, steps, self.num_decoding,
-                                  self.stall_s, self.stall_count)
-        self.stall_s, self.stall_count = 0.0, 0
+        self._record_itl(self.run_base_s, self.run_growth_s, steps, self.num_decoding)
         self.stats.decode_steps += steps
         if self.stats.spans is not None:
             self.stats.add_span(self.label, f"decode x{steps}", self.run_start_s, duration,
@@ -361,7 +388,7 @@ class Replica:
         self.decode_step += steps
         self.busy = self.in_run = False
         self._pop_finished()
-        self._start_next_step()
+        self._continue()
 
     # --- decode-set bookkeeping ----------------------------------------------------------
     def _context_sum(self) -> int:
@@ -481,6 +508,9 @@ class Replica:
         """Preemption by recompute: the most recently admitted request gives back its KV."""
         _, req = self.admitted.popitem()
         if req.computed >= req.prefill_target:  # decoding
+            stall_s = self._unstall_victim(req.samples)
+            if req.preempted_token_s < 0:
+                req.preempted_token_s = self.engine.now_s - stall_s
             context = self._leave_decode(req)
             self.used_blocks -= self._held_blocks(req, context)
             req.prefill_target = req.prompt_tokens + req.generated
@@ -491,8 +521,20 @@ class Replica:
         req.admit_seq = 0
         req.preemptions += 1
         self.stats.preemptions += 1
-        self.stall_count = min(self.stall_count, self.num_decoding)
         self.waiting.appendleft(req)
+
+    def _unstall_victim(self, samples: int) -> float:
+        """Take a preempted decoder out of the stall groups; return how long it had stalled.
+        The victim is the most recently admitted, so it is among the decoders that joined last:
+        not yet stalled if some decoders are ungrouped, else in the newest group."""
+        stalled = sum(group[1] for group in self._stalls)
+        if not self._stalls or self.num_decoding > stalled:
+            return 0.0
+        group = self._stalls[-1]
+        group[1] -= samples
+        if group[1] <= 0:
+            self._stalls.pop()
+        return group[0]
 
     # --- activity ----------------------------------------------------------------------------
     def _begin(self, duration: float, name: str, batch: int) -> None:

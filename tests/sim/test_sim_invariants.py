@@ -153,9 +153,3 @@ def test_rows_name_the_replica_that_served(sim_build):
     labels = {row["pool_replica"] for row in rows}
     assert labels == {"llm/0", "llm/1"}, labels
 
-
-test_rows_name_the_replica_that_served = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: request rows' pool_replica is always the pool name (Request.replica is never "
-           "set; both branches of the conditional in _request_rows are identical)",
-)(test_rows_name_the_replica_that_served)

@@ -93,10 +93,7 @@ def test_max_load_throughput_rises_with_max_num_seqs(sim_build):
 # --- inter-token latency accounting ---------------------------------------------------------
 
 
-ITL_CASES = [pytest.param(p, id=p.value) for p in BatchPolicy if p is not BatchPolicy.CONTINUOUS]
-ITL_CASES.append(pytest.param(BatchPolicy.CONTINUOUS, id="continuous", marks=pytest.mark.xfail(
-    strict=True, reason="BUG: continuous ITL stall accounting charges earlier prefill-only steps "
-                        "to decoders that joined later (stall_count overwritten, stall_s summed)")))
+ITL_CASES = [pytest.param(p, id=p.value) for p in BatchPolicy]
 
 
 @pytest.mark.parametrize("policy", ITL_CASES)
@@ -112,9 +109,6 @@ def test_itl_samples_account_for_every_decode_gap(sim_build, policy):
     assert result.summary["itl_ms"]["mean"] == pytest.approx(gaps_s / tokens * 1e3, rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ITL ignores preemption: the time a preempted request "
-                                       "waits and recomputes is no inter-token gap, so ITL under KV "
-                                       "pressure understates the gaps (mean 8 ms vs 17 ms)")
 def test_itl_counts_the_gap_a_preemption_causes(sim_build):
     """Same identity as above under KV pressure (mixed: no prefill-only stalls involved)."""
     pool = sim_build.make_pool(policy=BatchPolicy.MIXED, max_num_seqs=64,
@@ -139,8 +133,6 @@ def _trace_config(b, pool, rows):
                          output=trace_len, trace=records)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: continuous ITL stall accounting charges earlier "
-                                       "prefill-only steps to decoders that joined later")
 def test_itl_stall_is_charged_only_to_decoders_that_waited(sim_build):
     """Constant 1 s steps. A: t=0 prefill, tokens at 1, 2 and 5. B (arrives 1.5): prefill [2,3],
     tokens at 3 and 5. C (arrives 2.5, one token): prefill [3,4]. True gaps: A 1 and 3, B 2,
@@ -165,8 +157,6 @@ def test_arrival_at_a_step_end_is_seen_by_the_batch_formed_then(sim_build):
     assert [r["gen_start_s"] for r in rows] == [0.0, 0.25]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a busy replica plans its next step inside the "
-                                       "completion event, before same-time arrivals are routed")
 @pytest.mark.parametrize("policy", [BatchPolicy.CONTINUOUS, BatchPolicy.MIXED, BatchPolicy.CHUNKED],
                          ids=lambda p: p.value)
 def test_arrival_at_a_step_end_joins_the_next_step_of_a_busy_replica(sim_build, policy):
@@ -179,8 +169,6 @@ def test_arrival_at_a_step_end_joins_the_next_step_of_a_busy_replica(sim_build, 
     assert rows[1]["gen_start_s"] == 0.25
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: closed loop with think_time 0: the replacement "
-                                       "request misses the batch formed when its slot frees")
 def test_closed_loop_replacement_joins_the_batch_formed_at_its_arrival(sim_build):
     pool = sim_build.make_pool(policy=BatchPolicy.CONTINUOUS, cost=sim_build.constant_cost(0.25),
                                max_num_seqs=8)
