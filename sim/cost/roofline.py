@@ -39,17 +39,21 @@ class RooflineParams:
     memory_efficiency: float = 0.75  # achieved / peak HBM bandwidth on streaming reads
     attention_efficiency: float = 0.5  # prefill attention FLOP efficiency (softmax, masking)
     comm_efficiency: float = 0.7  # achieved / peak scale-up link bandwidth in all-reduce
-    allreduce_latency_s: float = 8e-6  # fixed cost per all-reduce call
+    # Uncalibrated defaults for fixed latencies are generic, not fitted: ~20 us per NCCL
+    # all-reduce call plus ~5 us per extra ring peer (order of the small-message all-reduce times
+    # in Vidur's DGX A100/H100 microbenchmarks), and ~40 us of small kernels per layer (norms,
+    # rope, activation, residual adds: ~8 launches of ~5 us in an eager-mode engine).
+    allreduce_latency_s: float = 20e-6  # fixed cost per all-reduce call
     step_overhead_s: float = 2e-3  # per engine step: scheduler, launch, sampling
     # Small GEMMs under-use the device: efficiency ramps as tokens / (tokens + half_tokens).
     compute_half_tokens: float = 0.0
     # Real kernels blend the compute and memory limits near the ridge point: time is
     # (compute^k + memory^k)^(1/k) with k = roofline_sharpness (0 = the sharp max of the roofline).
     roofline_sharpness: float = 0.0
-    layer_overhead_s: float = 0.0  # per layer per step: small kernels' launch and latency
+    layer_overhead_s: float = 40e-6  # per layer per step: small kernels' launch and latency
     seq_overhead_s: float = 0.0  # per sequence in a step (prefill or decode): sampling, inputs
     prefill_seq_overhead_s: float = 0.0  # extra per prefilling sequence: prompt setup
-    allreduce_latency_per_peer_s: float = 0.0  # ring all-reduce latency grows with tp - 1
+    allreduce_latency_per_peer_s: float = 5e-6  # ring all-reduce latency grows with tp - 1
     # All-reduce bandwidth is a curve in message size: messages well above comm_large_message_bytes
     # run at comm_large_message_efficiency instead of comm_efficiency (0 = no such change).
     comm_large_message_bytes: float = 0.0

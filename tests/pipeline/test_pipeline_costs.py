@@ -163,7 +163,8 @@ def test_rerank_keeps_top_n_and_costs_more_with_more_candidates(b):
     assert {r["prompt_tokens"] for r in r20.requests} == {100 + 3 * 300}
     t5 = r5.summary["stages"]["rerank@rerank"]["service_ms"]["mean"]
     t20 = r20.summary["stages"]["rerank@rerank"]["service_ms"]["mean"]
-    assert t20 > 2.5 * t5
+    # 4x the candidates: over 2x the time even with the fixed per-pass latencies (~3 ms)
+    assert t20 > 2.0 * t5
 
 
 # --- best-of-N -----------------------------------------------------------------------------------
