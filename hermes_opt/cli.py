@@ -19,7 +19,8 @@ from hermes_opt import catalog, compose, outputs, pricing
 from sim import ConfigError, simulate
 
 EXIT_USAGE = 2
-GROUPS = ("hardware", "model", "scheduler", "router", "cost_model", "workload", "slo", "pricing")
+GROUPS = ("hardware", "model", "scheduler", "router", "cost_model", "workload", "slo", "pricing",
+          "calibration", "kv_tiers", "cluster")
 _GROUP_ARG = re.compile(r"^[+~]?(?P<group>[a-z_]+)=(?P<value>[A-Za-z0-9_.,\-]+)$")
 
 
@@ -86,7 +87,9 @@ def simulate_config(cfg: DictConfig) -> dict:
         "goodput_tokens_per_usd": (summary["goodput_output_tokens_per_s"] / usd_per_s
                                    if usd_per_s else 0.0),
         "price_set": cost.price_set, "price_date": cost.price_date,
-        "num_devices": sum(p.num_devices for p in config.pools),
+        "num_devices": sum(p.num_devices for p in config.pools),  # accelerators + CPU hosts
+        "num_accelerators": sum(p.num_accelerators for p in config.pools),
+        "calibration": {p.name: p.cost_model.calibration or "none" for p in config.pools},
         "seed": int(cfg.seed),
     })
     summary = compose.numpy_safe(summary)
@@ -100,7 +103,7 @@ def simulate_config(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sim")
-def _sim_app(cfg: DictConfig) -> None:
+def _sim_app(cfg: DictConfig) -> dict:
     try:
         summary = simulate_config(cfg)
     except ConfigError as err:
@@ -110,6 +113,7 @@ def _sim_app(cfg: DictConfig) -> None:
     if hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
         summary["overrides"] = list(hydra_cfg.overrides.task)
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
+    return summary  # the hermes_optuna sweeper reads objectives and SLOs from it
 
 
 # `hermes-sim <subcommand> ...`: tools that are not a single simulation.

@@ -29,7 +29,9 @@ def weighted_stats_ms(values_s: np.ndarray, weights: np.ndarray) -> dict[str, fl
     order = np.argsort(values_s, kind="stable")
     values, cum = values_s[order], np.cumsum(weights[order])
     total = cum[-1]
-    out = {"mean": float(np.dot(values_s, weights) / total * 1e3)}
+    # an elementwise product and numpy's pairwise sum, not np.dot: BLAS may split a dot product
+    # across threads and change its last bit with the machine's thread count
+    out = {"mean": float((values_s * weights).sum() / total * 1e3)}
     for p in PERCENTILES:
         idx = int(np.searchsorted(cum, p / 100 * total, side="left"))
         out[f"p{p}"] = float(values[min(idx, values.size - 1)] * 1e3)

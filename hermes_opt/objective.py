@@ -1,0 +1,197 @@
+"""Objectives and SLO constraints read from a simulation summary.
+
+The default objective is SLO-constrained tokens per dollar: output tokens/s of requests that met
+their SLOs divided by the deployment's cost per second. SLOs are *constraints* (Optuna's
+convention: a value <= 0 is feasible), not penalties folded into the objective, so samplers can
+tell "infeasible" from "bad". Constraint values are normalised by their bound so that several
+constraints are on one scale when a sampler sums their violations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.errors import ConfigError, require
+
+SLO_TOKENS_PER_USD = "slo_tokens_per_usd"
+DIRECTIONS = ("maximize", "minimize")
+LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+STATS = ("mean", "p50", "p90", "p99")
+SCALARS = ("requests_completed", "requests_rejected", "duration_s", "requests_per_s",
+           "input_tokens_per_s", "output_tokens_per_s", "total_tokens_per_s",
+           "goodput_requests_per_s", "goodput_output_tokens_per_s", "slo_attainment",
+           "preemptions", "cost_usd_per_hour", "output_tokens_per_usd", "goodput_tokens_per_usd",
+           "num_devices", "num_accelerators", SLO_TOKENS_PER_USD)
+# Summary sections whose keys depend on the scenario (pool and stage names, request types):
+# checked against the first real summary instead of statically.
+DYNAMIC_PREFIXES = ("pools.", "stages.", "stages_by_type.", "request_types.",
+                    "cost_breakdown_usd_per_hour.", "kv_tiers.", "kv_lookups.", "links.",
+                    "generated_tokens.")
+KNOWN_METRICS = SCALARS + tuple(f"{lat}.{stat}" for lat in LATENCIES for stat in STATS)
+# A metric that is NaN (no request completed) violates its constraint by this much.
+NAN_VIOLATION = 1e6
+# metric paths may contain stage names like generate@llm and tier names like kv_tier:llm/dram
+_CONSTRAINT = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_.@:/\-]+)\s*(?P<op><=|>=)\s*(?P<bound>\S+)\s*$")
+
+
+def check_metric(name: Any, field: str) -> str:
+    require(isinstance(name, str) and (name in KNOWN_METRICS or name.startswith(DYNAMIC_PREFIXES)),
+            field, name, f"unknown metric; allowed: {', '.join(KNOWN_METRICS)} or a path under "
+                         f"{', '.join(p.rstrip('.') for p in DYNAMIC_PREFIXES)}")
+    return name
+
+
+def metric(summary: dict, name: str) -> float:
+    """Value of a dotted metric path in a summary (``ttft_ms.p99``); KeyError if absent."""
+    if name == SLO_TOKENS_PER_USD:
+        usd_per_s = summary["cost_usd_per_hour"] / 3600
+        return summary["goodput_output_tokens_per_s"] / usd_per_s if usd_per_s > 0 else 0.0
+    node: Any = summary
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(name)
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise KeyError(name)
+    return float(node)
+
+
+def metric_or_fail(summary: dict, name: str, field: str) -> float:
+    try:
+        return metric(summary, name)
+    except KeyError:
+        raise ConfigError(f"{field}={name!r}: this scenario's summary has no such metric; it has: "
+                          f"{', '.join(sorted(flatten(summary)))}") from None
+
+
+def flatten(summary: dict, prefix: str = "") -> dict[str, float]:
+    """Every numeric leaf as ``a.b.c -> value`` (for trials.csv and error messages)."""
+    out: dict[str, float] = {}
+    for key, value in summary.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, path + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[path] = float(value)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Objective:
+    metric: str
+    direction: str = "maximize"
+
+    def __post_init__(self) -> None:
+        check_metric(self.metric, "objectives.metric")
+        require(self.direction in DIRECTIONS, f"objectives[{self.metric}].direction",
+                self.direction, f"allowed: {', '.join(DIRECTIONS)}")
+
+    def worst(self) -> float:
+        """Placeholder told for a candidate that could not be simulated (it is also marked
+        infeasible, so constrained samplers rank it below every feasible one). Summary metrics
+        are non-negative, so 0 is the worst value of a maximised one."""
+        return 0.0 if self.direction == "maximize" else 1e18
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    metric: str
+    op: str  # "<=" or ">="
+    bound: float
+
+    def __post_init__(self) -> None:
+        check_metric(self.metric, "constraints")
+        require(self.op in ("<=", ">="), f"constraints[{self.metric}]", self.op, "allowed: <=, >=")
+        require(math.isfinite(self.bound), f"constraints[{self.metric}]", self.bound,
+                "bound must be a finite number")
+
+    @property
+    def key(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+    def violation(self, value: float) -> float:
+        """<= 0 when satisfied; otherwise the excess relative to the bound."""
+        if math.isnan(value):
+            return NAN_VIOLATION
+        excess = value - self.bound if self.op == "<=" else self.bound - value
+        return excess / abs(self.bound) if self.bound else excess
+
+
+def parse_constraint(text: Any, index: int) -> Constraint:
+    match = _CONSTRAINT.match(text) if isinstance(text, str) else None
+    require(match is not None, f"constraints[{index}]", text,
+            "write '<metric> <= <number>' or '<metric> >= <number>', e.g. 'ttft_ms.p99 <= 1000'")
+    try:
+        bound = float(match["bound"])
+    except ValueError:
+        raise ConfigError(f"constraints[{index}]={text!r}: bound {match['bound']!r} is not a "
+                          f"number") from None
+    return Constraint(metric=match["metric"], op=match["op"], bound=bound)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """Checked before simulating: a candidate over budget is infeasible and never simulated."""
+
+    max_usd_per_hour: float | None = None
+    max_devices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_usd_per_hour is not None:
+            require(self.max_usd_per_hour > 0, "budget.max_usd_per_hour", self.max_usd_per_hour,
+                    "must be > 0")
+        if self.max_devices is not None:
+            require(isinstance(self.max_devices, int) and self.max_devices >= 1,
+                    "budget.max_devices", self.max_devices, "must be an integer >= 1")
+
+    def violation(self, usd_per_hour: float, num_devices: int) -> str | None:
+        if self.max_usd_per_hour is not None and usd_per_hour > self.max_usd_per_hour:
+            return (f"over budget: {usd_per_hour:.2f} $/hour > budget.max_usd_per_hour="
+                    f"{self.max_usd_per_hour:g}")
+        if self.max_devices is not None and num_devices > self.max_devices:
+            return f"over budget: {num_devices} devices > budget.max_devices={self.max_devices}"
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Score:
+    """A trial's outcome aggregated over its replicates."""
+
+    values: tuple[float, ...]  # objective values told to Optuna (replicate means)
+    constraints: dict[str, float]  # constraint key -> violation (<= 0 feasible)
+    metrics: dict[str, float]  # every numeric metric: replicate mean
+    spread: dict[str, float]  # objectives and constrained metrics: replicate std
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints.values())
+
+
+def score(summaries: list[dict], objectives: tuple[Objective, ...],
+          constraints: tuple[Constraint, ...]) -> Score:
+    """Mean over replicates of every metric; constraints apply to the mean (e.g. the mean of the
+    replicates' p99 TTFT), and the spread is reported next to it."""
+    flats = [flatten(s) | {SLO_TOKENS_PER_USD: metric(s, SLO_TOKENS_PER_USD)} for s in summaries]
+    keys = sorted(set.intersection(*(set(f) for f in flats)))
+    means: dict[str, float] = {}
+    for key in keys:
+        column = np.array([f[key] for f in flats])
+        means[key] = float(np.nan if np.isnan(column).all() else np.nanmean(column))
+    spread = {}
+    for name in {o.metric for o in objectives} | {c.metric for c in constraints}:
+        column = np.array([metric_or_fail(s, name, "metric") if name != SLO_TOKENS_PER_USD
+                           else f[SLO_TOKENS_PER_USD] for s, f in zip(summaries, flats)])
+        spread[name] = float(np.nanstd(column)) if len(column) > 1 and not np.isnan(column).all() \
+            else 0.0
+        means.setdefault(name, float(np.nanmean(column)) if not np.isnan(column).all() else np.nan)
+    values = []
+    for obj in objectives:
+        value = means[obj.metric]
+        values.append(obj.worst() if math.isnan(value) else value)
+    violations = {c.key: c.violation(means[c.metric]) for c in constraints}
+    return Score(values=tuple(values), constraints=violations, metrics=means, spread=spread)

@@ -1,0 +1,109 @@
+"""``hermes-opt``: run SLO-constrained tokens-per-dollar studies and write their reports.
+
+    hermes-opt                                  run studies/default.yaml, write its report
+    hermes-opt study=<name|file.yaml> [k=v ...] run/resume a study; k=v sets a study field
+                                                (n_trials=100, storage=postgresql://...) or,
+                                                for any other key, a hermes-sim override of the
+                                                base scenario (workload.arrival.rate_per_s=20)
+    hermes-opt report <study> [storage=URL] [out=DIR]   rewrite the report from storage
+    hermes-opt capacity [study=<name>] [k=v ...]         max arrival rate meeting the SLOs
+    hermes-opt list                             the studies shipped in studies/
+
+Bad input prints one line ``hermes-opt: error: ...`` and exits with status 2. Ctrl-C stops
+cleanly (completed trials are kept; re-running the same command resumes) and exits with 130.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from sim.errors import ConfigError
+
+PROG = "hermes-opt"
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _pop(args: list[str], key: str) -> str | None:
+    for arg in list(args):
+        if arg.startswith(f"{key}="):
+            args.remove(arg)
+            return arg.split("=", 1)[1]
+    return None
+
+
+def run(args: list[str]) -> int:
+    from hermes_opt import report, runner, study
+    name = _pop(args, "study") or "default"
+    spec = study.load(name, args)
+    runner.check_base(spec)
+    result, stats = runner.run_study(spec)
+    out_dir = spec.run_dir() / "report"
+    try:
+        paths = report.write(result, spec, out_dir, spec.storage_url())
+    except Exception as err:  # a report bug must not hide that every trial is safely stored
+        print(f"{PROG}: the study is saved in {spec.storage_url()}, but writing its report "
+              f"failed ({type(err).__name__}: {err}); please report this bug", file=sys.stderr)
+        return 1
+    print(f"{PROG}: report: {paths['html']} (also summary.md, trials.csv, pareto.png, "
+          f"history.png in {out_dir})", file=sys.stderr)
+    return EXIT_INTERRUPTED if stats.interrupted else 0
+
+
+def report_cmd(args: list[str]) -> int:
+    from hermes_opt import report, study
+    storage_url = _pop(args, "storage")
+    out = _pop(args, "out")
+    if len(args) != 1 or "=" in args[0]:
+        raise ConfigError(f"report {' '.join(args)!r}: usage: hermes-opt report <study> "
+                          f"[storage=URL] [out=DIR]")
+    name = args[0]
+    if name.endswith((".yaml", ".yml")):
+        name = study.load(name).name
+    storage_url = storage_url or f"sqlite:///{Path('runs') / name / 'study.db'}"
+    result, spec = report.load(storage_url, name)
+    out_dir = Path(out) if out else Path("runs") / name / "report"
+    paths = report.write(result, spec, out_dir, storage_url)
+    print(f"{PROG}: report: {paths['html']}", file=sys.stderr)
+    return 0
+
+
+def capacity_cmd(args: list[str]) -> int:
+    from hermes_opt import capacity, study
+    name = _pop(args, "study") or "default"
+    spec = study.load(name, args, without_space=True)
+    result = capacity.find_capacity(spec)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return
+    try:
+        if args and args[0] == "list":
+            from hermes_opt import study
+            print("\n".join(study.available()))
+            code = 0
+        elif args and args[0] == "report":
+            code = report_cmd(args[1:])
+        elif args and args[0] == "capacity":
+            code = capacity_cmd(args[1:])
+        else:
+            code = run(args)
+    except ConfigError as err:
+        _fail(str(err))
+    except KeyboardInterrupt:  # a second Ctrl-C: completed trials are already stored
+        print(f"\n{PROG}: aborted; completed trials are kept, re-run the command to resume",
+              file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    sys.exit(code)

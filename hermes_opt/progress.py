@@ -1,0 +1,73 @@
+"""A line-based progress report on stderr (one line per batch, readable in CI logs)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+import optuna
+from optuna.trial import TrialState
+
+from hermes_opt.study import StudySpec
+
+WIDTH = 20
+
+
+def best_feasible(study: optuna.Study, spec: StudySpec) -> str:
+    feasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.constraints and all(v <= 0 for v in t.constraints.values())]
+    if not feasible:
+        return "no feasible trial yet"
+    if spec.multi_objective:
+        from hermes_opt.pareto import pareto_mask
+        values = [t.values for t in feasible]
+        return f"Pareto front: {int(pareto_mask(values, spec.directions).sum())} feasible configs"
+    obj = spec.objectives[0]
+    pick = max if obj.direction == "maximize" else min
+    best = pick(feasible, key=lambda t: t.values[0])
+    return f"best {obj.metric} {best.values[0]:.4g} (trial {best.number})"
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Progress:
+    def __init__(self, spec: StudySpec, stream: TextIO | None = sys.stderr) -> None:
+        self.spec, self.stream = spec, stream
+        self.start = time.perf_counter()
+
+    def _print(self, text: str) -> None:
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
+
+    def note(self, text: str) -> None:
+        self._print(f"[{self.spec.name}] {text}")
+
+    def update(self, study: optuna.Study, stats: Any) -> None:
+        trials = study.get_trials(deepcopy=False)
+        finished = [t for t in trials if t.state.is_finished()]
+        infeasible = sum(1 for t in finished if "infeasible_reason" in t.user_attrs)
+        failed = sum(1 for t in finished if t.state is TrialState.FAIL)
+        from hermes_opt.runner import counted
+        done = sum(1 for t in counted(trials) if t.state.is_finished())
+        total = self.spec.n_trials
+        filled = int(WIDTH * min(done, total) / total)
+        elapsed = time.perf_counter() - self.start
+        rate = stats.trials_told / stats.wall_s if stats.wall_s > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else math.inf
+        self._print(f"[{self.spec.name}] [{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total} "
+                    f"trials ({infeasible} infeasible, {failed} failed) | "
+                    f"{best_feasible(study, self.spec)} | {_clock(elapsed)} elapsed, "
+                    f"ETA {_clock(eta)}")
+
+    def done(self, study: optuna.Study, stats: Any) -> None:
+        verb = "interrupted" if stats.interrupted else "finished"
+        self._print(f"[{self.spec.name}] {verb}: {stats.trials_told} trial(s) evaluated in "
+                    f"{_clock(stats.wall_s)} on {stats.workers} worker(s); "
+                    f"{best_feasible(study, self.spec)}")

@@ -1,0 +1,323 @@
+"""Run a study: one driver asks Optuna for a fixed-size batch, simulates it in a persistent
+process pool, and tells the results back in trial-number order.
+
+Determinism: the batch size does not depend on the number of workers, the sampler is re-seeded
+at the start of every batch from (study seed, trials so far), and results are told in order, so
+the same study gives the same trials with 1 or N workers and after a resume.
+
+Resume: ``n_trials`` is the total target. On SQLite, trials a dead driver left RUNNING are
+re-evaluated with their stored parameters and told under their own number (nothing lost, nothing
+duplicated). On PostgreSQL, stale trials (no heartbeat) are failed and re-queued, and a re-queued
+trial replaces its original in the count.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
+
+import optuna
+from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+from optuna.trial import FrozenTrial, TrialState
+
+from hermes_opt import storage as storage_mod
+from hermes_opt.objective import NAN_VIOLATION, Score, metric_or_fail, score
+from hermes_opt.pool import Pool
+from hermes_opt.progress import Progress
+from hermes_opt.space import to_overrides
+from hermes_opt.preflight import (batch_seed, check_base, counted, make_sampler, open_study,
+                                  resolve_evaluator)
+from hermes_opt.study import StudySpec
+from hermes_opt.worker import Evaluator, JobResult, run_job
+
+RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What this driver did (for the progress line and benchmarks/opt_throughput.py)."""
+
+    trials_told: int = 0
+    jobs: int = 0  # (trial, replicate) evaluations run
+    reused: int = 0  # trials answered from an identical earlier candidate of this run
+    sim_s: float = 0.0  # summed wall time inside the evaluator, over workers
+    sim_cpu_s: float = 0.0  # summed CPU time inside the evaluator, over workers
+    driver_s: float = 0.0  # wall time of ask/suggest/tell/storage in the driver
+    driver_cpu_s: float = 0.0  # CPU time of the driver process outside evaluation
+    wall_s: float = 0.0
+    workers: int = 1
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
+    """What ``Trial.set_constraint`` stores, without its read-before-write of every system
+    attribute (~13 ms per constraint on SQLite, a third of the driver's time per trial). The key
+    format is Optuna's; tests read it back through ``FrozenTrial.constraints``."""
+    for key, value in constraints.items():
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"constraint {key!r} is NaN")
+        trial.storage.set_trial_system_attr(trial._trial_id, f"{_CONSTRAINTS_KEY}:{key}", value)
+
+
+class _Stop:
+    """First Ctrl-C (or SIGTERM): finish cleanly, keeping every completed trial. Second: abort."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nhermes-opt: stopping after saving completed trials (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "_Stop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class Driver:
+    def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
+                 heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
+                 stop: _Stop, multi_driver: bool,
+                 rdb: optuna.storages.RDBStorage) -> None:
+        self.spec, self.study, self.pool, self.rdb = spec, study, pool, rdb
+        self.heartbeat, self.evaluator, self.progress, self.stop = heartbeat, evaluator, progress, stop
+        self.multi_driver = multi_driver
+        self.stats = RunStats(workers=pool.n_workers)
+        self.sampler_kind = str(study.user_attrs.get("sampler", spec.resolved_sampler))
+        self.known: dict[tuple[str, ...], list[JobResult]] = {}  # overrides -> results, this run
+
+    # --- asking ------------------------------------------------------------------------
+    def orphans(self) -> list[optuna.Trial]:
+        """SQLite: RUNNING trials of a dead driver (DriverLock guarantees it is dead)."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return [optuna.trial.Trial(self.study, t._trial_id) for t in running]
+
+    def ask_batch(self) -> list[optuna.Trial]:
+        with storage_mod.ask_lock(self.rdb, self.spec.name):
+            if self.multi_driver:
+                storage_mod.fail_stale(self.study)  # re-queues trials of drivers that died
+            trials = counted(self.study.get_trials(deepcopy=False))
+            # re-queued (WAITING) trials are taken first by ask(); they replace their originals
+            waiting = sum(t.state is TrialState.WAITING for t in trials)
+            size = min(self.spec.batch_size, waiting + max(0, self.spec.n_trials - len(trials)))
+            if size <= 0:
+                return []
+            self.study.sampler = make_sampler(self.spec, batch_seed(self.spec, len(trials)),
+                                              self.sampler_kind)
+            batch = [self.study.ask() for _ in range(size)]
+            for trial in batch:
+                self.heartbeat.add(trial._trial_id)
+            return batch
+
+    def others_running(self) -> int:
+        """Counted trials still RUNNING in other drivers (multi-driver storage only)."""
+        trials = counted(self.study.get_trials(deepcopy=False))
+        return sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+
+    # --- evaluating ----------------------------------------------------------------------
+    def evaluate(self, batch: list[optuna.Trial]) -> None:
+        jobs, params = [], {}
+        done: dict[int, list[JobResult]] = {t.number: [] for t in batch}
+        leaders: dict[tuple[str, ...], int] = {}
+        followers: dict[int, list[int]] = {}
+        tic = time.perf_counter()
+        for trial in batch:
+            params[trial.number] = self.spec.space.suggest(trial)  # stored params on a resume
+            overrides = list(self.spec.base) + to_overrides(params[trial.number])
+            known = self.known.get(tuple(overrides))
+            # Samplers re-propose configurations in discrete spaces; the simulator is
+            # deterministic, so an identical candidate has identical results: reuse them.
+            if known is not None:
+                done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0, cpu_s=0.0)
+                                      for r in known]
+                self.stats.reused += 1
+                continue
+            if tuple(overrides) in leaders:  # the same candidate earlier in this batch
+                followers.setdefault(leaders[tuple(overrides)], []).append(trial.number)
+                self.stats.reused += 1
+                continue
+            leaders[tuple(overrides)] = trial.number
+            for r, seed in enumerate(self.spec.replicate_seeds):
+                jobs.append((run_job, self.evaluator, trial.number, r, overrides, seed,
+                             self.spec.budget))
+        self.stats.driver_s += time.perf_counter() - tic
+        # Tell in trial-number order, each as soon as it and every earlier trial are complete,
+        # so storage writes overlap with the simulations still running.
+        queue = sorted(batch, key=lambda t: t.number)
+
+        def flush() -> None:
+            while queue and len(done[queue[0].number]) == self.spec.replicates:
+                trial = queue.pop(0)
+                results = sorted(done[trial.number], key=lambda r: r.replicate)
+                self.known[tuple(list(self.spec.base) + to_overrides(params[trial.number]))] = results
+                self.tell(trial, params[trial.number], results)
+
+        flush()
+        for result in self.pool.run(jobs, self.stop):
+            done[result.trial_number].append(result)
+            for number in followers.get(result.trial_number, ()):
+                done[number].append(replace(result, trial_number=number, sim_s=0.0, cpu_s=0.0))
+            self.stats.jobs += 1
+            self.stats.sim_s += result.sim_s
+            self.stats.sim_cpu_s += result.cpu_s
+            flush()
+        for trial in queue:  # interrupted: leave these for the next run
+            results = done[trial.number]
+            if len(results) == self.spec.replicates:
+                self.tell(trial, params[trial.number], sorted(results, key=lambda r: r.replicate))
+            else:
+                self.abandon(trial)
+
+    def tell(self, trial: optuna.Trial, params: dict, results: list[JobResult]) -> None:
+        start = time.perf_counter()
+        spec = self.spec
+        overrides = to_overrides(params)
+        try:
+            errors = [r for r in results if r.status == "error"]
+            infeasible = [r for r in results if r.status == "infeasible"]
+            record: dict[str, Any] = {"overrides": overrides,
+                                      "sim_s": sum(r.sim_s for r in results)}
+            if errors:
+                record.update(status="error", reason=errors[0].reason)
+                trial.set_user_attr("result", record)
+                self.study.tell(trial, state=TrialState.FAIL)
+                self.stats.notes.append(f"trial {trial.number} failed: "
+                                        f"{errors[0].reason.splitlines()[0]}")
+                self.progress.note(self.stats.notes[-1])
+            elif infeasible:
+                record.update(status="infeasible", reason=infeasible[0].reason)
+                trial.set_user_attr("result", record)
+                trial.set_user_attr("infeasible_reason", infeasible[0].reason)
+                set_constraints(trial, {RUNNABLE: 1.0, **{c.key: NAN_VIOLATION
+                                                          for c in spec.constraints}})
+                self.study.tell(trial, [o.worst() for o in spec.objectives])
+            else:
+                summaries = [r.summary for r in results]
+                self._check_dynamic_metrics(summaries[0])
+                outcome: Score = score(summaries, spec.objectives, spec.constraints)
+                record.update(status="ok", metrics=outcome.metrics, spread=outcome.spread,
+                              price_set=summaries[0].get("price_set"),
+                              price_date=summaries[0].get("price_date"))
+                trial.set_user_attr("result", record)
+                set_constraints(trial, {RUNNABLE: -1.0, **outcome.constraints})
+                self.study.tell(trial, list(outcome.values))
+            self.stats.trials_told += 1
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError) as err:
+            if not self.multi_driver:
+                raise
+            # Another driver judged this one dead (missed heartbeats) and re-queued the trial;
+            # the re-queued copy is evaluated once, by whoever takes it.
+            self.progress.note(f"trial {trial.number} was re-queued by another worker; result "
+                               f"dropped ({type(err).__name__})")
+        finally:
+            self.heartbeat.discard(trial._trial_id)
+            self.stats.driver_s += time.perf_counter() - start
+
+    def _check_dynamic_metrics(self, summary: dict) -> None:
+        for obj in self.spec.objectives:
+            metric_or_fail(summary, obj.metric, "objectives.metric")
+        for c in self.spec.constraints:
+            metric_or_fail(summary, c.metric, "constraints")
+
+    def abandon(self, trial: optuna.Trial) -> None:
+        """Interrupted before this trial finished: keep it for a later run to evaluate."""
+        self.heartbeat.discard(trial._trial_id)
+        if self.multi_driver:  # hand it to the other workers now rather than after grace_period
+            storage = self.rdb
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                callback = storage.get_heartbeat_stale_trial_callback()
+                if callback is not None:
+                    callback(self.study, storage.get_trial(trial._trial_id))
+        # SQLite: it stays RUNNING and the next run re-evaluates it under the same number
+
+    # --- main loop ------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        start, cpu = time.perf_counter(), time.process_time()
+        if self.multi_driver:
+            storage_mod.fail_stale(self.study)
+        else:
+            recovered = self.orphans()
+            if recovered:
+                self.progress.note(f"resuming: re-running {len(recovered)} trial(s) left unfinished "
+                                   f"by an interrupted run")
+                self.evaluate(recovered)
+        waited_s = 0.0
+        while not self.stop.requested:
+            tic = time.perf_counter()
+            batch = self.ask_batch()
+            self.stats.driver_s += time.perf_counter() - tic
+            if not batch:
+                # Other drivers still hold trials: wait, so that a trial whose driver dies is
+                # re-queued and taken here. Give up after two grace periods without progress.
+                if (self.multi_driver and self.others_running()
+                        and waited_s < 2 * self.spec.grace_period_s):
+                    pause = min(float(self.spec.heartbeat_interval_s), 2.0)
+                    time.sleep(pause)
+                    waited_s += pause
+                    continue
+                break
+            waited_s = 0.0
+            self.evaluate(batch)
+            self.stats.wall_s = time.perf_counter() - start
+            self.progress.update(self.study, self.stats)
+        self.stats.wall_s = time.perf_counter() - start
+        self.stats.driver_cpu_s = time.process_time() - cpu
+        if self.pool.n_workers == 1:  # evaluation ran in this process
+            self.stats.driver_cpu_s -= self.stats.sim_cpu_s
+        self.stats.interrupted = self.stop.requested
+        return self.stats
+
+
+def run_study(spec: StudySpec, *, evaluator: Evaluator | None = None, n_jobs: int | None = None,
+              progress_stream: TextIO | None = sys.stderr) -> tuple[optuna.Study, RunStats]:
+    """Run (or resume) ``spec`` until it has ``n_trials`` trials or is interrupted."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial: we report
+    with warnings.catch_warnings():  # grouped TPE and heartbeats are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _run_study(spec, evaluator, n_jobs, progress_stream)
+
+
+def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
+               progress_stream: TextIO | None) -> tuple[optuna.Study, RunStats]:
+    url = spec.storage_url()
+    storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
+                                       grace_period_s=spec.grace_period_s)
+    multi_driver = not storage_mod.is_sqlite(url)
+    evaluator = evaluator or resolve_evaluator(spec.evaluator)
+    with storage_mod.DriverLock(url):
+        study = open_study(spec, storage)
+        progress = Progress(spec, progress_stream)
+        workers = n_jobs or spec.n_jobs
+        with _Stop() as stop, Pool(workers) as pool, storage_mod.Heartbeat(storage) as heartbeat:
+            driver = Driver(spec, study, pool, heartbeat, evaluator, progress, stop, multi_driver,
+                            storage)
+            stats = driver.run()
+        progress.done(study, stats)
+    return study, stats
+
+
+def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.constraints and all(v <= 0 for v in t.constraints.values())]
+
+
+__all__ = ["Driver", "RunStats", "RUNNABLE", "run_study", "feasible_trials", "batch_seed",
+           "check_base", "counted", "make_sampler", "open_study", "resolve_evaluator"]

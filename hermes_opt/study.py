@@ -1,0 +1,314 @@
+"""Study definitions: ``studies/<name>.yaml`` plus command-line overrides -> ``StudySpec``.
+
+A study is a base scenario (``hermes-sim`` overrides), a search space whose parameter names are
+override paths, objectives, SLO constraints, an optional budget and the run settings. Command-line
+``key=value`` pairs set study fields (``n_trials=100``); any other key is a ``hermes-sim``
+override added to the base scenario (``workload.arrival.rate_per_s=20``, ``pricing=...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from hermes_opt import catalog
+from hermes_opt.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
+                                  parse_constraint)
+from hermes_opt.space import SearchSpace, parse_space
+from sim.errors import ConfigError, require
+
+SAMPLERS = ("auto", "tpe", "nsga2", "random")
+# Fields that change how a study runs but not what it computes: they may differ on resume.
+RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
+              "description")
+STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
+                "n_trials", "batch_size", "seed", "replicates", "sampler", "n_jobs", "storage",
+                "report", "evaluator", "heartbeat_interval_s", "grace_period_s", "capacity")
+
+
+def nsga2_population(batch_size: int) -> int:
+    """NSGA-II generation size: whole batches, at least 16 (smaller populations measured worse
+    than random search in benchmarks/search_quality.py)."""
+    return batch_size * max(1, -(-16 // batch_size))
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in catalog.STUDIES_DIR.glob("*.yaml"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapacitySpec:
+    """Capacity mode: the highest arrival rate at which a deployment still meets the SLOs."""
+
+    param: str = "workload.arrival.rate_per_s"
+    low: float = 0.5
+    high: float = 64.0
+    rel_tol: float = 0.05
+
+    def __post_init__(self) -> None:
+        require(0 < self.low < self.high, "capacity.low", self.low,
+                f"must be > 0 and < capacity.high={self.high}")
+        require(0 < self.rel_tol < 1, "capacity.rel_tol", self.rel_tol, "must be in (0, 1)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudySpec:
+    name: str
+    description: str = ""
+    base: tuple[str, ...] = ()
+    space: SearchSpace = field(default_factory=SearchSpace)
+    objectives: tuple[Objective, ...] = (Objective(metric=SLO_TOKENS_PER_USD),)
+    constraints: tuple[Constraint, ...] = ()
+    budget: Budget | None = None
+    n_trials: int = 32
+    batch_size: int = 8
+    seed: int = 0
+    replicates: int = 1
+    sampler: str = "auto"
+    n_jobs: int | None = None  # None: every core
+    storage: str | None = None  # None: sqlite file runs/<name>/study.db
+    top_k: int = 5
+    evaluator: str | None = None  # "module:function"; None = the real simulator
+    heartbeat_interval_s: int = 10
+    grace_period_s: int = 60
+    capacity: CapacitySpec = field(default_factory=CapacitySpec)
+
+    def __post_init__(self) -> None:
+        require(bool(self.name) and "/" not in self.name, "name", self.name,
+                "must be a non-empty name without '/'")
+        require(len(self.objectives) >= 1, "objectives", [], "needs at least one objective")
+        require(len({o.metric for o in self.objectives}) == len(self.objectives), "objectives",
+                [o.metric for o in self.objectives], "lists a metric twice")
+        for key in ("n_trials", "batch_size", "replicates", "top_k", "heartbeat_interval_s"):
+            value = getattr(self, key)
+            require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
+                    value, "must be an integer >= 1")
+        require(self.grace_period_s > self.heartbeat_interval_s, "grace_period_s",
+                self.grace_period_s, f"must exceed heartbeat_interval_s={self.heartbeat_interval_s}")
+        require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+                "seed", self.seed, "must be an integer >= 0")
+        require(self.n_jobs is None or (isinstance(self.n_jobs, int) and self.n_jobs >= 1),
+                "n_jobs", self.n_jobs, "must be null (all cores) or an integer >= 1")
+        require(self.sampler in SAMPLERS, "sampler", self.sampler, f"allowed: {', '.join(SAMPLERS)}")
+        if self.sampler == "nsga2":
+            require(self.multi_objective, "sampler", self.sampler,
+                    "nsga2 is for multi-objective studies; use tpe or random for one objective")
+        if self.evaluator is not None:
+            require(":" in self.evaluator, "evaluator", self.evaluator, "must be 'module:function'")
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def replicate_seeds(self) -> list[int]:
+        """Workload seeds shared by every trial (common random numbers make comparisons fair)."""
+        return [self.seed + r for r in range(self.replicates)]
+
+    @property
+    def resolved_sampler(self) -> str:
+        """The sampler ``auto`` means for a *new* study (a resumed one keeps what it started
+        with, stored in the study: see runner.open_study)."""
+        if self.sampler != "auto":
+            return self.sampler
+        # benchmarks/search_quality.py: with ~80 trials, multi-objective TPE reached 87% of the
+        # exhaustive front's hypervolume, NSGA-II 70-82%; NSGA-II needs many generations.
+        if self.multi_objective and self.n_trials >= 10 * nsga2_population(self.batch_size):
+            return "nsga2"
+        return "tpe"
+
+    def definition(self) -> dict[str, Any]:
+        """What the study computes (stored with it; a resumed study must match)."""
+        return {
+            "base": list(self.base),
+            "space": [{"name": p.name, "kind": p.kind, "low": p.low, "high": p.high,
+                       "step": p.step, "log": p.log, "choices": list(p.choices),
+                       "when": [[n, list(v)] for n, v in p.when]} for p in self.space.parameters],
+            "objectives": [[o.metric, o.direction] for o in self.objectives],
+            "constraints": [c.key for c in self.constraints],
+            "budget": None if self.budget is None else [self.budget.max_usd_per_hour,
+                                                        self.budget.max_devices],
+            "batch_size": self.batch_size, "seed": self.seed, "replicates": self.replicates,
+            "sampler": self.sampler, "evaluator": self.evaluator,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        text = json.dumps(self.definition(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def storage_url(self) -> str:
+        if self.storage:
+            return self.storage
+        return f"sqlite:///{Path('runs') / self.name / 'study.db'}"
+
+    def run_dir(self) -> Path:
+        return Path("runs") / self.name
+
+
+def study_path(name: str) -> Path:
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        path = Path(name)
+        require(path.is_file(), "study", name, "no such file")
+        return path
+    allowed = available()
+    require(name in allowed, "study", name, f"unknown study; available: {', '.join(allowed)}")
+    return catalog.STUDIES_DIR / f"{name}.yaml"
+
+
+def split_overrides(args: list[str]) -> tuple[list[str], list[str]]:
+    """``key=value`` args -> (study field overrides, hermes-sim overrides for the base)."""
+    study, sim = [], []
+    for arg in args:
+        require("=" in arg, "argument", arg, "expected key=value (e.g. n_trials=50 or "
+                "workload.arrival.rate_per_s=20)")
+        key = arg.split("=", 1)[0]
+        (study if key.split(".", 1)[0] in STUDY_FIELDS else sim).append(arg)
+    return study, sim
+
+
+def load(name: str = "default", overrides: list[str] | None = None, *,
+         without_space: bool = False) -> StudySpec:
+    """The study ``name`` (or a YAML path) with ``key=value`` overrides applied. Capacity mode
+    passes ``without_space``: its deployment is fixed by the overrides, nothing is searched."""
+    path = study_path(name)
+    try:
+        node = OmegaConf.load(path)
+    except Exception as err:  # yaml, OmegaConf and OS errors all mean "cannot read this file"
+        where = getattr(err, "problem_mark", None)
+        raise ConfigError(f"study={str(path)!r}: not a valid YAML file: "
+                          f"{str(err).splitlines()[0]}"
+                          + (f" (line {where.line + 1})" if where is not None else "")) from None
+    require(OmegaConf.is_dict(node), "study", str(path), "must be a YAML mapping")
+    raw = OmegaConf.to_container(node, resolve=True)
+    study_args, sim_args = split_overrides(list(overrides or []))
+    for arg in study_args:
+        _apply_override(raw, arg)
+    raw["base"] = merge_overrides(list(raw.get("base") or []), sim_args)
+    raw.setdefault("name", path.stem)
+    if without_space:
+        raw["space"] = {}
+    return from_dict(raw)
+
+
+def merge_overrides(base: list[str], extra: list[str]) -> list[str]:
+    """``base`` with ``extra`` applied: a key given again replaces its earlier value in place
+    (so the replay command never names a key twice), new keys are appended."""
+    merged = list(base)
+    for arg in extra:
+        key = arg.split("=", 1)[0]
+        same = [i for i, b in enumerate(merged) if b.split("=", 1)[0] == key]
+        if same:
+            merged[same[0]] = arg
+        else:
+            merged.append(arg)
+    return merged
+
+
+def _apply_override(raw: dict, arg: str) -> None:
+    key, _, text = arg.partition("=")
+    try:
+        value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{key}={text!r}: {str(err).splitlines()[0]}") from None
+    parts = key.split(".")
+    if parts[0] == "space" and len(parts) > 2:
+        # parameter names contain dots (cluster.tp): the last part is the field
+        raw.setdefault("space", {}).setdefault(".".join(parts[1:-1]), {})[parts[-1]] = value
+        return
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        require(isinstance(node, dict), key, text, f"{part} is not a mapping")
+    node[parts[-1]] = value
+
+
+def from_dict(raw: dict) -> StudySpec:
+    unknown = sorted(set(raw) - set(STUDY_FIELDS))
+    require(not unknown, "study", unknown, f"unknown fields; allowed: {', '.join(STUDY_FIELDS)}")
+    base = raw.get("base") or []
+    require(isinstance(base, list) and all(isinstance(b, str) and "=" in b for b in base), "base",
+            base, "must be a list of hermes-sim overrides like 'model=llama3_1_70b'")
+    objectives = raw.get("objectives") or [{"metric": SLO_TOKENS_PER_USD}]
+    require(isinstance(objectives, list), "objectives", objectives,
+            "must be a list of {metric, direction}")
+    objs = []
+    for i, item in enumerate(objectives):
+        if isinstance(item, str):
+            item = {"metric": item}
+        require(isinstance(item, dict) and "metric" in item, f"objectives[{i}]", item,
+                "must be {metric: <name>, direction: maximize|minimize}")
+        objs.append(Objective(metric=item["metric"], direction=item.get("direction", "maximize")))
+    constraints = raw.get("constraints") or []
+    require(isinstance(constraints, list), "constraints", constraints,
+            "must be a list like ['ttft_ms.p99 <= 1000']")
+    budget = raw.get("budget")
+    require(budget is None or isinstance(budget, dict), "budget", budget,
+            "must be {max_usd_per_hour: <number>, max_devices: <int>}")
+    if budget:
+        unknown_b = sorted(set(budget) - {"max_usd_per_hour", "max_devices"})
+        require(not unknown_b, "budget", unknown_b, "allowed: max_usd_per_hour, max_devices")
+    report = raw.get("report") or {}
+    capacity = raw.get("capacity") or {}
+    param_names = set((raw.get("space") or {}).keys())
+    for b in base:  # a parameter also fixed in the base would be silently overridden
+        require(b.split("=", 1)[0].lstrip("+~") not in param_names, "base", b,
+                "sets a key that is also a search parameter; remove one of them")
+    try:
+        return StudySpec(
+            name=str(raw.get("name")), description=str(raw.get("description") or ""),
+            base=tuple(base), space=parse_space(raw.get("space")), objectives=tuple(objs),
+            constraints=tuple(parse_constraint(c, i) for i, c in enumerate(constraints)),
+            budget=Budget(**budget) if budget else None,
+            n_trials=raw.get("n_trials", 32), batch_size=raw.get("batch_size", 8),
+            seed=raw.get("seed", 0), replicates=raw.get("replicates", 1),
+            sampler=str(raw.get("sampler", "auto")), n_jobs=raw.get("n_jobs"),
+            storage=raw.get("storage"), top_k=int(report.get("top_k", 5)),
+            evaluator=raw.get("evaluator"),
+            heartbeat_interval_s=raw.get("heartbeat_interval_s", 10),
+            grace_period_s=raw.get("grace_period_s", 60),
+            capacity=CapacitySpec(**capacity))
+    except TypeError as err:
+        raise ConfigError(f"study: {err}") from None
+
+
+def to_raw(spec: StudySpec) -> dict[str, Any]:
+    """The inverse of ``from_dict`` (stored with the study so reports need only the storage)."""
+    space = {}
+    for p in spec.space.parameters:
+        item: dict[str, Any] = {"type": p.kind}
+        if p.kind == "categorical":
+            item["choices"] = list(p.choices)
+        else:
+            item.update(low=p.low, high=p.high, log=p.log)
+            if p.step is not None:
+                item["step"] = p.step
+        if p.when:
+            item["when"] = {name: list(values) for name, values in p.when}
+        space[p.name] = item
+    budget = None if spec.budget is None else {
+        k: v for k, v in (("max_usd_per_hour", spec.budget.max_usd_per_hour),
+                          ("max_devices", spec.budget.max_devices)) if v is not None}
+    return {
+        "name": spec.name, "description": spec.description, "base": list(spec.base),
+        "space": space, "objectives": [{"metric": o.metric, "direction": o.direction}
+                                       for o in spec.objectives],
+        "constraints": [c.key for c in spec.constraints], "budget": budget,
+        "n_trials": spec.n_trials, "batch_size": spec.batch_size, "seed": spec.seed,
+        "replicates": spec.replicates, "sampler": spec.sampler, "n_jobs": spec.n_jobs,
+        "storage": spec.storage, "report": {"top_k": spec.top_k}, "evaluator": spec.evaluator,
+        "heartbeat_interval_s": spec.heartbeat_interval_s, "grace_period_s": spec.grace_period_s,
+        "capacity": {"param": spec.capacity.param, "low": spec.capacity.low,
+                     "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},
+    }

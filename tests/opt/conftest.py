@@ -1,0 +1,50 @@
+"""Shared fixtures for optimizer tests: fake-simulator studies in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+
+def fake_raw(tmp_path: Path, **changes) -> dict:
+    raw = {
+        "name": "fake",
+        "base": ["model=llama3_1_70b"],
+        "space": {
+            "hardware": {"choices": ["h100_sxm", "a100_80g", "l40s", "h200"]},
+            "cluster.tp": {"choices": [1, 2, 4, 8]},
+            "cluster.num_replicas": {"type": "int", "low": 1, "high": 8},
+            "scheduler.max_num_seqs": {"type": "int", "low": 16, "high": 256, "log": True},
+        },
+        "constraints": ["ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"],
+        "budget": {"max_devices": 32},
+        "n_trials": 16, "batch_size": 4, "replicates": 2, "seed": 3, "n_jobs": 1,
+        "evaluator": "fakes:fake_evaluator",
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+    }
+    raw.update(changes)
+    return raw
+
+
+@pytest.fixture
+def fake_spec(tmp_path):
+    from hermes_opt.study import from_dict
+
+    def make(**changes):
+        return from_dict(fake_raw(tmp_path, **changes))
+    return make
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for hermes-opt subprocesses that must import tests/opt/fakes.py."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), env.get("PYTHONPATH", "")])
+    return env

@@ -1,0 +1,47 @@
+"""Search space: parsing errors name the field; conditional parameters; override formatting."""
+
+from __future__ import annotations
+
+import pytest
+
+from hermes_opt.space import parse_space, to_overrides
+from sim.errors import ConfigError
+
+
+def test_enumerate_expands_conditional_parameters_only_when_active():
+    space = parse_space({
+        "scheduler": {"choices": ["continuous", "chunked"]},
+        "scheduler.chunk_size_tokens": {"type": "int", "low": 512, "high": 2048, "step": 512,
+                                        "when": {"scheduler": "chunked"}},
+        "cluster.tp": {"choices": [1, 2]},
+    })
+    candidates = space.enumerate()
+    # continuous: 2 (tp); chunked: 4 chunk sizes x 2 tp
+    assert len(candidates) == 2 + 8
+    assert all(("scheduler.chunk_size_tokens" in c) == (c["scheduler"] == "chunked")
+               for c in candidates)
+
+
+@pytest.mark.parametrize("node, field", [
+    ({"cluster.tp": {"type": "integer", "low": 1, "high": 2}}, "space.cluster.tp.type"),
+    ({"cluster.tp": {"type": "int", "low": 4, "high": 2}}, "space.cluster.tp.high"),
+    ({"x.y": {"type": "float", "low": 0, "high": 1, "log": True}}, "space.x.y.low"),
+    ({"hardware": {"choices": ["h100_sxm", "h900"]}}, "space.hardware.choices"),
+    ({"a.b": {"type": "int", "low": 1, "high": 2, "when": {"c.d": 1}}}, "space.a.b.when"),
+    ({"a.b": {"type": "int", "low": 1, "high": 2, "bounds": [1, 2]}}, "space.a.b"),
+    ({"a.b": {"type": "int", "low": 1.5, "high": 2}}, "space.a.b.low"),
+])
+def test_malformed_space_is_one_config_error_naming_the_field(node, field):
+    with pytest.raises(ConfigError) as err:
+        parse_space(node)
+    assert str(err.value).startswith(field), str(err.value)
+
+
+def test_overrides_round_trip_through_hydras_grammar():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    params = {"cluster.tp": 2, "workload.arrival.rate_per_s": 12.5, "hardware": "h200",
+              "x.flag": True, "x.small": 1e-05}
+    parser = OverridesParser.create()
+    parsed = {o.key_or_group: o.value() for o in parser.parse_overrides(to_overrides(params))}
+    assert parsed == params
+    assert all(type(parsed[k]) is type(v) for k, v in params.items())
