@@ -42,6 +42,13 @@ def _pop(args: list[str], key: str) -> str | None:
 def run(args: list[str]) -> int:
     from hermes_opt import report, runner, study
     name = _pop(args, "study") or "default"
+    if study.kind(name) == "validation":  # not an optimization: hand it to its own command
+        from hermes_opt.validation.cli import validate_main
+        if args:
+            raise ConfigError(f"study={name!r} is a validation study and takes no k=v fields "
+                              f"(got {args}); use `hermes-sim validate --help` for its options")
+        validate_main(["--study", name])
+        return 0
     spec = study.load(name, args)
     runner.check_base(spec)
     result, stats = runner.run_study(spec)

@@ -92,6 +92,9 @@ def open_storage(url: str, *, heartbeat_interval_s: int = 10, grace_period_s: in
                 continue
             first = next((line.strip() for line in text.splitlines() if line.strip()),
                          type(err).__name__)
+            if "Failed to import DB access module" in first:
+                first = ("no database driver for this URL; for PostgreSQL install it with "
+                         "`pip install 'hermes-opt[postgres]'` (psycopg2-binary)")
             raise ConfigError(f"storage={mask(url)!r}: cannot open: {first}") from None
     raise AssertionError("unreachable")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hermes_opt import catalog
@@ -41,6 +41,18 @@ def nsga2_population(batch_size: int) -> int:
 
 def available() -> list[str]:
     return sorted(p.stem for p in catalog.STUDIES_DIR.glob("*.yaml"))
+
+
+def kind(name: str) -> str:
+    """``optimization`` (the default) or what a study file's ``kind:`` says (e.g. validation)."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else catalog.STUDIES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        return "optimization"  # load() reports the unknown study with the list of valid ones
+    try:
+        node = OmegaConf.load(path)
+    except Exception:  # a malformed file: load() gives the precise message
+        return "optimization"
+    return str(node.get("kind", "optimization")) if isinstance(node, DictConfig) else "optimization"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
