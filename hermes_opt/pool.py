@@ -9,7 +9,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 
 class StopFlag(Protocol):
@@ -51,11 +51,15 @@ class Pool:
     def __exit__(self, *exc: object) -> None:
         self._executor = None
 
-    def run(self, jobs: list[tuple[Callable, ...]], stop: StopFlag) -> Iterator[Any]:
-        """Yield each job's result as it completes; stop early (dropping the rest) on request."""
+    def run(self, jobs: Iterable[tuple[Callable, ...]], stop: StopFlag) -> Iterator[Any]:
+        """Yield each job's result as it completes; stop early (dropping the rest) on request.
+        Jobs may come from a generator: each is submitted as soon as it is produced, and all are
+        submitted before the first result is yielded."""
         if self._executor is None:
             from threadpoolctl import threadpool_limits
-            for fn, *args in jobs:
+            # materialise first: a generator of jobs may sample trials, and no result may be
+            # told before every trial of the batch is sampled (1 worker == N workers)
+            for fn, *args in list(jobs):
                 if stop.requested:
                     return
                 # the same single BLAS thread as a pool worker: thread count changes the last
@@ -64,7 +68,9 @@ class Pool:
                     result = fn(*args)
                 yield result
             return
-        pending = {self._executor.submit(fn, *args) for fn, *args in jobs}
+        pending = set()
+        for fn, *args in jobs:
+            pending.add(self._executor.submit(fn, *args))
         try:
             while pending:
                 done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)

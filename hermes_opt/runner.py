@@ -134,31 +134,38 @@ class Driver:
 
     # --- evaluating ----------------------------------------------------------------------
     def evaluate(self, batch: list[optuna.Trial]) -> None:
-        jobs, params = [], {}
+        params: dict[int, dict] = {}
         done: dict[int, list[JobResult]] = {t.number: [] for t in batch}
         leaders: dict[tuple[str, ...], int] = {}
         followers: dict[int, list[int]] = {}
-        tic = time.perf_counter()
-        for trial in batch:
-            params[trial.number] = self.spec.space.suggest(trial)  # stored params on a resume
-            overrides = list(self.spec.base) + to_overrides(params[trial.number])
-            known = self.known.get(tuple(overrides))
-            # Samplers re-propose configurations in discrete spaces; the simulator is
-            # deterministic, so an identical candidate has identical results: reuse them.
-            if known is not None:
-                done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0, cpu_s=0.0)
-                                      for r in known]
-                self.stats.reused += 1
-                continue
-            if tuple(overrides) in leaders:  # the same candidate earlier in this batch
-                followers.setdefault(leaders[tuple(overrides)], []).append(trial.number)
-                self.stats.reused += 1
-                continue
-            leaders[tuple(overrides)] = trial.number
-            for r, seed in enumerate(self.spec.replicate_seeds):
-                jobs.append((run_job, self.evaluator, trial.number, r, overrides, seed,
-                             self.spec.budget))
-        self.stats.driver_s += time.perf_counter() - tic
+
+        def jobs():
+            """Sample each trial and hand its simulations to the pool at once, so workers start
+            on the first candidate while the driver samples the next. All of a batch's suggests
+            still happen before its first tell (the pool submits every job before it waits), so
+            the sampler sees exactly what it saw when the batch was sampled up front."""
+            for trial in batch:
+                tic = time.perf_counter()
+                params[trial.number] = self.spec.space.suggest(trial)  # stored params on a resume
+                overrides = list(self.spec.base) + to_overrides(params[trial.number])
+                known = self.known.get(tuple(overrides))
+                self.stats.driver_s += time.perf_counter() - tic
+                # Samplers re-propose configurations in discrete spaces; the simulator is
+                # deterministic, so an identical candidate has identical results: reuse them.
+                if known is not None:
+                    done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0,
+                                                  cpu_s=0.0) for r in known]
+                    self.stats.reused += 1
+                    continue
+                if tuple(overrides) in leaders:  # the same candidate earlier in this batch
+                    followers.setdefault(leaders[tuple(overrides)], []).append(trial.number)
+                    self.stats.reused += 1
+                    continue
+                leaders[tuple(overrides)] = trial.number
+                for r, seed in enumerate(self.spec.replicate_seeds):
+                    yield (run_job, self.evaluator, trial.number, r, overrides, seed,
+                           self.spec.budget)
+
         # Tell in trial-number order, each as soon as it and every earlier trial are complete,
         # so storage writes overlap with the simulations still running.
         queue = sorted(batch, key=lambda t: t.number)
@@ -170,8 +177,7 @@ class Driver:
                 self.known[tuple(list(self.spec.base) + to_overrides(params[trial.number]))] = results
                 self.tell(trial, params[trial.number], results)
 
-        flush()
-        for result in self.pool.run(jobs, self.stop):
+        for result in self.pool.run(jobs(), self.stop):
             done[result.trial_number].append(result)
             for number in followers.get(result.trial_number, ()):
                 done[number].append(replace(result, trial_number=number, sim_s=0.0, cpu_s=0.0))
@@ -179,6 +185,7 @@ class Driver:
             self.stats.sim_s += result.sim_s
             self.stats.sim_cpu_s += result.cpu_s
             flush()
+        flush()  # trials that reused earlier results and needed no simulation
         for trial in queue:  # interrupted: leave these for the next run
             results = done[trial.number]
             if len(results) == self.spec.replicates:
