@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from hermes_opt import catalog, compose
+from speed import time_at_load
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
                  RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind,
                  WorkloadSpec, simulate)
@@ -95,15 +95,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=0.8, help="fraction of saturation throughput")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    saturated = simulate(mix_config(20_000, ArrivalSpec(kind=ArrivalKind.MAX_LOAD)), 0)
-    capacity = saturated.summary["requests_per_s"]
-    rate = args.load * capacity
-    config = mix_config(args.requests, ArrivalSpec(kind=ArrivalKind.POISSON, rate_per_s=rate))
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        result = simulate(config, 1)
-        times.append(time.perf_counter() - start)
+    capacity, rate, times, result = time_at_load(mix_config, args.requests, args.load, args.repeat)
     best = min(times)
     s = result.summary
     visits = sum(v["visits"] for v in s["stages"].values())

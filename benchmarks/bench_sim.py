@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from hermes_opt import catalog, compose
+from speed import time_at_load
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
                  RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
                  simulate)
@@ -41,15 +41,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     policy = BatchPolicy(args.policy)
-    saturated = simulate(chat_config(20_000, ArrivalSpec(kind=ArrivalKind.MAX_LOAD), policy), 0)
-    capacity = saturated.summary["requests_per_s"]
-    rate = args.load * capacity
-    config = chat_config(args.requests, ArrivalSpec(kind=ArrivalKind.POISSON, rate_per_s=rate), policy)
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        result = simulate(config, 1)
-        times.append(time.perf_counter() - start)
+    capacity, rate, times, result = time_at_load(
+        lambda n, arrival: chat_config(n, arrival, policy), args.requests, args.load, args.repeat)
     best = min(times)
     s = result.summary
     print(json.dumps({
