@@ -19,9 +19,9 @@ import json
 
 from hermes_opt import catalog, compose
 from speed import time_at_load
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
+from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
                  RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind,
-                 WorkloadSpec, simulate)
+                 WorkloadSpec)
 from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreSpec, KVTierSpec, PrefixSpec,
                                 ReasoningSpec, TierKind)
 

@@ -14,9 +14,8 @@ import json
 
 from hermes_opt import catalog, compose
 from speed import time_at_load
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
-                 simulate)
+from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec, RequestTypeSpec,
+                 SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
 
 
 def chat_config(num_requests: int, arrival: ArrivalSpec, policy: BatchPolicy) -> SimConfig:
