@@ -11,10 +11,10 @@ import enum
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from hermes_opt import catalog, pipeline_compose, traces
+from hermes_opt.csv_input import read_csv
 from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
                         RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
                         WorkloadSpec)
@@ -154,7 +154,9 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
 def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple, str]:
     """Rows for TableCostModel from a Splitwise-format perf_model.csv (shipped or user-given)."""
     path = node.get("path") or str(catalog.DATA_DIR / "splitwise" / "perf_model.csv")
-    frame = pd.read_csv(path)
+    frame = read_csv(path, "cost_model.path",
+                     ("model", "hardware", "tensor_parallel", "batch_size", "prompt_size",
+                      "token_size", "prompt_time", "token_time"))
     model, hardware = node.get("table_model"), node.get("table_hardware")
     tp = node.get("tensor_parallel") or pool_hint["tp"]
     sel = frame[(frame.model == model) & (frame.hardware == hardware) & (frame.tensor_parallel == tp)]

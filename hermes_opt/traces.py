@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hermes_opt.csv_input import read_csv
 from sim.errors import ConfigError
 
 TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"
@@ -38,12 +39,7 @@ def resolve(path: str) -> Path:
 def read_trace(path: str | Path, fmt: str = "auto") -> TraceRecords:
     path = Path(path)
     where = f"workload.trace.path={str(path)!r}"
-    if not path.is_file():
-        raise ConfigError(f"{where}: no such file")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{where}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    frame = read_csv(path, "workload.trace.path")
     if fmt == "auto":
         fmt = next((name for name, cols in FORMATS.items() if set(cols) <= set(frame.columns)), "")
         if not fmt:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hermes_opt.csv_input import read_csv
 from sim.errors import ConfigError
 
 # --- name mapping -----------------------------------------------------------------------
@@ -58,17 +59,7 @@ def catalog_name(kind: str, raw: object) -> str:
 
 
 def _read_csv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what}={str(path)!r}: no such file")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{what}={str(path)!r}: not a readable CSV ({str(err).splitlines()[0]})") from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"{what}={str(path)!r}: missing column(s) {missing}; required: {list(required)}")
-    return frame
+    return read_csv(path, what, required)
 
 
 def _numeric(frame: pd.DataFrame, columns: tuple[str, ...], path: str | Path, what: str) -> None:
