@@ -228,13 +228,8 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
     for column, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
         if _log_scale(frame, column):
             set_scale("log")
-    ax.set_title(f"{spec.name}: {len(frame)} trials ({n_unrun} infeasible, not simulated)")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(scatter_path)
-    plt.close(fig)
+    _finish(fig, ax, f"{spec.name}: {len(frame)} trials ({n_unrun} infeasible, not simulated)",
+            scatter_path)
 
     fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
     if len(frame):
@@ -248,12 +243,18 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
                 label="best feasible so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(spec.objectives[0].metric)
-    ax.set_title(f"{spec.name}: optimisation history")
+    _finish(fig, ax, f"{spec.name}: optimisation history", history_path)
+
+
+def _finish(fig, ax, title: str, path) -> None:
+    """Title, grid, legend (when anything is labelled), save as PNG, free the figure."""
+    import matplotlib.pyplot as plt  # already loaded, with the Agg backend, by the caller
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best")
     fig.tight_layout()
-    fig.savefig(history_path)
+    fig.savefig(path)
     plt.close(fig)
 
 

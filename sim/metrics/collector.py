@@ -11,7 +11,7 @@ from sim.request import Request
 class ReplicaStats:
     label: str
     pool: str
-    itl_runs: list  # shared: (first_step_s, growth_s, steps, batch, stall_s, stall_count)
+    itl_runs: list  # shared: (first_step_s, growth_s, steps, batch) per decode run
     spans: list | None  # shared: (track, name, start_s, duration_s, batch) or None when off
     busy_s: float = 0.0
     steps: int = 0  # scheduled activities (a decode run counts once)
@@ -19,10 +19,11 @@ class ReplicaStats:
     preemptions: int = 0
     max_spans: int = 200_000
 
-    def record_itl_run(self, first_step_s: float, growth_s: float, steps: int, batch: int,
-                       stall_s: float, stall_count: int) -> None:
+    def record_itl_run(self, first_step_s: float, growth_s: float, steps: int, batch: int) -> None:
+        """``steps`` inter-token gaps of ``first_step_s + k * growth_s``, each for ``batch`` tokens.
+        Stalls and preemption gaps are recorded by the replica as runs of their own."""
         if batch:
-            self.itl_runs.append((first_step_s, growth_s, steps, batch, stall_s, stall_count))
+            self.itl_runs.append((first_step_s, growth_s, steps, batch))
 
     def add_span(self, track: str, name: str, start_s: float, duration_s: float, batch: int) -> None:
         if len(self.spans) < self.max_spans:

@@ -43,19 +43,12 @@ def itl_samples(runs: list) -> tuple[np.ndarray, np.ndarray]:
     if not runs:
         return np.empty(0), np.empty(0)
     arr = np.asarray(runs, dtype=float)
-    first, growth, steps, batch, stall, stall_count = arr.T
+    first, growth, steps, batch = arr.T
     steps_i = steps.astype(np.int64)
     offsets = np.repeat(np.cumsum(steps_i) - steps_i, steps_i)
     index = np.arange(steps_i.sum()) - offsets
     values = np.repeat(first, steps_i) + np.repeat(growth, steps_i) * index
-    weights = np.repeat(batch, steps_i)
-    stalled = stall_count > 0
-    if stalled.any():  # decoders that sat through prefill-only steps see a longer first gap
-        first_idx = (np.cumsum(steps_i) - steps_i)[stalled]
-        weights[first_idx] -= stall_count[stalled]
-        values = np.concatenate([values, first[stalled] + stall[stalled]])
-        weights = np.concatenate([weights, stall_count[stalled]])
-    return values, weights
+    return values, np.repeat(batch, steps_i)
 
 
 def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:

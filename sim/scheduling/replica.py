@@ -279,16 +279,16 @@ class Replica:
     def _record_itl(self, first_step_s: float, growth_s: float, steps: int, batch: int) -> None:
         """Inter-token gaps of a decode run; stalled decoders' first gap includes their stall."""
         if not self._stalls:
-            self.stats.record_itl_run(first_step_s, growth_s, steps, batch, 0.0, 0)
+            self.stats.record_itl_run(first_step_s, growth_s, steps, batch)
             return
         stalled = 0
         for stall_s, count in self._stalls:
-            self.stats.record_itl_run(first_step_s + stall_s, 0.0, 1, count, 0.0, 0)
+            self.stats.record_itl_run(first_step_s + stall_s, 0.0, 1, count)
             stalled += count
         self._stalls.clear()
-        self.stats.record_itl_run(first_step_s, 0.0, 1, batch - stalled, 0.0, 0)
+        self.stats.record_itl_run(first_step_s, 0.0, 1, batch - stalled)
         if steps > 1:
-            self.stats.record_itl_run(first_step_s + growth_s, growth_s, steps - 1, batch, 0.0, 0)
+            self.stats.record_itl_run(first_step_s + growth_s, growth_s, steps - 1, batch)
 
     def _continue(self) -> None:
         """Plan the next step now, unless more events are due at this same instant (arrivals,
@@ -313,7 +313,7 @@ class Replica:
             if req.first_token_s < 0:
                 req.first_token_s = now
             elif req.preempted_token_s >= 0:  # the gap a preemption opened is one ITL sample
-                self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples, 0.0, 0)
+                self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples)
                 req.preempted_token_s = -1.0
             req.generated += 1
             req.context = req.prefill_target
