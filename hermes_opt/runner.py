@@ -122,9 +122,10 @@ class Driver:
                 return []
             self.study.sampler = make_sampler(self.spec, batch_seed(self.spec, len(trials)),
                                               self.sampler_kind)
-            batch = [self.study.ask() for _ in range(size)]
-            for trial in batch:
-                self.heartbeat.add(trial._trial_id)
+            batch = []
+            for _ in range(size):  # beat at once: see storage._fail_never_beaten
+                batch.append(self.study.ask())
+                self.heartbeat.add(batch[-1]._trial_id)
             return batch
 
     def others_running(self) -> int:

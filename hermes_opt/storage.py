@@ -18,11 +18,14 @@ import time
 import warnings
 import zlib
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 import optuna
+import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from sim.errors import ConfigError
 
@@ -207,7 +210,41 @@ class Heartbeat:
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Fail (and re-queue) trials whose driver stopped sending heartbeats."""
+    """Fail (and re-queue) trials whose driver stopped sending heartbeats, or died before its
+    first one."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        _fail_never_beaten(study)
+
+
+def _fail_never_beaten(study: optuna.Study) -> None:
+    """Optuna only judges trials that have a heartbeat row, so a driver killed between ``ask()``
+    and its first ``record_heartbeat`` leaves a trial RUNNING for ever and the study one trial
+    short. A live driver records the first beat right after asking, so a trial with no beat
+    that started more than a grace period ago has a dead driver. ``datetime_start`` is the
+    asking machine's clock: skew between machines only shifts this by the skew."""
+    storage = study._storage  # Optuna wraps an RDBStorage in a write-through cache
+    rdb = getattr(storage, "_backend", storage)
+    if not isinstance(rdb, RDBStorage) or not rdb.get_heartbeat_interval():
+        return
+    grace_s = rdb.grace_period or 2 * rdb.get_heartbeat_interval()
+    now = datetime.now()
+    old = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None
+           and (now - t.datetime_start).total_seconds() > grace_s}
+    if not old:
+        return
+    with rdb.engine.connect() as conn:  # the table is part of Optuna's stable schema
+        beaten = {row[0] for row in conn.execute(
+            sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids")
+            .bindparams(sqlalchemy.bindparam("ids", expanding=True)), {"ids": sorted(old)})}
+    callback = rdb.get_heartbeat_stale_trial_callback()
+    for trial_id in sorted(old - beaten):
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
+            continue
+        if callback is not None:
+            callback(study, storage.get_trial(trial_id))
