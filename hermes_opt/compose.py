@@ -143,7 +143,8 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
     if family != profile.model_family:
         problems.append(f"it fits {profile.model_family} models, {where} serves a {family} model")
     if not problems:
-        return CostModelSpec(roofline=profile.params, calibration=profile.name)
+        return CostModelSpec(roofline=profile.params, calibration=profile.name,
+                             frontend_latency_s=float(profile.frontend_latency_s))
     if on_mismatch == "roofline":
         return CostModelSpec(calibration=f"none (profile {profile.name} not applied: {'; '.join(problems)})")
     raise ConfigError(f"calibration={profile.name!r}: does not apply to {where}: {'; '.join(problems)}. "

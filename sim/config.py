@@ -7,6 +7,7 @@ Every check names the field, the value and what is allowed.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 from sim.cost.roofline import RooflineParams
@@ -113,6 +114,17 @@ class CostModelSpec:
     # Which calibration profile set `roofline` ('' = uncalibrated defaults), or a note saying why a
     # selected profile was not applied (hardware/precision mismatch with on_mismatch=roofline).
     calibration: str = ""
+    # Serving front end in front of the engine's scheduler (HTTP, tokenizer, Triton ensemble): time
+    # from a request reaching a GENERATE/PREFILL stage of the pool to it reaching the scheduler. It
+    # occupies no device, so TTFT and E2E include it and ITL does not. Set by a calibration profile
+    # fitted on serving-level TTFT (0 = none, the default).
+    frontend_latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        value = self.frontend_latency_s
+        require(isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0, "cost_model.frontend_latency_s", value,
+                "must be a finite number of seconds >= 0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

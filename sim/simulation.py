@@ -89,6 +89,9 @@ class _Run:
         self.plain = {rt.name: rt.reasoning is None and all(
             s.kind in simple and s.pool != ROUTED_POOL for s in rt.plan) for rt in self.types}
         self.handoffs = self._handoff_links()
+        # Serving front-end latency per LLM pool (only pools that have one; default none).
+        self.frontend_s = {s.name: s.cost_model.frontend_latency_s for s in config.pools
+                           if s.role in LLM_ROLES and s.cost_model.frontend_latency_s > 0}
         self.next_index = 0
         self.arrival = config.workload.arrival
 
@@ -185,7 +188,7 @@ class _Run:
         if rt.reasoning is not None:
             reasoning.begin(req, rt.reasoning, int(self.thinking[i]))
         first = rt.plan[0]
-        if first.kind is GENERATE and first.pool != ROUTED_POOL:
+        if first.kind is GENERATE and first.pool != ROUTED_POOL and first.pool not in self.frontend_s:
             self.pools[first.pool].submit(req)  # a fresh request is already set up for it
         else:
             self._submit(req)
@@ -202,7 +205,13 @@ class _Run:
             req.generated = 0
             if req.rich and req.rounds_left and not req.total_output:  # round 1's prompt
                 req.gen_prompt = req.prompt_tokens
-            self.pools[pool].submit(req)
+            delay = self.frontend_s.get(pool)
+            if delay:  # every call into the engine passes its serving front end first
+                now = self.engine.now_s
+                self.engine.schedule(now + delay, self._reach_scheduler, req, pool, now,
+                                     priority=PRIORITY_ARRIVAL)
+            else:
+                self.pools[pool].submit(req)
         elif kind is DECODE:
             req.stage_start_s = -1.0
             self.pools[stage.pool].submit(req)
@@ -214,6 +223,12 @@ class _Run:
             self.stores[stage.pool].fetch(req, req.replica, self._kv_fetched)
         else:
             self.services[stage.pool].submit(req)
+
+    def _reach_scheduler(self, req: Request, pool: str, sent_s: float) -> None:
+        """After the pool's front-end latency: record it (a visit of kind ``frontend``, all
+        service) and hand the request to the pool's router and scheduler."""
+        self._visit(req, "frontend", pool, sent_s, sent_s)
+        self.pools[pool].submit(req)
 
     def _visit_code(self, req: Request, kind, pool: str) -> int:
         """A small integer per (type, stage, pool); keyed by the stage's index in the plan, which

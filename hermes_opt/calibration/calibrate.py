@@ -45,6 +45,7 @@ class Request:
     holdout: Holdout = field(default_factory=Holdout)
     start: RooflineParams = field(default_factory=RooflineParams)
     max_evals: int = 120
+    fit_frontend_latency: bool = True  # serving data: fit the front end's latency (else 0)
     command: str = ""
 
     def validate(self) -> None:
@@ -157,19 +158,36 @@ def _run_serving(req: Request) -> Profile:
                           f"precision={req.precision!r} source~{req.serving_source!r} in {req.serving}")
     train, test = split(rows, req.holdout)
     measured = np.asarray([o.measured for o in train])
+    shifted = np.asarray([serving.adds_latency(o) for o in train])
+
+    def soft_l1(r: np.ndarray) -> np.ndarray:
+        return np.sqrt(1.0 + (r / 0.1) ** 2) - 1.0  # soft-L1 at a 10% scale
+
+    def frontend_s(predicted: np.ndarray) -> float:
+        if not req.fit_frontend_latency:
+            return 0.0
+        return serving.best_frontend_latency_s(train, predicted, soft_l1)
 
     def loss(params: RooflineParams) -> float:
+        # The front-end latency is profiled out: each candidate gets the latency that suits it
+        # best (exact and cheap, see serving.best_frontend_latency_s), so the simplex search stays
+        # in the roofline's parameters and needs no extra dimension.
         predicted = np.asarray(serving.simulate_rows(train, params))
+        predicted = predicted + np.where(shifted, frontend_s(predicted) * 1e3, 0.0)
         r = np.where(np.isfinite(predicted), np.log(np.maximum(predicted, 1e-12) / measured), 5.0)
-        return float(np.mean(np.sqrt(1.0 + (r / 0.1) ** 2) - 1.0))  # soft-L1 at a 10% scale
+        return float(np.mean(soft_l1(r)))
 
     free = fit.FREE_PARAMS["serving"]
     params, _, evals = fit.fit_black_box(loss, req.start, free, max_evals=req.max_evals)
+    frontend = frontend_s(np.asarray(serving.simulate_rows(train, params)))
     data = [{"kind": "serving", "path": req.serving, "source": req.serving_source,
              "rows": len(rows), "simulator_runs_per_eval": len({serving.scenario_key(o) for o in train}),
              "evaluations": evals}]
+    if req.fit_frontend_latency:
+        free = free + ("frontend_latency_s",)
     metric = lambda o: o.metric  # noqa: E731
-    return _profile(req, params, free, data, [], train, test, metric, serving_rows=True)
+    return _profile(req, params, free, data, [], train, test, metric, serving_rows=True,
+                    frontend_latency_s=frontend)
 
 
 def _relative(data: list[dict]) -> list[dict]:
@@ -180,15 +198,18 @@ def _relative(data: list[dict]) -> list[dict]:
 
 
 def _profile(req: Request, params: RooflineParams, free: tuple[str, ...], data: list, excluded: list,
-             train: list, test: list, group, serving_rows: bool = False) -> Profile:
-    def errs(rows: list, p: RooflineParams) -> dict:
+             train: list, test: list, group, serving_rows: bool = False,
+             frontend_latency_s: float = 0.0) -> Profile:
+    def errs(rows: list, p: RooflineParams, frontend: float) -> dict:
         if not rows:
             return {}
-        pred = np.asarray(serving.simulate_rows(rows, p) if serving_rows else predict(rows, p))
+        pred = np.asarray(serving.simulate_rows(rows, p, frontend_latency_s=frontend)
+                          if serving_rows else predict(rows, p))
         return _errors_by(rows, pred, group)
 
     fitted = sorted(set(free))
-    kept = sorted(f for f in RooflineParams.__dataclass_fields__ if f not in fitted)
+    kept = sorted(f for f in (*RooflineParams.__dataclass_fields__, "frontend_latency_s")
+                  if f not in fitted)
     provenance = {
         "data": _relative(data),
         "excluded": excluded,
@@ -198,16 +219,22 @@ def _profile(req: Request, params: RooflineParams, free: tuple[str, ...], data: 
         "params_left_at_start_values": kept,
         "split": req.holdout.describe(),
         "rows": {"fit": len(train), "held_out": len(test)},
-        "fit_error_pct": errs(train, params),
-        "heldout_error_pct": errs(test, params),
-        "uncalibrated_heldout_error_pct": errs(test, RooflineParams()),
+        "fit_error_pct": errs(train, params, frontend_latency_s),
+        "heldout_error_pct": errs(test, params, frontend_latency_s),
+        "uncalibrated_heldout_error_pct": errs(test, RooflineParams(), 0.0),
     }
+    if serving_rows:
+        provenance["frontend_latency"] = (
+            "fitted: constant per-request latency before the scheduler (HTTP, tokenizer, Triton "
+            "ensemble), chosen with the roofline terms to fit the TTFT/E2E rows of the fit set; "
+            "applied by the simulator to every call into the engine (TTFT and E2E include it, ITL "
+            "does not)" if req.fit_frontend_latency else "not fitted (--no-frontend-latency): 0")
     source = ("splitwise" + (f"-{req.variant}" if req.variant else "") if req.splitwise else
               "vidur" if (req.vidur_compute or req.vidur_network) else
               req.serving_source if req.serving else "steps")
     return Profile(name=req.name, hardware=req.hardware, engine=req.engine, precision=req.precision,
                    model_family=req.model_family, validation_source=source, params=params,
-                   holdout=req.holdout, provenance=provenance)
+                   frontend_latency_s=frontend_latency_s, holdout=req.holdout, provenance=provenance)
 
 
 def with_start(req: Request, start: RooflineParams) -> Request:

@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--start-profile", default="", help="start the fit from this profile's parameters")
     p.add_argument("--max-evals", type=int, default=120,
                    help="serving fits: simulator evaluations of the training rows (default 120)")
+    p.add_argument("--no-frontend-latency", action="store_true",
+                   help="serving fits: keep the serving front end's latency (HTTP, tokenizer, "
+                        "Triton ensemble; added to TTFT and E2E) at 0 instead of fitting it")
     p.add_argument("--out", default="", help="output path (default conf/calibration/<name>.yaml)")
     return p
 
@@ -133,7 +136,8 @@ def request_from(args: argparse.Namespace, argv: list[str]) -> calibrate.Request
         model_family=args.model_family, variant=args.variant, splitwise=args.splitwise,
         steps=args.steps, vidur_compute=tuple(args.vidur_compute), vidur_network=args.vidur_network,
         serving=args.serving, serving_source=args.serving_source, holdout=holdout, start=start,
-        max_evals=args.max_evals, command=command_line(argv))
+        max_evals=args.max_evals, fit_frontend_latency=not args.no_frontend_latency,
+        command=command_line(argv))
 
 
 def command_line(argv: list[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import least_squares, minimize
 
-from hermes_opt.calibration.observations import ape
+from hermes_opt.calibration.observations import StepObservation, ape
 from hermes_opt.calibration.predict import predict
 from sim.cost.roofline import RooflineParams
 from sim.random_streams import stream
@@ -26,7 +26,7 @@ FRACTIONS = {"compute_efficiency", "memory_efficiency", "attention_efficiency", 
 UPPER = {"allreduce_latency_s": 1e-3, "allreduce_latency_per_peer_s": 1e-3, "step_overhead_s": 0.2,
          "layer_overhead_s": 5e-3, "seq_overhead_s": 0.05, "prefill_seq_overhead_s": 0.2,
          "compute_half_tokens": 4096.0, "roofline_sharpness": 32.0, "comm_large_message_bytes": 1e9,
-         "attention_half_context_tokens": 65536.0}
+         "attention_half_context_tokens": 65536.0, "prefill_step_overhead_s": 0.2}
 
 # What each kind of data identifies.
 FREE_PARAMS = {
@@ -34,7 +34,8 @@ FREE_PARAMS = {
              "attention_efficiency", "comm_efficiency", "allreduce_latency_s",
              "allreduce_latency_per_peer_s", "comm_large_message_bytes",
              "comm_large_message_efficiency", "step_overhead_s", "layer_overhead_s", "seq_overhead_s",
-             "prefill_seq_overhead_s", "decode_attention_efficiency", "attention_half_context_tokens"),
+             "prefill_seq_overhead_s", "decode_attention_efficiency", "attention_half_context_tokens",
+             "prefill_step_overhead_s"),
     "operator": ("compute_efficiency", "compute_half_tokens", "memory_efficiency", "layer_overhead_s",
                  "roofline_sharpness"),
     "collective": ("comm_efficiency", "allreduce_latency_s", "allreduce_latency_per_peer_s"),
@@ -83,11 +84,26 @@ def with_values(params: RooflineParams, free: tuple[str, ...], x: np.ndarray) ->
     return dataclasses.replace(params, **{n: float(v) for n, v in zip(free, x)})
 
 
+def distinct_shapes(rows: list[StepObservation]) -> list[StepObservation]:
+    """One row per measured step shape (the median of its repeats). Splitwise measures the prefill
+    of one configuration once per decode length, so one prompt shape can appear seven times; as
+    seven rows it would outweigh every other shape in the fit."""
+    groups: dict[tuple, list[StepObservation]] = {}
+    for o in rows:
+        shape = o.prompt_tokens if o.phase == "prefill" else o.context_tokens
+        groups.setdefault((o.model, o.hardware, o.variant, o.tp, o.phase, o.batch_size, shape),
+                          []).append(o)
+    return [g[0] if len(g) == 1 else
+            dataclasses.replace(g[0], measured_s=float(np.median([o.measured_s for o in g])))
+            for g in groups.values()]
+
+
 def fit_rows(observations: list, kind: str, start: RooflineParams | None = None,
              free: tuple[str, ...] | None = None, num_starts: int = 6) -> FitResult:
     """Least-squares fit of the ``kind`` parameters to step/operator/collective rows."""
     start = start or RooflineParams()
     free = free or FREE_PARAMS[kind]
+    observations = distinct_shapes(observations) if kind == "step" else observations
     measured = np.asarray([o.measured_s for o in observations])
     log_measured = np.log(measured)
 

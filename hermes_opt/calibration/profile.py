@@ -10,6 +10,7 @@ efficiencies for pools on that hardware (see ``hermes_opt.compose.cost_model_spe
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,19 @@ class Profile:
     model_family: str = "dense"
     validation_source: str = ""  # rows of this source/variant are what the profile is validated on
     params: RooflineParams = field(default_factory=RooflineParams)
+    # Serving front end before the engine's scheduler (HTTP, tokenizer, Triton ensemble); fitted
+    # from serving-level TTFT only (0 for step/operator data). Applied per call into the engine,
+    # so TTFT and E2E include it and ITL does not (``CostModelSpec.frontend_latency_s``).
+    frontend_latency_s: float = 0.0
     holdout: Holdout = field(default_factory=Holdout)
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        value = self.frontend_latency_s
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or value < 0):
+            raise ConfigError(f"calibration[{self.name}].frontend_latency_s={value!r}: must be a "
+                              "finite number of seconds >= 0")
         if self.precision not in ("bf16", "fp8"):
             raise ConfigError(f"calibration[{self.name}].precision={self.precision!r}: allowed: bf16, fp8")
         if self.model_family not in FAMILIES:
@@ -51,6 +61,7 @@ class Profile:
             "validation_source": self.validation_source,
             "on_mismatch": "error",
             "params": {k: _round(v) for k, v in dataclasses.asdict(self.params).items()},
+            "frontend_latency_s": _round(self.frontend_latency_s),
             "holdout": self.holdout.to_dict(),
             "provenance": self.provenance,
         }
@@ -101,6 +112,7 @@ def from_mapping(data: dict, source: str) -> Profile:
                    precision=str(data["precision"]), model_family=str(data.get("model_family", "dense")),
                    validation_source=str(data.get("validation_source", "")),
                    params=params_from(dict(data["params"]), f"calibration[{data['name']}]"),
+                   frontend_latency_s=data.get("frontend_latency_s", 0.0),
                    holdout=Holdout.from_dict(data.get("holdout") or {"every": 0}),
                    provenance=dict(data.get("provenance") or {}))
 

@@ -213,7 +213,8 @@ def serving_rows(measurements: Path, profiles: list[Profile],
     cal: dict[int, tuple[float, Profile | None, str]] = {}
     for name, group in by_profile.items():
         prof = next((p for p in profiles if p.name == name), None)
-        preds = serving.simulate_rows(group, prof.params) if prof else [np.nan] * len(group)
+        preds = (serving.simulate_rows(group, prof.params, frontend_latency_s=prof.frontend_latency_s)
+                 if prof else [np.nan] * len(group))
         held = held_out_ids(group, prof.holdout) if prof else set()
         for o, c in zip(group, preds):
             role = "" if prof is None else ("held_out" if id(o) in held else "fit")

@@ -11,7 +11,8 @@ Calibration terms (all default to 0, which leaves the plain roofline unchanged):
 * compute efficiency is a curve in tokens per step: ``eff * t / (t + compute_half_tokens)``, and
   near the ridge point compute and memory time blend (``roofline_sharpness``);
 * fixed costs per layer (small kernels: norms, rope, activation, residual add), per sequence in a
-  step (sampling, input preparation) and per prefilling sequence (prompt setup);
+  step (sampling, input preparation), per prefilling sequence (prompt setup) and per step that
+  runs prompt tokens (the engine's prefill path; decode-only steps do not pay it);
 * all-reduce latency grows with the ring size (``allreduce_latency_per_peer_s * (tp - 1)``) and
   its bandwidth is a curve in message size (large messages may run at a lower efficiency);
 * decode attention has its own memory efficiency, which ramps with context per sequence as
@@ -62,6 +63,10 @@ class RooflineParams:
     # ramping with context per sequence as c / (c + attention_half_context_tokens).
     decode_attention_efficiency: float = 0.0
     attention_half_context_tokens: float = 0.0
+    # Fixed cost of a step that runs any prompt tokens, paid once per step however many prompts it
+    # holds: engines run prefill on a separate path (eager kernels, variable-length attention
+    # metadata, no captured CUDA graph) that decode-only steps skip. 0 = none.
+    prefill_step_overhead_s: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("compute_efficiency", "memory_efficiency", "attention_efficiency",
@@ -75,7 +80,7 @@ class RooflineParams:
         for field in ("allreduce_latency_s", "step_overhead_s", "compute_half_tokens",
                       "layer_overhead_s", "seq_overhead_s", "prefill_seq_overhead_s",
                       "comm_large_message_bytes", "allreduce_latency_per_peer_s",
-                      "attention_half_context_tokens"):
+                      "attention_half_context_tokens", "prefill_step_overhead_s"):
             require_non_negative(f"cost_model.{field}", getattr(self, field))
 
 
@@ -175,10 +180,11 @@ class RooflineCostModel:
         return per_layer * self._layers + handoffs
 
     def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
-        """Costs that do not scale with work: per step, per layer, per sequence."""
+        """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
         p = self.params
         return (p.step_overhead_s + self._layers * p.layer_overhead_s + p.seq_overhead_s * num_seqs
-                + p.prefill_seq_overhead_s * num_prefill_seqs)
+                + p.prefill_seq_overhead_s * num_prefill_seqs
+                + (p.prefill_step_overhead_s if num_prefill_seqs else 0.0))
 
     def layer_dense_s(self, tokens: int) -> float:
         """One layer's non-attention work on one device (GEMMs, norms, activation, adds) — what

@@ -17,7 +17,7 @@ CALIBRATED = RooflineParams(
     allreduce_latency_s=2e-5, step_overhead_s=3e-3, compute_half_tokens=64, roofline_sharpness=3.0,
     layer_overhead_s=4e-5, seq_overhead_s=2e-4, prefill_seq_overhead_s=8e-3,
     allreduce_latency_per_peer_s=1e-5, comm_large_message_bytes=4e7, comm_large_message_efficiency=0.2,
-    decode_attention_efficiency=0.4, attention_half_context_tokens=300)
+    decode_attention_efficiency=0.4, attention_half_context_tokens=300, prefill_step_overhead_s=1.2e-2)
 
 
 def model(params: RooflineParams, tp: int = 4) -> RooflineCostModel:
@@ -41,6 +41,17 @@ def test_fixed_overheads_add_per_step_layer_and_sequence():
     extra = model(CALIBRATED).step_time_s(shape) - model(plain).step_time_s(shape)
     layers = model_spec("llama2_70b").num_layers
     assert extra == pytest.approx(3e-3 + layers * 4e-5 + 3 * 2e-4 + 3 * 8e-3, rel=1e-9)
+
+
+def test_prefill_step_overhead_is_paid_once_per_step_with_prompt_tokens():
+    plain = dataclasses.replace(CALIBRATED, prefill_step_overhead_s=0.0)
+    for chunks in ([(0, 300)], [(0, 300)] * 3, [(0, 100)] * 16):
+        shape = StepShape.for_prefill_chunks(chunks)
+        extra = model(CALIBRATED).step_time_s(shape) - model(plain).step_time_s(shape)
+        assert extra == pytest.approx(1.2e-2, rel=1e-9), chunks
+    decode = StepShape(num_decode_seqs=8, decode_context_tokens=8 * 900)
+    assert model(CALIBRATED).step_time_s(decode) == model(plain).step_time_s(decode)
+    assert model(CALIBRATED).decode_coefficients(8, 0) == model(plain).decode_coefficients(8, 0)
 
 
 def test_attention_half_context_is_that_many_extra_tokens_per_sequence():
@@ -91,7 +102,8 @@ def test_tp_all_reduce_time_is_in_the_step():
 
 @pytest.mark.parametrize("field,value", [("seq_overhead_s", -1.0), ("decode_attention_efficiency", 1.5),
                                          ("comm_large_message_efficiency", -0.1),
-                                         ("roofline_sharpness", -2.0)])
+                                         ("roofline_sharpness", -2.0),
+                                         ("prefill_step_overhead_s", -1e-3)])
 def test_invalid_params_name_the_field(field, value):
     with pytest.raises(ConfigError, match=f"cost_model.{field}"):
         RooflineParams(**{field: value})

@@ -16,11 +16,10 @@ from hermes_opt.validation import study
 from hermes_opt.validation.cli import validate_main
 
 # (dataset, metric) -> (median %, p90 %) achieved by the calibrated model on held-out rows where
-# the issue-5 target is missed; measured with `hermes-sim validate --fast --shared-dir none`.
+# the issue-5 target is missed (None: that figure meets its target, which is then the limit);
+# measured with `hermes-sim validate --fast --shared-dir none` (prefill: 4.99 / 11.51).
 ACHIEVED = {
-    ("splitwise", "prefill_ms"): (6.1, 12.8),
-    ("trtllm-v0.14-online", "ttft_ms.mean"): (25.4, None),
-    ("trtllm-v0.14-online", "itl_ms.mean"): (16.4, None),
+    ("splitwise", "prefill_ms"): (None, 11.6),
 }
 MARGIN_PCT = 1.0
 
@@ -39,7 +38,8 @@ def test_held_out_error_does_not_regress(fast_study):
         target_median = float(r.target.split("median <= ")[1].split("%")[0])
         target_p90 = float(r.target.split("p90 <= ")[1].split("%")[0]) if "p90" in r.target else None
         achieved = ACHIEVED.get((r.dataset, r.metric))
-        limit_median = max(target_median, achieved[0] + MARGIN_PCT) if achieved else target_median
+        limit_median = (max(target_median, achieved[0] + MARGIN_PCT) if achieved and achieved[0]
+                        else target_median)
         assert r.calibrated_median <= limit_median, (r.dataset, r.metric, r.calibrated_median)
         if target_p90 is not None:
             limit_p90 = max(target_p90, achieved[1] + MARGIN_PCT) if achieved and achieved[1] else target_p90
