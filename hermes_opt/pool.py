@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
+from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 
@@ -32,9 +33,14 @@ def _warm_up() -> None:
 
 
 class Pool:
+    """Submit jobs as they are produced; take results back one at a time as they complete."""
+
     def __init__(self, n_jobs: int | None) -> None:
         self.n_workers = int(n_jobs or os.cpu_count() or 1)
         self._executor: Any = None
+        self._queued: deque[tuple[Callable, tuple]] = deque()  # one worker: run in-process, FIFO
+        self._running: set[cf.Future] = set()
+        self._ready: deque[cf.Future] = deque()
 
     def __enter__(self) -> "Pool":
         if self.n_workers > 1:
@@ -49,38 +55,58 @@ class Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._abort()
         self._executor = None
 
-    def run(self, jobs: Iterable[tuple[Callable, ...]], stop: StopFlag) -> Iterator[Any]:
-        """Yield each job's result as it completes; stop early (dropping the rest) on request.
-        Jobs may come from a generator: each is submitted as soon as it is produced, and all are
-        submitted before the first result is yielded."""
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose results have not been taken yet."""
+        return len(self._queued) + len(self._running) + len(self._ready)
+
+    def submit(self, fn: Callable, *args: Any) -> None:
         if self._executor is None:
+            self._queued.append((fn, args))
+        else:
+            self._running.add(self._executor.submit(fn, *args))
+
+    def next_result(self, stop: StopFlag) -> Any | None:
+        """The next completed job's result (any order), or None when nothing is pending or a
+        stop was requested (then every pending job is dropped)."""
+        if self._executor is None:
+            if stop.requested or not self._queued:
+                self._queued.clear()
+                return None
             from threadpoolctl import threadpool_limits
-            # materialise first: a generator of jobs may sample trials, and no result may be
-            # told before every trial of the batch is sampled (1 worker == N workers)
-            for fn, *args in list(jobs):
-                if stop.requested:
-                    return
-                # the same single BLAS thread as a pool worker: thread count changes the last
-                # bit of numpy reductions, and results must not depend on n_jobs
-                with threadpool_limits(limits=1):
-                    result = fn(*args)
-                yield result
-            return
-        pending = set()
+            fn, args = self._queued.popleft()
+            # the same single BLAS thread as a pool worker: thread count changes the last bit
+            # of numpy reductions, and results must not depend on n_jobs
+            with threadpool_limits(limits=1):
+                return fn(*args)
+        while not self._ready and self._running:
+            if stop.requested:
+                break
+            done, self._running = cf.wait(self._running, timeout=0.2,
+                                          return_when=cf.FIRST_COMPLETED)
+            self._ready.extend(done)
+        if stop.requested:
+            self._abort()
+            return None
+        return self._ready.popleft().result() if self._ready else None
+
+    def run(self, jobs: Iterable[tuple[Callable, ...]], stop: StopFlag) -> Iterator[Any]:
+        """Submit every job, then yield each result as it completes (for benchmarks)."""
         for fn, *args in jobs:
-            pending.add(self._executor.submit(fn, *args))
-        try:
-            while pending:
-                done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-                if stop.requested:
-                    break
-        finally:
-            if pending:  # interrupted: running simulations are of no use any more
-                for future in pending:
-                    future.cancel()
-                self._executor.shutdown(wait=False, kill_workers=True)
-                self._executor = None
+            self.submit(fn, *args)
+        while (result := self.next_result(stop)) is not None:
+            yield result
+
+    def _abort(self) -> None:
+        """Drop pending jobs; running simulations are of no use any more."""
+        self._queued.clear()
+        self._ready.clear()
+        if self._running and self._executor is not None:
+            for future in self._running:
+                future.cancel()
+            self._executor.shutdown(wait=False, kill_workers=True)
+            self._executor = None
+        self._running = set()

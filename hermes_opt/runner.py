@@ -1,9 +1,13 @@
-"""Run a study: one driver asks Optuna for a fixed-size batch, simulates it in a persistent
-process pool, and tells the results back in trial-number order.
+"""Run a study: one driver asks Optuna for fixed-size batches, simulates them in a persistent
+process pool, and tells the results back in trial-number order, keeping the next batch queued
+behind the running one so workers do not idle at batch boundaries.
 
 Determinism: the batch size does not depend on the number of workers, the sampler is re-seeded
-at the start of every batch from (study seed, trials so far), and results are told in order, so
-the same study gives the same trials with 1 or N workers and after a resume.
+at the start of every batch from (study seed, trials so far), and each batch is sampled at a
+fixed point (every earlier batch told, except the previous one, which is running), so the same
+study gives the same trials with 1 or N workers and after an interruption and resume. (Raising
+``n_trials`` of a finished study continues it validly, but not as a longer run would have: its
+last batch was told before the next one was sampled.)
 
 Resume: ``n_trials`` is the total target. On SQLite, trials a dead driver left RUNNING are
 re-evaluated with their stored parameters and told under their own number (nothing lost, nothing
@@ -19,6 +23,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
@@ -93,6 +98,13 @@ class _Stop:
 
 
 class Driver:
+    """Keeps two batches in flight: the next batch is sampled as soon as the one before the
+    previous is told, so workers never idle at a batch boundary while the driver tells and
+    samples. What the sampler sees at each ask is still fixed (every earlier batch told except
+    the previous one, which is running), so trials do not depend on the worker count."""
+
+    PIPELINE_DEPTH = 2
+
     def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
                  heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
                  stop: _Stop, multi_driver: bool,
@@ -103,6 +115,11 @@ class Driver:
         self.stats = RunStats(workers=pool.n_workers)
         self.sampler_kind = str(study.user_attrs.get("sampler", spec.resolved_sampler))
         self.known: dict[tuple[str, ...], list[JobResult]] = {}  # overrides -> results, this run
+        self.in_flight: deque[_Batch] = deque()  # oldest first; at most PIPELINE_DEPTH
+        self.batch_of: dict[int, _Batch] = {}  # trial number -> its in-flight batch
+        self.leaders: dict[tuple[str, ...], int] = {}  # candidate being simulated -> its trial
+        self.followers: dict[int, list[int]] = {}  # leader trial -> trials sharing its results
+        self.asking_done = False  # n_trials reached: the last batches are told without successor
 
     # --- asking ------------------------------------------------------------------------
     def orphans(self) -> list[optuna.Trial]:
@@ -124,9 +141,19 @@ class Driver:
                                               self.sampler_kind)
             batch = []
             for _ in range(size):  # beat at once: see storage._fail_never_beaten
-                batch.append(self.study.ask())
+                batch.append(self._ask(waiting > 0))
                 self.heartbeat.add(batch[-1]._trial_id)
             return batch
+
+    def _ask(self, waiting: bool) -> optuna.Trial:
+        """``study.ask()``, minus its scan for re-queued trials where there can be none (one
+        driver, nothing WAITING): that scan re-reads every running trial from the database, a
+        fifth of the driver's CPU per trial with two batches in flight."""
+        if waiting or self.multi_driver:
+            return self.study.ask()
+        self.study._thread_local.cached_all_trials = None  # what ask() does: sync once per trial
+        return optuna.trial.Trial(self.study,
+                                  self.study._storage.create_new_trial(self.study._study_id))
 
     def others_running(self) -> int:
         """Counted trials still RUNNING in other drivers (multi-driver storage only)."""
@@ -134,65 +161,94 @@ class Driver:
         return sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
 
     # --- evaluating ----------------------------------------------------------------------
-    def evaluate(self, batch: list[optuna.Trial]) -> None:
-        params: dict[int, dict] = {}
-        done: dict[int, list[JobResult]] = {t.number: [] for t in batch}
-        leaders: dict[tuple[str, ...], int] = {}
-        followers: dict[int, list[int]] = {}
+    def start(self, trials: list[optuna.Trial]) -> None:
+        """Sample each trial and hand its simulations to the pool at once, so workers start on
+        the first candidate while the driver samples the next."""
+        batch = _Batch(sorted(trials, key=lambda t: t.number))
+        self.in_flight.append(batch)
+        for trial in batch.untold:
+            tic = time.perf_counter()
+            params = self.spec.space.suggest(trial)  # stored params on a resume
+            overrides = tuple(list(self.spec.base) + to_overrides(params))
+            batch.params[trial.number], batch.done[trial.number] = params, []
+            self.batch_of[trial.number] = batch
+            self.stats.driver_s += time.perf_counter() - tic
+            # Samplers re-propose configurations in discrete spaces; the simulator is
+            # deterministic, so an identical candidate has identical results: reuse them.
+            known = self.known.get(overrides)
+            if known is not None:
+                batch.done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0,
+                                                    cpu_s=0.0) for r in known]
+                self.stats.reused += 1
+                continue
+            leader = self.leaders.get(overrides)
+            if leader is not None:  # the same candidate is being simulated for another trial
+                self.followers.setdefault(leader, []).append(trial.number)
+                for result in self.batch_of[leader].done[leader]:  # results already back
+                    batch.done[trial.number].append(self._copy(result, trial.number))
+                self.stats.reused += 1
+                continue
+            self.leaders[overrides] = trial.number
+            for r, seed in enumerate(self.spec.replicate_seeds):
+                self.pool.submit(run_job, self.evaluator, trial.number, r, list(overrides), seed,
+                                 self.spec.budget)
 
-        def jobs():
-            """Sample each trial and hand its simulations to the pool at once, so workers start
-            on the first candidate while the driver samples the next. All of a batch's suggests
-            still happen before its first tell (the pool submits every job before it waits), so
-            the sampler sees exactly what it saw when the batch was sampled up front."""
-            for trial in batch:
-                tic = time.perf_counter()
-                params[trial.number] = self.spec.space.suggest(trial)  # stored params on a resume
-                overrides = list(self.spec.base) + to_overrides(params[trial.number])
-                known = self.known.get(tuple(overrides))
-                self.stats.driver_s += time.perf_counter() - tic
-                # Samplers re-propose configurations in discrete spaces; the simulator is
-                # deterministic, so an identical candidate has identical results: reuse them.
-                if known is not None:
-                    done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0,
-                                                  cpu_s=0.0) for r in known]
-                    self.stats.reused += 1
-                    continue
-                if tuple(overrides) in leaders:  # the same candidate earlier in this batch
-                    followers.setdefault(leaders[tuple(overrides)], []).append(trial.number)
-                    self.stats.reused += 1
-                    continue
-                leaders[tuple(overrides)] = trial.number
-                for r, seed in enumerate(self.spec.replicate_seeds):
-                    yield (run_job, self.evaluator, trial.number, r, overrides, seed,
-                           self.spec.budget)
+    @staticmethod
+    def _copy(result: JobResult, number: int) -> JobResult:
+        return replace(result, trial_number=number, sim_s=0.0, cpu_s=0.0)
 
-        # Tell in trial-number order, each as soon as it and every earlier trial are complete,
-        # so storage writes overlap with the simulations still running.
-        queue = sorted(batch, key=lambda t: t.number)
+    def receive(self, result: JobResult) -> None:
+        self.batch_of[result.trial_number].done[result.trial_number].append(result)
+        for number in self.followers.get(result.trial_number, ()):
+            self.batch_of[number].done[number].append(self._copy(result, number))
+        self.stats.jobs += 1
+        self.stats.sim_s += result.sim_s
+        self.stats.sim_cpu_s += result.cpu_s
 
-        def flush() -> None:
-            while queue and len(done[queue[0].number]) == self.spec.replicates:
-                trial = queue.pop(0)
-                results = sorted(done[trial.number], key=lambda r: r.replicate)
-                self.known[tuple(list(self.spec.base) + to_overrides(params[trial.number]))] = results
-                self.tell(trial, params[trial.number], results)
+    def _complete(self, batch: "_Batch", number: int) -> bool:
+        return len(batch.done[number]) == self.spec.replicates
 
-        for result in self.pool.run(jobs(), self.stop):
-            done[result.trial_number].append(result)
-            for number in followers.get(result.trial_number, ()):
-                done[number].append(replace(result, trial_number=number, sim_s=0.0, cpu_s=0.0))
-            self.stats.jobs += 1
-            self.stats.sim_s += result.sim_s
-            self.stats.sim_cpu_s += result.cpu_s
-            flush()
-        flush()  # trials that reused earlier results and needed no simulation
-        for trial in queue:  # interrupted: leave these for the next run
-            results = done[trial.number]
-            if len(results) == self.spec.replicates:
-                self.tell(trial, params[trial.number], sorted(results, key=lambda r: r.replicate))
-            else:
-                self.abandon(trial)
+    def flush(self) -> bool:
+        """Tell the oldest batch's finished trials in trial-number order. The oldest batch is
+        told only once the next one is sampled (or nothing more will be), so each batch is
+        sampled seeing every batch before the previous one told and the previous one running,
+        whichever worker finishes first. True when the oldest batch is fully told."""
+        if not self.in_flight or (len(self.in_flight) < 2 and not self.asking_done):
+            return False
+        batch = self.in_flight[0]
+        while batch.untold and self._complete(batch, batch.untold[0].number):
+            self._tell_finished(batch, batch.untold.pop(0))
+        if batch.untold:
+            return False
+        self.in_flight.popleft()
+        return True
+
+    def _tell_finished(self, batch: "_Batch", trial: optuna.Trial) -> None:
+        number = trial.number
+        results = sorted(batch.done.pop(number), key=lambda r: r.replicate)
+        params = batch.params.pop(number)
+        overrides = tuple(list(self.spec.base) + to_overrides(params))
+        self.known[overrides] = results
+        if self.leaders.get(overrides) == number:
+            del self.leaders[overrides]  # later repeats are answered from `known`
+        self.followers.pop(number, None)
+        del self.batch_of[number]
+        self.tell(trial, params, results)
+
+    def wind_down(self) -> None:
+        """Stopped: keep every finished trial the next run may keep, hand back the rest. On
+        SQLite only the oldest batch's finished trials are told (if the next batch was
+        sampled), so a resumed study samples exactly what an uninterrupted one would; the
+        others are re-run on resume, with identical results."""
+        for i, batch in enumerate(self.in_flight):
+            tellable = self.multi_driver or (i == 0 and (len(self.in_flight) > 1
+                                                         or self.asking_done))
+            for trial in list(batch.untold):
+                if tellable and self._complete(batch, trial.number):
+                    self._tell_finished(batch, trial)
+                else:
+                    self.abandon(trial)
+        self.in_flight.clear()
 
     def tell(self, trial: optuna.Trial, params: dict, results: list[JobResult]) -> None:
         start = time.perf_counter()
@@ -266,32 +322,64 @@ class Driver:
             if recovered:
                 self.progress.note(f"resuming: re-running {len(recovered)} trial(s) left unfinished "
                                    f"by an interrupted run")
-                self.evaluate(recovered)
-        waited_s = 0.0
+                # batches are contiguous runs of trial numbers on a single-driver storage; up to
+                # two were in flight when the run stopped
+                by_batch: dict[int, list[optuna.Trial]] = {}
+                for trial in recovered:
+                    by_batch.setdefault(trial.number // self.spec.batch_size, []).append(trial)
+                for index in sorted(by_batch):
+                    self.start(by_batch[index])
+        self.asking_done, waited_s = False, 0.0
         while not self.stop.requested:
-            tic = time.perf_counter()
-            batch = self.ask_batch()
-            self.stats.driver_s += time.perf_counter() - tic
-            if not batch:
-                # Other drivers still hold trials: wait, so that a trial whose driver dies is
-                # re-queued and taken here. Give up after two grace periods without progress.
-                if (self.multi_driver and self.others_running()
-                        and waited_s < 2 * self.spec.grace_period_s):
-                    pause = min(float(self.spec.heartbeat_interval_s), 2.0)
-                    time.sleep(pause)
-                    waited_s += pause
-                    continue
-                break
-            waited_s = 0.0
-            self.evaluate(batch)
-            self.stats.wall_s = time.perf_counter() - start
-            self.progress.update(self.study, self.stats)
+            if not self.asking_done and len(self.in_flight) < self.PIPELINE_DEPTH:
+                tic = time.perf_counter()
+                batch = self.ask_batch()
+                self.stats.driver_s += time.perf_counter() - tic
+                if batch:
+                    waited_s = 0.0
+                    self.start(batch)
+                else:
+                    self.asking_done = True
+                continue
+            if self.flush():
+                self.stats.wall_s = time.perf_counter() - start
+                self.progress.update(self.study, self.stats)
+                continue
+            if self.in_flight:
+                result = self.pool.next_result(self.stop)
+                if result is not None:
+                    self.receive(result)
+                elif not self.stop.requested:  # would spin for ever: a bookkeeping bug
+                    raise RuntimeError("hermes-opt: trials in flight but no simulation pending")
+                continue
+            # Nothing of ours left. Other drivers may still hold trials: wait, so that a trial
+            # whose driver dies is re-queued and taken here. Give up after two grace periods
+            # without progress.
+            if (self.multi_driver and self.others_running()
+                    and waited_s < 2 * self.spec.grace_period_s):
+                pause = min(float(self.spec.heartbeat_interval_s), 2.0)
+                time.sleep(pause)
+                waited_s += pause
+                self.asking_done = False
+                continue
+            break
+        if self.in_flight:
+            self.wind_down()
         self.stats.wall_s = time.perf_counter() - start
         self.stats.driver_cpu_s = time.process_time() - cpu
         if self.pool.n_workers == 1:  # evaluation ran in this process
             self.stats.driver_cpu_s -= self.stats.sim_cpu_s
         self.stats.interrupted = self.stop.requested
         return self.stats
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Trials asked together, with their parameters and the results received so far."""
+
+    untold: list[optuna.Trial]  # in trial-number order
+    params: dict[int, dict] = field(default_factory=dict)
+    done: dict[int, list[JobResult]] = field(default_factory=dict)
 
 
 def run_study(spec: StudySpec, *, evaluator: Evaluator | None = None, n_jobs: int | None = None,

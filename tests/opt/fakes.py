@@ -82,3 +82,19 @@ def logging_evaluator(overrides: list[str], seed: int, budget) -> dict:
         finally:
             os.close(fd)
     return fake_evaluator(overrides, seed, budget)
+
+
+def interrupting_evaluator(overrides: list[str], seed: int, budget) -> dict:
+    """fake_evaluator that presses Ctrl-C once, on its fake.stop_after-th evaluation, counting in
+    the file named by fake.log (for in-process runs, n_jobs=1: the signal reaches the driver)."""
+    import os
+    import signal
+    o = parse(overrides)
+    path, stop_after = o["fake.log"], int(o["fake.stop_after"])
+    with open(path, "a") as log:
+        log.write("x\n")
+    with open(path) as log:
+        count = sum(1 for _ in log)
+    if count == stop_after:
+        os.kill(os.getpid(), signal.SIGINT)
+    return fake_evaluator(overrides, seed, budget)
