@@ -39,7 +39,7 @@ def main() -> None:
         os.chdir(tmp)
         try:
             spec = study.load(args.study, overrides)
-            tic = time.perf_counter()
+            tic, began = time.perf_counter(), time.time()
             _, stats = runner.run_study(spec, progress_stream=None)
             wall_s = time.perf_counter() - tic
         finally:
@@ -60,6 +60,15 @@ def main() -> None:
     print(f"  overhead per trial (all)       {overhead_per_trial * 1e3:8.1f} ms  "
           f"({overhead_per_trial / eval_per_trial:.1%} of evaluation; worker-seconds not spent "
           f"evaluating: driver critical path, start-up, batch barriers)")
+    startup_s = stats.first_job_at - began
+    steady = (wall_s * stats.workers - stats.sim_s - startup_s * stats.workers) / simulated
+    print(f"  start-up                       {startup_s:8.2f} s   (open storage, start workers, "
+          f"first batch: {startup_s * stats.workers / simulated * 1e3:.1f} ms per trial)")
+    print(f"  overhead per trial (steady)    {steady * 1e3:8.1f} ms  ({steady / eval_per_trial:.1%} "
+          f"of evaluation; the above without the one-off start-up)")
+    strict = (wall_s * stats.workers - stats.sim_cpu_s) / stats.sim_cpu_s
+    print(f"  worker-seconds not simulating  {strict:8.1%}  of evaluation CPU (strictest view: also "
+          f"counts the driver's CPU taken from the workers and OS time)")
     print(f"  parallel efficiency            {stats.sim_s / (wall_s * stats.workers):8.1%}")
     cpu_eval = stats.sim_cpu_s / simulated
     print(f"  CPU per trial: evaluation      {cpu_eval * 1e3:8.1f} ms;  driver process "

@@ -56,6 +56,7 @@ class RunStats:
     driver_s: float = 0.0  # wall time of ask/suggest/tell/storage in the driver
     driver_cpu_s: float = 0.0  # CPU time of the driver process outside evaluation
     wall_s: float = 0.0
+    first_job_at: float = math.inf  # time.time() when the first evaluation started
     workers: int = 1
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
@@ -103,7 +104,7 @@ class Driver:
     samples. What the sampler sees at each ask is still fixed (every earlier batch told except
     the previous one, which is running), so trials do not depend on the worker count."""
 
-    PIPELINE_DEPTH = 2
+    PIPELINE_DEPTH = 3
 
     def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
                  heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
@@ -202,6 +203,7 @@ class Driver:
         for number in self.followers.get(result.trial_number, ()):
             self.batch_of[number].done[number].append(self._copy(result, number))
         self.stats.jobs += 1
+        self.stats.first_job_at = min(self.stats.first_job_at, result.started_s)
         self.stats.sim_s += result.sim_s
         self.stats.sim_cpu_s += result.cpu_s
 
@@ -213,7 +215,8 @@ class Driver:
         told only once the next one is sampled (or nothing more will be), so each batch is
         sampled seeing every batch before the previous one told and the previous one running,
         whichever worker finishes first. True when the oldest batch is fully told."""
-        if not self.in_flight or (len(self.in_flight) < 2 and not self.asking_done):
+        if not self.in_flight or (len(self.in_flight) < self.PIPELINE_DEPTH
+                                  and not self.asking_done):
             return False
         batch = self.in_flight[0]
         while batch.untold and self._complete(batch, batch.untold[0].number):
@@ -241,7 +244,7 @@ class Driver:
         sampled), so a resumed study samples exactly what an uninterrupted one would; the
         others are re-run on resume, with identical results."""
         for i, batch in enumerate(self.in_flight):
-            tellable = self.multi_driver or (i == 0 and (len(self.in_flight) > 1
+            tellable = self.multi_driver or (i == 0 and (len(self.in_flight) >= self.PIPELINE_DEPTH
                                                          or self.asking_done))
             for trial in list(batch.untold):
                 if tellable and self._complete(batch, trial.number):
@@ -399,7 +402,8 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
     multi_driver = not storage_mod.is_sqlite(url)
     evaluator = evaluator or resolve_evaluator(spec.evaluator)
     with storage_mod.DriverLock(url):
-        study = open_study(spec, storage)
+        # one driver per SQLite study (the lock): its cache need not re-read what it wrote
+        study = open_study(spec, storage if multi_driver else storage_mod.SingleDriverCache(storage))
         progress = Progress(spec, progress_stream)
         workers = n_jobs or spec.n_jobs
         with _Stop() as stop, Pool(workers) as pool, storage_mod.Heartbeat(storage) as heartbeat:

@@ -41,6 +41,7 @@ class JobResult:
     reason: str = ""
     sim_s: float = 0.0  # wall time inside the evaluator (for the overhead figure)
     cpu_s: float = 0.0  # CPU time of this process inside the evaluator
+    started_s: float = 0.0  # time.time() when the evaluation began (start-up figure)
 
 
 def needs_hydra(override: str) -> bool:
@@ -155,9 +156,9 @@ def run_job(evaluator: Evaluator, trial_number: int, replicate: int, overrides: 
             seed: int, budget: Budget | None) -> JobResult:
     """One (trial, replicate) in a worker; never raises, so one bad candidate cannot stop a batch."""
     import time
-    start, cpu = time.perf_counter(), time.process_time()
+    started, start, cpu = time.time(), time.perf_counter(), time.process_time()
     timing = lambda: {"sim_s": time.perf_counter() - start,  # noqa: E731
-                      "cpu_s": time.process_time() - cpu}
+                      "cpu_s": time.process_time() - cpu, "started_s": started}
     try:
         summary = evaluator(list(overrides), seed, budget)
         return JobResult(trial_number, replicate, "ok", summary=summary, **timing())

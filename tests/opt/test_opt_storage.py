@@ -60,3 +60,51 @@ def test_a_trial_whose_driver_died_before_its_first_heartbeat_is_requeued(study,
 
     storage_mod.fail_stale(study)  # idempotent: the failed trial is not re-queued twice
     assert len(study.get_trials(deepcopy=False)) == 3
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_single_driver_cache_samples_exactly_what_full_rereads_would(fake_spec, monkeypatch,
+                                                                    sampler):
+    """The cache applies each write to its copy instead of re-reading the database; the study
+    it produces (and what is stored) must be the one Optuna's own re-reading cache gives."""
+    from hermes_opt import runner
+    extra = {} if sampler == "tpe" else {"sampler": "nsga2", "objectives": [
+        {"metric": "slo_tokens_per_usd"}, {"metric": "ttft_ms.p99", "direction": "minimize"}]}
+
+    def stored(name):
+        spec = fake_spec(n_trials=28, name=name, **extra)
+        runner.run_study(spec, progress_stream=None)
+        study = optuna.load_study(study_name=name, storage=spec.storage_url())  # from the file
+        trials = study.get_trials()
+        for t in trials:  # the evaluator's wall time is the one thing that varies
+            t.user_attrs["result"].pop("sim_s")
+        return [(t.number, t.state, t.params, t.distributions, t.values, t.user_attrs,
+                 t.system_attrs) for t in trials]
+
+    cached = stored("cached")
+    with monkeypatch.context() as m:
+        m.setattr(storage_mod, "SingleDriverCache", lambda rdb: rdb)  # Optuna's default cache
+        plain = stored("plain")
+    assert cached == plain
+    assert any("constraints" in str(t[6]) for t in cached)
+
+
+def test_single_driver_cache_shows_every_write_to_a_running_trial(tmp_path):
+    from optuna.distributions import FloatDistribution
+    rdb = storage_mod.open_storage(f"sqlite:///{tmp_path / 'c.db'}")
+    cache = storage_mod.SingleDriverCache(rdb)
+    study = optuna.create_study(storage=cache, study_name="c")
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    cache.set_trial_param(trial._trial_id, "y", 0.25, FloatDistribution(0.0, 1.0))
+    cache.set_trial_user_attr(trial._trial_id, "u", {"a": 1})
+    cache.set_trial_system_attr(trial._trial_id, "s", [1, 2])
+    cache.set_trial_intermediate_value(trial._trial_id, 3, 0.5)
+
+    def view(t):
+        return (t.state, t.params, t.distributions, t.user_attrs, t.system_attrs,
+                t.intermediate_values, t.values, t.datetime_start, t.datetime_complete)
+    assert view(cache.get_trial(trial._trial_id)) == view(rdb.get_trial(trial._trial_id))
+    assert view(study.get_trials()[0]) == view(rdb.get_trial(trial._trial_id))
+    study.tell(trial, 0.75)
+    assert view(study.get_trials()[0]) == view(rdb.get_trial(trial._trial_id))
