@@ -104,7 +104,7 @@ class Driver:
     samples. What the sampler sees at each ask is still fixed (every earlier batch told except
     the previous one, which is running), so trials do not depend on the worker count."""
 
-    PIPELINE_DEPTH = 3
+    PIPELINE_DEPTH = 2
 
     def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
                  heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
