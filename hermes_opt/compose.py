@@ -85,7 +85,8 @@ def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
         chunk_size_tokens=number(node, "chunk_size_tokens", field, integer=True, default=512),
         block_size_tokens=number(node, "block_size_tokens", field, integer=True, default=16),
         gpu_memory_utilization=number(node, "gpu_memory_utilization", field, default=0.9),
-        activation_reserve_fraction=number(node, "activation_reserve_fraction", field, default=0.05))
+        activation_reserve_fraction=number(node, "activation_reserve_fraction", field, default=0.05),
+        kv_watermark_fraction=number(node, "kv_watermark_fraction", field, default=0.01))
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
@@ -272,7 +273,8 @@ def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
                                                 length_spec),
             reasoning=pipeline_compose.reasoning_spec(rt.get("reasoning"), f"{field}.reasoning",
                                                       number, length_spec),
-            arrival=arrival_spec(rt.arrival, f"{field}.arrival") if rt.get("arrival") else None))
+            arrival=arrival_spec(rt.arrival, f"{field}.arrival") if rt.get("arrival") else None,
+            slo=pipeline_compose.type_slo_spec(rt.get("slo"), f"{field}.slo", number)))
     return WorkloadSpec(
         num_requests=number(node, "num_requests", "workload", integer=True),
         arrival=arrival_spec(arrival, "workload.arrival"),

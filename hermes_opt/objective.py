@@ -65,8 +65,28 @@ def metric_or_fail(summary: dict, name: str, field: str) -> float:
     try:
         return metric(summary, name)
     except KeyError:
-        raise ConfigError(f"{field}={name!r}: this scenario's summary has no such metric; it has: "
-                          f"{', '.join(sorted(flatten(summary)))}") from None
+        pass
+    # A wrong name inside a section (a request type, pool or stage that is not in this scenario,
+    # a stat that does not exist): list that section's keys, not the whole summary's.
+    node: Any = summary
+    parts = name.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        if isinstance(node, dict):
+            raise ConfigError(f"{field}={name!r}: names a section of the summary, not a number; "
+                              f"under it: {', '.join(name + '.' + k for k in flatten(node))}")
+        depth = 0
+    if depth > 0 and isinstance(node, dict) and node:
+        if depth == 1 and parts[0] == "request_types":
+            raise ConfigError(f"{field}={name!r}: this scenario's workload has no request type "
+                              f"{parts[1]!r}; its types: {', '.join(node)}")
+        raise ConfigError(f"{field}={name!r}: this scenario's summary has no {parts[depth]!r} "
+                          f"under {'.'.join(parts[:depth])!r}; it has: {', '.join(sorted(node))}")
+    raise ConfigError(f"{field}={name!r}: this scenario's summary has no such metric; it has: "
+                      f"{', '.join(sorted(flatten(summary)))}")
 
 
 def flatten(summary: dict, prefix: str = "") -> dict[str, float]:

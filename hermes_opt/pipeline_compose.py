@@ -1,6 +1,6 @@
 """Hydra config -> pipeline parts of ``sim.SimConfig`` (called from ``hermes_opt.compose``).
 
-Route targets, per-type prefixes / reasoning / arrivals, retrieval indexes, KV tiers
+Route targets, per-type prefixes / reasoning / arrivals / SLOs, retrieval indexes, KV tiers
 (``kv_tiers`` group) and links (``cluster.links``). Units in YAML: GB, GB/s, microseconds.
 """
 
@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig
 
+from sim.config import SLO_FIELDS, SLOSpec
 from sim.errors import ConfigError
 from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreMode, KVStoreSpec, KVTierSpec,
                                 LinkSpec, PrefixSpec, ReasoningSpec, TierKind, TierScope)
@@ -53,6 +54,20 @@ def prefix_spec(node: DictConfig | None, field: str, number: Callable,
     return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True, default=100),
                       zipf_s=number(node, "zipf_s", field, default=1.0),
                       prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"))
+
+
+def type_slo_spec(node: Any, field: str, number: Callable) -> SLOSpec | None:
+    """A request type's own SLO: each of ``ttft_ms``/``tpot_ms``/``e2e_ms`` given replaces the
+    global ``slo`` target for this type (``.inf``: no target for it); unset or null ones inherit."""
+    if node is None:
+        return None
+    allowed = ", ".join(SLO_FIELDS)
+    if not isinstance(node, (DictConfig, dict)):
+        raise ConfigError(f"{field}={node!r}: must be a mapping with keys {allowed} (milliseconds)")
+    for key in node:
+        if key not in SLO_FIELDS:
+            raise ConfigError(f"{field}.{key}={node[key]!r}: unknown key; allowed: {allowed}")
+    return SLOSpec(**{key: number(node, key, field) for key in SLO_FIELDS})
 
 
 def reasoning_spec(node: DictConfig | None, field: str, number: Callable,

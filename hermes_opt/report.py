@@ -5,8 +5,8 @@
   history, and the same summary as summary.md.
 * ``pareto.png``, ``history.png`` — the same charts drawn with matplotlib (no browser needed).
 * ``trials.csv`` — every trial: parameters, objectives, constraint values, metrics, replay command.
-* ``summary.md`` — top configurations with cost and per-stage breakdowns, replay commands,
-  hypervolume (multi-objective) and provenance.
+* ``summary.md`` — top configurations with cost, per-stage and (several request types) per-type
+  breakdowns, replay commands, hypervolume (multi-objective) and provenance.
 """
 
 from __future__ import annotations

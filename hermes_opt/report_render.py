@@ -125,6 +125,20 @@ def _detail(spec: StudySpec, rank: int, r: pd.Series) -> list[Block]:
         out.append(("table", ["stage", *columns],
                     [[s, *(_fmt(v.get(c, math.nan)) for c in columns)]
                      for s, v in sorted(stages.items())]))
+    by_type: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if key.startswith("request_types."):
+            _, name, rest = key.split(".", 2)
+            by_type.setdefault(name, {})[rest] = value
+    if len(by_type) > 1:  # one type would repeat the workload-wide figures
+        out.append(("p", "Per request type (p99 latencies, SLO attainment under each type's own "
+                         "SLO):"))
+        out.append(("table", ["request type", "completed", "TTFT p99 ms", "TPOT p99 ms",
+                              "SLO attainment"],
+                    [[name, _fmt(v.get("requests_completed", math.nan)),
+                      _fmt(v.get("ttft_ms.p99", math.nan)), _fmt(v.get("tpot_ms.p99", math.nan)),
+                      _fmt(v.get("slo_attainment", math.nan))]
+                     for name, v in sorted(by_type.items())]))
     slo_rows = []
     for c in spec.constraints:
         value = metrics.get(c.metric, math.nan)

@@ -84,6 +84,10 @@ class SchedulerSpec:
     block_size_tokens: int = 16
     gpu_memory_utilization: float = 0.9  # share of device memory for weights + KV + activations
     activation_reserve_fraction: float = 0.05  # of device memory, kept for activations/workspace
+    # A waiting request is admitted only if its whole prompt's KV blocks fit and leave this share
+    # of the replica's blocks free (vLLM V0 BlockSpaceManager watermark, default 0.01): headroom
+    # for running decodes, so admissions do not force preemptions (see docs/architecture.md).
+    kv_watermark_fraction: float = 0.01
 
     def validate(self, prefix: str) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens", "block_size_tokens"):
@@ -94,6 +98,10 @@ class SchedulerSpec:
         require(0 <= self.activation_reserve_fraction < self.gpu_memory_utilization,
                 f"{prefix}.activation_reserve_fraction", self.activation_reserve_fraction,
                 f"must be in [0, gpu_memory_utilization={self.gpu_memory_utilization})")
+        value = self.kv_watermark_fraction
+        require(isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and 0 <= value < 1, f"{prefix}.kv_watermark_fraction",
+                value, "must be a number in [0, 1) (share of KV blocks kept free at admission)")
         budget = (self.chunk_size_tokens if self.policy is BatchPolicy.CHUNKED
                   else self.max_batched_tokens)
         if self.policy in (BatchPolicy.MIXED, BatchPolicy.CHUNKED):
@@ -217,6 +225,16 @@ class RequestTypeSpec:
     prefix: PrefixSpec | None = None  # shared prefixes / sessions (KV reuse)
     reasoning: ReasoningSpec | None = None  # thinking lengths, rounds, best-of-N
     arrival: ArrivalSpec | None = None  # this type's own arrival process (else the workload's)
+    # This type's own latency targets: each one set replaces the global ``slo``'s, unset ones
+    # inherit it (goodput counts every request against its own type's targets).
+    slo: SLOSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.slo is not None:
+            where = f"workload.request_types.{self.name}.slo"
+            require(isinstance(self.slo, SLOSpec), where, self.slo,
+                    "must be a mapping of ttft_ms, tpot_ms, e2e_ms")
+            self.slo.validate(where)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,11 +284,21 @@ class SLOSpec:
     tpot_ms: float | None = None
     e2e_ms: float | None = None
 
-    def validate(self) -> None:
-        for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+    def validate(self, prefix: str = "slo") -> None:
+        for name in SLO_FIELDS:
             value = getattr(self, name)
             if value is not None:
-                require_positive(f"slo.{name}", value)
+                require_positive(f"{prefix}.{name}", value)
+
+    def overridden(self, override: SLOSpec | None) -> SLOSpec:
+        """These targets with every one ``override`` sets replacing ours (a per-type SLO)."""
+        if override is None:
+            return self
+        return SLOSpec(**{name: getattr(self, name) if getattr(override, name) is None
+                          else getattr(override, name) for name in SLO_FIELDS})
+
+
+SLO_FIELDS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

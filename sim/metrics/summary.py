@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
 
-from sim.config import SimConfig
+from sim.config import RequestTypeSpec, SimConfig, SLOSpec
 from sim.metrics.collector import Collector
 from sim.request import StageKind
 from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
@@ -51,6 +52,41 @@ def itl_samples(runs: list) -> tuple[np.ndarray, np.ndarray]:
     return values, np.repeat(batch, steps_i)
 
 
+def slo_bounds(slos: list[SLOSpec], name: str, kind: np.ndarray) -> float | np.ndarray | None:
+    """The ``name`` target each request is judged against: None when no type has one, one number
+    when every type has the same, else one per request (``inf`` for a type without a target)."""
+    values = [getattr(slo, name) for slo in slos]
+    if all(v is None for v in values):
+        return None
+    if len(set(values)) == 1:
+        return values[0]
+    return np.array([math.inf if v is None else v for v in values])[kind]
+
+
+def request_type_summary(types: tuple[RequestTypeSpec, ...], rejected: list, kind: np.ndarray,
+                         multi: np.ndarray, ok: np.ndarray, output: np.ndarray, ttft: np.ndarray,
+                         tpot: np.ndarray, e2e: np.ndarray, per_s) -> dict[str, dict]:
+    """Per request type (workload order): the workload-wide figures restricted to its requests,
+    goodput under its own SLO. Throughputs are over the workload's span, so types add up to it."""
+    dropped = Counter(r.type_name for r in rejected)
+    tpot_kind = kind[multi]  # tpot holds the requests with more than one output token
+    out = {}
+    for i, rt in enumerate(types):
+        mine = kind == i
+        n = int(mine.sum())
+        out[rt.name] = {
+            "requests_completed": n,
+            "requests_rejected": dropped.get(rt.name, 0),
+            "output_tokens_per_s": per_s(output[mine].sum()),
+            "goodput_output_tokens_per_s": per_s(output[mine & ok].sum()),
+            "slo_attainment": float(ok[mine].mean()) if n else 0.0,
+            "ttft_ms": latency_stats_ms(ttft[mine]),
+            "tpot_ms": latency_stats_ms(tpot[tpot_kind == i]),
+            "e2e_ms": latency_stats_ms(e2e[mine]),
+        }
+    return out
+
+
 def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:
     done = collector.completed
     arrival = np.fromiter((r.arrival_s for r in done), float, len(done))
@@ -70,15 +106,23 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
     start = float(arrival.min()) if done else 0.0
     span_s = max(float(finish.max()) - start, 1e-12) if done else 0.0
     per_s = (lambda x: float(x) / span_s) if span_s else (lambda x: 0.0)
-    slo = config.slo
+    types = config.workload.request_types
+    # index of each completed request's type in workload order (one type: no pass needed)
+    if len(types) > 1:
+        order = {rt.name: i for i, rt in enumerate(types)}
+        kind = np.fromiter((order[r.type_name] for r in done), np.int64, len(done))
+    else:
+        kind = np.zeros(len(done), dtype=np.int64)
+    # each request is judged against its own type's SLO (the global one unless overridden)
+    slos = [config.slo.overridden(rt.slo) for rt in types]
     ok = np.ones(len(done), dtype=bool)
-    if slo.ttft_ms is not None:
-        ok &= ttft * 1e3 <= slo.ttft_ms
-    if slo.tpot_ms is not None:
+    if (bound := slo_bounds(slos, "ttft_ms", kind)) is not None:
+        ok &= ttft * 1e3 <= bound
+    if (bound := slo_bounds(slos, "tpot_ms", kind)) is not None:
         tpot_all = np.where(multi, (last - first) / np.maximum(output - 1, 1), 0.0)
-        ok &= tpot_all * 1e3 <= slo.tpot_ms
-    if slo.e2e_ms is not None:
-        ok &= e2e * 1e3 <= slo.e2e_ms
+        ok &= tpot_all * 1e3 <= bound
+    if (bound := slo_bounds(slos, "e2e_ms", kind)) is not None:
+        ok &= e2e * 1e3 <= bound
     itl_values, itl_weights = itl_samples(collector.itl_runs)
     pools: dict[str, dict] = {}
     for stats in collector.replicas:
@@ -92,22 +136,37 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
     for pool in pools.values():
         pool["utilization"] = pool["busy_s"] / (pool["replicas"] * end_s) if end_s else 0.0
     reasons = Counter(r.drop_reason.value for r in collector.rejected)
-    return {
+    overall = {
         "requests_completed": len(done),
         "requests_rejected": len(collector.rejected),
-        "rejection_reasons": dict(sorted(reasons.items())),
-        "duration_s": span_s,
-        "requests_per_s": per_s(len(done)),
-        "input_tokens_per_s": per_s(prompt.sum()),
         "output_tokens_per_s": per_s(output.sum()),
-        "total_tokens_per_s": per_s(prompt.sum() + output.sum()),
-        "goodput_requests_per_s": per_s(ok.sum()),
         "goodput_output_tokens_per_s": per_s(output[ok].sum()),
         "slo_attainment": float(ok.mean()) if done else 0.0,
         "ttft_ms": latency_stats_ms(ttft),
         "tpot_ms": latency_stats_ms(tpot),
-        "itl_ms": weighted_stats_ms(itl_values, itl_weights),
         "e2e_ms": latency_stats_ms(e2e),
+    }
+    by_type = (request_type_summary(types, collector.rejected, kind, multi, ok, output,
+                                    ttft, tpot, e2e, per_s) if len(types) > 1
+               else {types[0].name: {k: dict(v) if isinstance(v, dict) else v
+                                     for k, v in overall.items()}})
+    return {
+        "requests_completed": overall["requests_completed"],
+        "requests_rejected": overall["requests_rejected"],
+        "rejection_reasons": dict(sorted(reasons.items())),
+        "duration_s": span_s,
+        "requests_per_s": per_s(len(done)),
+        "input_tokens_per_s": per_s(prompt.sum()),
+        "output_tokens_per_s": overall["output_tokens_per_s"],
+        "total_tokens_per_s": per_s(prompt.sum() + output.sum()),
+        "goodput_requests_per_s": per_s(ok.sum()),
+        "goodput_output_tokens_per_s": overall["goodput_output_tokens_per_s"],
+        "slo_attainment": overall["slo_attainment"],
+        "ttft_ms": overall["ttft_ms"],
+        "tpot_ms": overall["tpot_ms"],
+        "itl_ms": weighted_stats_ms(itl_values, itl_weights),
+        "e2e_ms": overall["e2e_ms"],
+        "request_types": by_type,
         "preemptions": int(sum(p["preemptions"] for p in pools.values())),
         "pools": pools,
         "num_events": num_events,

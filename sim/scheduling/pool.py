@@ -14,7 +14,7 @@ from sim.hardware.memory import kv_bytes_per_token_per_device, kv_capacity_block
 from sim.metrics.collector import Collector
 from sim.request import DropReason, Request
 from sim.scheduling.replica import (MODE_COLOCATED, MODE_DECODE_ONLY, MODE_PREFILL_ONLY,
-                                    Replica)
+                                    Replica, watermark_blocks)
 from sim.scheduling.router import make_router
 
 _MODES = {PoolRole.COLOCATED: MODE_COLOCATED, PoolRole.PREFILL: MODE_PREFILL_ONLY,
@@ -53,6 +53,11 @@ class LLMPool:
         self.router = make_router(spec.router, self.replicas, spec=spec, rng=rng, holds=holds)
         self.on_reject = on_reject
         self._block = sched.block_size_tokens
+        # Admission must leave the watermark free, so a request whose longest context (which a
+        # preempted request must re-admit with) needs more than the rest can never be served
+        # (vLLM V0's AllocStatus.NEVER).
+        self._admittable_blocks = self.num_blocks - watermark_blocks(self.num_blocks,
+                                                                     sched.kv_watermark_fraction)
         self._decode_only = mode == MODE_DECODE_ONLY
         self._whole_prompt_budget = (sched.max_batched_tokens
                                      if sched.policy is not BatchPolicy.CHUNKED else None)
@@ -66,7 +71,7 @@ class LLMPool:
         if req.samples > 1:  # full prompt blocks shared, the rest per sample
             shared = req.prompt_tokens // self._block
             blocks = shared + req.samples * (blocks - shared)
-        if blocks > self.num_blocks:
+        if blocks > self._admittable_blocks:
             return DropReason.PROMPT_EXCEEDS_KV_CAPACITY
         if self._whole_prompt_budget is not None and not self._decode_only and \
                 req.prompt_tokens - req.cached_tokens > self._whole_prompt_budget:

@@ -25,6 +25,17 @@ than an attribute check:
   blocks are shared; each sample owns a copy of the partial last block and its own tokens, so a
   request holds ``floor(J/bs) + N * (ceil(c/bs) - floor(J/bs))`` blocks at context ``c`` after
   forking at context ``J`` (``_held_blocks``), and each of its decode steps is N sequences' work.
+
+KV admission (after vLLM V0's ``BlockSpaceManager.can_allocate``, which V0 applies with chunked
+prefill too): a waiting request is admitted only if *all* the blocks of its prompt (plus its
+samples' fork blocks) fit in the free blocks left after the running decoders' next step, with
+``watermark_blocks(total, kv_watermark_fraction)`` blocks still free afterwards. The blocks are
+reserved at admission, so prompt chunks never allocate and a half-prefilled request never needs a
+block. Only decode growth can then run the cache dry, and it does so by preempting the most
+recently admitted request (LIFO, recompute), which waits at the head of the queue and comes back
+only when its prompt plus its generated tokens fit above the watermark again. Without this rule a
+chunked replica under KV pressure admits a first chunk, the decoders need the block, the newest
+request is preempted and readmitted with another first chunk: preemption by the thousand.
 """
 
 from __future__ import annotations
@@ -44,6 +55,11 @@ from sim.request import Request
 MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
 
 
+def watermark_blocks(total_blocks: int, fraction: float) -> int:
+    """Blocks an admission must leave free (vLLM V0: ``int(watermark * num_gpu_blocks)``)."""
+    return int(fraction * total_blocks)
+
+
 class Replica:
     def __init__(self, engine: Engine, label: str, cost: StepCostModel, spec: SchedulerSpec,
                  num_blocks: int, on_finish: Callable[[Request], None],
@@ -59,6 +75,7 @@ class Replica:
                              else spec.max_batched_tokens)
         self.total_blocks = num_blocks
         self.used_blocks = 0
+        self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
         self.on_finish = on_finish
         self.waiting: deque[Request] = deque()
         self.admitted: dict[int, Request] = {}  # admission order: the last one is preempted first
@@ -111,8 +128,8 @@ class Replica:
         for req in self.admitted.values():
             if req.computed >= req.prefill_target:
                 total += self._held_blocks(req, self.context_of(req))
-            else:
-                total += -(-req.computed // self.bs)
+            else:  # the whole prompt's blocks are reserved at admission
+                total += self._prompt_blocks(req)
         return total
 
     def _held_blocks(self, req: Request, context: int) -> int:
@@ -120,6 +137,10 @@ class Replica:
             return -(-context // self.bs)
         shared = req.join_context // self.bs
         return shared + req.samples * (-(-context // self.bs) - shared)
+
+    def _prompt_blocks(self, req: Request) -> int:
+        """Blocks admission reserves: the whole prompt (with cached prefix) and the fork copies."""
+        return -(-req.prefill_target // self.bs) + self._fork_blocks(req)
 
     def _fork_blocks(self, req: Request) -> int:
         """Extra blocks N samples need when they fork: a copy of the partial last block each."""
@@ -171,7 +192,7 @@ class Replica:
     def _admit_whole(self, budget: int) -> list[tuple[Request, int]]:
         """FCFS admission of whole prompts; a prompt longer than the budget may run alone."""
         chunks: list[tuple[Request, int]] = []
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1)
+        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
         while self.waiting and len(self.admitted) < self.max_seqs:
             req = self.waiting[0]
             tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
@@ -191,44 +212,22 @@ class Replica:
         return chunks
 
     def _admit_chunks(self, budget: int) -> list[tuple[Request, int]]:
-        """Chunked prefill: continue partial prefills first, then admit new prompts in chunks."""
+        """Chunked prefill: continue partial prefills first, then admit new prompts in chunks.
+        Admission reserves the whole prompt's blocks (module docstring), so chunks allocate none."""
         chunks: list[tuple[Request, int]] = []
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1)
         for req in self.prefilling:
             if budget <= 0:
                 break
             chunk = min(req.prefill_target - req.computed, budget)
-            held = -(-req.computed // self.bs)
-            need = -(-(req.computed + chunk) // self.bs) - held
-            if req.samples > 1 and req.computed + chunk == req.prefill_target:
-                need += self._fork_blocks(req)
-                if need > free:  # not room to fork: stop one token short of the end
-                    chunk = min((held + free) * self.bs - req.computed,
-                                req.prefill_target - 1 - req.computed)
-                    if chunk <= 0:
-                        break
-                    need = -(-(req.computed + chunk) // self.bs) - held
-            if need > free:
-                chunk = (held + free) * self.bs - req.computed
-                if chunk <= 0:
-                    break
-                need = free
-            free -= need
             budget -= chunk
-            self.used_blocks += need
             chunks.append((req, chunk))
-        while budget > 0 and self.waiting and len(self.admitted) < self.max_seqs and free > 0:
+        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
+        while budget > 0 and self.waiting and len(self.admitted) < self.max_seqs:
             req = self.waiting[0]
-            cached = req.computed  # prefix tokens whose KV arrived: blocks, no compute
-            chunk = min(req.prefill_target - cached, budget, free * self.bs - cached)
-            fork = 0
-            if req.samples > 1 and cached + chunk == req.prefill_target:
-                fork = self._fork_blocks(req)
-                if -(-req.prefill_target // self.bs) + fork > free:
-                    chunk, fork = min(chunk, req.prefill_target - 1 - cached), 0
-            if chunk <= 0:
+            need = self._prompt_blocks(req)
+            chunk = min(req.prefill_target - req.computed, budget)  # cached tokens: no compute
+            if need > free or chunk <= 0:
                 break
-            need = -(-(cached + chunk) // self.bs) + fork
             self.waiting.popleft()
             self._admit(req)
             self.prefilling.append(req)
@@ -400,7 +399,7 @@ class Replica:
 
     def _admit_decoders(self) -> None:
         """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1)
+        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
         waiting = self.waiting
         while waiting and len(self.admitted) < self.max_seqs:
             req = waiting[0]
@@ -515,7 +514,7 @@ class Replica:
             self.used_blocks -= self._held_blocks(req, context)
             req.prefill_target = req.prompt_tokens + req.generated
         else:  # only chunked prefill leaves a request half-prefilled between steps
-            self.used_blocks -= -(-req.computed // self.bs)
+            self.used_blocks -= self._prompt_blocks(req)
             self.prefilling.remove(req)
         req.computed = 0
         req.admit_seq = 0

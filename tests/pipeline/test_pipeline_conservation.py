@@ -72,14 +72,10 @@ def _check_blocks(run, final=False):
     for pool in run.pools.values():
         for rep in pool.replicas:
             assert 0 <= rep.used_blocks <= rep.total_blocks, rep.label
-            reserved = 0
+            reserved = 0  # prompt (and fork) blocks are held from admission: in the recount
             for (_, _, _, cb, args) in engine._heap:
                 if getattr(cb, "__func__", None) is Replica._end_step and cb.__self__ is rep:
-                    chunks, with_decode = args
-                    for req, chunk in chunks:
-                        reserved += -(-(req.computed + chunk) // rep.bs) - -(-req.computed // rep.bs)
-                        if req.computed + chunk == req.prefill_target:
-                            reserved += rep._fork_blocks(req)
+                    _chunks, with_decode = args
                     if with_decode:
                         reserved += rep._decode_blocks_needed(1)
             assert rep.used_blocks == rep.blocks_in_use_check() + reserved, \

@@ -141,9 +141,10 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
     """Run ``config`` like ``simulate`` does, checking KV-block conservation on every replica at
     each checkpoint time (or after every distinct event time) and at the end.
 
-    Mid-run, a replica that is inside an explicit step (prefill or mixed) has already reserved the
-    blocks that step's chunks and one decode step will fill; those are read from the pending
-    ``_end_step`` event, so the check is exact at every event boundary:
+    An admitted request holds its whole prompt's blocks from admission (``blocks_in_use_check``
+    counts them); mid-run, a replica inside a step with decodes has also reserved the blocks one
+    decode step fills, read from the pending ``_end_step`` event, so the check is exact at every
+    event boundary:
     ``used_blocks == blocks_in_use_check() + in-flight reservation``.
     Returns ``(run, result)`` where ``result`` is the ``SimResult`` ``simulate`` would return.
     """
@@ -167,14 +168,10 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
                 where = f"{rep.label} at t={engine.now_s!r}"
                 assert 0 <= rep.used_blocks <= rep.total_blocks, \
                     f"{where}: used_blocks={rep.used_blocks} outside [0, {rep.total_blocks}]"
-                reserved = 0
+                reserved = 0  # prompt blocks are held from admission (counted by the recount)
                 for cb, (chunks, with_decode) in pending:
-                    if cb.__self__ is rep:
-                        for req, chunk in chunks:
-                            reserved += (-(-(req.computed + chunk) // rep.bs)
-                                         - -(-req.computed // rep.bs))
-                        if with_decode:
-                            reserved += rep._decode_blocks_needed(1)
+                    if cb.__self__ is rep and with_decode:
+                        reserved += rep._decode_blocks_needed(1)
                 recount = rep.blocks_in_use_check()
                 assert rep.used_blocks == recount + reserved, \
                     (f"{where}: used_blocks={rep.used_blocks} but requests hold {recount} "

@@ -26,30 +26,70 @@ TRACE_ARRIVAL = ArrivalSpec(kind=ArrivalKind.TRACE)
 REL = 1e-9
 
 
-# --- the reference: one engine step at a time, no KV pressure ------------------------------
+# --- the reference: one engine step at a time ----------------------------------------------
 
 
 class _Req:
     def __init__(self, rid, arrival, prompt, output):
         self.id, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
+        self.target = prompt  # prompt + tokens generated before a preemption
         self.computed = self.ctx = self.generated = 0
         self.gen_start = self.first = self.finish = None
 
 
-def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, cost):
-    """Times of every request on one replica with unlimited KV, stepping one engine step at a
-    time. An arrival at time t is visible to a batch formed at t. Returns {id: (gen_start,
-    first_token, finish)} for served requests; rejected ids map to None."""
+def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, cost, *,
+                       num_blocks: int | None = None, block_size: int = 16,
+                       watermark_fraction: float = 0.01):
+    """Times of every request on one replica, stepping one engine step at a time. An arrival at
+    time t is visible to a batch formed at t. Returns {id: (gen_start, first_token, finish)} for
+    served requests; rejected ids map to None.
+
+    ``num_blocks=None`` means unlimited KV. Otherwise the documented KV rule (docs/architecture.md):
+    a waiting request is admitted only if all its prompt blocks fit in the free blocks left after
+    the decoders' next step with ``int(watermark_fraction * num_blocks)`` blocks to spare, and
+    holds them from admission; a decoder whose context fills its last block needs a new one for
+    its next step, and when they do not fit the most recently admitted request is preempted
+    (recompute: it re-queues at the head with its generated tokens added to its prompt). Mixed and
+    chunked make room for the decodes before admitting; static and continuous when a decode step
+    is next. Block usage is recounted from the requests every step."""
+    unlimited = num_blocks is None
+    watermark = 0 if unlimited else int(watermark_fraction * num_blocks)
+
+    def blocks(tokens):
+        return -(-tokens // block_size)
+
     out = {}
     pending, served = deque(), []
     for rid, (arrival, prompt, output) in enumerate(trace):
         if policy is not BatchPolicy.CHUNKED and prompt > budget:
             out[rid] = None  # prompt_exceeds_max_batched_tokens
+        elif not unlimited and blocks(prompt + output - 1) > num_blocks - watermark:
+            out[rid] = None  # prompt_exceeds_kv_capacity: could never be (re)admitted
         else:
             served.append(_Req(rid, arrival, prompt, output))
     pending.extend(served)
     waiting, admitted, prefilling, decoders = deque(), [], [], []
     t = 0.0
+
+    def free_blocks():
+        if unlimited:
+            return float("inf")
+        held = sum(blocks(r.target) if r.computed < r.target else blocks(r.ctx) for r in admitted)
+        return num_blocks - held
+
+    def decode_need():
+        return sum(1 for r in decoders if r.ctx % block_size == 0)
+
+    def make_room_for_decodes():
+        while decoders and decode_need() > free_blocks():
+            victim = admitted.pop()  # LIFO
+            if victim in decoders:
+                decoders.remove(victim)
+                victim.target = victim.prompt + victim.generated
+            else:
+                prefilling.remove(victim)
+            victim.computed = 0
+            waiting.appendleft(victim)
 
     def admit(req):
         admitted.append(req)
@@ -58,14 +98,16 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
 
     def admit_whole(room):
         chunks = []
+        free = free_blocks() - decode_need() - watermark
         while waiting and len(admitted) < max_seqs:
             req = waiting[0]
-            if req.prompt > room and chunks:
+            if blocks(req.target) > free or (req.target > room and chunks):
                 break
             waiting.popleft()
             admit(req)
-            room -= req.prompt
-            chunks.append((req, req.prompt))
+            free -= blocks(req.target)
+            room -= req.target
+            chunks.append((req, req.target))
             if room <= 0:
                 break
         return chunks
@@ -75,14 +117,19 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
         for req in prefilling:
             if room <= 0:
                 break
-            chunk = min(req.prompt - req.computed, room)
+            chunk = min(req.target - req.computed, room)
             room -= chunk
             chunks.append((req, chunk))
+        free = free_blocks() - decode_need() - watermark
         while room > 0 and waiting and len(admitted) < max_seqs:
-            req = waiting.popleft()
+            req = waiting[0]
+            if blocks(req.target) > free:
+                break
+            waiting.popleft()
             admit(req)
             prefilling.append(req)
-            chunk = min(req.prompt, room)
+            free -= blocks(req.target)
+            chunk = min(req.target, room)
             room -= chunk
             chunks.append((req, chunk))
         return chunks
@@ -90,6 +137,8 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
     while True:
         while pending and pending[0].arrival <= t:
             waiting.append(pending.popleft())
+        if policy in (BatchPolicy.MIXED, BatchPolicy.CHUNKED):
+            make_room_for_decodes()
         if policy is BatchPolicy.STATIC:
             chunks = [] if admitted else admit_whole(budget)
         elif policy is BatchPolicy.CONTINUOUS:
@@ -100,6 +149,10 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
             chunks = admit_chunks(budget - len(decoders))
         with_decode = bool(decoders) and (not chunks or policy in (BatchPolicy.MIXED,
                                                                     BatchPolicy.CHUNKED))
+        if with_decode and not chunks and policy in (BatchPolicy.STATIC, BatchPolicy.CONTINUOUS):
+            make_room_for_decodes()
+            if not decoders:
+                continue  # everyone was preempted: plan again at the same time
         if not chunks and not with_decode:
             if not pending:
                 break
@@ -124,11 +177,14 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
                     admitted.remove(req)
         for req, chunk in chunks:
             req.computed += chunk
-            if req.computed < req.prompt:
+            if req.computed < req.target:
                 continue
             if req in prefilling:
                 prefilling.remove(req)
-            req.first, req.generated, req.ctx = t, 1, req.prompt
+            if req.first is None:
+                req.first = t
+            req.generated += 1
+            req.ctx = req.target
             if req.generated >= req.output:
                 req.finish = t
                 admitted.remove(req)
@@ -215,6 +271,63 @@ def test_reference_comparison_on_a_busy_workload(sim_build):
         assert result.summary["num_events"] < sum(o for _, _, o in trace) / 2
 
 
+# --- under KV pressure: admission watermark, whole-prompt reservation, LIFO preemption ------
+
+
+def kv_pool(b, policy, *, max_seqs, budget, num_blocks, block_size, watermark):
+    return b.make_pool(policy=policy, max_num_seqs=max_seqs, max_batched_tokens=budget,
+                       chunk_size_tokens=budget, block_size_tokens=block_size,
+                       kv_watermark_fraction=watermark,
+                       gpu_memory_utilization=b.utilization_for_blocks(
+                           num_blocks, block_size_tokens=block_size))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=small_traces(max_requests=14, max_prompt=400, max_output=300),
+       policy=st.sampled_from(list(BatchPolicy)),
+       max_seqs=st.integers(1, 6),
+       budget=st.integers(16, 1024),
+       block_size=st.sampled_from([1, 4, 16]),
+       num_blocks_tokens=st.integers(200, 2000),
+       watermark=st.sampled_from([0.0, 0.01, 0.1, 0.3]))
+def test_kv_pressure_matches_per_step_reference(sim_build, trace, policy, max_seqs, budget,
+                                                block_size, num_blocks_tokens, watermark):
+    budget = max(budget, max_seqs + 1)
+    num_blocks = num_blocks_tokens // block_size
+    pool = kv_pool(sim_build, policy, max_seqs=max_seqs, budget=budget, num_blocks=num_blocks,
+                   block_size=block_size, watermark=watermark)
+    result = simulate(trace_config(sim_build, trace, pool), seed=0)
+    expected = reference_schedule(trace, policy, max_seqs, budget,
+                                  RooflineCostModel(pool.model, pool.hardware),
+                                  num_blocks=num_blocks, block_size=block_size,
+                                  watermark_fraction=watermark)
+    assert_times_match(result, expected)
+
+
+@pytest.mark.parametrize("watermark", [0.0, 0.01, 0.05])
+def test_kv_pressure_reference_on_a_busy_workload(sim_build, watermark):
+    """A larger deterministic instance that certainly preempts (the cache holds ~4 requests of
+    the 12 the sequence budget allows), so LIFO preemption and readmission are compared too."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    n = 120
+    times = np.cumsum(rng.exponential(0.02, n))
+    times -= times[0]
+    trace = list(zip(times.tolist(), rng.integers(50, 700, n).tolist(),
+                     rng.integers(20, 400, n).tolist()))
+    for policy in BatchPolicy:
+        pool = kv_pool(sim_build, policy, max_seqs=12, budget=1024, num_blocks=200,
+                       block_size=16, watermark=watermark)
+        result = simulate(trace_config(sim_build, trace, pool), seed=0)
+        expected = reference_schedule(trace, policy, 12, 1024,
+                                      RooflineCostModel(pool.model, pool.hardware),
+                                      num_blocks=200, block_size=16, watermark_fraction=watermark)
+        assert_times_match(result, expected)
+        if policy is not BatchPolicy.STATIC:
+            assert result.summary["preemptions"] > 0, policy  # the KV path really was exercised
+
+
 # --- invariants on random small workloads under KV pressure -------------------------------
 
 
@@ -253,7 +366,8 @@ def test_random_workloads_keep_invariants(sim_build, trace, policy, router, num_
             assert row["arrival_s"] <= row["gen_start_s"] <= row["first_token_s"] <= row["finish_s"]
             served_output += output
         else:
-            too_big = -(-(prompt + output - 1) // block_size) > num_blocks or (
+            admittable = num_blocks - int(0.01 * num_blocks)  # the default watermark's share
+            too_big = -(-(prompt + output - 1) // block_size) > admittable or (
                 policy is not BatchPolicy.CHUNKED and prompt > 512)
             assert too_big, row  # only requests that can never fit are rejected
     assert sum(r.generated for r in run.collector.completed) == served_output
