@@ -1,10 +1,11 @@
 """Run a study: one driver asks Optuna for fixed-size batches, simulates them in a persistent
-process pool, and tells the results back in trial-number order, keeping the next batch queued
-behind the running one so workers do not idle at batch boundaries.
+process pool, and tells the results back in trial-number order (optionally keeping the next
+batch queued behind the running one, ``batches_in_flight: 2``, so workers do not idle at batch
+boundaries).
 
 Determinism: the batch size does not depend on the number of workers, the sampler is re-seeded
 at the start of every batch from (study seed, trials so far), and each batch is sampled at a
-fixed point (every earlier batch told, except the previous one, which is running), so the same
+fixed point (every earlier batch told, except the previous one with two in flight), so the same
 study gives the same trials with 1 or N workers and after an interruption and resume. (Raising
 ``n_trials`` of a finished study continues it validly, but not as a longer run would have: its
 last batch was told before the next one was sampled.)
@@ -99,12 +100,11 @@ class _Stop:
 
 
 class Driver:
-    """Keeps two batches in flight: the next batch is sampled as soon as the one before the
-    previous is told, so workers never idle at a batch boundary while the driver tells and
-    samples. What the sampler sees at each ask is still fixed (every earlier batch told except
-    the previous one, which is running), so trials do not depend on the worker count."""
-
-    PIPELINE_DEPTH = 2
+    """Keeps ``spec.batches_in_flight`` batches in flight. With 2, the next batch is sampled as
+    soon as the one before the previous is told, so workers never idle at a batch boundary
+    while the driver tells and samples. What the sampler sees at each ask is still fixed (every
+    earlier batch told except the previous one, which is running), so trials do not depend on
+    the worker count. With 1, every batch is told before the next is sampled."""
 
     def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
                  heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
@@ -116,7 +116,8 @@ class Driver:
         self.stats = RunStats(workers=pool.n_workers)
         self.sampler_kind = str(study.user_attrs.get("sampler", spec.resolved_sampler))
         self.known: dict[tuple[str, ...], list[JobResult]] = {}  # overrides -> results, this run
-        self.in_flight: deque[_Batch] = deque()  # oldest first; at most PIPELINE_DEPTH
+        self.depth = spec.batches_in_flight
+        self.in_flight: deque[_Batch] = deque()  # oldest first; at most `depth`
         self.batch_of: dict[int, _Batch] = {}  # trial number -> its in-flight batch
         self.leaders: dict[tuple[str, ...], int] = {}  # candidate being simulated -> its trial
         self.followers: dict[int, list[int]] = {}  # leader trial -> trials sharing its results
@@ -215,7 +216,7 @@ class Driver:
         told only once the next one is sampled (or nothing more will be), so each batch is
         sampled seeing every batch before the previous one told and the previous one running,
         whichever worker finishes first. True when the oldest batch is fully told."""
-        if not self.in_flight or (len(self.in_flight) < self.PIPELINE_DEPTH
+        if not self.in_flight or (len(self.in_flight) < self.depth
                                   and not self.asking_done):
             return False
         batch = self.in_flight[0]
@@ -244,7 +245,7 @@ class Driver:
         sampled), so a resumed study samples exactly what an uninterrupted one would; the
         others are re-run on resume, with identical results."""
         for i, batch in enumerate(self.in_flight):
-            tellable = self.multi_driver or (i == 0 and (len(self.in_flight) >= self.PIPELINE_DEPTH
+            tellable = self.multi_driver or (i == 0 and (len(self.in_flight) >= self.depth
                                                          or self.asking_done))
             for trial in list(batch.untold):
                 if tellable and self._complete(batch, trial.number):
@@ -334,7 +335,7 @@ class Driver:
                     self.start(by_batch[index])
         self.asking_done, waited_s = False, 0.0
         while not self.stop.requested:
-            if not self.asking_done and len(self.in_flight) < self.PIPELINE_DEPTH:
+            if not self.asking_done and len(self.in_flight) < self.depth:
                 tic = time.perf_counter()
                 batch = self.ask_batch()
                 self.stats.driver_s += time.perf_counter() - tic
@@ -397,20 +398,22 @@ def run_study(spec: StudySpec, *, evaluator: Evaluator | None = None, n_jobs: in
 def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                progress_stream: TextIO | None) -> tuple[optuna.Study, RunStats]:
     url = spec.storage_url()
-    storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
-                                       grace_period_s=spec.grace_period_s)
     multi_driver = not storage_mod.is_sqlite(url)
     evaluator = evaluator or resolve_evaluator(spec.evaluator)
-    with storage_mod.DriverLock(url):
-        # one driver per SQLite study (the lock): its cache need not re-read what it wrote
-        study = open_study(spec, storage if multi_driver else storage_mod.SingleDriverCache(storage))
-        progress = Progress(spec, progress_stream)
-        workers = n_jobs or spec.n_jobs
-        with _Stop() as stop, Pool(workers) as pool, storage_mod.Heartbeat(storage) as heartbeat:
-            driver = Driver(spec, study, pool, heartbeat, evaluator, progress, stop, multi_driver,
-                            storage)
-            stats = driver.run()
-        progress.done(study, stats)
+    # Workers boot (interpreter + simulator imports, ~1 s) while the storage and study open.
+    with Pool(n_jobs or spec.n_jobs) as pool:
+        storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
+                                           grace_period_s=spec.grace_period_s)
+        with storage_mod.DriverLock(url):
+            # one driver per SQLite study (the lock): its cache need not re-read what it wrote
+            study = open_study(spec, storage if multi_driver
+                               else storage_mod.SingleDriverCache(storage))
+            progress = Progress(spec, progress_stream)
+            with _Stop() as stop, storage_mod.Heartbeat(storage) as heartbeat:
+                driver = Driver(spec, study, pool, heartbeat, evaluator, progress, stop,
+                                multi_driver, storage)
+                stats = driver.run()
+            progress.done(study, stats)
     return study, stats
 
 

@@ -29,8 +29,9 @@ SAMPLERS = ("auto", "tpe", "nsga2", "random")
 RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
               "description")
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
-                "n_trials", "batch_size", "seed", "replicates", "sampler", "n_jobs", "storage",
-                "report", "evaluator", "heartbeat_interval_s", "grace_period_s", "capacity")
+                "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
+                "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
+                "grace_period_s", "capacity")
 
 
 def nsga2_population(batch_size: int) -> int:
@@ -81,6 +82,10 @@ class StudySpec:
     budget: Budget | None = None
     n_trials: int = 32
     batch_size: int = 8
+    # 2: the next batch is sampled while the previous one still runs (no idle workers at batch
+    # boundaries, but the sampler learns one batch later: worse trials per evaluation on the
+    # default study, see docs/opt.md). Part of the definition: it changes which trials are asked.
+    batches_in_flight: int = 1
     seed: int = 0
     replicates: int = 1
     sampler: str = "auto"
@@ -102,6 +107,9 @@ class StudySpec:
             value = getattr(self, key)
             require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
                     value, "must be an integer >= 1")
+        require(isinstance(self.batches_in_flight, int) and not isinstance(self.batches_in_flight, bool)
+                and self.batches_in_flight in (1, 2),
+                "batches_in_flight", self.batches_in_flight, "must be 1 or 2")
         require(self.grace_period_s > self.heartbeat_interval_s, "grace_period_s",
                 self.grace_period_s, f"must exceed heartbeat_interval_s={self.heartbeat_interval_s}")
         require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
@@ -153,6 +161,8 @@ class StudySpec:
                                                         self.budget.max_devices],
             "batch_size": self.batch_size, "seed": self.seed, "replicates": self.replicates,
             "sampler": self.sampler, "evaluator": self.evaluator,
+            # only when not the default, so studies stored before the key existed still resume
+            **({"batches_in_flight": self.batches_in_flight} if self.batches_in_flight != 1 else {}),
         }
 
     @property
@@ -284,6 +294,7 @@ def from_dict(raw: dict) -> StudySpec:
             constraints=tuple(parse_constraint(c, i) for i, c in enumerate(constraints)),
             budget=Budget(**budget) if budget else None,
             n_trials=raw.get("n_trials", 32), batch_size=raw.get("batch_size", 8),
+            batches_in_flight=raw.get("batches_in_flight", 1),
             seed=raw.get("seed", 0), replicates=raw.get("replicates", 1),
             sampler=str(raw.get("sampler", "auto")), n_jobs=raw.get("n_jobs"),
             storage=raw.get("storage"), top_k=int(report.get("top_k", 5)),
@@ -317,7 +328,8 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
         "space": space, "objectives": [{"metric": o.metric, "direction": o.direction}
                                        for o in spec.objectives],
         "constraints": [c.key for c in spec.constraints], "budget": budget,
-        "n_trials": spec.n_trials, "batch_size": spec.batch_size, "seed": spec.seed,
+        "n_trials": spec.n_trials, "batch_size": spec.batch_size,
+        "batches_in_flight": spec.batches_in_flight, "seed": spec.seed,
         "replicates": spec.replicates, "sampler": spec.sampler, "n_jobs": spec.n_jobs,
         "storage": spec.storage, "report": {"top_k": spec.top_k}, "evaluator": spec.evaluator,
         "heartbeat_interval_s": spec.heartbeat_interval_s, "grace_period_s": spec.grace_period_s,

@@ -34,9 +34,12 @@ def test_runs_exactly_n_trials_and_marks_infeasible(fake_spec):
                for t in trials)
 
 
-def test_same_seed_same_trials_with_one_and_two_workers(fake_spec, tmp_path):
-    one, _ = runner.run_study(fake_spec(n_trials=12, n_jobs=1), progress_stream=None)
-    two, _ = runner.run_study(fake_spec(n_trials=12, n_jobs=2, name="fake2"), progress_stream=None)
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_same_seed_same_trials_with_one_and_two_workers(fake_spec, tmp_path, in_flight):
+    one, _ = runner.run_study(fake_spec(n_trials=12, n_jobs=1, batches_in_flight=in_flight),
+                              progress_stream=None)
+    two, _ = runner.run_study(fake_spec(n_trials=12, n_jobs=2, name="fake2",
+                                        batches_in_flight=in_flight), progress_stream=None)
     assert trials_of(one) == trials_of(two)
     other, _ = runner.run_study(fake_spec(n_trials=12, seed=4, name="fake3"), progress_stream=None)
     assert [t[2] for t in trials_of(other)] != [t[2] for t in trials_of(one)]
@@ -59,16 +62,17 @@ NSGA2 = {"objectives": [{"metric": "slo_tokens_per_usd"},
                        {"metric": "ttft_ms.p99", "direction": "minimize"}], "sampler": "nsga2"}
 
 
+@pytest.mark.parametrize("in_flight", [1, 2])
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
 @pytest.mark.parametrize("stop_after", [9, 30, 47])
 def test_interrupted_study_resumes_exactly_like_an_uninterrupted_run(fake_spec, tmp_path,
                                                                       stop_after, sampler,
-                                                                      monkeypatch):
+                                                                      in_flight, monkeypatch):
     """Ctrl-C at several points (two batches in flight, model-based sampling active, results
     arriving out of order), then the same command again: the same trials as a run never
     interrupted, none lost or repeated."""
     ScrambledPool.rng = np.random.default_rng(stop_after)
-    extra = NSGA2 if sampler == "nsga2" else {}
+    extra = {**(NSGA2 if sampler == "nsga2" else {}), "batches_in_flight": in_flight}
     monkeypatch.setattr(runner, "Pool", ScrambledPool)
     base = ["model=llama3_1_70b", f"fake.log={tmp_path / 'count.log'}",
             f"fake.stop_after={stop_after}"]

@@ -53,6 +53,7 @@ def test_round_trip_through_stored_form(fake_spec):
     ({"sampler": "cmaes"}, r"^sampler='cmaes'"),
     ({"sampler": "nsga2"}, r"^sampler='nsga2': nsga2 is for multi-objective"),
     ({"n_trials": 0}, r"^n_trials=0"),
+    ({"batches_in_flight": 3}, r"^batches_in_flight=3: must be 1 or 2"),
     ({"budget": {"max_dollars": 3}}, r"^budget="),
     ({"bogus": 1}, r"^study=\['bogus'\]: unknown fields"),
     ({"base": ["cluster.tp=2"]}, r"also a search parameter"),
