@@ -249,16 +249,22 @@ def test_closed_form_runs_match_per_step_reference(sim_build, trace, policy, max
     assert_times_match(result, expected)
 
 
-def test_reference_comparison_on_a_busy_workload(sim_build):
-    """A larger deterministic instance of the property above, with interrupted decode runs."""
+def random_trace(*, seed: int, n: int, mean_gap_s: float, prompt: tuple[int, int],
+                 output: tuple[int, int]) -> list[tuple[float, int, int]]:
+    """(arrival_s, prompt_tokens, output_tokens) rows: Poisson arrivals from t=0, uniform lengths
+    in [low, high)."""
     import numpy as np
 
-    rng = np.random.default_rng(5)
-    n = 150
-    times = np.cumsum(rng.exponential(0.05, n))
+    rng = np.random.default_rng(seed)
+    times = np.cumsum(rng.exponential(mean_gap_s, n))
     times -= times[0]
-    trace = list(zip(times.tolist(), rng.integers(1, 800, n).tolist(),
-                     rng.integers(1, 300, n).tolist()))
+    return list(zip(times.tolist(), rng.integers(*prompt, n).tolist(),
+                    rng.integers(*output, n).tolist()))
+
+
+def test_reference_comparison_on_a_busy_workload(sim_build):
+    """A larger deterministic instance of the property above, with interrupted decode runs."""
+    trace = random_trace(seed=5, n=150, mean_gap_s=0.05, prompt=(1, 800), output=(1, 300))
     for policy in BatchPolicy:
         pool = sim_build.make_pool(policy=policy, max_num_seqs=8, max_batched_tokens=1024,
                                    chunk_size_tokens=256)
@@ -308,14 +314,7 @@ def test_kv_pressure_matches_per_step_reference(sim_build, trace, policy, max_se
 def test_kv_pressure_reference_on_a_busy_workload(sim_build, watermark):
     """A larger deterministic instance that certainly preempts (the cache holds ~4 requests of
     the 12 the sequence budget allows), so LIFO preemption and readmission are compared too."""
-    import numpy as np
-
-    rng = np.random.default_rng(11)
-    n = 120
-    times = np.cumsum(rng.exponential(0.02, n))
-    times -= times[0]
-    trace = list(zip(times.tolist(), rng.integers(50, 700, n).tolist(),
-                     rng.integers(20, 400, n).tolist()))
+    trace = random_trace(seed=11, n=120, mean_gap_s=0.02, prompt=(50, 700), output=(20, 400))
     for policy in BatchPolicy:
         pool = kv_pool(sim_build, policy, max_seqs=12, budget=1024, num_blocks=200,
                        block_size=16, watermark=watermark)
