@@ -2,13 +2,19 @@
 
 Reading guide:
   config.py            what a simulation is (pools, workload, SLOs) — frozen, validated
+  roles.py             pool roles and the stage kinds each serves
   simulation.py        simulate(config, seed) -> SimResult
+  results.py           SimResult and per-request rows
   engine.py            the event heap
-  scheduling/          replicas (batching, paged KV, preemption), routers, pools
+  scheduling/          replicas (paged KV, decode runs, preemption), batching policies, routers,
+                       pools
   cost/                step-time models (roofline, table, constant)
   workload/            arrivals and length distributions
   metrics/             records -> summary
 No file I/O, printing, Hydra or Optuna here.
+
+May import: ``sim`` only (numpy is the one third-party dependency). This file is the public
+API; nothing inside ``sim/`` takes names from it.
 """
 
 from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
@@ -18,7 +24,8 @@ from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec
 from sim.request import Stage, StageKind
-from sim.simulation import SimResult, simulate
+from sim.results import SimResult
+from sim.simulation import simulate
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, TraceRecords
 
 __all__ = [

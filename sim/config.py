@@ -15,15 +15,13 @@ from sim.errors import ConfigError, require, require_fraction, require_positive
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
 from sim.pipeline.specs import (IndexSpec, KVStoreSpec, LinkSpec, PrefixSpec, ReasoningSpec,
                                 TierKind)
-from sim.request import RouteMode, Stage, StageKind
+from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
+from sim.request import Stage
+# Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
+# policies in sim.scheduling.policies (one module per policy, listed in its registry).
+from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole  # noqa: F401
+from sim.scheduling.policies.registry import BatchPolicy, strategy_for
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, TraceRecords
-
-
-class BatchPolicy(enum.Enum):
-    STATIC = "static"  # a batch forms when the replica is idle and runs until every member ends
-    CONTINUOUS = "continuous"  # iteration-level; prefill-only steps take priority over decode
-    MIXED = "mixed"  # decodes and whole new prompts in one step under the token budget
-    CHUNKED = "chunked"  # Sarathi: decodes first, then prompt chunks fill the token budget
 
 
 class RouterPolicy(enum.Enum):
@@ -33,40 +31,6 @@ class RouterPolicy(enum.Enum):
     PREFIX_AFFINITY = "prefix_affinity"  # same prefix -> replica holding its KV (else least work)
     HEAVY_LIGHT = "heavy_light"  # long requests on one share of replicas, short on the rest
     POWER_OF_TWO = "power_of_two"  # two random replicas (named stream), the less loaded one
-
-
-class PoolRole(enum.Enum):
-    """What a pool's replicas do; each stage kind is served by pools of certain roles."""
-
-    COLOCATED = "colocated"  # prefill and decode on the same replicas (GENERATE stage)
-    PREFILL = "prefill"  # disaggregated prefill: finish after the first token, hand KV off
-    DECODE = "decode"  # disaggregated decode: admit with the transferred prompt KV
-    EMBED = "embed"  # batched encoder passes of an embedding model
-    RERANK = "rerank"  # batched cross-encoder passes over (query, document) pairs
-    REWARD = "reward"  # batched reward-model forward passes over candidates
-    CLASSIFIER = "classifier"  # a small model deciding a route (ROUTE stage)
-    CPU = "cpu"  # CPU hosts: a multi-server queue of cores (pre/post-processing, rule routing)
-    RETRIEVAL = "retrieval"  # vector-search nodes holding an index (CPU or accelerator)
-
-
-LLM_ROLES = frozenset({PoolRole.COLOCATED, PoolRole.PREFILL, PoolRole.DECODE})
-MODEL_ROLES = LLM_ROLES | {PoolRole.EMBED, PoolRole.RERANK, PoolRole.REWARD, PoolRole.CLASSIFIER}
-
-# Which pool roles can serve each stage kind (the plan check below and docs/pipelines.md).
-STAGE_ROLES: dict[StageKind, frozenset[PoolRole]] = {
-    StageKind.PREPROCESS: frozenset({PoolRole.CPU}),
-    StageKind.ROUTE: frozenset({PoolRole.CPU, PoolRole.CLASSIFIER}),
-    StageKind.EMBED: frozenset({PoolRole.EMBED}),
-    StageKind.VECTOR_SEARCH: frozenset({PoolRole.RETRIEVAL}),
-    StageKind.RERANK: frozenset({PoolRole.RERANK}),
-    StageKind.KV_RETRIEVAL: frozenset({PoolRole.COLOCATED, PoolRole.PREFILL}),
-    StageKind.GENERATE: frozenset({PoolRole.COLOCATED}),
-    StageKind.PREFILL: frozenset({PoolRole.PREFILL}),
-    StageKind.DECODE: frozenset({PoolRole.DECODE}),
-    StageKind.REWARD: frozenset({PoolRole.REWARD}),
-    StageKind.POSTPROCESS: frozenset({PoolRole.CPU}),
-}
-ROUTED_POOL = "routed"  # a plan's pool name meaning "the pool the ROUTE stage chose"
 
 
 class CostModelKind(enum.Enum):
@@ -102,13 +66,9 @@ class SchedulerSpec:
         require(isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and 0 <= value < 1, f"{prefix}.kv_watermark_fraction",
                 value, "must be a number in [0, 1) (share of KV blocks kept free at admission)")
-        budget = (self.chunk_size_tokens if self.policy is BatchPolicy.CHUNKED
-                  else self.max_batched_tokens)
-        if self.policy in (BatchPolicy.MIXED, BatchPolicy.CHUNKED):
-            field_name = "chunk_size_tokens" if self.policy is BatchPolicy.CHUNKED else "max_batched_tokens"
-            require(budget > self.max_num_seqs, f"{prefix}.{field_name}", budget,
-                    f"must exceed max_num_seqs={self.max_num_seqs} so every decode fits in a step "
-                    f"with room for prompt tokens")
+        require(isinstance(self.policy, BatchPolicy), f"{prefix}.policy", self.policy,
+                f"allowed: {', '.join(p.value for p in BatchPolicy)}")
+        strategy_for(self.policy).validate(self, prefix)  # the policy's own checks
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,7 +288,6 @@ class SimConfig:
             for end in (link.src_pool, link.dst_pool):
                 require(end in by_name, f"cluster.links.{link.name}", end,
                         f"names no pool (pools: {sorted(by_name)})")
-        from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
         for rt in self.workload.request_types:
             check_plan(rt, by_name, {s.pool for s in self.kv_stores})
 

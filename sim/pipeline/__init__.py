@@ -9,7 +9,11 @@
   routing.py        model routing (rule, classifier, cascade)
   disaggregation.py prefill -> decode KV hand-off over a network link
   workload.py       per-request pipeline draws (prefix ids, thinking lengths, per-type arrivals)
-  runtime.py        the orchestrator that moves requests between stages
+  validate.py       plan rules (called by ``SimConfig``)
 
-Nothing here is imported by ``sim.config``'s dependencies except ``specs`` (no cycles).
+``sim.simulation`` moves requests between the stages. ``sim.config`` imports only ``specs`` and
+``validate`` from here, and neither imports ``sim.config`` (no cycles).
+
+May import: any ``sim`` module below ``sim.simulation`` (engine, network, cost, hardware, metrics,
+workload, request, roles; ``sim.config`` for specs) and this folder.
 """

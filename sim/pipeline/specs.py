@@ -9,7 +9,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-from sim.errors import require, require_fraction, require_non_negative, require_positive
+from sim.errors import require, require_fraction, require_non_negative
 from sim.workload.spec import LengthKind, LengthSpec
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sim.errors import ConfigError, require
 from sim.request import RouteMode, StageKind
+from sim.roles import ROUTED_POOL, STAGE_ROLES, PoolRole
 
 # Numeric knobs each stage kind accepts (name -> default); anything else is a typo.
 STAGE_PARAMS: dict[StageKind, dict[str, float]] = {
@@ -26,8 +27,6 @@ GENERATION = (StageKind.GENERATE, StageKind.PREFILL)
 
 
 def check_plan(rt, pools: dict, store_pools: set[str]) -> None:
-    from sim.config import LLM_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole
-
     field = f"workload.request_types.{rt.name}.plan"
     plan = rt.plan
     served = sorted(p.name + ":" + p.role.value for p in pools.values())
@@ -58,7 +57,7 @@ def check_plan(rt, pools: dict, store_pools: set[str]) -> None:
                 f"{where}: stage {stage.kind.value!r} names pool {stage.pool!r}, which does not "
                 f"serve it (needs a pool of role {roles}; pools: {served})")
         if stage.kind is StageKind.ROUTE:
-            _check_route(stage, where, pools, LLM_ROLES, PoolRole)
+            _check_route(stage, where, pools)
             routed_by = "pending"
         elif stage.kind is StageKind.KV_RETRIEVAL:
             require(stage.pool in store_pools, f"{where}.pool", stage.pool,
@@ -90,7 +89,7 @@ def check_plan(rt, pools: dict, store_pools: set[str]) -> None:
             "a 'route' stage needs a later stage with pool 'routed'")
 
 
-def _check_route(stage, where: str, pools: dict, llm_roles, PoolRole) -> None:
+def _check_route(stage, where: str, pools: dict) -> None:
     targets = stage.targets
     require(len(targets) >= 1, f"{where}.targets", [], "a route stage needs targets "
             "[{model, pool, weight}, ...]")

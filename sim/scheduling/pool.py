@@ -6,13 +6,15 @@ from typing import Callable
 
 import numpy as np
 
-from sim.config import BatchPolicy, PoolRole, PoolSpec
+from sim.config import PoolSpec
 from sim.cost.factory import build_cost_model
 from sim.engine import Engine
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_bytes_per_token_per_device, kv_capacity_blocks
 from sim.metrics.collector import Collector
 from sim.request import DropReason, Request
+from sim.roles import PoolRole
+from sim.scheduling.policies.registry import strategy_for
 from sim.scheduling.replica import (MODE_COLOCATED, MODE_DECODE_ONLY, MODE_PREFILL_ONLY,
                                     Replica, watermark_blocks)
 from sim.scheduling.router import make_router
@@ -59,8 +61,10 @@ class LLMPool:
         self._admittable_blocks = self.num_blocks - watermark_blocks(self.num_blocks,
                                                                      sched.kv_watermark_fraction)
         self._decode_only = mode == MODE_DECODE_ONLY
-        self._whole_prompt_budget = (sched.max_batched_tokens
-                                     if sched.policy is not BatchPolicy.CHUNKED else None)
+        # A policy admitting whole prompts can never serve one above its token budget.
+        strategy = strategy_for(sched.policy)
+        self._whole_prompt_budget = (strategy.token_budget(sched) if strategy.whole_prompts
+                                     else None)
 
     def drop_reason(self, req: Request) -> DropReason | None:
         """Why this request can never be served here (checked before it queues)."""

@@ -4,15 +4,10 @@ Vocabulary (after vLLM v1): every admitted request's computed tokens catch up wi
 target under a token budget, a sequence budget and a KV-block budget; decoding requests then
 advance one token per decode step.
 
-Speed: when a step would contain only decodes and nothing can join, the batch membership cannot
-change until the earliest of (a member finishes, the KV cache fills, a new request arrives). The
-replica advances all those decode steps in closed form — step time is ``base + slope * context``
-and context grows by the batch size each step — and schedules one event at the end of the run.
-An arrival that could join interrupts the run at the next step boundary.
-
-Decode state is kept lazily: a decoding request's generated count is
-``gen_base + (decode_step - step_base)``, so advancing a run is O(1) in the batch size. KV blocks
-are counted exactly with a histogram of block phases (see ``_new_blocks``).
+Layout: this module keeps the queues, admission bookkeeping, explicit (prefill or mixed) steps
+and activity; the replica's batching policy (``sim.scheduling.policies``, a stateless strategy
+object) decides at each step boundary which step runs next; the decode set and closed-form decode
+runs, KV growth and preemption live in ``sim.scheduling.decode_runs`` (a mixin of ``Replica``).
 
 Pipelines (``sim.pipeline``) add three things, none of which costs the single-stage path more
 than an attribute check:
@@ -40,16 +35,16 @@ request is preempted and readmitted with another first chunk: preemption by the 
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections import deque
 from typing import Callable
 
-from sim.config import BatchPolicy, SchedulerSpec
+from sim.config import SchedulerSpec
 from sim.cost.base import StepCostModel, StepShape
 from sim.engine import PRIORITY_COMPLETION, PRIORITY_SCHEDULE, Engine
 from sim.metrics.collector import ReplicaStats
 from sim.request import Request
+from sim.scheduling.decode_runs import DecodeRuns
+from sim.scheduling.policies.registry import strategy_for
 
 
 MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
@@ -60,7 +55,7 @@ def watermark_blocks(total_blocks: int, fraction: float) -> int:
     return int(fraction * total_blocks)
 
 
-class Replica:
+class Replica(DecodeRuns):
     def __init__(self, engine: Engine, label: str, cost: StepCostModel, spec: SchedulerSpec,
                  num_blocks: int, on_finish: Callable[[Request], None],
                  stats: ReplicaStats, *, index: int = 0, mode: int = 0) -> None:
@@ -69,10 +64,11 @@ class Replica:
         self.prefill_only = mode == MODE_PREFILL_ONLY
         self.decode_only = mode == MODE_DECODE_ONLY
         self.policy = spec.policy
+        self.strategy = strategy_for(spec.policy)  # decides each next step (``next_step``)
+        self.interruptible = self.strategy.interruptible  # may an arrival cut a decode run short
         self.bs = spec.block_size_tokens
         self.max_seqs = spec.max_num_seqs
-        self.token_budget = (spec.chunk_size_tokens if spec.policy is BatchPolicy.CHUNKED
-                             else spec.max_batched_tokens)
+        self.token_budget = self.strategy.token_budget(spec)
         self.total_blocks = num_blocks
         self.used_blocks = 0
         self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
@@ -80,24 +76,12 @@ class Replica:
         self.waiting: deque[Request] = deque()
         self.admitted: dict[int, Request] = {}  # admission order: the last one is preempted first
         self.prefilling: list[Request] = []  # admitted, prefill not finished (chunked keeps some)
-        # decode set, kept lazily (see module docstring)
-        self.num_decoding = 0
-        self.decode_step = 0
-        self._ctx_sum = 0  # sum of decoders' context at decode step _ctx_anchor
-        self._ctx_anchor = 0
-        self.phase_counts = [0] * self.bs
-        self.finish_heap: list[tuple[int, int, Request]] = []
         self._admit_seq = 0
+        self._init_decode_set(self.bs)
         # activity
         self.busy = False
         self.pending_schedule = False
         self.version = 0
-        self.in_run = False
-        self.run_start_s = self.run_base_s = self.run_growth_s = 0.0
-        self.run_steps = 0
-        # Decoders that sat through prefill-only steps since their last token, grouped by how
-        # long: [stall_s, count], oldest group first (continuous policy only).
-        self._stalls: list[list] = []
         # router bookkeeping
         self.outstanding_requests = 0
         self.outstanding_tokens = 0
@@ -110,17 +94,13 @@ class Replica:
         self.outstanding_tokens += req.prompt_tokens + req.output_tokens
         if not self.busy:
             self._request_schedule()
-        elif self.in_run and self.policy is not BatchPolicy.STATIC and len(self.waiting) == 1 \
+        elif self.in_run and self.interruptible and len(self.waiting) == 1 \
                 and len(self.admitted) < self.max_seqs:
             self._interrupt_run()
 
     @property
     def num_running(self) -> int:
         return len(self.admitted)
-
-    def context_of(self, req: Request) -> int:
-        """KV tokens a decoding request holds now."""
-        return req.context + (self.decode_step - req.step_base)
 
     def blocks_in_use_check(self) -> int:
         """Recount KV blocks from the requests (for invariant tests)."""
@@ -131,12 +111,6 @@ class Replica:
             else:  # the whole prompt's blocks are reserved at admission
                 total += self._prompt_blocks(req)
         return total
-
-    def _held_blocks(self, req: Request, context: int) -> int:
-        if req.samples == 1:
-            return -(-context // self.bs)
-        shared = req.join_context // self.bs
-        return shared + req.samples * (-(-context // self.bs) - shared)
 
     def _prompt_blocks(self, req: Request) -> int:
         """Blocks admission reserves: the whole prompt (with cached prefix) and the fork copies."""
@@ -162,80 +136,7 @@ class Replica:
     def _start_next_step(self) -> None:
         if self.decode_only and self.waiting:
             self._admit_decoders()
-        policy = self.policy
-        decoders = self.num_decoding
-        if policy is BatchPolicy.STATIC:
-            if self.admitted:
-                self._start_decode_run()
-            else:
-                self._start_step(self._admit_whole(self.token_budget), with_decode=False)
-            return
-        if policy is BatchPolicy.CONTINUOUS:
-            chunks = self._admit_whole(self.token_budget)
-            if chunks:
-                self._start_step(chunks, with_decode=False)
-            elif decoders:
-                self._start_decode_run()
-            return
-        # MIXED and CHUNKED put every decode in the step, then prompt tokens in what budget is left.
-        if decoders and not self._reserve_decode_blocks(1):
-            return self._start_next_step()  # a preemption changed the batch; plan again
-        if policy is BatchPolicy.MIXED:
-            chunks = self._admit_whole(self.token_budget - self.num_decoding)
-        else:
-            chunks = self._admit_chunks(self.token_budget - self.num_decoding)
-        if chunks:
-            self._start_step(chunks, with_decode=self.num_decoding > 0)
-        elif self.num_decoding:
-            self._start_decode_run()
-
-    def _admit_whole(self, budget: int) -> list[tuple[Request, int]]:
-        """FCFS admission of whole prompts; a prompt longer than the budget may run alone."""
-        chunks: list[tuple[Request, int]] = []
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
-        while self.waiting and len(self.admitted) < self.max_seqs:
-            req = self.waiting[0]
-            tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
-            need = -(-req.prefill_target // self.bs)
-            if req.samples > 1:
-                need += self._fork_blocks(req)
-            if need > free or (tokens > budget and chunks):
-                break
-            self.waiting.popleft()
-            free -= need
-            budget -= tokens
-            self._admit(req)
-            self.used_blocks += need
-            chunks.append((req, tokens))
-            if budget <= 0:
-                break
-        return chunks
-
-    def _admit_chunks(self, budget: int) -> list[tuple[Request, int]]:
-        """Chunked prefill: continue partial prefills first, then admit new prompts in chunks.
-        Admission reserves the whole prompt's blocks (module docstring), so chunks allocate none."""
-        chunks: list[tuple[Request, int]] = []
-        for req in self.prefilling:
-            if budget <= 0:
-                break
-            chunk = min(req.prefill_target - req.computed, budget)
-            budget -= chunk
-            chunks.append((req, chunk))
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
-        while budget > 0 and self.waiting and len(self.admitted) < self.max_seqs:
-            req = self.waiting[0]
-            need = self._prompt_blocks(req)
-            chunk = min(req.prefill_target - req.computed, budget)  # cached tokens: no compute
-            if need > free or chunk <= 0:
-                break
-            self.waiting.popleft()
-            self._admit(req)
-            self.prefilling.append(req)
-            free -= need
-            budget -= chunk
-            self.used_blocks += need
-            chunks.append((req, chunk))
-        return chunks
+        self.strategy.next_step(self)
 
     def _admit(self, req: Request) -> None:
         self._admit_seq += 1
@@ -245,6 +146,28 @@ class Replica:
             req.stage_start_s = self.engine.now_s
             if req.gen_start_s < 0:
                 req.gen_start_s = req.stage_start_s
+
+    def _admit_decoders(self) -> None:
+        """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
+        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
+        waiting = self.waiting
+        while waiting and len(self.admitted) < self.max_seqs:
+            req = waiting[0]
+            if req.computed < req.prefill_target:
+                break  # preempted here earlier: it is prefilled again like any request
+            req.join_context = req.prefill_target
+            need = -(-req.prefill_target // self.bs) + self._fork_blocks(req)
+            if need > free:
+                break
+            waiting.popleft()
+            free -= need
+            self.used_blocks += need
+            self._admit(req)
+            req.context = req.prefill_target
+            if req.generated >= req.output_tokens:
+                self._finish(req, req.context)
+            else:
+                self._join_decode(req)
 
     # --- one explicit step (prefill, or prefill + decode) -------------------------------
     def _start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
@@ -275,20 +198,6 @@ class Replica:
         self.engine.schedule(self.engine.now_s + duration, self._end_step, chunks,
                              decoders > 0, priority=PRIORITY_COMPLETION)
 
-    def _record_itl(self, first_step_s: float, growth_s: float, steps: int, batch: int) -> None:
-        """Inter-token gaps of a decode run; stalled decoders' first gap includes their stall."""
-        if not self._stalls:
-            self.stats.record_itl_run(first_step_s, growth_s, steps, batch)
-            return
-        stalled = 0
-        for stall_s, count in self._stalls:
-            self.stats.record_itl_run(first_step_s + stall_s, 0.0, 1, count)
-            stalled += count
-        self._stalls.clear()
-        self.stats.record_itl_run(first_step_s, 0.0, 1, batch - stalled)
-        if steps > 1:
-            self.stats.record_itl_run(first_step_s + growth_s, growth_s, steps - 1, batch)
-
     def _continue(self) -> None:
         """Plan the next step now, unless more events are due at this same instant (arrivals,
         other completions): then plan after them, so a batch formed at t sees everything at t."""
@@ -307,7 +216,7 @@ class Replica:
             req.computed += chunk
             if req.computed < req.prefill_target:
                 continue
-            if self.policy is BatchPolicy.CHUNKED:
+            if self.prefilling:  # a chunked prefill is done (only chunked admits into it)
                 self.prefilling.remove(req)
             if req.first_token_s < 0:
                 req.first_token_s = now
@@ -325,135 +234,6 @@ class Replica:
                 self._join_decode(req)
         self._continue()
 
-    # --- decode runs in closed form ----------------------------------------------------
-    def _start_decode_run(self) -> None:
-        while True:
-            kv_steps = self._steps_until_kv_full()
-            if kv_steps > 0:
-                break
-            self._preempt_last()
-            if not self.num_decoding:
-                return self._start_next_step()
-        self._drop_stale_finishes()
-        steps = min(kv_steps, self.finish_heap[0][0] - self.decode_step)
-        context = self._context_sum()
-        base, slope = self.cost.decode_coefficients(self.num_decoding, context)
-        self.run_base_s = base + slope * context
-        self.run_growth_s = slope * self.num_decoding
-        self.run_steps = steps
-        self.run_start_s = self.engine.now_s
-        self.in_run = True
-        self._begin(0.0, "decode", self.num_decoding)
-        self.engine.schedule(self._run_time(steps), self._end_run, self.version,
-                             priority=PRIORITY_COMPLETION)
-
-    def _run_time(self, steps: int) -> float:
-        """End time of the ``steps``-th step of the current run."""
-        return self.run_start_s + steps * self.run_base_s + self.run_growth_s * steps * (steps - 1) / 2
-
-    def _interrupt_run(self) -> None:
-        """Shorten the current run to end at the first step boundary at or after now."""
-        now = self.engine.now_s
-        a = self.run_growth_s / 2
-        b = self.run_base_s - a
-        c = self.run_start_s - now
-        if a > 0:
-            steps = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-        else:
-            steps = -c / b
-        m = max(1, min(self.run_steps, math.ceil(steps)))
-        while m > 1 and self._run_time(m - 1) >= now:
-            m -= 1
-        while m < self.run_steps and self._run_time(m) < now:
-            m += 1
-        if m < self.run_steps:
-            self.run_steps = m
-            self.version += 1
-            self.engine.schedule(self._run_time(m), self._end_run, self.version,
-                                 priority=PRIORITY_COMPLETION)
-
-    def _end_run(self, version: int) -> None:
-        if version != self.version:
-            return  # superseded by an interrupt
-        steps = self.run_steps
-        duration = self.engine.now_s - self.run_start_s
-        self.stats.busy_s += duration
-        self._record_itl(self.run_base_s, self.run_growth_s, steps, self.num_decoding)
-        self.stats.decode_steps += steps
-        if self.stats.spans is not None:
-            self.stats.add_span(self.label, f"decode x{steps}", self.run_start_s, duration,
-                                self.num_decoding)
-        self.used_blocks += self._new_blocks(self.decode_step, steps)
-        self.decode_step += steps
-        self.busy = self.in_run = False
-        self._pop_finished()
-        self._continue()
-
-    # --- decode-set bookkeeping ----------------------------------------------------------
-    def _context_sum(self) -> int:
-        return self._ctx_sum + self.num_decoding * (self.decode_step - self._ctx_anchor)
-
-    def _reanchor(self) -> None:
-        self._ctx_sum = self._context_sum()
-        self._ctx_anchor = self.decode_step
-
-    def _admit_decoders(self) -> None:
-        """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
-        waiting = self.waiting
-        while waiting and len(self.admitted) < self.max_seqs:
-            req = waiting[0]
-            if req.computed < req.prefill_target:
-                break  # preempted here earlier: it is prefilled again like any request
-            req.join_context = req.prefill_target
-            need = -(-req.prefill_target // self.bs) + self._fork_blocks(req)
-            if need > free:
-                break
-            waiting.popleft()
-            free -= need
-            self.used_blocks += need
-            self._admit(req)
-            req.context = req.prefill_target
-            if req.generated >= req.output_tokens:
-                self._finish(req, req.context)
-            else:
-                self._join_decode(req)
-
-    def _join_decode(self, req: Request) -> None:
-        self._reanchor()
-        req.step_base = self.decode_step
-        req.gen_base = req.generated
-        req.phase = (req.context - self.decode_step) % self.bs
-        n = req.samples
-        self.phase_counts[req.phase] += n
-        self.num_decoding += n
-        self._ctx_sum += req.context * n
-        heapq.heappush(self.finish_heap, (self.decode_step + req.output_tokens - req.generated,
-                                          req.admit_seq, req))
-
-    def _leave_decode(self, req: Request) -> int:
-        """Remove a decoding request; return its context (KV tokens held)."""
-        self._reanchor()
-        context = self.context_of(req)
-        req.generated = req.gen_base + (self.decode_step - req.step_base)
-        n = req.samples
-        self.phase_counts[req.phase] -= n
-        self.num_decoding -= n
-        self._ctx_sum -= context * n
-        return context
-
-    def _pop_finished(self) -> None:
-        heap = self.finish_heap
-        while heap and heap[0][0] <= self.decode_step:
-            _, seq, req = heapq.heappop(heap)
-            if self.admitted.get(seq) is req:  # else a stale entry of a preempted request
-                self._finish(req, self._leave_decode(req))
-
-    def _drop_stale_finishes(self) -> None:
-        heap = self.finish_heap
-        while heap and self.admitted.get(heap[0][1]) is not heap[0][2]:
-            heapq.heappop(heap)
-
     def _finish(self, req: Request, context: int) -> None:
         del self.admitted[req.admit_seq]
         self.used_blocks -= (-(-context // self.bs) if req.samples == 1 or self.prefill_only
@@ -462,78 +242,6 @@ class Replica:
         self.outstanding_requests -= 1
         self.outstanding_tokens -= req.prompt_tokens + req.output_tokens
         self.on_finish(req)
-
-    # --- KV blocks -------------------------------------------------------------------------
-    def _new_blocks(self, step: int, steps: int) -> int:
-        """Blocks the decode set allocates over decode steps [step, step + steps).
-
-        A request whose context is a multiple of the block size before a step needs a new block;
-        decoders advance in lockstep, so each one's (context - decode_step) mod block size is
-        constant and a histogram of it answers in O(block size)."""
-        bs, counts = self.bs, self.phase_counts
-        cycles, rest = divmod(steps, bs)
-        total = cycles * self.num_decoding
-        for t in range(step + cycles * bs, step + steps):
-            total += counts[-t % bs]
-        return total
-
-    def _decode_blocks_needed(self, steps: int) -> int:
-        return self._new_blocks(self.decode_step, steps) if self.num_decoding else 0
-
-    def _steps_until_kv_full(self) -> int:
-        """How many decode steps fit in the free blocks (exact)."""
-        free = self.total_blocks - self.used_blocks
-        bs, counts, n = self.bs, self.phase_counts, self.decode_step
-        cycles = free // self.num_decoding
-        free -= cycles * self.num_decoding
-        steps = cycles * bs
-        for t in range(n + steps, n + steps + bs):
-            free -= counts[-t % bs]
-            if free < 0:
-                return steps
-            steps += 1
-        return steps
-
-    def _reserve_decode_blocks(self, steps: int) -> bool:
-        """Make room for the decoders' next steps, preempting if needed; False if it preempted."""
-        preempted = False
-        while self.num_decoding and \
-                self._decode_blocks_needed(steps) > self.total_blocks - self.used_blocks:
-            self._preempt_last()
-            preempted = True
-        return not preempted
-
-    def _preempt_last(self) -> None:
-        """Preemption by recompute: the most recently admitted request gives back its KV."""
-        _, req = self.admitted.popitem()
-        if req.computed >= req.prefill_target:  # decoding
-            stall_s = self._unstall_victim(req.samples)
-            if req.preempted_token_s < 0:
-                req.preempted_token_s = self.engine.now_s - stall_s
-            context = self._leave_decode(req)
-            self.used_blocks -= self._held_blocks(req, context)
-            req.prefill_target = req.prompt_tokens + req.generated
-        else:  # only chunked prefill leaves a request half-prefilled between steps
-            self.used_blocks -= self._prompt_blocks(req)
-            self.prefilling.remove(req)
-        req.computed = 0
-        req.admit_seq = 0
-        req.preemptions += 1
-        self.stats.preemptions += 1
-        self.waiting.appendleft(req)
-
-    def _unstall_victim(self, samples: int) -> float:
-        """Take a preempted decoder out of the stall groups; return how long it had stalled.
-        The victim is the most recently admitted, so it is among the decoders that joined last:
-        not yet stalled if some decoders are ungrouped, else in the newest group."""
-        stalled = sum(group[1] for group in self._stalls)
-        if not self._stalls or self.num_decoding > stalled:
-            return 0.0
-        group = self._stalls[-1]
-        group[1] -= samples
-        if group[1] <= 0:
-            self._stalls.pop()
-        return group[0]
 
     # --- activity ----------------------------------------------------------------------------
     def _begin(self, duration: float, name: str, batch: int) -> None:

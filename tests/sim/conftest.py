@@ -150,7 +150,8 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
     """
     from sim.metrics.summary import summarize
     from sim.scheduling.replica import Replica
-    from sim.simulation import SimResult, _request_rows, _Run
+    from sim.results import SimResult, request_rows
+    from sim.simulation import _Run
 
     run = _Run(config, seed)
     run.start()
@@ -192,7 +193,7 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
     engine.run()
     check(final=True)
     summary = summarize(config, run.collector, engine.num_events, engine.now_s)
-    rows = _request_rows(run) if config.record_requests else None
+    rows = request_rows(run.collector) if config.record_requests else None
     run.num_checks, run.num_busy_checks = checks, busy_checks
     return run, SimResult(summary=summary, requests=rows, spans=run.collector.spans)
 

@@ -1,0 +1,37 @@
+"""Whole-prompt admission, shared by the static, continuous and mixed policies.
+
+KV admission (module docstring of ``sim.scheduling.replica``): a request is admitted only if all
+its prompt's blocks (plus its samples' fork blocks) fit in the free blocks left after the running
+decoders' next step, with the watermark still free afterwards; the blocks are reserved here.
+"""
+
+from __future__ import annotations
+
+from sim.request import Request
+
+
+def admit_whole(replica, budget: int) -> list[tuple[Request, int]]:
+    """FCFS admission of whole prompts; a prompt longer than the budget may run alone.
+    Returns the step's ``[(request, prefill tokens)]`` (empty: nothing admitted)."""
+    chunks: list[tuple[Request, int]] = []
+    free = (replica.total_blocks - replica.used_blocks - replica._decode_blocks_needed(1)
+            - replica.watermark)
+    waiting, admitted, max_seqs = replica.waiting, replica.admitted, replica.max_seqs
+    bs = replica.bs
+    while waiting and len(admitted) < max_seqs:
+        req = waiting[0]
+        tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
+        need = -(-req.prefill_target // bs)
+        if req.samples > 1:
+            need += replica._fork_blocks(req)
+        if need > free or (tokens > budget and chunks):
+            break
+        waiting.popleft()
+        free -= need
+        budget -= tokens
+        replica._admit(req)
+        replica.used_blocks += need
+        chunks.append((req, tokens))
+        if budget <= 0:
+            break
+    return chunks
