@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from speed import time_at_load
 from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
                  RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind,
@@ -27,11 +28,11 @@ from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreSpec, KVTierSpec, P
 
 
 def _hw(name):
-    return compose.hardware_spec(catalog.entry("hardware", name))
+    return to_sim.hardware_spec(catalog.entry("hardware", name))
 
 
 def _model(name):
-    return compose.model_spec(catalog.entry("model", name))
+    return to_sim.model_spec(catalog.entry("model", name))
 
 
 def _ln(mean, std, lo=4, hi=4096):

@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from speed import time_at_load
 from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec, RequestTypeSpec,
                  SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
 
 
 def chat_config(num_requests: int, arrival: ArrivalSpec, policy: BatchPolicy) -> SimConfig:
-    pool = PoolSpec(name="llm", model=compose.model_spec(catalog.entry("model", "llama3_1_8b")),
-                    hardware=compose.hardware_spec(catalog.entry("hardware", "h100_sxm")),
+    pool = PoolSpec(name="llm", model=to_sim.model_spec(catalog.entry("model", "llama3_1_8b")),
+                    hardware=to_sim.hardware_spec(catalog.entry("hardware", "h100_sxm")),
                     num_replicas=8, scheduler=SchedulerSpec(policy=policy, chunk_size_tokens=2048))
     chat = RequestTypeSpec(
         name="chat", plan=(Stage(kind=StageKind.GENERATE, pool="llm"),),

@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
                  RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
                  simulate)
@@ -42,8 +43,8 @@ EXTRA_LATENCY_S = 0.0  # --extra-latency-us: per-fetch software overhead added t
 
 
 def _config(prefix_tokens: int, tier: str | None, burst: int) -> SimConfig:
-    pool = PoolSpec(name="llm", model=compose.model_spec(catalog.entry("model", "llama3_1_70b")),
-                    hardware=compose.hardware_spec(catalog.entry("hardware", "h100_sxm")), tp=4,
+    pool = PoolSpec(name="llm", model=to_sim.model_spec(catalog.entry("model", "llama3_1_70b")),
+                    hardware=to_sim.hardware_spec(catalog.entry("hardware", "h100_sxm")), tp=4,
                     scheduler=SchedulerSpec(policy=BatchPolicy.CHUNKED, chunk_size_tokens=2048))
     plan = (Stage(kind=StageKind.GENERATE, pool="llm"),)
     stores = ()

@@ -19,7 +19,8 @@ import argparse
 import json
 import time
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, DType, LengthKind, LengthSpec, PoolSpec,
                  RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
                  simulate)
@@ -30,8 +31,8 @@ POLICIES = (BatchPolicy.CONTINUOUS, BatchPolicy.MIXED, BatchPolicy.CHUNKED)
 
 def kv_starved_config(policy: BatchPolicy, num_requests: int, arrival: ArrivalSpec, *,
                       kv_gb: float, watermark: float | None) -> SimConfig:
-    model = compose.model_spec(catalog.entry("model", "llama3_1_70b"))
-    hardware = compose.hardware_spec(catalog.entry("hardware", "h100_sxm"))
+    model = to_sim.model_spec(catalog.entry("model", "llama3_1_70b"))
+    hardware = to_sim.hardware_spec(catalog.entry("hardware", "h100_sxm"))
     tp, reserve = 4, 0.05
     weights = weight_bytes_per_device(model, tp, 1, DType.BF16)  # PoolSpec's default dtype
     utilization = reserve + (weights + kv_gb * 1e9 / tp) / hardware.memory_bytes

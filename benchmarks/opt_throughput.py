@@ -24,7 +24,8 @@ import os
 import tempfile
 import time
 
-from hermes_opt import runner, study
+from hermes_opt.run import runner
+from hermes_opt.study import definition as study
 
 
 def main() -> None:

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hermes_opt import runner
-from hermes_opt.objective import score
-from hermes_opt.pareto import hypervolume, pareto_mask, reference_point
-from hermes_opt.pool import Pool
-from hermes_opt.space import to_overrides
-from hermes_opt.study import from_dict
-from hermes_opt.worker import run_job, simulate_overrides
+from hermes_opt.run import runner
+from hermes_opt.study.objective import score
+from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
+from hermes_opt.run.pool import Pool
+from hermes_opt.study.space import to_overrides
+from hermes_opt.study.definition import from_dict
+from hermes_opt.run.worker import run_job, simulate_overrides
 
 SCENARIO = {
     "name": "search_quality",
@@ -60,7 +60,7 @@ def key(overrides: list[str]) -> str:
 
 def cached_evaluator(overrides: list[str], seed: int, budget) -> dict:
     """The exhaustive results, looked up: what simulate_overrides returned for these overrides."""
-    from hermes_opt.worker import Infeasible
+    from hermes_opt.run.worker import Infeasible
     value = CACHE[key(overrides)]
     if isinstance(value, str):
         raise Infeasible(value)

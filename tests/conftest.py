@@ -1,17 +1,17 @@
-"""Shared fixtures for optimizer tests: fake-simulator studies in a temporary directory."""
+"""Shared fixtures for the optimizer's tests (study/, run/, cli/, hydra_plugins/): fake-simulator
+studies in a temporary directory. ``support/`` (the fake evaluator) is importable from every test
+and from the hermes-opt subprocesses they start."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+SUPPORT = Path(__file__).resolve().parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
 
 
 def fake_raw(tmp_path: Path, **changes) -> dict:
@@ -36,15 +36,8 @@ def fake_raw(tmp_path: Path, **changes) -> dict:
 
 @pytest.fixture
 def fake_spec(tmp_path):
-    from hermes_opt.study import from_dict
+    from hermes_opt.study.definition import from_dict
 
     def make(**changes):
         return from_dict(fake_raw(tmp_path, **changes))
     return make
-
-
-def subprocess_env() -> dict[str, str]:
-    """Environment for hermes-opt subprocesses that must import tests/opt/fakes.py."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), env.get("PYTHONPATH", "")])
-    return env

@@ -22,8 +22,9 @@ import numpy as np
 from hermes_opt.calibration import errors, fit, observations as obs_mod, serving
 from hermes_opt.calibration.observations import StepObservation, ape
 from hermes_opt.calibration.predict import predict
-from hermes_opt.calibration.profile import Profile
-from hermes_opt.calibration.splits import Holdout, split
+from hermes_opt.compose.calibration_profile import Profile
+from hermes_opt.calibration.splits import split
+from hermes_opt.compose.calibration_profile import Holdout
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
@@ -56,7 +57,7 @@ class Request:
                               "times), --vidur-compute/--vidur-network (operators), or --serving")
         if self.precision not in ("bf16", "fp8"):
             raise ConfigError(f"--precision={self.precision!r}: allowed: bf16, fp8")
-        from hermes_opt import catalog
+        from hermes_opt.compose import catalog
         if self.hardware not in catalog.options("hardware"):
             raise ConfigError(f"--hardware={self.hardware!r}: unknown; allowed: "
                               f"{', '.join(catalog.options('hardware'))}")
@@ -191,7 +192,7 @@ def _run_serving(req: Request) -> Profile:
 
 
 def _relative(data: list[dict]) -> list[dict]:
-    from hermes_opt import catalog
+    from hermes_opt.compose import catalog
     root = str(catalog.DATA_DIR)
     return [{k: (v.replace(root, "hermes_opt/data") if isinstance(v, str) else v) for k, v in d.items()}
             for d in data]

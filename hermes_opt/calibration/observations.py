@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hermes_opt.csv_input import read_csv
+from hermes_opt.compose.csv_input import read_csv
 from sim.errors import ConfigError
 
 # --- name mapping -----------------------------------------------------------------------
@@ -50,7 +50,7 @@ MODEL_ALIASES = {
 
 def catalog_name(kind: str, raw: object) -> str:
     """Catalog name for a file's spelling ('' when the catalog has no such entry)."""
-    from hermes_opt import catalog
+    from hermes_opt.compose import catalog
     text = str(raw).strip()
     if text in catalog.options(kind):
         return text
@@ -135,7 +135,7 @@ def load_steps(path: str | Path, default_hardware: str = "") -> list[StepObserva
         hardware = catalog_name("hardware", hw_raw)
         model = catalog_name("model", r.model)
         if not hardware or not model:
-            from hermes_opt import catalog
+            from hermes_opt.compose import catalog
             which, raw = ("hardware", hw_raw) if not hardware else ("model", r.model)
             raise ConfigError(f"steps={str(path)!r}: row {i + 2} {which}={raw!r}: unknown; allowed: "
                               f"{', '.join(catalog.options(which))}")

@@ -6,7 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from hermes_opt.calibration.observations import (CollectiveObservation, OperatorObservation,
                                                  StepObservation)
 from sim.cost.base import StepShape
@@ -16,12 +17,12 @@ from sim.hardware.specs import DType, HardwareSpec, ModelSpec
 
 @lru_cache(maxsize=None)
 def model_spec(name: str) -> ModelSpec:
-    return compose.model_spec(catalog.entry("model", name))
+    return to_sim.model_spec(catalog.entry("model", name))
 
 
 @lru_cache(maxsize=None)
 def hardware_spec(name: str) -> HardwareSpec:
-    return compose.hardware_spec(catalog.entry("hardware", name))
+    return to_sim.hardware_spec(catalog.entry("hardware", name))
 
 
 def cost_model(model: str, hardware: str, tp: int, params: RooflineParams,

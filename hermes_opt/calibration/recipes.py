@@ -68,5 +68,5 @@ RECIPES: dict[str, list[str]] = {
 
 
 def recipe_argv(name: str) -> list[str]:
-    from hermes_opt import catalog
+    from hermes_opt.compose import catalog
     return [a.replace("{data}", str(catalog.DATA_DIR)) for a in RECIPES[name]]

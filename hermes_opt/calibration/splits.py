@@ -8,52 +8,9 @@ validation study reports error on exactly the rows the fit never saw.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from hermes_opt.calibration.observations import (CollectiveObservation, OperatorObservation,
                                                  ServingObservation, StepObservation)
-from sim.errors import ConfigError
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Holdout:
-    models: tuple[str, ...] = ()
-    tp: tuple[int, ...] = ()
-    batch: tuple[int, ...] = ()
-    prompt: tuple[int, ...] = ()
-    decode_tokens: tuple[int, ...] = ()  # splitwise token_size (tokens generated while measuring)
-    isl_osl: tuple[str, ...] = ()  # "128/2048"
-    num_tokens: tuple[int, ...] = ()  # vidur operator rows
-    every: int = 3  # used only when every list above is empty; 0 = fit on all rows
-
-    def __post_init__(self) -> None:
-        if self.every < 0:
-            raise ConfigError(f"--holdout-every={self.every}: must be >= 0")
-        for pair in self.isl_osl:
-            parts = pair.split("/")
-            if len(parts) != 2 or not all(p.isdigit() for p in parts):
-                raise ConfigError(f"--holdout-isl-osl={pair!r}: write ISL/OSL pairs like 128/2048")
-
-    @property
-    def explicit(self) -> bool:
-        return any((self.models, self.tp, self.batch, self.prompt, self.decode_tokens,
-                    self.isl_osl, self.num_tokens))
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @staticmethod
-    def from_dict(data: dict) -> "Holdout":
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data).items()}
-        return Holdout(**fields)
-
-    def describe(self) -> str:
-        if not self.explicit:
-            return ("fit on all rows (no held-out rows)" if self.every == 0 else
-                    f"1 in every {self.every} configurations (sorted by key) held out")
-        parts = [f"{k}={','.join(map(str, v))}" for k, v in self.to_dict().items()
-                 if isinstance(v, list) and v]
-        return "held out: rows with " + " or ".join(parts)
+from hermes_opt.compose.calibration_profile import Holdout
 
 
 def _key(obs: object) -> str:

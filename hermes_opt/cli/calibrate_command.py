@@ -11,10 +11,11 @@ import textwrap
 import sys
 from pathlib import Path
 
-from hermes_opt import catalog
-from hermes_opt.calibration import calibrate, profile
+from hermes_opt.compose import catalog
+from hermes_opt.calibration import calibrate
+from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.calibration.recipes import RECIPES, recipe_argv
-from hermes_opt.calibration.splits import Holdout
+from hermes_opt.compose.calibration_profile import Holdout
 from sim.errors import ConfigError
 
 PROG = "hermes-sim calibrate"

@@ -40,21 +40,24 @@ def _pop(args: list[str], key: str) -> str | None:
 
 
 def run(args: list[str]) -> int:
-    from hermes_opt import report, runner, study
+    from hermes_opt.report import study_report
+    from hermes_opt.run import runner
+    from hermes_opt.run.preflight import check_base
+    from hermes_opt.study import definition as study
     name = _pop(args, "study") or "default"
     if study.kind(name) == "validation":  # not an optimization: hand it to its own command
-        from hermes_opt.validation.cli import validate_main
+        from hermes_opt.cli.validate_command import validate_main
         if args:
             raise ConfigError(f"study={name!r} is a validation study and takes no k=v fields "
                               f"(got {args}); use `hermes-sim validate --help` for its options")
         validate_main(["--study", name])
         return 0
     spec = study.load(name, args)
-    runner.check_base(spec)
+    check_base(spec)
     result, stats = runner.run_study(spec)
     out_dir = spec.run_dir() / "report"
     try:
-        paths = report.write(result, spec, out_dir, spec.storage_url())
+        paths = study_report.write(result, spec, out_dir, spec.storage_url())
     except Exception as err:  # a report bug must not hide that every trial is safely stored
         print(f"{PROG}: the study is saved in {spec.storage_url()}, but writing its report "
               f"failed ({type(err).__name__}: {err}); please report this bug", file=sys.stderr)
@@ -65,7 +68,8 @@ def run(args: list[str]) -> int:
 
 
 def report_cmd(args: list[str]) -> int:
-    from hermes_opt import report, study
+    from hermes_opt.report import study_report
+    from hermes_opt.study import definition as study
     storage_url = _pop(args, "storage")
     out = _pop(args, "out")
     if len(args) != 1 or "=" in args[0]:
@@ -75,15 +79,16 @@ def report_cmd(args: list[str]) -> int:
     if name.endswith((".yaml", ".yml")):
         name = study.load(name).name
     storage_url = storage_url or f"sqlite:///{Path('runs') / name / 'study.db'}"
-    result, spec = report.load(storage_url, name)
+    result, spec = study_report.load(storage_url, name)
     out_dir = Path(out) if out else Path("runs") / name / "report"
-    paths = report.write(result, spec, out_dir, storage_url)
+    paths = study_report.write(result, spec, out_dir, storage_url)
     print(f"{PROG}: report: {paths['html']}", file=sys.stderr)
     return 0
 
 
 def capacity_cmd(args: list[str]) -> int:
-    from hermes_opt import capacity, study
+    from hermes_opt.run import capacity
+    from hermes_opt.study import definition as study
     name = _pop(args, "study") or "default"
     spec = study.load(name, args, without_space=True)
     result = capacity.find_capacity(spec)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         if args and args[0] == "list":
-            from hermes_opt import study
+            from hermes_opt.study import definition as study
             print("\n".join(study.available()))
             code = 0
         elif args and args[0] == "report":

@@ -10,7 +10,7 @@ import shlex
 import textwrap
 import sys
 
-from hermes_opt.calibration.cli import CSV_COLUMNS, OneLineParser
+from hermes_opt.cli.calibrate_command import CSV_COLUMNS, OneLineParser
 from sim.errors import ConfigError
 
 PROG = "hermes-sim validate"

@@ -1,27 +1,68 @@
-"""Calibration profiles: YAML files in ``conf/calibration`` (Hydra group ``calibration``).
+"""Calibration profiles: YAML files in ``conf/calibration`` (Hydra group ``calibration``), read here
+when a scenario is composed and written by ``hermes_opt.calibration``.
 
 A profile names the (hardware, engine, precision) it was measured on, the model family it composes
 with, the fitted ``RooflineParams`` and its provenance: which data, the split, when and how it was
 fitted, fit error (rows it saw) and held-out error (rows it did not). It is merged into
 ``cost_model.calibration`` so ``hermes-sim calibration=<name>`` replaces the roofline's
-efficiencies for pools on that hardware (see ``hermes_opt.compose.cost_model_spec``).
+efficiencies for pools on that hardware (see ``hermes_opt.compose.to_sim.cost_model_spec``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
-from hermes_opt import catalog
-from hermes_opt.calibration.splits import Holdout
+from hermes_opt.compose import catalog
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
 GROUP = "calibration"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Holdout:
+    models: tuple[str, ...] = ()
+    tp: tuple[int, ...] = ()
+    batch: tuple[int, ...] = ()
+    prompt: tuple[int, ...] = ()
+    decode_tokens: tuple[int, ...] = ()  # splitwise token_size (tokens generated while measuring)
+    isl_osl: tuple[str, ...] = ()  # "128/2048"
+    num_tokens: tuple[int, ...] = ()  # vidur operator rows
+    every: int = 3  # used only when every list above is empty; 0 = fit on all rows
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ConfigError(f"--holdout-every={self.every}: must be >= 0")
+        for pair in self.isl_osl:
+            parts = pair.split("/")
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+                raise ConfigError(f"--holdout-isl-osl={pair!r}: write ISL/OSL pairs like 128/2048")
+
+    @property
+    def explicit(self) -> bool:
+        return any((self.models, self.tp, self.batch, self.prompt, self.decode_tokens,
+                    self.isl_osl, self.num_tokens))
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @staticmethod
+    def from_dict(data: dict) -> "Holdout":
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data).items()}
+        return Holdout(**fields)
+
+    def describe(self) -> str:
+        if not self.explicit:
+            return ("fit on all rows (no held-out rows)" if self.every == 0 else
+                    f"1 in every {self.every} configurations (sorted by key) held out")
+        parts = [f"{k}={','.join(map(str, v))}" for k, v in self.to_dict().items()
+                 if isinstance(v, list) and v]
+        return "held out: rows with " + " or ".join(parts)
+
+
 HEADER = "# @package cost_model.calibration\n"
 FAMILIES = ("dense", "moe")
 

@@ -9,9 +9,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
-STUDIES_DIR = Path(__file__).resolve().parent / "studies"
-DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # hermes_opt/: conf/, studies/ and data/ ship inside it
+CONF_DIR = PACKAGE_DIR / "conf"
+STUDIES_DIR = PACKAGE_DIR / "studies"
+DATA_DIR = PACKAGE_DIR / "data"
 
 
 def options(group: str) -> list[str]:

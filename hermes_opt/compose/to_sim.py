@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt import catalog, pipeline_compose, traces
-from hermes_opt.csv_input import read_csv
+from hermes_opt.compose import catalog
+from hermes_opt.compose import pipeline
+from hermes_opt.compose import traces
+from hermes_opt.compose.csv_input import read_csv
 from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
                         RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
                         WorkloadSpec)
@@ -118,7 +120,7 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
     and precision and for models of its family. On a mismatch
     the default (``on_mismatch: error``) is one clear error; ``cost_model.calibration.on_mismatch=
     roofline`` instead keeps the uncalibrated roofline for that pool and records why."""
-    from hermes_opt.calibration.profile import from_mapping
+    from hermes_opt.compose.calibration_profile import from_mapping
     data = OmegaConf.to_container(node, resolve=True)
     profile = from_mapping(data, f"calibration={data.get('name')!r}")
     if pool_hint.get("role", "colocated") not in LLM_ROLES:
@@ -182,7 +184,7 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
     return PoolSpec(
         name=name, hardware=hardware_spec(hardware),
         model=model_spec(model) if model is not None else None,
-        index=pipeline_compose.index_spec(cluster.get("index"), f"{field}.index", number,
+        index=pipeline.index_spec(cluster.get("index"), f"{field}.index", number,
                                           enum_value),
         workers_per_node=number(cluster, "workers_per_node", field, integer=True, default=1),
         heavy_threshold_tokens=number(router, "heavy_threshold_tokens", "router", integer=True,
@@ -243,10 +245,10 @@ def plan(node: Any, field: str, default_pool: str) -> tuple[Stage, ...]:
         pool = str(item.pop("pool", default_pool))
         extra = {}
         if "targets" in item:
-            extra["targets"] = pipeline_compose.route_targets(item.pop("targets"),
+            extra["targets"] = pipeline.route_targets(item.pop("targets"),
                                                               f"{field}[{i}].targets", number)
         if "mode" in item:
-            extra["mode"] = pipeline_compose.route_mode(item.pop("mode"), f"{field}[{i}].mode",
+            extra["mode"] = pipeline.route_mode(item.pop("mode"), f"{field}[{i}].mode",
                                                         enum_value)
         for k, v in item.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -269,12 +271,12 @@ def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
             prompt_tokens=length_spec(rt.get("prompt_tokens"), f"{field}.prompt_tokens"),
             output_tokens=length_spec(rt.get("output_tokens"), f"{field}.output_tokens"),
             weight=number(rt, "weight", field, default=1.0),
-            prefix=pipeline_compose.prefix_spec(rt.get("prefix"), f"{field}.prefix", number,
+            prefix=pipeline.prefix_spec(rt.get("prefix"), f"{field}.prefix", number,
                                                 length_spec),
-            reasoning=pipeline_compose.reasoning_spec(rt.get("reasoning"), f"{field}.reasoning",
+            reasoning=pipeline.reasoning_spec(rt.get("reasoning"), f"{field}.reasoning",
                                                       number, length_spec),
             arrival=arrival_spec(rt.arrival, f"{field}.arrival") if rt.get("arrival") else None,
-            slo=pipeline_compose.type_slo_spec(rt.get("slo"), f"{field}.slo", number)))
+            slo=pipeline.type_slo_spec(rt.get("slo"), f"{field}.slo", number)))
     return WorkloadSpec(
         num_requests=number(node, "num_requests", "workload", integer=True),
         arrival=arrival_spec(arrival, "workload.arrival"),
@@ -304,9 +306,9 @@ def sim_config(cfg: DictConfig, *, record_requests: bool = False,
         return SimConfig(pools=main_pools, workload=workload_spec(cfg.workload, main_pools[0].name),
                          slo=slo_spec(cfg.get("slo")), record_requests=record_requests,
                          record_trace=record_trace,
-                         kv_stores=pipeline_compose.kv_store_spec(
+                         kv_stores=pipeline.kv_store_spec(
                              cfg.get("kv_tiers"), main_pools[0].name, number, enum_value),
-                         links=pipeline_compose.link_specs(cfg.cluster.get("links"), number))
+                         links=pipeline.link_specs(cfg.cluster.get("links"), number))
     except (AttributeError, KeyError, TypeError) as err:  # a required key missing from YAML
         raise ConfigError(f"config: {err}") from None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hermes_opt.csv_input import read_csv
+from hermes_opt.compose.csv_input import read_csv
 from sim.errors import ConfigError
 
 TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"

@@ -10,10 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from hermes_opt.study import StudySpec
-
-STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", "failed", "unfinished",
-               "re-run elsewhere")
+from hermes_opt.report.trials import STATE_ORDER, top_configurations
+from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.pareto import pareto_mask
 
 Block = tuple  # ("h1"|"h2"|"h3"|"p"|"code", text) or ("table", headers, rows)
 COLORS = {"feasible": "#1f77b4", "violates SLO": "#ff7f0e", "front": "#d62728"}
@@ -200,12 +199,10 @@ def _hover(spec: StudySpec, r: pd.Series) -> str:
 
 
 def _front(spec: StudySpec, frame: pd.DataFrame) -> pd.DataFrame:
-    from hermes_opt.report import top_configurations
     feasible = frame[frame.outcome == "feasible"]
     if feasible.empty or not spec.multi_objective:
         return top_configurations(frame, spec).head(1)
     cols = [f"objective:{o.metric}" for o in spec.objectives]
-    from hermes_opt.pareto import pareto_mask
     front = feasible[pareto_mask(feasible[cols].to_numpy(), spec.directions)]
     return front.sort_values(cols[0])
 

@@ -1,46 +1,27 @@
-"""Run a study: one driver asks Optuna for fixed-size batches, simulates them in a persistent
-process pool, and tells the results back in trial-number order (optionally keeping the next
-batch queued behind the running one, ``batches_in_flight: 2``, so workers do not idle at batch
-boundaries).
-
-Determinism: the batch size does not depend on the number of workers, the sampler is re-seeded
-at the start of every batch from (study seed, trials so far), and each batch is sampled at a
-fixed point (every earlier batch told, except the previous one with two in flight), so the same
-study gives the same trials with 1 or N workers and after an interruption and resume. (Raising
-``n_trials`` of a finished study continues it validly, but not as a longer run would have: its
-last batch was told before the next one was sampled.)
-
-Resume: ``n_trials`` is the total target. On SQLite, trials a dead driver left RUNNING are
-re-evaluated with their stored parameters and told under their own number (nothing lost, nothing
-duplicated). On PostgreSQL, stale trials (no heartbeat) are failed and re-queued, and a re-queued
-trial replaces its original in the count.
-"""
+"""The driver loop of a study: ask Optuna for fixed-size batches, hand their simulations to the
+pool, tell the results back in trial-number order (the determinism rules are in
+``hermes_opt.run.runner``, which builds the driver and its pool)."""
 
 from __future__ import annotations
 
 import math
-import signal
-import sys
-import threading
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import Any
 
 import optuna
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from hermes_opt import storage as storage_mod
-from hermes_opt.objective import NAN_VIOLATION, Score, metric_or_fail, score
-from hermes_opt.pool import Pool
-from hermes_opt.progress import Progress
-from hermes_opt.space import to_overrides
-from hermes_opt.preflight import (batch_seed, check_base, counted, make_sampler, open_study,
-                                  resolve_evaluator)
-from hermes_opt.study import StudySpec
-from hermes_opt.worker import Evaluator, JobResult, run_job
+from hermes_opt.run.pool import Pool, StopFlag
+from hermes_opt.run.progress import Progress
+from hermes_opt.run.worker import Evaluator, JobResult, run_job
+from hermes_opt.study import storage as storage_mod
+from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.objective import NAN_VIOLATION, Score, metric_or_fail, score
+from hermes_opt.study.sampling import batch_seed, counted, make_sampler
+from hermes_opt.study.space import to_overrides
 
 RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
 
@@ -74,31 +55,6 @@ def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
         trial.storage.set_trial_system_attr(trial._trial_id, f"{_CONSTRAINTS_KEY}:{key}", value)
 
 
-class _Stop:
-    """First Ctrl-C (or SIGTERM): finish cleanly, keeping every completed trial. Second: abort."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nhermes-opt: stopping after saving completed trials (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
-
-    def __enter__(self) -> "_Stop":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
 class Driver:
     """Keeps ``spec.batches_in_flight`` batches in flight. With 2, the next batch is sampled as
     soon as the one before the previous is told, so workers never idle at a batch boundary
@@ -108,7 +64,7 @@ class Driver:
 
     def __init__(self, spec: StudySpec, study: optuna.Study, pool: Pool,
                  heartbeat: storage_mod.Heartbeat, evaluator: Evaluator, progress: Progress,
-                 stop: _Stop, multi_driver: bool,
+                 stop: StopFlag, multi_driver: bool,
                  rdb: optuna.storages.RDBStorage) -> None:
         self.spec, self.study, self.pool, self.rdb = spec, study, pool, rdb
         self.heartbeat, self.evaluator, self.progress, self.stop = heartbeat, evaluator, progress, stop
@@ -384,43 +340,3 @@ class _Batch:
     untold: list[optuna.Trial]  # in trial-number order
     params: dict[int, dict] = field(default_factory=dict)
     done: dict[int, list[JobResult]] = field(default_factory=dict)
-
-
-def run_study(spec: StudySpec, *, evaluator: Evaluator | None = None, n_jobs: int | None = None,
-              progress_stream: TextIO | None = sys.stderr) -> tuple[optuna.Study, RunStats]:
-    """Run (or resume) ``spec`` until it has ``n_trials`` trials or is interrupted."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial: we report
-    with warnings.catch_warnings():  # grouped TPE and heartbeats are "experimental" in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _run_study(spec, evaluator, n_jobs, progress_stream)
-
-
-def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
-               progress_stream: TextIO | None) -> tuple[optuna.Study, RunStats]:
-    url = spec.storage_url()
-    multi_driver = not storage_mod.is_sqlite(url)
-    evaluator = evaluator or resolve_evaluator(spec.evaluator)
-    # Workers boot (interpreter + simulator imports, ~1 s) while the storage and study open.
-    with Pool(n_jobs or spec.n_jobs) as pool:
-        storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
-                                           grace_period_s=spec.grace_period_s)
-        with storage_mod.DriverLock(url):
-            # one driver per SQLite study (the lock): its cache need not re-read what it wrote
-            study = open_study(spec, storage if multi_driver
-                               else storage_mod.SingleDriverCache(storage))
-            progress = Progress(spec, progress_stream)
-            with _Stop() as stop, storage_mod.Heartbeat(storage) as heartbeat:
-                driver = Driver(spec, study, pool, heartbeat, evaluator, progress, stop,
-                                multi_driver, storage)
-                stats = driver.run()
-            progress.done(study, stats)
-    return study, stats
-
-
-def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.constraints and all(v <= 0 for v in t.constraints.values())]
-
-
-__all__ = ["Driver", "RunStats", "RUNNABLE", "run_study", "feasible_trials", "batch_seed",
-           "check_base", "counted", "make_sampler", "open_study", "resolve_evaluator"]

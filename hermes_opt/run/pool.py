@@ -28,8 +28,8 @@ def _init_worker() -> None:
     a second: ~70 ms each, 5% of a 2-worker study's worker time, measured.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import gc
-    import hermes_opt.cli  # noqa: F401  (hydra, omegaconf, sim, pricing)
-    import hermes_opt.worker  # noqa: F401
+    import hermes_opt.compose.evaluate  # noqa: F401  (hydra, omegaconf, sim, pricing)
+    import hermes_opt.run.worker  # noqa: F401
     gc.collect()
     gc.freeze()
 

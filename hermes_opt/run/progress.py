@@ -10,7 +10,7 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import TrialState
 
-from hermes_opt.study import StudySpec
+from hermes_opt.study.definition import StudySpec
 
 WIDTH = 20
 
@@ -21,7 +21,7 @@ def best_feasible(study: optuna.Study, spec: StudySpec) -> str:
     if not feasible:
         return "no feasible trial yet"
     if spec.multi_objective:
-        from hermes_opt.pareto import pareto_mask
+        from hermes_opt.study.pareto import pareto_mask
         values = [t.values for t in feasible]
         return f"Pareto front: {int(pareto_mask(values, spec.directions).sum())} feasible configs"
     obj = spec.objectives[0]
@@ -54,7 +54,7 @@ class Progress:
         finished = [t for t in trials if t.state.is_finished()]
         infeasible = sum(1 for t in finished if "infeasible_reason" in t.user_attrs)
         failed = sum(1 for t in finished if t.state is TrialState.FAIL)
-        from hermes_opt.runner import counted
+        from hermes_opt.study.sampling import counted
         done = sum(1 for t in counted(trials) if t.state.is_finished())
         total = self.spec.n_trials
         filled = int(WIDTH * min(done, total) / total)

@@ -18,10 +18,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from hermes_opt import catalog
-from hermes_opt.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
+from hermes_opt.compose import catalog
+from hermes_opt.study.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
                                   parse_constraint)
-from hermes_opt.space import SearchSpace, parse_space
+from hermes_opt.study.space import SearchSpace, parse_space
 from sim.errors import ConfigError, require
 
 SAMPLERS = ("auto", "tpe", "nsga2", "random")
@@ -139,7 +139,7 @@ class StudySpec:
     @property
     def resolved_sampler(self) -> str:
         """The sampler ``auto`` means for a *new* study (a resumed one keeps what it started
-        with, stored in the study: see runner.open_study)."""
+        with, stored in the study: see hermes_opt.study.sampling.open_study)."""
         if self.sampler != "auto":
             return self.sampler
         # benchmarks/search_quality.py: with ~80 trials, multi-objective TPE reached 87% of the

@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from hermes_opt import catalog
+from hermes_opt.compose import catalog
 from sim.errors import ConfigError, require
 
 KINDS = ("int", "float", "categorical")

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hermes_opt import catalog
+from hermes_opt.compose import catalog
 from hermes_opt.calibration import fit, observations as obs_mod, serving
 from hermes_opt.calibration.calibrate import inconsistent_step_configs
 from hermes_opt.calibration.observations import ape
 from hermes_opt.calibration.predict import predict
-from hermes_opt.calibration.profile import Profile
-from hermes_opt.calibration.splits import Holdout, split
+from hermes_opt.compose.calibration_profile import Profile
+from hermes_opt.calibration.splits import split
+from hermes_opt.compose.calibration_profile import Holdout
 from sim.cost.roofline import RooflineParams
 
 COLUMNS = ("dataset", "metric", "unit", "model", "hardware", "precision", "tp", "batch_size",

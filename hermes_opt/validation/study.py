@@ -10,9 +10,9 @@ import pandas as pd
 
 from omegaconf import OmegaConf
 
-from hermes_opt import catalog
+from hermes_opt.compose import catalog
 from hermes_opt.calibration import observations as obs_mod
-from hermes_opt.calibration.profile import all_profiles
+from hermes_opt.compose.calibration_profile import all_profiles
 from hermes_opt.validation import coverage, report, runner
 from sim.errors import ConfigError
 

@@ -21,11 +21,12 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hermes_opt.objective import NAN_VIOLATION, score
-from hermes_opt.runner import RUNNABLE, batch_seed, make_sampler
-from hermes_opt.space import Parameter, SearchSpace, to_overrides
-from hermes_opt.study import StudySpec, from_dict
-from hermes_opt.worker import Infeasible, check_feasible
+from hermes_opt.study.objective import NAN_VIOLATION, score
+from hermes_opt.run.driver import RUNNABLE
+from hermes_opt.study.sampling import batch_seed, make_sampler
+from hermes_opt.study.space import Parameter, SearchSpace, to_overrides
+from hermes_opt.study.definition import StudySpec, from_dict
+from hermes_opt.run.worker import Infeasible, check_feasible
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class HermesOptunaSweeper(Sweeper):
         feasible = [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
                     if all(v <= 0 for v in t.constraints.values())]
         if spec.multi_objective:
-            from hermes_opt.pareto import pareto_mask
+            from hermes_opt.study.pareto import pareto_mask
             mask = pareto_mask([t.values for t in feasible], spec.directions) if feasible else []
             best = [{"number": t.number, "params": t.params, "values": t.values}
                     for t, keep in zip(feasible, mask) if keep]

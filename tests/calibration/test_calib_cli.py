@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from hermes_opt.calibration import profile
-from hermes_opt.calibration.cli import calibrate_main, parser
+from hermes_opt.compose import calibration_profile as profile
+from hermes_opt.cli.calibrate_command import calibrate_main, parser
 from hermes_opt.calibration.observations import STEPS_COLUMNS, StepObservation
 from hermes_opt.calibration.predict import predict
 from sim.cost.roofline import RooflineParams
@@ -80,8 +80,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
 
 
 def test_entry_point_dispatches_subcommands():
-    result = subprocess.run([sys.executable, "-c", "import sys; from hermes_opt.cli import sim_main; "
-                             "sys.argv=['hermes-sim','calibrate','--list-recipes']; sim_main()"],
+    result = subprocess.run([sys.executable, "-c", "import sys; from hermes_opt.cli.sim_command import main; "
+                             "sys.argv=['hermes-sim','calibrate','--list-recipes']; main()"],
                             capture_output=True, text=True, check=True)
     assert "splitwise_h100_fp16: hermes-sim calibrate --name splitwise_h100_fp16" in result.stdout
 

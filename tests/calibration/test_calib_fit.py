@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hermes_opt import catalog
+from hermes_opt.compose import catalog
 from hermes_opt.calibration import fit, observations as obs_mod
 from hermes_opt.calibration.calibrate import inconsistent_step_configs
 from hermes_opt.calibration.observations import StepObservation, ape, parse_load

@@ -7,9 +7,10 @@ import pytest
 from hydra import compose as hydra_compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from hermes_opt import catalog, compose
-from hermes_opt.calibration import profile
-from hermes_opt.calibration.splits import Holdout
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
+from hermes_opt.compose import calibration_profile as profile
+from hermes_opt.compose.calibration_profile import Holdout
 from sim import simulate
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
@@ -22,7 +23,7 @@ def sim_config(*overrides: str):
     with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):
         cfg = hydra_compose(config_name="sim", overrides=["workload.num_requests=40", *overrides])
     GlobalHydra.instance().clear()
-    return compose.sim_config(cfg)
+    return to_sim.sim_config(cfg)
 
 
 def test_every_shipped_profile_loads_with_provenance_and_errors():
@@ -96,10 +97,10 @@ def test_calibration_needs_the_roofline_cost_model():
 def test_non_llm_pools_are_left_uncalibrated_with_a_note():
     from omegaconf import OmegaConf
     node = OmegaConf.create({"kind": "roofline", "calibration": profile_mapping("splitwise_h100_fp16")})
-    spec = compose.cost_model_spec(node, {"tp": 1, "hardware": "xeon_6980p", "role": "cpu",
+    spec = to_sim.cost_model_spec(node, {"tp": 1, "hardware": "xeon_6980p", "role": "cpu",
                                           "field": "cluster.pools.cpu"})
     assert spec.roofline == RooflineParams() and spec.calibration.startswith("none (role cpu")
-    llm = compose.cost_model_spec(node, {"tp": 4, "hardware": "h100_sxm", "role": "colocated",
+    llm = to_sim.cost_model_spec(node, {"tp": 4, "hardware": "h100_sxm", "role": "colocated",
                                          "weight_dtype": "bf16", "field": "cluster"})
     assert llm.calibration == "splitwise_h100_fp16"
 

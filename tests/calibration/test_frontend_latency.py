@@ -11,8 +11,10 @@ import pytest
 from hydra import compose as hydra_compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from hermes_opt import compose
-from hermes_opt.calibration import cli, profile, serving
+from hermes_opt.compose import to_sim
+from hermes_opt.calibration import serving
+from hermes_opt.cli import calibrate_command as cli
+from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.calibration.observations import ServingObservation
 from hermes_opt.calibration.predict import hardware_spec, model_spec
 from hermes_opt.calibration.recipes import recipe_argv
@@ -36,7 +38,7 @@ def sim_config(*overrides: str) -> SimConfig:
     with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):
         cfg = hydra_compose(config_name="sim", overrides=["workload.num_requests=40", *overrides])
     GlobalHydra.instance().clear()
-    return compose.sim_config(cfg)
+    return to_sim.sim_config(cfg)
 
 
 POISSON = ArrivalSpec(kind=ArrivalKind.POISSON, rate_per_s=20.0)

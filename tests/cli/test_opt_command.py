@@ -14,9 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import subprocess_env
+from fakes import subprocess_env
 
-HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli import opt_main; opt_main()"]
+HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
 TINY_STUDY = """
 name: tiny
@@ -154,7 +154,7 @@ def test_replay_command_reproduces_the_trial(tmp_path):
     frame = pd.read_csv(tmp_path / "runs" / "tiny" / "report" / "trials.csv")
     row = frame[frame.outcome.isin(["feasible", "violates SLO"])].iloc[0]
     argv = shlex.split(row.replay)[1:]
-    proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli import sim_main; sim_main()",
+    proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
                            *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -3,7 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from hermes_opt import compose, traces
+from hermes_opt.compose import to_sim
+from hermes_opt.compose import traces
 from sim.errors import ConfigError
 
 TABLE = {"kind": "table", "table_model": "llama2-70b", "table_hardware": "h100-80gb",
@@ -20,11 +21,11 @@ def test_bad_cost_table_file_is_a_config_error(tmp_path, content, why):
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=f"cost_model.path=.*{why}"):
-        compose.splitwise_table(OmegaConf.create({**TABLE, "path": str(path)}), {"tp": 2})
+        to_sim.splitwise_table(OmegaConf.create({**TABLE, "path": str(path)}), {"tp": 2})
 
 
 def test_shipped_cost_table_still_loads():
-    rows, source = compose.splitwise_table(OmegaConf.create({**TABLE, "path": None}), {"tp": 2})
+    rows, source = to_sim.splitwise_table(OmegaConf.create({**TABLE, "path": None}), {"tp": 2})
     assert len(rows) > 10 and "llama2-70b/h100-80gb/tp2" in source
 
 

@@ -51,8 +51,8 @@ def dumps(summary: dict) -> str:
 
 def run_sim(overrides: list[str]) -> str:
     """Compose with Hydra exactly as `hermes-sim` does, simulate, price; the printed line."""
-    from hermes_opt.cli import simulate_config
-    from hermes_opt.worker import hydra_compose
+    from hermes_opt.compose.evaluate import simulate_config
+    from hermes_opt.compose.overrides import hydra_compose
     return dumps(simulate_config(hydra_compose(list(overrides))))
 
 
@@ -66,7 +66,8 @@ def run_study(tmp_dir: Path, *, n_jobs: int = 1) -> str:
     """Every trial of that study: number, state, parameters, values and constraints."""
     import optuna
 
-    from hermes_opt import runner, study
+    from hermes_opt.run import runner
+    from hermes_opt.study import definition as study
     args = [a for a in STUDY_ARGS if not a.startswith("n_jobs=")] + [
         f"n_jobs={n_jobs}", f"storage=sqlite:///{tmp_dir / 'golden.db'}"]
     spec = study.load("default", args)

@@ -7,7 +7,7 @@ import sys
 
 from omegaconf import OmegaConf
 
-HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli import sim_main; sim_main()"]
+HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]
 ARGS = ["--multirun", "hydra/sweeper=hermes_optuna", "hydra.sweeper.n_trials=8",
         "hydra.sweeper.batch_size=4", "hydra.sweeper.seed=1",
         'hydra.sweeper.constraints=["ttft_ms.p99 <= 1000","tpot_ms.p99 <= 50"]',

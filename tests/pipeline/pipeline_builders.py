@@ -6,17 +6,18 @@ loaded in the same session; there is no ``__init__.py`` here, as in tests/sim.
 
 from __future__ import annotations
 
-from hermes_opt import catalog, compose
+from hermes_opt.compose import catalog
+from hermes_opt.compose import to_sim
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
                  RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
 
 
 def hw(name: str):
-    return compose.hardware_spec(catalog.entry("hardware", name))
+    return to_sim.hardware_spec(catalog.entry("hardware", name))
 
 
 def model(name: str):
-    return compose.model_spec(catalog.entry("model", name))
+    return to_sim.model_spec(catalog.entry("model", name))
 
 
 def fixed(n: int) -> LengthSpec:

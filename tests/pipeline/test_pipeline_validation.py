@@ -125,7 +125,7 @@ def test_cli_reports_bad_pipeline_input_in_one_line(tmp_path):
          "workload.request_types.qa_routed.plan.1.targets.0.model=llama3_1_70b"],
     ]
     for args in cases:
-        proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli import sim_main; sim_main()",
+        proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
                                *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()

@@ -166,7 +166,7 @@ def test_override_helper_and_validation_name_the_field():
 
 
 def run_sim(args, cwd):
-    return subprocess.run([sys.executable, "-c", "from hermes_opt.cli import sim_main; sim_main()",
+    return subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
                            *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 

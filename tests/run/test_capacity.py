@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hermes_opt.capacity import find_capacity
-from hermes_opt.study import from_dict
+from hermes_opt.run.capacity import find_capacity
+from hermes_opt.study.definition import from_dict
 from sim.errors import ConfigError
 
 from fakes import fake_evaluator

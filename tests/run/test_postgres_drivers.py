@@ -14,10 +14,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import subprocess_env
+from fakes import subprocess_env
 
 pytestmark = pytest.mark.postgres
-HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli import opt_main; opt_main()"]
+HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def pg_url():
     url = os.environ.get("HERMES_PG_URL")
     if not url:
         pytest.skip("HERMES_PG_URL is not set (run `eval \"$(bash .ci/setup_postgres.sh)\"`)")
-    from hermes_opt.storage import open_storage
+    from hermes_opt.study.storage import open_storage
     from sim.errors import ConfigError
     try:
         open_storage(url)
@@ -63,10 +63,10 @@ def worker(tmp_path, path, url):
 
 
 def check_complete(url, name, n_trials, log):
-    from hermes_opt.storage import absolute_url
+    from hermes_opt.study.storage import absolute_url
     study = optuna.load_study(study_name=name, storage=absolute_url(url))
     trials = study.get_trials()
-    from hermes_opt.runner import counted
+    from hermes_opt.study.sampling import counted
     kept = counted(trials)
     assert len(kept) == n_trials
     assert all(t.state is TrialState.COMPLETE for t in kept)
@@ -98,7 +98,7 @@ def test_a_dead_workers_trials_are_retried_by_the_other(tmp_path, pg_url):
     log = tmp_path / "evaluations.log"
     path = study_file(tmp_path, name, n_trials, 0.4, log)
     doomed = worker(tmp_path, path, pg_url)
-    from hermes_opt.storage import absolute_url
+    from hermes_opt.study.storage import absolute_url
     deadline = time.time() + 60
     while True:  # wait until the doomed worker holds running trials
         assert time.time() < deadline and doomed.poll() is None

@@ -10,10 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import subprocess_env
-from hermes_opt import report, report_render, runner
-from hermes_opt.objective import metric_or_fail
-from hermes_opt.study import from_dict
+from fakes import subprocess_env
+from hermes_opt.report import study_report
+from hermes_opt.report import render
+from hermes_opt.report.trials import trial_rows
+from hermes_opt.run import runner
+from hermes_opt.study.objective import metric_or_fail
+from hermes_opt.study.definition import from_dict
 from sim.errors import ConfigError
 
 QA, MATH = "request_types.qa_routed.ttft_ms.p99", "request_types.math_reasoning.tpot_ms.p99"
@@ -49,11 +52,11 @@ def test_per_type_constraints_are_told_to_optuna_and_reported(tmp_path):
         seen.append(math_tpot <= 35)
     # the reasoning type's TPOT bound splits the candidates (TP8 meets it, TP4 does not)
     assert any(seen) and not all(seen)
-    frame = report.trial_rows(study, spec)
+    frame = trial_rows(study, spec)
     assert set(frame.outcome) <= {"feasible", "violates SLO"}
     assert (frame.outcome == "feasible").tolist() == [
         all(v <= 0 for v in t.constraints.values()) for t in trials]
-    paths = report.write(study, spec, tmp_path / "report", spec.storage)
+    paths = study_report.write(study, spec, tmp_path / "report", spec.storage)
     text = paths["md"].read_text()
     assert "Per request type" in text and "| math_reasoning |" in text and "| qa_routed |" in text
 
@@ -70,11 +73,11 @@ def detail_row(types: dict[str, float]) -> pd.Series:
 
 def test_report_detail_lists_types_only_when_there_are_several(tmp_path):
     spec = from_dict(mix_study(tmp_path))
-    two = report_render._detail(spec, 1, detail_row({"chat": 321.0, "rag": math.nan}))
+    two = render._detail(spec, 1, detail_row({"chat": 321.0, "rag": math.nan}))
     tables = [b for b in two if b[0] == "table" and b[1][0] == "request type"]
     assert len(tables) == 1
     assert tables[0][2] == [["chat", "40", "321", "12.5", "0.75"], ["rag", "40", "–", "12.5", "0.75"]]
-    one = report_render._detail(spec, 1, detail_row({"chat": 321.0}))
+    one = render._detail(spec, 1, detail_row({"chat": 321.0}))
     assert not [b for b in one if b[0] == "table" and b[1][0] == "request type"]
 
 
@@ -101,7 +104,7 @@ def test_cli_unknown_type_in_a_constraint_is_one_line_exit_2(tmp_path):
     import yaml
     raw = mix_study(tmp_path, n_trials=2, constraints=["request_types.qa_routd.ttft_ms.p99 <= 500"])
     study_file.write_text(yaml.safe_dump(raw))
-    proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli import opt_main; opt_main()",
+    proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()",
                            f"study={study_file}"], cwd=tmp_path, capture_output=True, text=True,
                           env=subprocess_env(), timeout=300)
     assert proc.returncode == 2, proc.stderr

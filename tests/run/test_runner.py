@@ -7,9 +7,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hermes_opt import runner
-from hermes_opt.pool import Pool
-from hermes_opt.report import front_quality, trial_rows
+from hermes_opt.run import runner
+from hermes_opt.run.pool import Pool
+from hermes_opt.report.trials import front_quality, trial_rows
+from hermes_opt.study.sampling import counted
 from sim.errors import ConfigError
 
 
@@ -161,11 +162,11 @@ def test_counted_replaces_retried_trials():
             system_attrs=system_attrs, intermediate_values={}, trial_id=number)
     trials = [frozen(0), frozen(1), frozen(2, failed_trial=1, retry_history=[1]),
               frozen(3, failed_trial=1, retry_history=[1, 2])]
-    assert [t.number for t in runner.counted(trials)] == [0, 3]
+    assert [t.number for t in counted(trials)] == [0, 3]
 
 
 def test_real_simulator_same_trials_with_one_and_two_workers(tmp_path):
-    from hermes_opt.study import from_dict
+    from hermes_opt.study.definition import from_dict
     raw = {"name": "real", "base": ["workload.num_requests=400", "workload.arrival.rate_per_s=10"],
            "space": {"hardware": {"choices": ["h100_sxm", "l40s", "a100_80g"]},
                      "cluster.num_replicas": {"type": "int", "low": 1, "high": 3},
@@ -198,7 +199,8 @@ def test_repeated_candidates_are_not_simulated_again(fake_spec, tmp_path):
 
 
 def test_report_with_conditional_and_multi_objective_parameters(fake_spec, tmp_path):
-    from hermes_opt import report
+    from hermes_opt.report import study_report
+    from hermes_opt.report.trials import top_configurations, trial_rows
     space = {"hardware": {"choices": ["h200", "h100_sxm"]},
              "cluster.tp": {"choices": [2, 4]},
              "scheduler.max_num_seqs": {"type": "int", "low": 16, "high": 64, "step": 16,
@@ -210,8 +212,8 @@ def test_report_with_conditional_and_multi_objective_parameters(fake_spec, tmp_p
         spec = fake_spec(space=space, n_trials=16, objectives=objectives,
                          name=f"rep{len(objectives)}")
         study, _ = runner.run_study(spec, progress_stream=None)
-        paths = report.write(study, spec, tmp_path / spec.name, spec.storage_url())
-        top = report.top_configurations(report.trial_rows(study, spec), spec)
+        paths = study_report.write(study, spec, tmp_path / spec.name, spec.storage_url())
+        top = top_configurations(trial_rows(study, spec), spec)
         params = top[[f"param:{n}" for n in spec.space.names]]
         assert len(top) >= 1 and not params.duplicated().any()
         assert paths["md"].read_text().count("hermes-sim ") == len(top)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from hermes_opt.objective import Budget
-from hermes_opt.worker import (Infeasible, check_feasible, compose_overrides, hydra_compose,
-                               run_job, simulate_overrides)
+from hermes_opt.compose.overrides import compose_overrides, hydra_compose
+from hermes_opt.run.worker import Infeasible, check_feasible, run_job, simulate_overrides
+from hermes_opt.study.objective import Budget
 
 CASES = [
     ["model=llama3_1_70b", "hardware=h200", "cluster.tp=2", "scheduler=chunked",

@@ -101,7 +101,7 @@ def test_watermark_default_is_vllm():
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "abc"])
 def test_cli_bad_watermark_one_line_exit_2(tmp_path, value):
     proc = subprocess.run(
-        [sys.executable, "-c", "from hermes_opt.cli import sim_main; sim_main()",
+        [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
          f"scheduler.kv_watermark_fraction={value}"],
         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr

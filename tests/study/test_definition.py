@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hermes_opt import study
+from hermes_opt.study import definition as study
 from sim.errors import ConfigError
 
 

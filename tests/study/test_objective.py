@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hermes_opt.objective import (NAN_VIOLATION, Budget, Objective, metric, parse_constraint,
+from hermes_opt.study.objective import (NAN_VIOLATION, Budget, Objective, metric, parse_constraint,
                                   score)
 from sim.errors import ConfigError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hermes_opt.pareto import hypervolume, pareto_mask, reference_point
+from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
 
 def test_pareto_mask_mixed_directions():

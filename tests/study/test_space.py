@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hermes_opt.space import parse_space, to_overrides
+from hermes_opt.study.space import parse_space, to_overrides
 from sim.errors import ConfigError
 
 

@@ -1,5 +1,5 @@
 """Stale-trial recovery for multi-driver storages, checked on a file RDB with heartbeats on (the
-same code path PostgreSQL uses; tests/opt/test_opt_postgres.py runs it end to end)."""
+same code path PostgreSQL uses; tests/run/test_postgres_drivers.py runs it end to end)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hermes_opt import storage as storage_mod
+from hermes_opt.study import storage as storage_mod
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 
@@ -67,7 +67,7 @@ def test_single_driver_cache_samples_exactly_what_full_rereads_would(fake_spec, 
                                                                     sampler):
     """The cache applies each write to its copy instead of re-reading the database; the study
     it produces (and what is stored) must be the one Optuna's own re-reading cache gives."""
-    from hermes_opt import runner
+    from hermes_opt.run import runner
     extra = {} if sampler == "tpe" else {"sampler": "nsga2", "objectives": [
         {"metric": "slo_tokens_per_usd"}, {"metric": "ttft_ms.p99", "direction": "minimize"}]}
 

@@ -7,9 +7,11 @@ one 'small' device. Replicate seeds add a little noise via the project's random 
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
-from hermes_opt.worker import Infeasible
+from hermes_opt.run.worker import Infeasible
 from sim.random_streams import stream
 
 SPEED = {"h100_sxm": 1.0, "a100_80g": 0.55, "l40s": 0.35, "h200": 1.25}
@@ -98,3 +100,14 @@ def interrupting_evaluator(overrides: list[str], seed: int, budget) -> dict:
     if count == stop_after:
         os.kill(os.getpid(), signal.SIGINT)
     return fake_evaluator(overrides, seed, budget)
+
+
+SUPPORT = Path(__file__).resolve().parent
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for hermes-opt subprocesses that must import this module (and the repo)."""
+    env = dict(os.environ)
+    repo = SUPPORT.parent.parent
+    env["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), str(repo), env.get("PYTHONPATH", "")])
+    return env

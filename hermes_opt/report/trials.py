@@ -1,0 +1,112 @@
+"""The study's trials as a table: one row per trial with its outcome, and the rankings drawn from
+it (top configurations, Pareto-front quality). Everything the renderers show comes from here."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
+
+STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", "failed", "unfinished",
+               "re-run elsewhere")
+
+
+def replay_command(spec: StudySpec, overrides: list[str], seed: int) -> str:
+    return " ".join(["hermes-sim", *(shlex.quote(o) for o in [*spec.base, *overrides,
+                                                               f"seed={seed}"])])
+
+
+def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
+    """One row per trial: params, objectives (+ spread), constraints, metrics, status."""
+    rows = []
+    objective_names = [o.metric for o in spec.objectives]
+    trials = study.get_trials(deepcopy=False)
+    replaced = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    for t in trials:
+        record = t.user_attrs.get("result") or {}
+        status = record.get("status")
+        constraints = t.constraints if t.state is TrialState.COMPLETE else {}
+        if t.number in replaced:
+            kind = "re-run elsewhere"  # its driver died; a re-queued copy replaced it
+        elif t.state is TrialState.FAIL:
+            kind = "failed"
+        elif t.state is not TrialState.COMPLETE:
+            kind = "unfinished"
+        elif status == "infeasible":
+            kind = "infeasible (not simulated)"
+        elif all(v <= 0 for v in constraints.values()):
+            kind = "feasible"
+        else:
+            kind = "violates SLO"
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "outcome": kind,
+                               "reason": record.get("reason", "").splitlines()[0]
+                               if record.get("reason") else ""}
+        for name in spec.space.names:
+            row[f"param:{name}"] = t.params.get(name)
+        metrics = record.get("metrics") or {}
+        spread = record.get("spread") or {}
+        for k, name in enumerate(objective_names):
+            simulated = status == "ok"
+            row[f"objective:{name}"] = t.values[k] if simulated and t.values else math.nan
+            row[f"std:{name}"] = spread.get(name, math.nan) if simulated else math.nan
+        for name, value in spread.items():
+            row.setdefault(f"std:{name}", value)
+        for key, value in constraints.items():
+            row[f"constraint:{key}"] = value
+        for key, value in sorted(metrics.items()):
+            if key != "seed":  # replicate seeds are in the provenance, their mean means nothing
+                row[f"metric:{key}"] = value
+        overrides = record.get("overrides") or [f"{k}={v}" for k, v in t.params.items()]
+        row["replay"] = replay_command(spec, overrides, spec.replicate_seeds[0])
+        row["sim_s"] = record.get("sim_s", math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def top_configurations(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    feasible = frame[frame.outcome == "feasible"]
+    if feasible.empty:
+        return feasible
+    first = spec.objectives[0]
+    cols = [f"objective:{o.metric}" for o in spec.objectives]
+    if spec.multi_objective:
+        mask = pareto_mask(feasible[cols].to_numpy(), spec.directions)
+        feasible = feasible[mask]
+    ascending = first.direction == "minimize"
+    ranked = feasible.sort_values([f"objective:{first.metric}", "trial"],
+                                  ascending=[ascending, True])
+    # samplers revisit configurations: list each once (its first trial)
+    params = [f"param:{n}" for n in spec.space.names]  # NaN = inactive conditional parameter
+    return (ranked[~ranked.duplicated(subset=params)] if params else ranked).head(spec.top_k)
+
+
+@dataclass(frozen=True, slots=True)
+class FrontQuality:
+    size: int
+    hypervolume: float
+    reference: list[float]
+
+
+def front_quality(frame: pd.DataFrame, spec: StudySpec,
+                  reference: list[float] | None = None) -> FrontQuality | None:
+    if not spec.multi_objective:
+        return None
+    cols = [f"objective:{o.metric}" for o in spec.objectives]
+    values = frame[frame.outcome == "feasible"][cols].to_numpy()
+    if len(values) == 0:
+        return FrontQuality(0, 0.0, reference or [])
+    ref = reference or reference_point(values, spec.directions)
+    front = values[pareto_mask(values, spec.directions)]
+    return FrontQuality(len(front), hypervolume(front, spec.directions, ref), ref)
+
+
+def counts(frame: pd.DataFrame) -> dict[str, int]:
+    return {k: int((frame.outcome == k).sum()) for k in STATE_ORDER} if len(frame) else {}
