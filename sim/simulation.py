@@ -27,7 +27,7 @@ from sim.pipeline.validate import STAGE_PARAMS
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream
 from sim.request import Request, RichRequest, StageKind
-from sim.results import REQUEST_COLUMNS, SimResult, request_rows  # noqa: F401 (re-exported)
+from sim.results import SimResult, request_rows
 from sim.roles import LLM_ROLES, ROUTED_POOL, PoolRole
 from sim.scheduling.pool import LLMPool
 from sim.workload.spec import ArrivalKind

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import ConfigError
-from sim.simulation import REQUEST_COLUMNS, SimResult
+from sim.results import REQUEST_COLUMNS, SimResult
 
 
 def _target(path: str, field: str, suffixes: tuple[str, ...]) -> Path:
