@@ -1,6 +1,6 @@
 """What a deployment costs per hour under a price set (every priced part, with provenance).
 
-Priced parts: every pool's devices (GPUs/accelerators per device, CPU pools per socket/host) from
+Priced parts: every pool's devices (GPUs/accelerators per device, CPU pools per instance) from
 ``usd_per_hour``, and every KV-store tier's capacity (all its copies) from
 ``memory_usd_per_gb_hour`` (HBM is priced with the device, i.e. 0; rack storage as SSD).
 """
@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from sim.config import SimConfig
 from sim.errors import ConfigError
+from sim.hardware.specs import DeviceKind
 from sim.pipeline.specs import TierScope
 
 GB = 1e9
@@ -34,6 +35,13 @@ def deployment_cost(config: SimConfig, pricing: DictConfig) -> CostBreakdown:
         if name not in prices:
             raise ConfigError(f"pricing={pricing.name!r}: no price for hardware {name!r}; priced: "
                               f"{', '.join(sorted(prices))}")
+        unit = str(prices[name].get("unit") or "device")
+        if unit not in ("device", "instance") or (
+                unit == "instance" and pool.hardware.kind is not DeviceKind.CPU):
+            raise ConfigError(f"pricing={pricing.name!r}: usd_per_hour.{name}.unit={unit!r}: allowed: "
+                              f"device (GPUs, accelerators, TPUs; per device), instance (CPU "
+                              f"hardware only; one CPU-only instance per replica)")
+        # GPU prices include their host CPUs; a CPU pool pays one CPU-only instance per replica
         parts[pool.name] = float(prices[name].value) * pool.num_devices
     memory = pricing.get("memory_usd_per_gb_hour") or {}
     for store in config.kv_stores:
