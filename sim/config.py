@@ -15,6 +15,7 @@ from sim.errors import ConfigError, require, require_fraction, require_positive
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
 from sim.pipeline.specs import (IndexSpec, KVStoreSpec, LinkSpec, PrefixSpec, ReasoningSpec,
                                 TierKind)
+from sim.pipeline.deployment import expand_workload
 from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
 from sim.request import Stage
 # Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
@@ -283,6 +284,8 @@ class SimConfig:
         self.workload.validate()
         self.slo.validate()
         by_name = {p.name: p for p in self.pools}
+        # the plan follows from the pools: generate on a prefill pool is prefill + decode
+        object.__setattr__(self, "workload", expand_workload(self.workload, by_name))
         self._check_stores(by_name)
         for link in self.links:
             for end in (link.src_pool, link.dst_pool):

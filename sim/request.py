@@ -75,6 +75,7 @@ class Request:
         "stage_enqueue_s", "stage_start_s", "last_token_s", "visits", "pinned",
         "prefix_id", "prefix_tokens", "cached_tokens", "samples", "join_context",
         "preempted_token_s",  # time of the last token before a preemption (-1 = none pending)
+        "served_pool",  # the pool a ServiceRouter chose for the LLM stage ("" = the stage's own)
     )
     rich = False  # RichRequest: reasoning / routing / RAG state as well
 
@@ -108,6 +109,7 @@ class Request:
         self.preempted_token_s = -1.0
         self.visits: list | None = None  # (kind, pool, enqueue_s, start_s, end_s) per stage
         self.pinned = False  # the next LLM stage must use self.replica (KV fetched there)
+        self.served_pool = ""
         self.prefix_id = -1
         self.prefix_tokens = 0
         self.cached_tokens = 0  # prompt tokens whose KV is present: no compute, only blocks

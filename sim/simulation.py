@@ -18,6 +18,7 @@ from sim.metrics.summary import summarize
 from sim.network import Link, LinkStats
 from sim.pipeline import reasoning, routing
 from sim.pipeline.cpu_stage import CPUStageCost
+from sim.pipeline.deployment import service_groups
 from sim.pipeline.disaggregation import link_between
 from sim.pipeline.kv_retrieval import KVStore
 from sim.pipeline.rag import EncoderCost, VectorSearchCost, retrieved_docs
@@ -30,6 +31,7 @@ from sim.request import Request, RichRequest, StageKind
 from sim.results import SimResult, request_rows
 from sim.roles import LLM_ROLES, ROUTED_POOL, PoolRole
 from sim.scheduling.pool import LLMPool
+from sim.scheduling.service import ServiceRouter
 from sim.workload.spec import ArrivalKind
 
 GENERATE, PREFILL, DECODE = StageKind.GENERATE, StageKind.PREFILL, StageKind.DECODE
@@ -58,6 +60,7 @@ class _Run:
                 self._llm_pool(spec, store_specs.get(spec.name), seed)
             else:
                 self.services[spec.name] = self._service_pool(spec)
+        self._join_services()
         draws = draw_pipeline(config.workload, seed)
         self.drawn = draws.drawn
         self.prefix_id, self.prefix_tokens, self.thinking = (draws.prefix_id, draws.prefix_tokens,
@@ -102,6 +105,15 @@ class _Run:
             self.engine, spec, self.collector, self._llm_done, self._rejected,
             rng=stream(seed, f"router.{spec.name}"), hbm_cache_bytes=hbm,
             holds=store.holds if store is not None else None)
+
+    def _join_services(self) -> None:
+        """Colocated pools of one model share a speed- and load-aware ServiceRouter."""
+        groups = service_groups({s.name: s for s in self.config.pools})
+        made: dict[tuple[str, ...], ServiceRouter] = {}
+        for name, members in groups.items():
+            if members not in made:
+                made[members] = ServiceRouter([self.pools[m] for m in members])
+            self.pools[name].service = made[members]
 
     def _service_pool(self, spec: PoolSpec) -> ServicePool:
         sched = spec.scheduler
@@ -187,6 +199,11 @@ class _Run:
         kind = stage.kind
         if kind is GENERATE or kind is PREFILL:
             pool = req.routed_pool if stage.pool == ROUTED_POOL else stage.pool
+            if req.served_pool:  # a service router chose another pool of this model before
+                if req.pinned:  # a later round: back to the replica that holds its context
+                    pool = req.served_pool
+                else:
+                    req.served_pool = ""
             req.stage_start_s = -1.0
             req.computed = req.cached_tokens  # a fresh prefill (cached prefix: blocks only)
             req.prefill_target = req.prompt_tokens
@@ -273,7 +290,7 @@ class _Run:
     def _llm_done(self, req: Request) -> None:
         stage = req.plan[req.stage_index]
         kind = stage.kind
-        pool = req.routed_pool if stage.pool == ROUTED_POOL else stage.pool
+        pool = req.served_pool or (req.routed_pool if stage.pool == ROUTED_POOL else stage.pool)
         req.last_token_s = now = req.finish_s  # the replica's finish: the last generated token
         tokens = self.collector.generated_tokens
         if kind is GENERATE and self.plain_generate[req.type_name]:

@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] in ("-h", "--help", "help"):
         print(__doc__)
         return
+    if len(args) > 1 and args[0] in ("report", "capacity", "list") and \
+            any(a in ("-h", "--help", "help") for a in args[1:]):
+        print(__doc__)  # `hermes-opt report --help` is a question, not a study named --help
+        return
     try:
         if args and args[0] == "list":
             from hermes_opt.study import definition as study

@@ -18,13 +18,22 @@ from sim.errors import ConfigError
 
 @hydra.main(version_base="1.3", config_path="pkg://hermes_opt.conf", config_name="sim")
 def _sim_app(cfg: DictConfig) -> dict:
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
     try:
         summary = simulate_config(cfg)
     except ConfigError as err:
-        fail("hermes-sim", str(err))
+        if not multirun:
+            fail("hermes-sim", str(err))
+        # One point of a sweep that cannot run (does not fit, TP does not divide, ...): record
+        # why next to the others' summaries and go on with the sweep.
+        overrides = list(hydra_cfg.overrides.task)
+        print(f"hermes-sim: infeasible: {' '.join(overrides)}: {err}", file=sys.stderr, flush=True)
+        summary = {"status": "infeasible", "reason": str(err), "overrides": overrides}
+        outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
+        return summary
     print(json.dumps(summary, sort_keys=True), flush=True)
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
+    if multirun:
         summary["overrides"] = list(hydra_cfg.overrides.task)
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
     return summary  # the hermes_optuna sweeper reads objectives and SLOs from it

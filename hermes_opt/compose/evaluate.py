@@ -30,7 +30,10 @@ def simulate_config(cfg: DictConfig) -> dict:
         "cost_breakdown_usd_per_hour": cost.parts,
         "output_tokens_per_usd": summary["output_tokens_per_s"] / usd_per_s if usd_per_s else 0.0,
         "goodput_tokens_per_usd": (summary["goodput_output_tokens_per_s"] / usd_per_s
-                                   if usd_per_s else 0.0),
+                                   if usd_per_s else 0.0),  # whole run: for comparison only
+        # the default objective: steady-state goodput per dollar (docs/opt.md "Objectives")
+        "slo_tokens_per_usd": (summary["steady_state"]["goodput_output_tokens_per_s"] / usd_per_s
+                               if usd_per_s else 0.0),
         "price_set": cost.price_set, "price_date": cost.price_date,
         "num_devices": sum(p.num_devices for p in config.pools),  # accelerators + CPU hosts
         "num_accelerators": sum(p.num_accelerators for p in config.pools),

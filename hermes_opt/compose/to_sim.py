@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt.compose import catalog
+from hermes_opt.compose import catalog, deployment
 from hermes_opt.compose import pipeline
 from hermes_opt.compose import traces
 from hermes_opt.compose.csv_input import read_csv
@@ -206,9 +206,15 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
 
 def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
     cluster = cfg.cluster
-    main = pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware, model=cfg.model,
-                     cluster=cluster, scheduler=cfg.scheduler, router=cfg.router,
-                     cost_model=cfg.cost_model, field="cluster")
+    derived = deployment.llm_pools(cfg)
+    if derived is None:
+        main = [pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware,
+                          model=cfg.model, cluster=cluster, scheduler=cfg.scheduler,
+                          router=cfg.router, cost_model=cfg.cost_model, field="cluster")]
+    else:
+        main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
+                          scheduler=p.scheduler, router=cfg.router, cost_model=cfg.cost_model,
+                          field=p.field) for p in derived]
     extra = []
     for name, node in (cluster.get("pools") or {}).items():
         field = f"cluster.pools.{name}"
@@ -219,7 +225,7 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
                    if node.get("model") is not None else None), cluster=node,
             scheduler=merged_sched, router=node.get("router") or cfg.router,
             cost_model=node.get("cost_model") or cfg.cost_model, field=field))
-    return (main, *extra)
+    return (*main, *extra)
 
 
 # --- workload ----------------------------------------------------------------------------

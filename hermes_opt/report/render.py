@@ -26,8 +26,23 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _column(spec: StudySpec, metric: str) -> str:
+    objectives = {o.metric for o in spec.objectives}
+    return f"objective:{metric}" if metric in objectives else f"metric:{metric}"
+
+
+def _direction(spec: StudySpec, metric: str) -> str:
+    for o in spec.objectives:
+        if o.metric == metric:
+            return o.direction
+    return "minimize" if "_ms" in metric or metric.startswith("cost_") else "maximize"
+
+
 def _axes(spec: StudySpec) -> tuple[str, str]:
-    """The two columns a scatter shows: two objectives, or cost vs the single objective."""
+    """The two columns a scatter shows: ``report.pareto``, else two objectives, else cost vs
+    the single objective."""
+    if spec.report_pareto:
+        return _column(spec, spec.report_pareto[0]), _column(spec, spec.report_pareto[1])
     if spec.multi_objective:
         return f"objective:{spec.objectives[0].metric}", f"objective:{spec.objectives[1].metric}"
     return "metric:cost_usd_per_hour", f"objective:{spec.objectives[0].metric}"
@@ -46,7 +61,8 @@ def _log_scale(frame: pd.DataFrame, column: str) -> bool:
 
 
 def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, quality: Any,
-                   prov: dict[str, str]) -> list[Block]:
+                   prov: dict[str, str], vendors: pd.DataFrame | None = None,
+                   vendor_note: str | None = None) -> list[Block]:
     blocks: list[Block] = [("h1", f"Study {spec.name}")]
     if spec.description:
         blocks.append(("p", spec.description))
@@ -78,6 +94,18 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
         blocks.append(("table", headers, rows))
         for rank, (_, r) in enumerate(top.iterrows(), start=1):
             blocks.extend(_detail(spec, rank, r))
+    if vendors is not None and len(vendors) > 1:
+        blocks.extend(_vendor_blocks(spec, vendors, vendor_note))
+    if spec.report_pareto and len(frame):
+        front = _front(spec, frame)
+        if len(front):
+            x, y = _axes(spec)
+            blocks.append(("h2", f"Pareto front: {_label(y)} vs {_label(x)} (feasible trials)"))
+            blocks.append(("table", ["trial", *spec.space.names, _label(x), _label(y), "$/hour"],
+                           [[int(r.trial), *(_fmt(r.get(f"param:{n}")) for n in spec.space.names),
+                             _fmt(r[x]), _fmt(r[y]),
+                             _fmt(r.get("metric:cost_usd_per_hour", math.nan))]
+                            for _, r in front.iterrows()]))
     if quality is not None:
         blocks.append(("h2", "Pareto front quality"))
         blocks.append(("p", f"{quality.size} configurations on the feasible front; hypervolume "
@@ -91,6 +119,18 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
                        [[n, reason[:200]] for reason, n in reasons.most_common(8)]))
     blocks.append(("h2", "Provenance"))
     blocks.append(("table", ["", ""], [[k, v] for k, v in prov.items()]))
+    return blocks
+
+
+def _vendor_blocks(spec: StudySpec, vendors: pd.DataFrame, note: str | None) -> list[Block]:
+    metric = spec.objectives[0].metric
+    blocks: list[Block] = [("h2", "Best deployment per vendor")]
+    if note:
+        blocks.append(("p", note))
+    rows = [[v.vendor, int(v.trial), v.deployment, _fmt(v.objective), _fmt(v.usd_per_hour),
+             _fmt(v.ttft_p99_ms), _fmt(v.tpot_p99_ms)] for v in vendors.itertuples()]
+    blocks.append(("table", ["vendor", "trial", "deployment", metric, "$/hour", "TTFT p99 ms",
+                             "TPOT p99 ms"], rows))
     return blocks
 
 
@@ -200,6 +240,13 @@ def _hover(spec: StudySpec, r: pd.Series) -> str:
 
 def _front(spec: StudySpec, frame: pd.DataFrame) -> pd.DataFrame:
     feasible = frame[frame.outcome == "feasible"]
+    if spec.report_pareto and not feasible.empty:
+        cols = list(_axes(spec))
+        directions = [_direction(spec, m) for m in spec.report_pareto]
+        values = feasible[cols].dropna()
+        front = feasible.loc[values[pareto_mask(values.to_numpy(), directions)].index]
+        params = [f"param:{n}" for n in spec.space.names]  # a revisited candidate: listed once
+        return front.drop_duplicates(subset=params or None).sort_values(cols[0])
     if feasible.empty or not spec.multi_objective:
         return top_configurations(frame, spec).head(1)
     cols = [f"objective:{o.metric}" for o in spec.objectives]
@@ -231,8 +278,8 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
                        color=COLORS[outcome])
     front = _front(spec, frame) if len(frame) else frame
     if len(front) and x in front:
-        label = "Pareto front" if spec.multi_objective else "best feasible"
-        ax.plot(front[x], front[y], "-*" if spec.multi_objective else "*", color=COLORS["front"],
+        label = "Pareto front" if spec.multi_objective or spec.report_pareto else "best feasible"
+        ax.plot(front[x], front[y], "-*" if spec.multi_objective or spec.report_pareto else "*", color=COLORS["front"],
                 markersize=13, label=label)
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))

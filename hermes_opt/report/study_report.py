@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hermes_opt.report import render
+from hermes_opt.report import render, vendors
 from hermes_opt.report.trials import front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, from_dict
@@ -93,7 +93,17 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
     top = top_configurations(frame, spec)
     quality = front_quality(frame, spec)
     prov = provenance(study, spec, frame, storage_url)
-    blocks = render.summary_blocks(spec, frame, top, quality, prov)
+    vendor_table = vendors.best_per_vendor(frame, spec)
+    vendor_table.to_csv(out_dir / "best_per_vendor.csv", index=False)
+    paths["vendors_csv"] = out_dir / "best_per_vendor.csv"
+    notes = [vendors.mixed_vs_single(vendor_table, spec)]
+    if len(vendor_table) > 1:
+        missing = vendors.without_feasible(frame, vendor_table)
+        if missing:
+            notes.append(f"No deployment met the SLOs for: {', '.join(missing)} (every simulated "
+                         f"candidate of theirs violated an SLO; see trials.csv).")
+    blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
+                                   " ".join(n for n in notes if n) or None)
     paths["md"].write_text(render.to_markdown(blocks))
     render.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
     paths["html"].write_text(render.to_html(spec, frame, blocks))

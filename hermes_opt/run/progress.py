@@ -37,6 +37,24 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def space_line(spec: StudySpec, sampler: str) -> str:
+    """The size of the search space, printed before a study starts."""
+    space, n = spec.space, spec.n_trials
+    points = space.num_points()
+    continuous = space.continuous
+    if continuous:
+        return (f"space: continuous ({points:,} discrete combination{'s' * (points != 1)} x "
+                f"{len(continuous)} continuous key{'s' * (len(continuous) != 1)}: "
+                f"{', '.join(continuous)}; {sampler} samples n_trials={n:,})")
+    if sampler != "grid":
+        return f"space: {points:,} point{'s' * (points != 1)} ({sampler} samples n_trials={n:,})"
+    if n >= points:
+        return (f"space: {points:,} point{'s' * (points != 1)} (grid enumerates all; "
+                f"n_trials={n:,}" + (f", so it stops after {points:,})" if n > points else ")"))
+    return (f"space: {points:,} points (grid enumerates them in order; n_trials={n:,} "
+            f"covers the first {n:,})")
+
+
 class Progress:
     def __init__(self, spec: StudySpec, stream: TextIO | None = sys.stderr) -> None:
         self.spec, self.stream = spec, stream

@@ -18,6 +18,7 @@ trial replaces its original in the count.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -29,12 +30,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hermes_opt.run.driver import Driver, RunStats
 from hermes_opt.run.pool import Pool
+from hermes_opt.run.capacity import with_capacity
 from hermes_opt.run.preflight import resolve_evaluator
-from hermes_opt.run.progress import Progress
+from hermes_opt.run.progress import Progress, space_line
 from hermes_opt.run.worker import Evaluator
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.sampling import open_study
+from hermes_opt.study.sampling import counted, open_study
 
 
 class _Stop:
@@ -75,7 +77,8 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                progress_stream: TextIO | None) -> tuple[optuna.Study, RunStats]:
     url = spec.storage_url()
     multi_driver = not storage_mod.is_sqlite(url)
-    evaluator = evaluator or resolve_evaluator(spec.evaluator)
+    # a capacity objective turns each replicate into a bisection on the arrival rate
+    evaluator = with_capacity(spec, evaluator or resolve_evaluator(spec.evaluator))
     # Workers boot (interpreter + simulator imports, ~1 s) while the storage and study open.
     with Pool(n_jobs or spec.n_jobs) as pool:
         storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
@@ -84,11 +87,22 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
             # one driver per SQLite study (the lock): its cache need not re-read what it wrote
             study = open_study(spec, storage if multi_driver
                                else storage_mod.SingleDriverCache(storage))
-            progress = Progress(spec, progress_stream)
+            sampler = str(study.user_attrs.get("sampler", spec.resolved_sampler))
+            points = spec.space.num_points()
+            run_spec = spec
+            if sampler == "grid" and spec.n_trials > points:
+                # the grid stops when every point is evaluated (the driver asks up to n_trials)
+                run_spec = dataclasses.replace(spec, n_trials=points)
+            progress = Progress(run_spec, progress_stream)
+            progress.note(space_line(spec, sampler))
             with _Stop() as stop, storage_mod.Heartbeat(storage) as heartbeat:
-                driver = Driver(spec, study, pool, heartbeat, evaluator, progress, stop,
+                driver = Driver(run_spec, study, pool, heartbeat, evaluator, progress, stop,
                                 multi_driver, storage)
                 stats = driver.run()
+            if run_spec is not spec and not stats.interrupted and all(
+                    t.state.is_finished() for t in counted(study.get_trials(deepcopy=False))):
+                progress.note(f"space exhausted: all {points:,} points evaluated; stopping "
+                              f"before n_trials={spec.n_trials:,}")
             progress.done(study, stats)
     return study, stats
 

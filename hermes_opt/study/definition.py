@@ -20,18 +20,18 @@ from omegaconf.errors import OmegaConfBaseException
 
 from hermes_opt.compose import catalog
 from hermes_opt.study.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
-                                  parse_constraint)
+                                  check_metric, parse_constraint)
 from hermes_opt.study.space import SearchSpace, parse_space
 from sim.errors import ConfigError, require
 
-SAMPLERS = ("auto", "tpe", "nsga2", "random")
+SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid")
 # Fields that change how a study runs but not what it computes: they may differ on resume.
 RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
               "description")
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
                 "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
                 "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
-                "grace_period_s", "capacity")
+                "grace_period_s", "capacity", "n_startup_trials")
 
 
 def nsga2_population(batch_size: int) -> int:
@@ -86,12 +86,19 @@ class StudySpec:
     # boundaries, but the sampler learns one batch later: worse trials per evaluation on the
     # default study, see docs/opt.md). Part of the definition: it changes which trials are asked.
     batches_in_flight: int = 1
+    # TPE's random start-up trials; None = max(10, batch_size). Small discrete spaces with a
+    # sharp optimum need more (benchmarks/dse_search.py: 10 -> 88.5% of the grid optimum on
+    # dse_codegen, 48 -> 100%)
+    n_startup_trials: int | None = None
     seed: int = 0
     replicates: int = 1
     sampler: str = "auto"
     n_jobs: int | None = None  # None: every core
     storage: str | None = None  # None: sqlite file runs/<name>/study.db
     top_k: int = 5
+    # report.pareto: two metrics whose feasible Pareto front the report draws (single-objective
+    # studies too), e.g. (ttft_ms.p99, slo_tokens_per_usd); () = the objectives / cost
+    report_pareto: tuple[str, ...] = ()
     evaluator: str | None = None  # "module:function"; None = the real simulator
     heartbeat_interval_s: int = 10
     grace_period_s: int = 60
@@ -107,6 +114,10 @@ class StudySpec:
             value = getattr(self, key)
             require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
                     value, "must be an integer >= 1")
+        require(self.n_startup_trials is None or (
+            isinstance(self.n_startup_trials, int) and not isinstance(self.n_startup_trials, bool)
+            and 1 <= self.n_startup_trials <= 100_000), "n_startup_trials", self.n_startup_trials,
+            "must be null or an integer in 1..100000")
         require(isinstance(self.batches_in_flight, int) and not isinstance(self.batches_in_flight, bool)
                 and self.batches_in_flight in (1, 2),
                 "batches_in_flight", self.batches_in_flight, "must be 1 or 2")
@@ -120,6 +131,8 @@ class StudySpec:
         if self.sampler == "nsga2":
             require(self.multi_objective, "sampler", self.sampler,
                     "nsga2 is for multi-objective studies; use tpe or random for one objective")
+        if self.sampler == "grid":  # every point once: each key needs a finite set of values
+            self.space.check_enumerable()
         if self.evaluator is not None:
             require(":" in self.evaluator, "evaluator", self.evaluator, "must be 'module:function'")
 
@@ -163,6 +176,8 @@ class StudySpec:
             "sampler": self.sampler, "evaluator": self.evaluator,
             # only when not the default, so studies stored before the key existed still resume
             **({"batches_in_flight": self.batches_in_flight} if self.batches_in_flight != 1 else {}),
+            **({"n_startup_trials": self.n_startup_trials}
+               if self.n_startup_trials is not None else {}),
         }
 
     @property
@@ -282,6 +297,13 @@ def from_dict(raw: dict) -> StudySpec:
         unknown_b = sorted(set(budget) - {"max_usd_per_hour", "max_devices"})
         require(not unknown_b, "budget", unknown_b, "allowed: max_usd_per_hour, max_devices")
     report = raw.get("report") or {}
+    require(isinstance(report, dict), "report", report, "must be {top_k: <int>, pareto: [x, y]}")
+    unknown_r = sorted(set(report) - {"top_k", "pareto"})
+    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto")
+    pareto = report.get("pareto") or []
+    require(isinstance(pareto, (list, tuple)) and len(pareto) in (0, 2), "report.pareto", pareto,
+            "must be two metric names [x, y], e.g. [ttft_ms.p99, slo_tokens_per_usd]")
+    pareto = tuple(check_metric(m, f"report.pareto[{i}]") for i, m in enumerate(pareto))
     capacity = raw.get("capacity") or {}
     param_names = set((raw.get("space") or {}).keys())
     for b in base:  # a parameter also fixed in the base would be silently overridden
@@ -295,9 +317,10 @@ def from_dict(raw: dict) -> StudySpec:
             budget=Budget(**budget) if budget else None,
             n_trials=raw.get("n_trials", 32), batch_size=raw.get("batch_size", 8),
             batches_in_flight=raw.get("batches_in_flight", 1),
+            n_startup_trials=raw.get("n_startup_trials"),
             seed=raw.get("seed", 0), replicates=raw.get("replicates", 1),
             sampler=str(raw.get("sampler", "auto")), n_jobs=raw.get("n_jobs"),
-            storage=raw.get("storage"), top_k=int(report.get("top_k", 5)),
+            storage=raw.get("storage"), top_k=report.get("top_k", 5), report_pareto=pareto,
             evaluator=raw.get("evaluator"),
             heartbeat_interval_s=raw.get("heartbeat_interval_s", 10),
             grace_period_s=raw.get("grace_period_s", 60),
@@ -329,9 +352,10 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
                                        for o in spec.objectives],
         "constraints": [c.key for c in spec.constraints], "budget": budget,
         "n_trials": spec.n_trials, "batch_size": spec.batch_size,
-        "batches_in_flight": spec.batches_in_flight, "seed": spec.seed,
+        "batches_in_flight": spec.batches_in_flight, "n_startup_trials": spec.n_startup_trials,
+        "seed": spec.seed,
         "replicates": spec.replicates, "sampler": spec.sampler, "n_jobs": spec.n_jobs,
-        "storage": spec.storage, "report": {"top_k": spec.top_k}, "evaluator": spec.evaluator,
+        "storage": spec.storage, "report": {"top_k": spec.top_k, "pareto": list(spec.report_pareto)}, "evaluator": spec.evaluator,
         "heartbeat_interval_s": spec.heartbeat_interval_s, "grace_period_s": spec.grace_period_s,
         "capacity": {"param": spec.capacity.param, "low": spec.capacity.low,
                      "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},

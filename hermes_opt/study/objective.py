@@ -1,7 +1,8 @@
 """Objectives and SLO constraints read from a simulation summary.
 
-The default objective is SLO-constrained tokens per dollar: output tokens/s of requests that met
-their SLOs divided by the deployment's cost per second. SLOs are *constraints* (Optuna's
+The default objective is SLO-constrained tokens per dollar: the steady-state output tokens/s of
+requests that met their SLOs (``sim.metrics.steady``: warm-up and drain excluded) divided by the
+deployment's cost per second. SLOs are *constraints* (Optuna's
 convention: a value <= 0 is feasible), not penalties folded into the objective, so samplers can
 tell "infeasible" from "bad". Constraint values are normalised by their bound so that several
 constraints are on one scale when a sampler sums their violations.
@@ -26,17 +27,28 @@ SCALARS = ("requests_completed", "requests_rejected", "duration_s", "requests_pe
            "input_tokens_per_s", "output_tokens_per_s", "total_tokens_per_s",
            "goodput_requests_per_s", "goodput_output_tokens_per_s", "slo_attainment",
            "preemptions", "cost_usd_per_hour", "output_tokens_per_usd", "goodput_tokens_per_usd",
-           "num_devices", "num_accelerators", SLO_TOKENS_PER_USD)
+           "num_devices", "num_accelerators", SLO_TOKENS_PER_USD,
+           "capacity_tokens_per_usd", "capacity_rate_per_s")  # capacity_*: run.capacity
 # Summary sections whose keys depend on the scenario (pool and stage names, request types):
 # checked against the first real summary instead of statically.
 DYNAMIC_PREFIXES = ("pools.", "stages.", "stages_by_type.", "request_types.",
                     "cost_breakdown_usd_per_hour.", "kv_tiers.", "kv_lookups.", "links.",
-                    "generated_tokens.")
+                    "generated_tokens.", "steady_state.")
 KNOWN_METRICS = SCALARS + tuple(f"{lat}.{stat}" for lat in LATENCIES for stat in STATS)
 # A metric that is NaN (no request completed) violates its constraint by this much.
 NAN_VIOLATION = 1e6
 # metric paths may contain stage names like generate@llm and tier names like kv_tier:llm/dram
 _CONSTRAINT = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_.@:/\-]+)\s*(?P<op><=|>=)\s*(?P<bound>\S+)\s*$")
+
+
+def slo_tokens_per_usd(summary: dict) -> float:
+    """Steady-state goodput tokens/s (``sim.metrics.steady``) per dollar per second. Summaries
+    written before the steady window existed fall back to the whole-run goodput."""
+    usd_per_s = summary["cost_usd_per_hour"] / 3600
+    steady = summary.get("steady_state")
+    rate = (steady["goodput_output_tokens_per_s"] if steady is not None
+            else summary["goodput_output_tokens_per_s"])
+    return rate / usd_per_s if usd_per_s > 0 else 0.0
 
 
 def check_metric(name: Any, field: str) -> str:
@@ -49,8 +61,7 @@ def check_metric(name: Any, field: str) -> str:
 def metric(summary: dict, name: str) -> float:
     """Value of a dotted metric path in a summary (``ttft_ms.p99``); KeyError if absent."""
     if name == SLO_TOKENS_PER_USD:
-        usd_per_s = summary["cost_usd_per_hour"] / 3600
-        return summary["goodput_output_tokens_per_s"] / usd_per_s if usd_per_s > 0 else 0.0
+        return slo_tokens_per_usd(summary)
     node: Any = summary
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -9,6 +9,8 @@ simulator, when the named earlier parameter takes one of the listed values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import optuna
@@ -75,18 +77,150 @@ class Parameter:
         return trial.suggest_float(self.name, float(self.low), float(self.high), step=self.step,
                                    log=self.log)
 
-    def grid(self) -> list[Any]:
-        """Every value (categorical, int, or float with a step); used by exhaustive enumeration."""
+    @property
+    def enumerable(self) -> bool:
+        """A finite set of values: categorical, int, or float with a step."""
+        return self.kind != "float" or self.step is not None
+
+    def grid_size(self) -> int:
+        """How many values :meth:`grid` has (without building it)."""
         if self.kind == "categorical":
-            return list(self.choices)
-        if self.step is None and self.kind == "float":
-            raise ConfigError(f"space.{self.name}: a float without step cannot be enumerated")
-        step = self.step or 1
-        values, value = [], self.low
-        while value <= self.high + 1e-12:
-            values.append(int(value) if self.kind == "int" else float(value))
-            value += step
-        return values
+            return len(self.choices)
+        self._check_enumerable()
+        if self.kind == "int":
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        # Optuna's rule for a float with a step (FloatDistribution: high rounded down onto the
+        # grid), in decimal so that 0.1-steps land on 0.3, not 0.30000000000000004
+        return int((_dec(self.high) - _dec(self.low)) // _dec(self.step)) + 1
+
+    def value_at(self, k: int) -> Any:
+        """The ``k``-th value of :meth:`grid` (0-based)."""
+        if self.kind == "categorical":
+            return self.choices[k]
+        self._check_enumerable()
+        if self.kind == "int":
+            return int(self.low) + k * int(self.step or 1)
+        return float(_dec(self.low) + k * _dec(self.step))
+
+    def index_of(self, value: Any) -> int | None:
+        """The position of ``value`` in :meth:`grid` (compared with ``==``, as conditions are),
+        or None when it is not a value of this parameter."""
+        if self.kind == "categorical":
+            return next((k for k, c in enumerate(self.choices) if c == value), None)
+        if not self.enumerable or not isinstance(value, (int, float)):
+            return None
+        value = int(value) if isinstance(value, bool) else value  # True == 1, as in conditions
+        try:
+            steps = (_dec(value) - _dec(self.low)) / _dec(self.step or 1)
+        except ArithmeticError:  # nan or inf
+            return None
+        k = int(steps)
+        return k if steps == k and 0 <= k < self.grid_size() else None
+
+    def grid(self) -> list[Any]:
+        """Every value (categorical, int — log ints included: every integer — or float with a
+        step), in order; used by exhaustive enumeration."""
+        return [self.value_at(k) for k in range(self.grid_size())]
+
+    def _check_enumerable(self) -> None:
+        if not self.enumerable:
+            raise ConfigError(f"space.{self.name}: sampler grid needs a finite set: give step "
+                              f"(or use type categorical)")
+
+
+def _dec(value: float | None) -> Decimal:
+    return Decimal(repr(value))
+
+
+_OTHER = object()  # any value no condition names (conditions read only named values)
+
+
+class _Enumeration:
+    """The points of a (conditional) space, counted and numbered without listing them.
+
+    A point is one value for every parameter active in it; points are numbered in the order of
+    :meth:`SearchSpace.enumerate` (earlier parameters vary slowest, values in grid order).
+    ``count(i, state)`` is the number of completions of parameters ``i..`` given the values of
+    earlier parameters that later conditions read (``state``), memoised. Conditions only test
+    membership in the values they name, so every value a condition does not name is one
+    branch (``_OTHER``) times how many such values there are: a wide int range costs nothing.
+    A float without step counts as a single value."""
+
+    def __init__(self, space: "SearchSpace") -> None:
+        self.params = space.parameters
+        n = len(self.params)
+        read: list[frozenset[str]] = [frozenset()] * (n + 1)  # names conditions of params[i:] read
+        named: dict[str, set[Any]] = {}  # parameter -> the values conditions name for it
+        for i in reversed(range(n)):
+            read[i] = read[i + 1] | {name for name, _ in self.params[i].when}
+            for name, values in self.params[i].when:
+                named.setdefault(name, set()).update(values)
+        self.read, self.named = read, named
+        # per parameter: its grid size and the (position, value) of the values conditions name
+        self.branches: list[tuple[int, list[tuple[int, Any]]]] = []
+        for param in self.params:
+            size = param.grid_size() if param.enumerable else 1
+            wanted = named.get(param.name, set())
+            if param.kind == "categorical":  # every position, should a choice be listed twice
+                hits = {k: c for k, c in enumerate(param.choices) if c in wanted}
+            else:
+                hits = {k: param.value_at(k) for v in wanted
+                        if (k := param.index_of(v)) is not None}
+            self.branches.append((size, sorted(hits.items(), key=lambda kv: kv[0])))
+        self._memo: dict[tuple[int, tuple], int] = {}
+
+    def _state(self, chosen: dict[str, Any], i: int) -> tuple:
+        return tuple((k, v if v in self.named[k] else _OTHER) for k, v in chosen.items()
+                     if k in self.read[i])
+
+    def _sub(self, i: int, chosen: dict[str, Any], name: str, value: Any) -> int:
+        return self.count(i + 1, self._state({**chosen, name: value}, i + 1))
+
+    def count(self, i: int = 0, state: tuple = ()) -> int:
+        if i == len(self.params):
+            return 1
+        key = (i, state)
+        if key not in self._memo:
+            param, chosen = self.params[i], dict(state)
+            if not param.active(chosen):
+                total = self.count(i + 1, self._state(chosen, i + 1))
+            else:
+                size, hits = self.branches[i]
+                total = sum(self._sub(i, chosen, param.name, v) for _, v in hits)
+                if size > len(hits):
+                    total += (size - len(hits)) * self._sub(i, chosen, param.name, _OTHER)
+            self._memo[key] = total
+        return self._memo[key]
+
+    def point(self, index: int) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for i, param in enumerate(self.params):
+            if not param.active(chosen):
+                continue
+            size, hits = self.branches[i]
+            other = self._sub(i, chosen, param.name, _OTHER) if size > len(hits) else 0
+            pos = 0  # grid position: runs of unnamed values lie between the named ones
+            for k, value in [*hits, (size, None)]:
+                run = (k - pos) * other
+                if index < run:
+                    chosen[param.name] = param.value_at(pos + index // other)
+                    index %= other
+                    break
+                index -= run
+                if k == size:
+                    raise IndexError("point index out of range")
+                sub = self._sub(i, chosen, param.name, value)
+                if index < sub:
+                    chosen[param.name] = value
+                    break
+                index -= sub
+                pos = k + 1
+        return chosen
+
+
+@lru_cache(maxsize=16)
+def _enumeration(space: "SearchSpace") -> _Enumeration:
+    return _Enumeration(space)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +265,31 @@ class SearchSpace:
                     grown.append(chosen)
             candidates = grown
         return candidates
+
+    @property
+    def continuous(self) -> list[str]:
+        """Parameters that cannot be enumerated (floats without a step)."""
+        return [p.name for p in self.parameters if not p.enumerable]
+
+    def num_points(self) -> int:
+        """The number of points of the space, conditions included (a conditional parameter
+        multiplies only the points where its condition holds): ``len(self.enumerate())``,
+        computed without listing them. A float without step counts as one value, so for a space
+        with :attr:`continuous` keys this is the number of discrete combinations."""
+        return _enumeration(self).count()
+
+    def point(self, index: int) -> dict[str, Any]:
+        """Point number ``index`` (0-based) of :meth:`enumerate`, without listing the others."""
+        self.check_enumerable()
+        total = self.num_points()
+        if not 0 <= index < total:
+            raise IndexError(f"point {index} of a space with {total} points")
+        return _enumeration(self).point(index)
+
+    def check_enumerable(self) -> None:
+        """ConfigError naming the first parameter the grid sampler cannot enumerate."""
+        for param in self.parameters:
+            param._check_enumerable()
 
 
 def format_value(value: Any) -> str:

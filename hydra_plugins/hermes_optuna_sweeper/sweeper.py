@@ -106,12 +106,7 @@ class HermesOptunaSweeper(Sweeper):
                 overrides = fixed + to_overrides(spec.space.suggest(trial))
                 reason = self._infeasible(overrides, spec)
                 if reason is not None:
-                    trial.set_user_attr("infeasible_reason", reason)
-                    trial.set_constraint(RUNNABLE, 1.0)
-                    for c in spec.constraints:
-                        trial.set_constraint(c.key, NAN_VIOLATION)
-                    study.tell(trial, [o.worst() for o in spec.objectives])
-                    log.info(f"trial {trial.number} infeasible: {reason}")
+                    self._tell_infeasible(study, spec, trial, reason)
                 else:
                     launch.append(overrides)
                     launched.append(trial)
@@ -122,6 +117,15 @@ class HermesOptunaSweeper(Sweeper):
                 self._tell(study, spec, trial, ret)
         self._write_results(study, spec, sweep_dir)
         return returns
+
+    def _tell_infeasible(self, study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
+                         reason: str) -> None:
+        trial.set_user_attr("infeasible_reason", reason)
+        trial.set_constraint(RUNNABLE, 1.0)
+        for c in spec.constraints:
+            trial.set_constraint(c.key, NAN_VIOLATION)
+        study.tell(trial, [o.worst() for o in spec.objectives])
+        log.info(f"trial {trial.number} infeasible: {reason}")
 
     def _infeasible(self, overrides: list[str], spec: StudySpec) -> str | None:
         try:
@@ -135,6 +139,9 @@ class HermesOptunaSweeper(Sweeper):
         if ret.status is not JobStatus.COMPLETED or not isinstance(ret._return_value, dict):
             trial.set_user_attr("error", repr(getattr(ret, "_return_value", None))[:500])
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        if ret._return_value.get("status") == "infeasible":  # found only while simulating
+            self._tell_infeasible(study, spec, trial, str(ret._return_value.get("reason")))
             return
         outcome = score([ret._return_value], spec.objectives, spec.constraints)
         trial.set_user_attr("metrics", outcome.metrics)

@@ -12,6 +12,7 @@ from sim.metrics.collector import Collector
 from sim.request import StageKind
 from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
                                 stage_breakdown_by_type)
+from sim.metrics.steady import steady_state
 
 PERCENTILES = (50, 90, 99)
 
@@ -162,6 +163,9 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         "goodput_requests_per_s": per_s(ok.sum()),
         "goodput_output_tokens_per_s": overall["goodput_output_tokens_per_s"],
         "slo_attainment": overall["slo_attainment"],
+        "steady_state": steady_state(
+            arrival, finish, output, ok,
+            np.fromiter((r.arrival_s for r in collector.rejected), float, len(collector.rejected))),
         "ttft_ms": overall["ttft_ms"],
         "tpot_ms": overall["tpot_ms"],
         "itl_ms": weighted_stats_ms(itl_values, itl_weights),

@@ -54,6 +54,7 @@ class LLMPool:
             for i in range(spec.num_replicas)]
         self.router = make_router(spec.router, self.replicas, spec=spec, rng=rng, holds=holds)
         self.on_reject = on_reject
+        self.service = None  # a ServiceRouter when other colocated pools serve the same model
         self._block = sched.block_size_tokens
         # Admission must leave the watermark free, so a request whose longest context (which a
         # preempted request must re-admit with) needs more than the rest can never be served
@@ -83,6 +84,12 @@ class LLMPool:
         return None
 
     def submit(self, req: Request) -> None:
+        if self.service is not None and not req.pinned:
+            self.service.submit(req)  # one of several pools serving this model: it picks
+            return
+        self.submit_here(req)
+
+    def submit_here(self, req: Request) -> None:
         reason = self.drop_reason(req)
         if reason is not None:
             req.drop_reason = reason

@@ -159,5 +159,5 @@ def test_replay_command_reproduces_the_trial(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["ttft_ms"]["p99"] == pytest.approx(row["metric:ttft_ms.p99"], rel=1e-12)
-    assert summary["goodput_tokens_per_usd"] == pytest.approx(row["objective:slo_tokens_per_usd"],
+    assert summary["slo_tokens_per_usd"] == pytest.approx(row["objective:slo_tokens_per_usd"],
                                                               rel=1e-12)

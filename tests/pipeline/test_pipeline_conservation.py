@@ -4,7 +4,6 @@ conservation across tiers and links."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
@@ -19,7 +18,7 @@ from sim.simulation import _Run
 def mixed_config(b, *, n=300, rate=6.0, tiers=None, router=RouterPolicy.PREFIX_AFFINITY,
                  samples=2, gpu_util=0.9):
     from pipeline_builders import hw, model
-    from sim import BatchPolicy, LengthKind, LengthSpec, RequestTypeSpec, SchedulerSpec, SimConfig, WorkloadSpec
+    from sim import BatchPolicy, RequestTypeSpec, SchedulerSpec, SimConfig, WorkloadSpec
     sched = SchedulerSpec(policy=BatchPolicy.CHUNKED, chunk_size_tokens=1024,
                           gpu_memory_utilization=gpu_util)
     llm = b.llm_pool("llm", replicas=2, router=router, scheduler=sched)
@@ -154,7 +153,6 @@ def test_kv_bytes_are_conserved_across_tiers(mixed_run):
     for name in ("dram", "remote"):
         s = stats[name]
         # every byte written into a tier is still resident there or was evicted/passed down
-        demoted_out = stats["remote"].bytes_written if name == "dram" else 0.0
         assert s.bytes_written >= s.resident_bytes
         assert s.link.bytes_moved == pytest.approx(s.bytes_read + s.bytes_written)
     # the last tier: written = resident + evicted
@@ -178,7 +176,6 @@ def test_disaggregated_handoff_moves_each_prompt_kv_once(mixed_run):
 
 
 def test_lru_evicts_under_pressure_and_demotes(b):
-    from pipeline_builders import cpu_pool
     cfg = mixed_config(b, n=200, tiers=(
         KVTierSpec(name="hbm", kind=TierKind.HBM, capacity_bytes=0.5e9, bandwidth_bytes_per_s=3e12),
         KVTierSpec(name="dram", kind=TierKind.DRAM, capacity_bytes=1e9, bandwidth_bytes_per_s=40e9)))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sim import PoolRole, PoolSpec, SchedulerSpec, simulate
+from sim import PoolRole, PoolSpec, simulate
 from sim.engine import Engine
 from sim.network import Link, LinkStats
 from sim.pipeline.cpu_stage import CPUStageCost
