@@ -79,6 +79,8 @@ def best_per_vendor(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                             "usd_per_hour": float(row.get("metric:cost_usd_per_hour", math.nan)),
                             "ttft_p99_ms": float(row.get("metric:ttft_ms.p99", math.nan)),
                             "tpot_p99_ms": float(row.get("metric:tpot_ms.p99", math.nan))}
+    if not best:  # no feasible trial describes a deployment (e.g. a custom evaluator's keys)
+        return pd.DataFrame()
     out = pd.DataFrame(list(best.values()))
     return out.sort_values("objective", ascending=first.direction == "minimize",
                            ignore_index=True)

@@ -124,3 +124,9 @@ def test_mixed_vs_single_needs_both_kinds():
     only_mixed = best_per_vendor(frame([TRIALS[4], TRIALS[5]]), study())
     assert list(only_mixed.vendor) == [MIXED]
     assert mixed_vs_single(only_mixed, study()) is None
+
+
+def test_feasible_trials_without_a_deployment_layout_give_an_empty_table():
+    # a custom evaluator's study: feasible trials whose overrides describe no pools
+    table = best_per_vendor(frame([(0, "feasible", BROKEN, 10.0, 1.0)]), study())
+    assert table.empty and mixed_vs_single(table, study()) is None
