@@ -126,7 +126,8 @@ class RichRequest(Request):
     stages keep. Plain requests skip it, which keeps the single-stage path as fast as before."""
 
     __slots__ = ("rounds_left", "round_output", "total_output", "base_prompt", "routed_pool",
-                 "route_level", "docs", "doc_tokens", "answer_tokens", "gen_prompt")
+                 "route_level", "docs", "doc_tokens", "answer_tokens", "gen_prompt",
+                 "round_first_s", "answer_token_s")
     rich = True
 
     def __init__(self, id: int, arrival_s: float, prompt_tokens: int, output_tokens: int,
@@ -142,6 +143,8 @@ class RichRequest(Request):
         self.doc_tokens = 0
         self.answer_tokens = output_tokens  # reasoning: the answer after the thinking
         self.gen_prompt = prompt_tokens  # prompt when generation began (reasoning restores it)
+        self.round_first_s = -1.0  # first token of the current generation round
+        self.answer_token_s = -1.0  # first token of the answer, after any thinking
 
 
 @dataclass(slots=True)

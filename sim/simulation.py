@@ -342,6 +342,7 @@ class _Run:
             if routing.escalate(route, req, self.route_rng[req.type_name]):
                 req.cached_tokens = 0
                 req.first_token_s = -1.0  # the user sees the escalated model's answer
+                req.round_first_s = -1.0
                 self._submit(req)
                 return
         reasoning.finish(req)

@@ -21,7 +21,7 @@ from sim.errors import ConfigError, require
 
 SLO_TOKENS_PER_USD = "slo_tokens_per_usd"
 DIRECTIONS = ("maximize", "minimize")
-LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ttfat_ms")  # ttfat: reasoning workloads
 STATS = ("mean", "p50", "p90", "p99")
 SCALARS = ("requests_completed", "requests_rejected", "duration_s", "requests_per_s",
            "input_tokens_per_s", "output_tokens_per_s", "total_tokens_per_s",

@@ -151,7 +151,14 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
                                     ttft, tpot, e2e, per_s) if len(types) > 1
                else {types[0].name: {k: dict(v) if isinstance(v, dict) else v
                                      for k, v in overall.items()}})
+    extra = {}
+    if any(rt.reasoning is not None for rt in types):
+        # time to first *answer* token: after the thinking (sim.pipeline.reasoning.finish)
+        answer = np.fromiter((r.answer_token_s if r.rich and r.answer_token_s >= 0
+                              else r.first_token_s for r in done), float, len(done))
+        extra["ttfat_ms"] = latency_stats_ms(answer - arrival)
     return {
+        **extra,
         "requests_completed": overall["requests_completed"],
         "requests_rejected": overall["requests_rejected"],
         "rejection_reasons": dict(sorted(reasons.items())),

@@ -47,10 +47,19 @@ def next_round(req: Request, spec: ReasoningSpec) -> None:
     req.output_tokens = req.round_output + (req.answer_tokens if req.rounds_left == 0 else 0)
     req.cached_tokens = context - 1  # the last token's KV is written by the next prefill
     req.pinned = True
+    req.round_first_s = -1.0
 
 
 def finish(req: Request) -> None:
-    """Report the first round's prompt and every output token (per sample)."""
+    """Report the first round's prompt and every output token (per sample), and when the answer
+    began: the final round emits ``round_output`` thinking tokens, then the answer, so its first
+    answer token is placed at that round's mean inter-token time (exact for uniform steps; the
+    closed-form decode runs keep no per-token times)."""
+    first, last, n = req.round_first_s, req.last_token_s, req.output_tokens
+    thinking = req.round_output if req.rounds_left == 0 and req.round_output else 0
+    if first < 0:
+        first = req.first_token_s
+    req.answer_token_s = first + thinking * (last - first) / (n - 1) if n > 1 else first
     if req.total_output:
         req.total_output += req.output_tokens
         req.output_tokens = req.total_output

@@ -223,6 +223,8 @@ class Replica(DecodeRuns):
             elif req.preempted_token_s >= 0:  # the gap a preemption opened is one ITL sample
                 self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples)
                 req.preempted_token_s = -1.0
+            if req.rich and req.round_first_s < 0:  # a reasoning round's first token
+                req.round_first_s = now
             req.generated += 1
             req.context = req.prefill_target
             req.join_context = req.context
