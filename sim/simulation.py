@@ -31,7 +31,7 @@ from sim.request import Request, RichRequest, StageKind
 from sim.results import SimResult, request_rows
 from sim.roles import LLM_ROLES, ROUTED_POOL, PoolRole
 from sim.scheduling.pool import LLMPool
-from sim.scheduling.service import ServiceRouter
+from sim.scheduling.service_router import ServiceRouter
 from sim.workload.spec import ArrivalKind
 
 GENERATE, PREFILL, DECODE = StageKind.GENERATE, StageKind.PREFILL, StageKind.DECODE

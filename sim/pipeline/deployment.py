@@ -10,7 +10,7 @@ how that service is laid out:
   disaggregated by its pools alone; no request type needs a hand-written plan.
 - **Several colocated pools of one model** (e.g. H100 and MI300X replicas of the same model)
   form one service: a ``generate`` stage naming any of them is routed across all of them by
-  ``sim.scheduling.service.ServiceRouter`` (speed- and load-aware), not by static weights.
+  ``sim.scheduling.service_router.ServiceRouter`` (speed- and load-aware), not by static weights.
 
 A route target naming one of those pools reaches the whole service too: the route stage chooses
 the model, the service router the replica.

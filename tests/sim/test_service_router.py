@@ -1,4 +1,4 @@
-"""Colocated pools of one model on different SKUs form one service (sim/scheduling/service.py):
+"""Colocated pools of one model on different SKUs form one service (sim/scheduling/service_router.py):
 load shared by expected drain time, requests that fit only one pool sent there, deterministic."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections import Counter
 
 
 from sim import SchedulerSpec, simulate
-from sim.scheduling.service import ServiceRouter
+from sim.scheduling.service_router import ServiceRouter
 from sim.simulation import _Run
 
 
