@@ -24,6 +24,10 @@ from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole
 from sim.scheduling.policies.registry import BatchPolicy, strategy_for
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, TraceRecords
 
+# Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
+MAX_REPLICAS = 10_000  # per pool (x tp x pp devices); the largest fleets are ~1e5 devices
+MAX_REQUESTS = 10_000_000  # per run: ~100 bytes of state each while running
+
 
 class RouterPolicy(enum.Enum):
     ROUND_ROBIN = "round_robin"
@@ -124,8 +128,9 @@ class PoolSpec:
 
     def validate(self) -> None:
         prefix = self.field_path
-        require(isinstance(self.num_replicas, int) and self.num_replicas >= 1,
-                f"{prefix}.num_replicas", self.num_replicas, "must be an integer >= 1")
+        require(isinstance(self.num_replicas, int) and 1 <= self.num_replicas <= MAX_REPLICAS,
+                f"{prefix}.num_replicas", self.num_replicas,
+                f"must be an integer in 1..{MAX_REPLICAS:,} per pool")
         # the main pool's scheduler is the top-level `scheduler` group
         self.scheduler.validate("scheduler" if prefix == "cluster" else f"{prefix}.scheduler")
         require_fraction(f"{prefix}.heavy_fraction", self.heavy_fraction)
@@ -206,8 +211,9 @@ class WorkloadSpec:
     trace: TraceRecords | None = None  # arrival kind trace, or lengths of kind trace
 
     def validate(self) -> None:
-        require(isinstance(self.num_requests, int) and self.num_requests >= 1,
-                "workload.num_requests", self.num_requests, "must be an integer >= 1")
+        require(isinstance(self.num_requests, int) and 1 <= self.num_requests <= MAX_REQUESTS,
+                "workload.num_requests", self.num_requests,
+                f"must be an integer in 1..{MAX_REQUESTS:,} (longer runs: several seeds)")
         self.arrival.validate()
         require(len(self.request_types) >= 1, "workload.request_types", len(self.request_types),
                 "needs at least one request type")

@@ -19,8 +19,9 @@ def simulate_config(cfg: DictConfig) -> dict:
     """Simulate and price a composed config; the JSON summary ``hermes-sim`` prints."""
     want_requests = bool(cfg.output.get("requests_path"))
     want_trace = bool(cfg.output.get("trace_path"))
+    seed = to_sim.seed_value(cfg)
     config = to_sim.sim_config(cfg, record_requests=want_requests, record_trace=want_trace)
-    result = simulate(config, int(cfg.seed))
+    result = simulate(config, seed)
     cost = pricing.deployment_cost(config, cfg.pricing)
     summary = dict(result.summary)
     hours_per_s = 1 / 3600
@@ -38,7 +39,7 @@ def simulate_config(cfg: DictConfig) -> dict:
         "num_devices": sum(p.num_devices for p in config.pools),  # accelerators + CPU hosts
         "num_accelerators": sum(p.num_accelerators for p in config.pools),
         "calibration": {p.name: p.cost_model.calibration or "none" for p in config.pools},
-        "seed": int(cfg.seed),
+        "seed": seed,
     })
     summary = to_sim.numpy_safe(summary)
     if want_requests:

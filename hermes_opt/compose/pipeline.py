@@ -67,7 +67,7 @@ def type_slo_spec(node: Any, field: str, number: Callable) -> SLOSpec | None:
     for key in node:
         if key not in SLO_FIELDS:
             raise ConfigError(f"{field}.{key}={node[key]!r}: unknown key; allowed: {allowed}")
-    return SLOSpec(**{key: number(node, key, field) for key in SLO_FIELDS})
+    return SLOSpec(**{key: number(node, key, field, allow_inf=True) for key in SLO_FIELDS})
 
 
 def reasoning_spec(node: DictConfig | None, field: str, number: Callable,

@@ -8,6 +8,7 @@ describe the main LLM pool (named ``cluster.pool_name``). More pools can be list
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,12 +39,18 @@ def enum_value(cls: type[E], value: Any, field: str) -> E:
         raise ConfigError(f"{field}={value!r}: allowed: {allowed}") from None
 
 
-def number(node: Any, key: str, field: str, *, integer: bool = False, default: Any = None) -> Any:
+def number(node: Any, key: str, field: str, *, integer: bool = False, default: Any = None,
+           allow_inf: bool = False) -> Any:
+    """A number from YAML: NaN is never one; infinity only where it means "no limit"
+    (``allow_inf``, e.g. a per-type SLO of ``.inf``)."""
     value = node.get(key, default) if node is not None else default
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{field}.{key}={value!r}: must be a number")
+    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
+        raise ConfigError(f"{field}.{key}={value!r}: must be a finite number"
+                          + (" (or .inf: no target)" if allow_inf else ""))
     if integer:
         if float(value) != int(value):
             raise ConfigError(f"{field}.{key}={value!r}: must be a whole number")
@@ -301,7 +308,18 @@ def arrival_spec(arrival: DictConfig, field: str) -> ArrivalSpec:
 
 def slo_spec(node: DictConfig | None) -> SLOSpec:
     node = node or {}
-    return SLOSpec(**{k: number(node, k, "slo") for k in ("ttft_ms", "tpot_ms", "e2e_ms")})
+    return SLOSpec(**{k: number(node, k, "slo", allow_inf=True)
+                      for k in ("ttft_ms", "tpot_ms", "e2e_ms")})
+
+
+def seed_value(cfg: DictConfig) -> int:
+    """The run's seed: a whole number in 0..2**63-1 (numpy's SeedSequence takes no negatives)."""
+    value = cfg.get("seed", 0)
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and float(value) == int(value) and 0 <= int(value) < 2**63)
+    if not ok:
+        raise ConfigError(f"seed={value!r}: must be a whole number in 0..2**63-1")
+    return int(value)
 
 
 def sim_config(cfg: DictConfig, *, record_requests: bool = False,
