@@ -44,14 +44,43 @@ def precheck_overrides(prog: str, config_name: str, argv: list[str]) -> None:
         return  # sweeps and Hydra's own flags go straight to Hydra
     from hydra import compose as hydra_compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+
+    from hermes_opt.compose import overrides as composed
+    from sim.errors import ConfigError
+    message = None
     try:
         with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):
-            hydra_compose(config_name=config_name, overrides=list(argv))
+            cfg = hydra_compose(config_name=config_name, overrides=list(argv))
     except Exception as err:  # Hydra raises several types; all mean the overrides are wrong
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        fail(prog, " ".join(lines[:3]) or type(err).__name__)
+        message = " ".join(lines[:3]) or type(err).__name__
+        cfg = None
     finally:
         GlobalHydra.instance().clear()
+    if config_name != "sim":
+        if message:
+            fail(prog, message)
+        return
+    try:
+        if message is not None:
+            # an unknown key: name what the section has instead of Hydra's advice to add it
+            groups = [a for a in argv if "=" in a and "." not in a.split("=", 1)[0]]
+            message = composed.unknown_key_message(
+                message, _structure(composed, groups)) or message
+        else:
+            composed.check_added_keys(cfg, list(argv))
+    except ConfigError as err:
+        message = str(err)
+    if message:
+        fail(prog, message)
+
+
+def _structure(composed, groups: list[str]):
+    """The config the group choices give (for listing a section's keys), or None."""
+    try:
+        return composed.compose_overrides(groups)
+    except Exception:  # a bad group choice: the caller reports the original error
+        return None
 
 
 def run_hydra(prog: str, app: Callable[[], None]) -> None:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from hermes_opt.cli.common import check_group_choices, fail, precheck_overrides, run_hydra
 from hermes_opt.compose import outputs
 from hermes_opt.compose.evaluate import simulate_config
+from hermes_opt.compose.overrides import check_added_keys
 from sim.errors import ConfigError
 
 
@@ -21,6 +22,7 @@ def _sim_app(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
     try:
+        check_added_keys(cfg, list(hydra_cfg.overrides.task))  # sweeps skip the pre-check
         summary = simulate_config(cfg)
     except ConfigError as err:
         if not multirun:

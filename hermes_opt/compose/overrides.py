@@ -11,6 +11,7 @@ this against a full Hydra compose.
 from __future__ import annotations
 
 import copy
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -76,3 +77,45 @@ def _parse_value(text: str) -> Any:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         _PARSER = OverridesParser.create()
     return _PARSER.parse_override(f"x={text}").value()
+
+
+# Mappings whose keys are names the user chooses (pools, links, request types, KV tiers), so a
+# ``+`` key may add to them; everywhere else the schema is closed and ``+`` would hide a typo.
+OPEN_SECTIONS = ("cluster.pools.", "cluster.links.", "workload.request_types.", "kv_tiers.tiers.",
+                 "hydra.")
+_NOT_A_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
+
+
+def check_added_keys(cfg: DictConfig, overrides: list[str]) -> None:
+    """``+a.b=v`` may only add under an open section (a new pool, link, request type, tier);
+    ``+cluster.tpp=2`` is a typo of an existing section and one ConfigError."""
+    for override in overrides:
+        if not override.startswith("+") or override.startswith("++"):
+            continue
+        key = override[1:].split("=", 1)[0]
+        if "." not in key or key.startswith(OPEN_SECTIONS):
+            continue  # +group=option appends a config group (e.g. +cluster=qa_disagg_8gpu)
+        parent, leaf = key.rsplit(".", 1)
+        raise ConfigError(f"{key}={override.split('=', 1)[1] if '=' in override else ''}: unknown "
+                          f"key; {_known_under(cfg, parent, exclude=leaf)}")
+
+
+def _known_under(cfg: DictConfig, parent: str, exclude: str | None = None) -> str:
+    node = OmegaConf.select(cfg, parent, default=None)
+    if isinstance(node, DictConfig):
+        keys = sorted(str(k) for k in node.keys() if str(k) != exclude)
+        return f"{parent} has: {', '.join(keys)}"
+    return f"{parent} is not a section of the sim config"
+
+
+def unknown_key_message(error_text: str, cfg: DictConfig | None = None) -> str | None:
+    """Hydra's "Could not override 'x'. To append to your config use +x=..." as our one line,
+    without advice to add the key: an unknown key is almost always a typo."""
+    match = _NOT_A_KEY.search(error_text)
+    if match is None:
+        return None
+    key = match["key"]
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    if cfg is None or not parent:
+        return f"{key}: unknown key of the sim config (hermes-sim --help lists every key)"
+    return f"{key}: unknown key; {_known_under(cfg, parent)}"

@@ -7,7 +7,8 @@ import importlib
 
 from omegaconf import OmegaConf
 
-from hermes_opt.compose.overrides import hydra_compose
+from hermes_opt.compose.overrides import (check_added_keys, compose_overrides, hydra_compose,
+                                           unknown_key_message)
 from hermes_opt.run.worker import Evaluator, simulate_overrides
 from hermes_opt.study.definition import StudySpec
 from sim.errors import ConfigError
@@ -32,7 +33,17 @@ def check_base(spec: StudySpec) -> None:
         cfg = hydra_compose(list(spec.base))
     except Exception as err:  # Hydra raises several types; all mean a bad override
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise ConfigError(f"base {list(spec.base)}: {' '.join(lines[:2])}") from None
+        text = " ".join(lines[:2])
+        try:
+            groups = [b for b in spec.base if "=" in b and "." not in b.split("=", 1)[0]]
+            text = unknown_key_message(text, compose_overrides(groups)) or text
+        except ConfigError:
+            pass
+        raise ConfigError(f"base {list(spec.base)}: {text}") from None
+    try:
+        check_added_keys(cfg, list(spec.base))
+    except ConfigError as err:
+        raise ConfigError(f"base: {err}") from None
     for param in spec.space.parameters:
         if param.is_group:
             continue
