@@ -54,33 +54,19 @@ def precheck_overrides(prog: str, config_name: str, argv: list[str]) -> None:
     except Exception as err:  # Hydra raises several types; all mean the overrides are wrong
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         message = " ".join(lines[:3]) or type(err).__name__
-        cfg = None
     finally:
         GlobalHydra.instance().clear()
     if config_name != "sim":
         if message:
             fail(prog, message)
         return
+    if message is not None:
+        # an unknown key: name what the section has instead of Hydra's advice to add it
+        fail(prog, composed.unknown_key_message(message, list(argv)) or message)
     try:
-        if message is not None:
-            # an unknown key: name what the section has instead of Hydra's advice to add it
-            groups = [a for a in argv if "=" in a and "." not in a.split("=", 1)[0]]
-            message = composed.unknown_key_message(
-                message, _structure(composed, groups)) or message
-        else:
-            composed.check_added_keys(cfg, list(argv))
+        composed.check_added_keys(cfg, list(argv))
     except ConfigError as err:
-        message = str(err)
-    if message:
-        fail(prog, message)
-
-
-def _structure(composed, groups: list[str]):
-    """The config the group choices give (for listing a section's keys), or None."""
-    try:
-        return composed.compose_overrides(groups)
-    except Exception:  # a bad group choice: the caller reports the original error
-        return None
+        fail(prog, str(err))
 
 
 def run_hydra(prog: str, app: Callable[[], None]) -> None:

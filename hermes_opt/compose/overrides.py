@@ -108,14 +108,20 @@ def _known_under(cfg: DictConfig, parent: str, exclude: str | None = None) -> st
     return f"{parent} is not a section of the sim config"
 
 
-def unknown_key_message(error_text: str, cfg: DictConfig | None = None) -> str | None:
+def unknown_key_message(error_text: str, overrides: list[str]) -> str | None:
     """Hydra's "Could not override 'x'. To append to your config use +x=..." as our one line,
-    without advice to add the key: an unknown key is almost always a typo."""
+    without advice to add the key (an unknown key is almost always a typo), listing the keys of
+    its section in the config the overrides' group choices give. None: not that error."""
     match = _NOT_A_KEY.search(error_text)
     if match is None:
         return None
     key = match["key"]
     parent = key.rsplit(".", 1)[0] if "." in key else ""
-    if cfg is None or not parent:
+    if not parent:
+        return f"{key}: unknown key of the sim config (hermes-sim --help lists every key)"
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0]]
+    try:
+        cfg = compose_overrides(groups)
+    except ConfigError:  # a bad group choice too: name the key alone
         return f"{key}: unknown key of the sim config (hermes-sim --help lists every key)"
     return f"{key}: unknown key; {_known_under(cfg, parent)}"

@@ -31,6 +31,11 @@ def _column(spec: StudySpec, metric: str) -> str:
     return f"objective:{metric}" if metric in objectives else f"metric:{metric}"
 
 
+def _draws_front(spec: StudySpec) -> bool:
+    """The scatter shows a Pareto front (two objectives or ``report.pareto``), not one best."""
+    return spec.multi_objective or bool(spec.report_pareto)
+
+
 def _direction(spec: StudySpec, metric: str) -> str:
     for o in spec.objectives:
         if o.metric == metric:
@@ -278,8 +283,8 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
                        color=COLORS[outcome])
     front = _front(spec, frame) if len(frame) else frame
     if len(front) and x in front:
-        label = "Pareto front" if spec.multi_objective or spec.report_pareto else "best feasible"
-        ax.plot(front[x], front[y], "-*" if spec.multi_objective or spec.report_pareto else "*", color=COLORS["front"],
+        label = "Pareto front" if _draws_front(spec) else "best feasible"
+        ax.plot(front[x], front[y], "-*" if _draws_front(spec) else "*", color=COLORS["front"],
                 markersize=13, label=label)
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
@@ -330,8 +335,8 @@ def to_html(spec: StudySpec, frame: pd.DataFrame, blocks: list[Block]) -> str:
     front = _front(spec, frame) if len(frame) else frame
     if len(front) and x in front:
         scatter.add_trace(go.Scatter(
-            x=front[x], y=front[y], mode="lines+markers" if spec.multi_objective else "markers",
-            name="Pareto front" if spec.multi_objective else "best feasible",
+            x=front[x], y=front[y], mode="lines+markers" if _draws_front(spec) else "markers",
+            name="Pareto front" if _draws_front(spec) else "best feasible",
             marker={"symbol": "star", "size": 14, "color": COLORS["front"]},
             hovertext=[_hover(spec, r) for _, r in front.iterrows()], hoverinfo="text"))
     scatter.update_layout(title=f"{spec.name}: {_label(y)} vs {_label(x)}",

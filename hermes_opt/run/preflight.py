@@ -7,8 +7,7 @@ import importlib
 
 from omegaconf import OmegaConf
 
-from hermes_opt.compose.overrides import (check_added_keys, compose_overrides, hydra_compose,
-                                           unknown_key_message)
+from hermes_opt.compose.overrides import check_added_keys, hydra_compose, unknown_key_message
 from hermes_opt.run.worker import Evaluator, simulate_overrides
 from hermes_opt.study.definition import StudySpec
 from sim.errors import ConfigError
@@ -34,11 +33,7 @@ def check_base(spec: StudySpec) -> None:
     except Exception as err:  # Hydra raises several types; all mean a bad override
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         text = " ".join(lines[:2])
-        try:
-            groups = [b for b in spec.base if "=" in b and "." not in b.split("=", 1)[0]]
-            text = unknown_key_message(text, compose_overrides(groups)) or text
-        except ConfigError:
-            pass
+        text = unknown_key_message(text, list(spec.base)) or text
         raise ConfigError(f"base {list(spec.base)}: {text}") from None
     try:
         check_added_keys(cfg, list(spec.base))

@@ -38,9 +38,8 @@ def test_open_sections_and_group_appends_are_allowed(override):
 
 
 def test_hydras_advice_to_append_becomes_the_sections_keys():
-    cfg = compose_overrides([])
     text = unknown_key_message("Could not override 'cluster.tpp'. To append to your config use "
-                               "+cluster.tpp=2", cfg)
+                               "+cluster.tpp=2", [])
     assert text.startswith("cluster.tpp: unknown key; cluster has: ") and "num_replicas" in text
     assert "+" not in text
 
