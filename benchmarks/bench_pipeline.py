@@ -23,8 +23,8 @@ from speed import time_at_load
 from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
                  RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind,
                  WorkloadSpec)
-from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreSpec, KVTierSpec, PrefixSpec,
-                                ReasoningSpec, TierKind)
+from sim.kvstore.specs import KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
+from sim.pipeline.specs import IndexKind, IndexSpec, PrefixSpec, ReasoningSpec
 
 
 def _hw(name):
@@ -67,9 +67,10 @@ def mix_config(num_requests: int, arrival: ArrivalSpec) -> SimConfig:
     store = KVStoreSpec(pool="llm", tiers=(
         KVTierSpec(name="hbm", kind=TierKind.HBM, capacity_bytes=10e9, bandwidth_bytes_per_s=3.35e12),
         KVTierSpec(name="dram", kind=TierKind.DRAM, capacity_bytes=256e9,
-                   bandwidth_bytes_per_s=41.7e9, latency_s=5e-6),
+                   bandwidth_bytes_per_s=300e9, latency_s=1e-7,
+                   link=KVLinkSpec(bandwidth_bytes_per_s=41.7e9, latency_s=5e-6)),
         KVTierSpec(name="ssd", kind=TierKind.SSD, capacity_bytes=3840e9, bandwidth_bytes_per_s=12e9,
-                   latency_s=100e-6)))
+                   latency_s=100e-6, link=KVLinkSpec(bandwidth_bytes_per_s=16e9))))
     pre, post = _stage("preprocess", "cpu"), _stage("postprocess", "cpu")
     types = (
         RequestTypeSpec(name="rag", weight=0.4, plan=(

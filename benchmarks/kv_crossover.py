@@ -24,14 +24,15 @@ from hermes_opt.compose import to_sim
 from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
                  RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
                  simulate)
-from sim.pipeline.specs import KVStoreMode, KVStoreSpec, KVTierSpec, PrefixSpec, TierKind, TierScope
+from sim.kvstore.specs import Domain, KVLinkSpec, KVStoreMode, KVStoreSpec, KVTierSpec, TierKind
+from sim.pipeline.specs import PrefixSpec
 
 SUFFIX = 128
 TIERS = {  # kind, GB/s, per_device, latency_us, scope
-    "dram": (TierKind.DRAM, 41.7, True, 5, TierScope.REPLICA),
-    "cxl": (TierKind.CXL, 24.0, True, 2, TierScope.REPLICA),
-    "ssd": (TierKind.SSD, 12.0, True, 100, TierScope.REPLICA),
-    "remote": (TierKind.REMOTE, 87.0, False, 500, TierScope.SHARED),
+    "dram": (TierKind.DRAM, 41.7, True, 5, Domain.REPLICA),
+    "cxl": (TierKind.CXL, 24.0, True, 2, Domain.REPLICA),
+    "ssd": (TierKind.SSD, 12.0, True, 100, Domain.REPLICA),
+    "remote": (TierKind.REMOTE, 87.0, False, 500, Domain.CLUSTER),
 }
 
 
@@ -52,7 +53,9 @@ def _config(prefix_tokens: int, tier: str | None, burst: int) -> SimConfig:
         kind, gbps, per_device, latency_us, scope = TIERS[tier]
         stores = (KVStoreSpec(pool="llm", mode=KVStoreMode.FIXED, tiers=(KVTierSpec(
             name=tier, kind=kind, capacity_bytes=1e13, bandwidth_bytes_per_s=gbps * 1e9,
-            latency_s=latency_us * 1e-6 + EXTRA_LATENCY_S, scope=scope, per_device=per_device, hit_rate=1.0),)),)
+            latency_s=latency_us * 1e-6 + EXTRA_LATENCY_S, domain=scope, per_device=per_device, hit_rate=1.0,
+            link=KVLinkSpec(bandwidth_bytes_per_s=gbps * 1e9, per_device=per_device,
+                            shared=scope is Domain.CLUSTER)),)),)
         plan = (Stage(kind=StageKind.KV_RETRIEVAL, pool="llm"),) + plan
     rt = RequestTypeSpec(name="p", plan=plan, prompt_tokens=_fixed(SUFFIX), output_tokens=_fixed(2),
                          prefix=PrefixSpec(num_prefixes=burst, zipf_s=0.0,

@@ -8,6 +8,8 @@ Reading guide:
   engine.py            the event heap
   scheduling/          replicas (paged KV, decode runs, preemption), batching policies, routers,
                        pools
+  pipeline/            stage kinds beyond generation (RAG, reasoning, routing, hand-offs)
+  kvstore/             prefix-KV stores: tiers, sharing domains, policies, contended transfers
   cost/                step-time models (roofline, table, constant)
   workload/            arrivals and length distributions
   metrics/             records -> summary

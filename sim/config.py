@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
-from sim.pipeline.specs import (IndexSpec, KVStoreSpec, LinkSpec, PrefixSpec, ReasoningSpec,
-                                TierKind)
+from sim.kvstore.specs import KVStoreSpec, TierKind
+from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.pipeline.deployment import expand_workload
 from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
 from sim.request import Stage
@@ -311,7 +311,8 @@ class SimConfig:
             require(store.pool not in seen, f"{store.field_path}.pool", store.pool,
                     "has two KV stores")
             seen.add(store.pool)
-            if store.tiers[0].kind is TierKind.HBM:
+            store.check_fits(pool.num_replicas, pool.field_path)
+            if store.tiers and store.tiers[0].kind is TierKind.HBM:
                 require(store.tiers[0].capacity_bytes < pool.hardware.memory_bytes * pool.tp * pool.pp,
                         f"{store.tiers[0].field_path or store.field_path}.capacity_gb",
                         store.tiers[0].capacity_bytes / 1e9,

@@ -8,9 +8,13 @@ stage is recorded as a visit (enqueue, start, end) for the per-stage breakdown.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sim.config import PoolSpec, SimConfig
 from sim.cost.factory import build_cost_model
 from sim.engine import PRIORITY_ARRIVAL, Engine
+from sim.kvstore.specs import TierKind
+from sim.kvstore.store import KVStore
 from sim.errors import ConfigError
 from sim.hardware.memory import weight_bytes_per_device
 from sim.metrics.collector import Collector
@@ -20,10 +24,8 @@ from sim.pipeline import reasoning, routing
 from sim.pipeline.cpu_stage import CPUStageCost
 from sim.pipeline.deployment import service_groups
 from sim.pipeline.disaggregation import link_between
-from sim.pipeline.kv_retrieval import KVStore
 from sim.pipeline.rag import EncoderCost, VectorSearchCost, retrieved_docs
 from sim.pipeline.service import ServicePool
-from sim.pipeline.specs import TierKind
 from sim.pipeline.validate import STAGE_PARAMS
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream
@@ -55,13 +57,14 @@ class _Run:
         self.pools: dict[str, LLMPool] = {}  # LLM pools (replicas with paged KV)
         self.services: dict[str, ServicePool] = {}  # every other pool
         self.stores: dict[str, KVStore] = {}
+        draws = draw_pipeline(config.workload, seed)
+        self.clients = draws.client
         for spec in config.pools:
             if spec.role in LLM_ROLES:
                 self._llm_pool(spec, store_specs.get(spec.name), seed)
             else:
                 self.services[spec.name] = self._service_pool(spec)
         self._join_services()
-        draws = draw_pipeline(config.workload, seed)
         self.drawn = draws.drawn
         self.prefix_id, self.prefix_tokens, self.thinking = (draws.prefix_id, draws.prefix_tokens,
                                                              draws.thinking)
@@ -94,17 +97,27 @@ class _Run:
             store = KVStore(self.engine, store_spec, spec.num_replicas,
                             spec.model.kv_bytes_per_token(spec.kv_dtype),
                             stream(seed, f"kv_store.{spec.name}"), self.collector.spans,
-                            self.config.max_trace_spans, devices_per_replica=spec.tp * spec.pp)
+                            self.config.max_trace_spans, devices_per_replica=spec.tp * spec.pp,
+                            clients=self.clients)
             self.stores[spec.name] = store
             self.collector.kv_tiers.extend(store.stats)
             self.collector.kv_lookups[spec.name] = store.counts
-            if store_spec.tiers[0].kind is TierKind.HBM:
+            if store_spec.tiers and store_spec.tiers[0].kind is TierKind.HBM:
                 hbm = store_spec.tiers[0].capacity_bytes
         self.collector.generated_tokens[spec.name] = 0
         self.pools[spec.name] = LLMPool(
             self.engine, spec, self.collector, self._llm_done, self._rejected,
             rng=stream(seed, f"router.{spec.name}"), hbm_cache_bytes=hbm,
             holds=store.holds if store is not None else None)
+        if store is not None:
+            for replica in self.pools[spec.name].replicas:
+                replica.on_prefilled = partial(self._prefilled, store)
+
+    def _prefilled(self, store: KVStore, req: Request) -> None:
+        """A miss has just recomputed its prefix on ``req.replica``: keep the KV (and wake the
+        lookups waiting for it) as soon as it exists, not when the request finishes."""
+        if req.cached_tokens == 0 and req.plan[req.stage_index - 1].kind is KV_RETRIEVAL:
+            store.store(req, req.replica)
 
     def _join_services(self) -> None:
         """Colocated pools of one model share a speed- and load-aware ServiceRouter."""
@@ -223,9 +236,14 @@ class _Run:
         elif kind is KV_RETRIEVAL:
             pool = self.pools[stage.pool]
             req.stage_enqueue_s = req.stage_start_s = self.engine.now_s
-            req.replica = pool.router.choose(req).index
+            store = self.stores.get(stage.pool)
+            if store is None:  # no KV store (kv_tiers=none): the prefix is recomputed
+                req.cached_tokens = 0
+                self._kv_fetched(req)
+                return
+            req.replica = store.choose(req, pool.router, pool.replicas)
             req.pinned = True
-            self.stores[stage.pool].fetch(req, req.replica, self._kv_fetched)
+            store.fetch(req, req.replica, self._kv_fetched)
         else:
             self.services[stage.pool].submit(req)
 
@@ -319,9 +337,6 @@ class _Run:
             tokens[pool] = tokens.get(pool, 0) + (req.output_tokens - 1) * req.samples
             self._next(req)
             return
-        if self.stores and req.prefix_id >= 0 and req.cached_tokens == 0 \
-                and pool in self.stores and req.plan[req.stage_index - 1].kind is KV_RETRIEVAL:
-            self.stores[pool].store(req, req.replica)  # a miss recomputed the prefix: keep it
         if kind is PREFILL:
             tokens[pool] = tokens.get(pool, 0) + 1
             if req.generated >= req.output_tokens:  # one-token answer: nothing to decode
@@ -359,6 +374,9 @@ class _Run:
         return self.type_by_name[req.type_name]
 
     def _rejected(self, req: Request) -> None:
+        if req.prefix_id >= 0 and req.cached_tokens == 0 and self.stores:
+            for store in self.stores.values():  # its prefix will not be computed: wake waiters
+                store.abandon(req)
         req.finish_s = self.engine.now_s
         self.collector.rejected.append(req)
         self._closed_loop_next()

@@ -29,6 +29,7 @@ def simulate_config(cfg: DictConfig) -> dict:
     summary.update({
         "cost_usd_per_hour": cost.usd_per_hour,
         "cost_breakdown_usd_per_hour": cost.parts,
+        **({"cost_notes": list(cost.notes)} if cost.notes else {}),
         "output_tokens_per_usd": summary["output_tokens_per_s"] / usd_per_s if usd_per_s else 0.0,
         "goodput_tokens_per_usd": (summary["goodput_output_tokens_per_s"] / usd_per_s
                                    if usd_per_s else 0.0),  # whole run: for comparison only

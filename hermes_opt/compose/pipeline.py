@@ -1,7 +1,7 @@
 """Hydra config -> pipeline parts of ``sim.SimConfig`` (called from ``hermes_opt.compose``).
 
-Route targets, per-type prefixes / reasoning / arrivals / SLOs, retrieval indexes, KV tiers
-(``kv_tiers`` group) and links (``cluster.links``). Units in YAML: GB, GB/s, microseconds.
+Route targets, per-type prefixes / reasoning / arrivals / SLOs, retrieval indexes and links
+(``cluster.links``); KV stores are in ``kv_store``. Units in YAML: GB, GB/s, microseconds.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from omegaconf import DictConfig, ListConfig
 
 from sim.config import SLO_FIELDS, SLOSpec
 from sim.errors import ConfigError
-from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreMode, KVStoreSpec, KVTierSpec,
-                                LinkSpec, PrefixSpec, ReasoningSpec, TierKind, TierScope)
+from sim.pipeline.specs import IndexKind, IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.request import RouteMode, RouteTarget
 
 GB = 1e9
@@ -51,9 +50,16 @@ def prefix_spec(node: DictConfig | None, field: str, number: Callable,
                 length_spec: Callable) -> PrefixSpec | None:
     if node is None:
         return None
+    allowed = ("num_prefixes", "zipf_s", "prefix_tokens", "pattern", "clients", "turns")
+    unknown = [k for k in node if k not in allowed]
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
     return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True, default=100),
                       zipf_s=number(node, "zipf_s", field, default=1.0),
-                      prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"))
+                      prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"),
+                      pattern=str(node.get("pattern", "shared")),
+                      clients=number(node, "clients", field, integer=True, default=0),
+                      turns=number(node, "turns", field, integer=True, default=8))
 
 
 def type_slo_spec(node: Any, field: str, number: Callable) -> SLOSpec | None:
@@ -81,26 +87,6 @@ def reasoning_spec(node: DictConfig | None, field: str, number: Callable,
         num_rounds=number(node, "num_rounds", field, integer=True, default=1),
         feedback_tokens=number(node, "feedback_tokens", field, integer=True, default=0),
         num_samples=number(node, "num_samples", field, integer=True, default=1))
-
-
-def kv_store_spec(node: DictConfig | None, default_pool: str, number: Callable,
-                  enum_value: Callable) -> tuple[KVStoreSpec, ...]:
-    """The ``kv_tiers`` group: ``{pool, mode, tiers: {<name>: {kind, capacity_gb, ...}}}``."""
-    if node is None or not node.get("tiers"):
-        return ()
-    tiers = []
-    for name, t in node.tiers.items():
-        field = f"kv_tiers.tiers.{name}"
-        hit = number(t, "hit_rate", field)
-        tiers.append(KVTierSpec(
-            name=str(name), kind=enum_value(TierKind, t.get("kind"), f"{field}.kind"),
-            capacity_bytes=number(t, "capacity_gb", field, default=0.0) * GB,
-            bandwidth_bytes_per_s=number(t, "bandwidth_gb_per_s", field, default=0.0) * GB,
-            latency_s=number(t, "latency_us", field, default=0.0) * 1e-6,
-            scope=enum_value(TierScope, t.get("scope", "replica"), f"{field}.scope"),
-            per_device=bool(t.get("per_device", False)), hit_rate=hit, field_path=field))
-    return (KVStoreSpec(pool=str(node.get("pool") or default_pool), tiers=tuple(tiers),
-                        mode=enum_value(KVStoreMode, node.get("mode", "lru"), "kv_tiers.mode")),)
 
 
 def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...]:

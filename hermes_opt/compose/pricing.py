@@ -2,7 +2,11 @@
 
 Priced parts: every pool's devices (GPUs/accelerators per device, CPU pools per instance) from
 ``usd_per_hour``, and every KV-store tier's capacity (all its copies) from
-``memory_usd_per_gb_hour`` (HBM is priced with the device, i.e. 0; rack storage as SSD).
+``memory_usd_per_gb_hour`` (HBM is priced with the device, i.e. 0; rack storage as SSD, LPDDR
+as DRAM) unless the tier sets its own ``usd_per_gb_hour``, plus a tier's ``usd_per_hour`` per copy
+(a storage server, its NIC). A tier has one copy per sharing domain. Capacity is what is bought,
+so it is what is priced, in both store modes; in fixed-hit-rate mode nothing is ever stored and
+the breakdown says so (``notes``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from omegaconf import DictConfig
 from sim.config import SimConfig
 from sim.errors import ConfigError
 from sim.hardware.specs import DeviceKind
-from sim.pipeline.specs import TierScope
+from sim.kvstore.specs import KVStoreMode
 
 GB = 1e9
 
@@ -25,6 +29,7 @@ class CostBreakdown:
     parts: dict[str, float]  # pool name (or "kv_tier:<pool>/<tier>") -> $/hour
     price_set: str
     price_date: str
+    notes: tuple[str, ...] = ()
 
 
 def deployment_cost(config: SimConfig, pricing: DictConfig) -> CostBreakdown:
@@ -44,15 +49,25 @@ def deployment_cost(config: SimConfig, pricing: DictConfig) -> CostBreakdown:
         # GPU prices include their host CPUs; a CPU pool pays one CPU-only instance per replica
         parts[pool.name] = float(prices[name].value) * pool.num_devices
     memory = pricing.get("memory_usd_per_gb_hour") or {}
+    notes = []
     for store in config.kv_stores:
         replicas = config.pool(store.pool).num_replicas
         for tier in store.tiers:
             key = tier.kind.price_key
-            if key not in memory:
+            if tier.usd_per_gb_hour is not None:
+                usd_per_gb_hour = tier.usd_per_gb_hour
+            elif key in memory:
+                usd_per_gb_hour = float(memory[key].value)
+            else:
                 raise ConfigError(f"pricing={pricing.name!r}: no memory_usd_per_gb_hour.{key} for "
-                                  f"kv tier {tier.name!r}; priced: {', '.join(sorted(memory))}")
-            copies = replicas if tier.scope is TierScope.REPLICA else 1
-            parts[f"kv_tier:{store.pool}/{tier.name}"] = (float(memory[key].value)
-                                                          * tier.capacity_bytes / GB * copies)
+                                  f"kv tier {tier.name!r} (or set kv_tiers.tiers.{tier.name}."
+                                  f"usd_per_gb_hour); priced: {', '.join(sorted(memory))}")
+            copies = store.copies(tier, replicas)
+            parts[f"kv_tier:{store.pool}/{tier.name}"] = copies * (
+                usd_per_gb_hour * tier.capacity_bytes / GB + (tier.usd_per_hour or 0.0))
+        if store.mode is KVStoreMode.FIXED:
+            notes.append(f"kv_tiers ({store.pool}) mode=fixed: tiers are priced at their "
+                         "configured capacity, but fixed-hit-rate mode stores nothing")
     return CostBreakdown(usd_per_hour=sum(parts.values()), parts=parts,
-                         price_set=str(pricing.name), price_date=str(pricing.date))
+                         price_set=str(pricing.name), price_date=str(pricing.date),
+                         notes=tuple(notes))

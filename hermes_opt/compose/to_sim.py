@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from hermes_opt.compose import catalog, deployment
-from hermes_opt.compose import pipeline
+from hermes_opt.compose import kv_store, pipeline
 from hermes_opt.compose import traces
 from hermes_opt.compose.csv_input import read_csv
 from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
@@ -330,7 +330,7 @@ def sim_config(cfg: DictConfig, *, record_requests: bool = False,
         return SimConfig(pools=main_pools, workload=workload_spec(cfg.workload, main_pools[0].name),
                          slo=slo_spec(cfg.get("slo")), record_requests=record_requests,
                          record_trace=record_trace,
-                         kv_stores=pipeline.kv_store_spec(
+                         kv_stores=kv_store.kv_store_spec(
                              cfg.get("kv_tiers"), main_pools[0].name, number, enum_value),
                          links=pipeline.link_specs(cfg.cluster.get("links"), number))
     except (AttributeError, KeyError, TypeError) as err:  # a required key missing from YAML

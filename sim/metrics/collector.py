@@ -44,8 +44,8 @@ class Collector:
     visit_keys: dict = field(default_factory=dict)  # code -> (type, stage kind, pool)
     visit_codes: list = field(default_factory=list)
     visit_times: list = field(default_factory=list)
-    kv_tiers: list = field(default_factory=list)  # sim.pipeline.kv_retrieval.TierStats
-    kv_lookups: dict = field(default_factory=dict)  # store pool -> (lookups, misses)
+    kv_tiers: list = field(default_factory=list)  # sim.kvstore.store.TierStats
+    kv_lookups: dict = field(default_factory=dict)  # store pool -> [lookups, misses, in-flight waits]
     links: list = field(default_factory=list)  # sim.network.LinkStats of pool-to-pool links
     generated_tokens: dict = field(default_factory=dict)  # pool -> decode tokens (x samples)
     _visit_cache: tuple | None = None  # sim.metrics.stages: arrays built once per summary

@@ -85,7 +85,7 @@ def kv_tier_summary(collector: Collector) -> dict[str, dict]:
     for t in collector.kv_tiers:
         link = t.link
         out[f"{t.pool}/{t.tier}"] = {
-            "kind": t.kind, "copies": t.copies, "capacity_gb": t.capacity_bytes / 1e9,
+            "kind": t.kind, "domain": t.domain, "copies": t.copies, "capacity_gb": t.capacity_bytes / 1e9,
             "lookups": t.lookups, "hits": t.hits,
             "hit_rate": t.hits / t.lookups if t.lookups else 0.0,
             "bytes_read": t.bytes_read, "bytes_written": t.bytes_written,
@@ -93,6 +93,7 @@ def kv_tier_summary(collector: Collector) -> dict[str, dict]:
             "evictions": t.evictions, "evicted_bytes": t.evicted_bytes,
             "resident_bytes": t.resident_bytes,
             "link_busy_s": link.busy_s if link else 0.0,
+            "device_busy_s": t.device.busy_s if t.device else 0.0,
             "mean_transfer_ms": (link.transfer_s / link.transfers * 1e3
                                  if link and link.transfers else 0.0),
         }

@@ -184,8 +184,9 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         "stages": stage_breakdown(collector),
         "stages_by_type": stage_breakdown_by_type(collector),
         "kv_tiers": kv_tier_summary(collector),
-        "kv_lookups": {pool: {"lookups": n, "misses": m} for pool, (n, m) in
-                       sorted(collector.kv_lookups.items())},
+        "kv_lookups": {pool: {"lookups": n, "misses": m, "hit_rate": 1 - m / n if n else 0.0,
+                              "inflight_waits": w}
+                       for pool, (n, m, w) in sorted(collector.kv_lookups.items())},
         "links": link_summary(collector),
         "generated_tokens": dict(sorted(collector.generated_tokens.items())),
     }

@@ -1,10 +1,9 @@
 """Multi-stage pipelines: one module per stage kind.
 
-  specs.py          frozen specs: vector indexes, KV tiers and stores, links, prefixes, reasoning
+  specs.py          frozen specs: vector indexes, links, prefixes, reasoning (KV stores: sim.kvstore)
   service.py        batched multi-server pools for non-LLM stages (CPU, encoders, retrieval)
   cpu_stage.py      pre/post-processing and rule routing on CPU cores
   rag.py            embedding, vector search (flat / IVF-PQ / HNSW) and rerank costs
-  kv_retrieval.py   tiered prefix-KV store: LRU per tier, promotion/demotion, fixed-hit-rate mode
   reasoning.py      thinking lengths, multi-round context growth, best-of-N
   routing.py        model routing (rule, classifier, cascade)
   disaggregation.py prefill -> decode KV hand-off over a network link

@@ -6,11 +6,15 @@ Units are in the names; every check names the field, the value and what is allow
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
 
 from sim.errors import require, require_fraction, require_non_negative
 from sim.workload.spec import LengthKind, LengthSpec
+
+
+def _us(seconds):
+    """A latency for a message in the unit users write it in (microseconds)."""
+    return seconds * 1e6 if isinstance(seconds, (int, float)) else seconds
 
 
 class IndexKind(enum.Enum):
@@ -57,90 +61,6 @@ class IndexSpec:
         return self.num_vectors * (vec + 2 * self.hnsw_m * 4)  # vectors + layer-0 links
 
 
-class TierKind(enum.Enum):
-    HBM = "hbm"  # the replica's own prefix cache in device memory (no transfer on a hit)
-    DRAM = "dram"  # host memory over PCIe
-    CXL = "cxl"  # CXL memory expander
-    SSD = "ssd"  # local NVMe
-    RACK = "rack"  # rack-shared storage (NVMe-oF / disaggregated memory in the rack)
-    REMOTE = "remote"  # remote KV store across the data-centre network (Mooncake/LMCache server)
-
-    @property
-    def price_key(self) -> str:
-        """Key in a pricing set's ``memory_usd_per_gb_hour`` (rack storage is priced as SSD)."""
-        return "ssd" if self is TierKind.RACK else self.value
-
-
-class TierScope(enum.Enum):
-    REPLICA = "replica"  # one copy of the tier per LLM replica (local memory, local disk)
-    SHARED = "shared"  # one tier shared by all replicas of the pool (rack / remote store)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KVTierSpec:
-    """One level of the prefix-KV hierarchy. Bandwidth is what one copy of the tier delivers to
-    the GPUs it serves (shared by concurrent transfers); capacity is per copy."""
-
-    name: str
-    kind: TierKind
-    capacity_bytes: float
-    bandwidth_bytes_per_s: float
-    latency_s: float = 0.0
-    scope: TierScope = TierScope.REPLICA
-    per_device: bool = False  # bandwidth is per device: a copy delivers it x the replica's devices
-    hit_rate: float | None = None  # fixed-hit-rate mode: share of lookups served by this tier
-    field_path: str = ""
-
-    def __post_init__(self) -> None:
-        p = self.field_path or f"kv_tiers.tiers.{self.name}"
-        require(isinstance(self.capacity_bytes, (int, float)) and self.capacity_bytes > 0,
-                f"{p}.capacity_gb", self.capacity_bytes / 1e9 if isinstance(
-                    self.capacity_bytes, (int, float)) else self.capacity_bytes,
-                "must be > 0 (remove the tier instead)")
-        require(isinstance(self.bandwidth_bytes_per_s, (int, float))
-                and self.bandwidth_bytes_per_s > 0 and math.isfinite(self.bandwidth_bytes_per_s),
-                f"{p}.bandwidth_gb_per_s", self.bandwidth_bytes_per_s / 1e9 if isinstance(
-                    self.bandwidth_bytes_per_s, (int, float)) else self.bandwidth_bytes_per_s,
-                "must be a finite number > 0")
-        require_non_negative(f"{p}.latency_us", self.latency_s)
-        if self.hit_rate is not None:
-            require_fraction(f"{p}.hit_rate", self.hit_rate, allow_zero=True)
-        if self.kind is TierKind.HBM:
-            require(self.scope is TierScope.REPLICA, f"{p}.scope", self.scope.value,
-                    "an hbm tier lives on each replica: scope must be 'replica'")
-
-
-class KVStoreMode(enum.Enum):
-    LRU = "lru"  # hit rates emerge from reuse: LRU per tier, promotion on hit, demotion on evict
-    FIXED = "fixed"  # each lookup hits tier i with probability tiers[i].hit_rate
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KVStoreSpec:
-    """The tiered prefix-KV store of one LLM pool (tiers fastest first)."""
-
-    pool: str
-    tiers: tuple[KVTierSpec, ...]
-    mode: KVStoreMode = KVStoreMode.LRU
-    field_path: str = "kv_tiers"
-
-    def __post_init__(self) -> None:
-        p = self.field_path
-        require(len(self.tiers) >= 1, f"{p}.tiers", len(self.tiers), "needs at least one tier")
-        names = [t.name for t in self.tiers]
-        require(len(set(names)) == len(names), f"{p}.tiers", names, "tier names must be unique")
-        for i, tier in enumerate(self.tiers):
-            if tier.kind is TierKind.HBM:
-                require(i == 0, f"{p}.tiers.{tier.name}", tier.kind.value,
-                        "the hbm tier must be the first (fastest) tier")
-        if self.mode is KVStoreMode.FIXED:
-            missing = [t.name for t in self.tiers if t.hit_rate is None]
-            require(not missing, f"{p}.tiers", missing, "mode 'fixed' needs a hit_rate on every tier")
-            total = sum(t.hit_rate for t in self.tiers)
-            require(total <= 1.0 + 1e-9, f"{p}.tiers.hit_rate", round(total, 6),
-                    "hit rates must sum to <= 1 (the rest are misses)")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkSpec:
     """A network path between two pools; concurrent transfers share its bandwidth fairly."""
@@ -157,26 +77,57 @@ class LinkSpec:
         require(isinstance(self.bandwidth_bytes_per_s, (int, float))
                 and self.bandwidth_bytes_per_s > 0, f"{p}.bandwidth_gb_per_s",
                 self.bandwidth_bytes_per_s, "must be > 0")
-        require_non_negative(f"{p}.latency_us", self.latency_s)
+        require_non_negative(f"{p}.latency_us", _us(self.latency_s))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrefixSpec:
-    """Shared prefixes (system prompts, documents, chat sessions): each request draws a prefix id
-    from a Zipf(s) popularity over ``num_prefixes``; a prefix's length is drawn once per id. The
-    prefix is part of the prompt (prompt = prefix + the request's own tokens)."""
+    """Shared prefixes (system prompts, documents, chat sessions) and who reads them. A prefix's
+    length is drawn once per id; the prefix is part of the prompt (prompt = prefix + the
+    request's own tokens). Access patterns (``pattern``):
+
+    * ``shared``: every request draws an id from one Zipf(s) popularity over ``num_prefixes``,
+      whichever client sends it (hot spots: the head of the Zipf);
+    * ``private``: each of ``clients`` clients has its own ``num_prefixes`` ids (its users'
+      histories) and draws from its own Zipf(s);
+    * ``sessions``: multi-turn chat; ``num_prefixes`` sessions are open at once, each request
+      continues one of them uniformly at random, and a session closes after ``turns`` requests
+      (a new one, with a new id and length, opens). A session belongs to client ``id % clients``.
+
+    ``clients`` (0: requests are not tied to clients) are the pool's engines: client ``c`` is
+    replica ``c % num_replicas`` (see ``kv_tiers.client_affinity``). A request's client is drawn
+    uniformly (``shared``, ``private``) or is its session's."""
 
     num_prefixes: int = 100
     zipf_s: float = 1.0  # popularity exponent (0 = uniform)
     prefix_tokens: LengthSpec = field(default_factory=lambda: LengthSpec(mean=1024))
+    pattern: str = "shared"
+    clients: int = 0
+    turns: int = 8  # sessions: requests per session
 
     def validate(self, p: str) -> None:
-        require(isinstance(self.num_prefixes, int) and self.num_prefixes >= 1,
-                f"{p}.num_prefixes", self.num_prefixes, "must be an integer >= 1")
+        require(isinstance(self.num_prefixes, int) and 1 <= self.num_prefixes <= 10_000_000,
+                f"{p}.num_prefixes", self.num_prefixes, "must be an integer in 1..10,000,000")
         require_non_negative(f"{p}.zipf_s", self.zipf_s)
         require(self.prefix_tokens.kind is not LengthKind.TRACE, f"{p}.prefix_tokens.kind",
                 "trace", "prefix lengths cannot come from a trace")
         self.prefix_tokens.validate(f"{p}.prefix_tokens")
+        require(self.pattern in PREFIX_PATTERNS, f"{p}.pattern", self.pattern,
+                f"allowed: {', '.join(PREFIX_PATTERNS)}")
+        require(isinstance(self.clients, int) and not isinstance(self.clients, bool)
+                and 0 <= self.clients <= 10_000, f"{p}.clients", self.clients,
+                "must be an integer in 0..10,000 (0: requests not tied to clients)")
+        require(self.pattern != "private" or self.clients >= 1, f"{p}.clients", self.clients,
+                "pattern 'private' needs clients >= 1 (each client owns its prefixes)")
+        require(self.pattern != "private" or self.clients * self.num_prefixes <= 10_000_000,
+                f"{p}.num_prefixes", self.num_prefixes,
+                "clients x num_prefixes must be <= 10,000,000")
+        require(isinstance(self.turns, int) and not isinstance(self.turns, bool)
+                and 1 <= self.turns <= 100_000, f"{p}.turns", self.turns,
+                "must be an integer in 1..100,000")
+
+
+PREFIX_PATTERNS = ("shared", "private", "sessions")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

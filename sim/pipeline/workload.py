@@ -5,8 +5,9 @@
   remainder; types without their own arrival use the workload's, with the rate scaled by their
   share) from a seed derived from ``(seed, type name)``, and the streams are merged by time
   (stable sort, so ties keep type order).
-* Prefix identities: Zipf(s) popularity over ``num_prefixes`` ids (stream
-  ``workload.<type>.prefix``); each id's length is drawn once (``workload.<type>.prefix_len``).
+* Prefix identities under the type's access pattern (``PrefixSpec``: shared / private /
+  sessions; stream ``workload.<type>.prefix``), the client of each request
+  (``workload.<type>.client``); each id's length is drawn once (``workload.<type>.prefix_len``).
   The prefix is prepended to the drawn prompt.
 * Thinking lengths for reasoning types (``workload.<type>.thinking``).
 """
@@ -30,6 +31,7 @@ class PipelineDraws:
     drawn: DrawnWorkload
     prefix_id: np.ndarray | None  # -1 = no prefix; None when no type has prefixes
     prefix_tokens: np.ndarray | None
+    client: np.ndarray | None  # the client that sent each request (-1: none); None: no clients
     thinking: np.ndarray | None  # thinking tokens (0 for types without reasoning)
 
 
@@ -70,14 +72,53 @@ def zipf_ids(rng: np.random.Generator, num_ids: int, s: float, n: int) -> np.nda
     return rng.choice(num_ids, size=n, p=p / p.sum())
 
 
+def _prefix_draws(p, seed: int, name: str, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, lengths, clients) of ``count`` requests of one type under its access pattern."""
+    rng = stream(seed, f"workload.{name}.prefix")
+    clients = (stream(seed, f"workload.{name}.client").integers(0, p.clients, size=count)
+               if p.clients else np.full(count, -1, dtype=np.int64))
+    if p.pattern == "sessions":
+        ids = _session_ids(rng, p.num_prefixes, p.turns, count)
+        num_ids = int(ids.max()) + 1 if count else 1
+        if p.clients:
+            clients = ids % p.clients
+    else:
+        ids = zipf_ids(rng, p.num_prefixes, p.zipf_s, count)
+        num_ids = p.num_prefixes
+        if p.pattern == "private":  # each client's ids are its own
+            ids = clients * p.num_prefixes + ids
+            num_ids *= p.clients
+    lengths = p.prefix_tokens.sample(stream(seed, f"workload.{name}.prefix_len"), num_ids)
+    return ids, lengths[ids], clients
+
+
+def _session_ids(rng: np.random.Generator, open_sessions: int, turns: int, count: int) -> np.ndarray:
+    """Multi-turn chat: each request continues one of ``open_sessions`` open sessions (uniform);
+    a session closes after ``turns`` requests and a fresh one takes its place."""
+    slots = rng.integers(0, open_sessions, size=count)
+    session = np.arange(open_sessions, dtype=np.int64)
+    turn = np.zeros(open_sessions, dtype=np.int64)
+    ids = np.empty(count, dtype=np.int64)
+    next_id = open_sessions
+    for j, slot in enumerate(slots.tolist()):
+        ids[j] = session[slot]
+        turn[slot] += 1
+        if turn[slot] == turns:
+            session[slot], turn[slot] = next_id, 0
+            next_id += 1
+    return ids
+
+
 def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
     types = spec.request_types
     drawn = _per_type(spec, seed) if any(rt.arrival is not None for rt in types) else draw(spec, seed)
     n = drawn.type_index.size
-    prefix_id = prefix_tokens = thinking = None
+    prefix_id = prefix_tokens = thinking = client = None
     if any(rt.prefix is not None for rt in types):
         prefix_id = np.full(n, -1, dtype=np.int64)
         prefix_tokens = np.zeros(n, dtype=np.int64)
+    if any(rt.prefix is not None and rt.prefix.clients for rt in types):
+        client = np.full(n, -1, dtype=np.int64)
     if any(rt.reasoning is not None for rt in types):
         thinking = np.zeros(n, dtype=np.int64)
     for i, rt in enumerate(types):
@@ -86,17 +127,16 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
         if not count:
             continue
         if rt.prefix is not None:
-            p = rt.prefix
-            ids = zipf_ids(stream(seed, f"workload.{rt.name}.prefix"), p.num_prefixes, p.zipf_s, count)
-            lengths = p.prefix_tokens.sample(stream(seed, f"workload.{rt.name}.prefix_len"),
-                                             p.num_prefixes)
+            ids, lengths, clients = _prefix_draws(rt.prefix, seed, rt.name, count)
             # Prefix ids are global across types: offset by the type so two types never share.
-            prefix_id[mask] = ids + (stable_hash(rt.name) << 24)
-            prefix_tokens[mask] = lengths[ids]
+            prefix_id[mask] = ids + (stable_hash(rt.name) << 30)
+            prefix_tokens[mask] = lengths
+            if client is not None:
+                client[mask] = clients
         if rt.reasoning is not None:
             thinking[mask] = draw_thinking(rt.reasoning, stream(seed, f"workload.{rt.name}.thinking"),
                                            count)
     if prefix_tokens is not None:
         drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index, drawn.prompt_tokens + prefix_tokens,
                               drawn.output_tokens)
-    return PipelineDraws(drawn, prefix_id, prefix_tokens, thinking)
+    return PipelineDraws(drawn, prefix_id, prefix_tokens, client, thinking)

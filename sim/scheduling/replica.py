@@ -73,6 +73,9 @@ class Replica(DecodeRuns):
         self.used_blocks = 0
         self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
         self.on_finish = on_finish
+        # called once a request with a shared prefix has computed its prompt (the prefix KV can
+        # be stored and shared from then on, not only when the request finishes); None: no store
+        self.on_prefilled: Callable[[Request], None] | None = None
         self.waiting: deque[Request] = deque()
         self.admitted: dict[int, Request] = {}  # admission order: the last one is preempted first
         self.prefilling: list[Request] = []  # admitted, prefill not finished (chunked keeps some)
@@ -220,6 +223,8 @@ class Replica(DecodeRuns):
                 self.prefilling.remove(req)
             if req.first_token_s < 0:
                 req.first_token_s = now
+                if self.on_prefilled is not None and req.prefix_id >= 0:
+                    self.on_prefilled(req)
             elif req.preempted_token_s >= 0:  # the gap a preemption opened is one ITL sample
                 self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples)
                 req.preempted_token_s = -1.0

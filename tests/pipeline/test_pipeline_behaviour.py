@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sim import ArrivalKind, ArrivalSpec, PoolRole, RequestTypeSpec, RouterPolicy, SimConfig, WorkloadSpec, simulate
-from sim.pipeline.specs import KVStoreSpec, KVTierSpec, LinkSpec, PrefixSpec, ReasoningSpec, TierKind
+from sim.kvstore.specs import KVStoreSpec, KVTierSpec, TierKind
+from sim.pipeline.specs import LinkSpec, PrefixSpec, ReasoningSpec
 from sim.request import RouteMode, RouteTarget, Stage, StageKind
 
 HERE = Path(__file__).resolve().parent

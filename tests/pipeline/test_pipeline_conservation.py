@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from sim import PoolRole, PoolSpec, RouterPolicy, simulate
-from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreSpec, KVTierSpec, PrefixSpec,
-                                ReasoningSpec, TierKind, TierScope)
+from sim.kvstore.specs import Domain, KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
+from sim.pipeline.specs import IndexKind, IndexSpec, PrefixSpec, ReasoningSpec
 from sim.request import RouteMode, RouteTarget, Stage, StageKind
 from sim.scheduling.replica import Replica
 from sim.simulation import _Run
@@ -36,9 +36,10 @@ def mixed_config(b, *, n=300, rate=6.0, tiers=None, router=RouterPolicy.PREFIX_A
     tiers = tiers or (
         KVTierSpec(name="hbm", kind=TierKind.HBM, capacity_bytes=2e9, bandwidth_bytes_per_s=3e12),
         KVTierSpec(name="dram", kind=TierKind.DRAM, capacity_bytes=6e9, bandwidth_bytes_per_s=40e9,
-                   latency_s=5e-6),
+                   latency_s=5e-6, link=KVLinkSpec(bandwidth_bytes_per_s=40e9)),
         KVTierSpec(name="remote", kind=TierKind.REMOTE, capacity_bytes=20e9,
-                   bandwidth_bytes_per_s=20e9, latency_s=5e-4, scope=TierScope.SHARED))
+                   bandwidth_bytes_per_s=20e9, latency_s=5e-4, domain=Domain.CLUSTER,
+                   link=KVLinkSpec(bandwidth_bytes_per_s=20e9, shared=True)))
     store = KVStoreSpec(pool="llm", tiers=tiers)
     S = b.stage
     route = Stage(kind=StageKind.ROUTE, pool="cpu", mode=RouteMode.CASCADE,
@@ -178,7 +179,8 @@ def test_disaggregated_handoff_moves_each_prompt_kv_once(mixed_run):
 def test_lru_evicts_under_pressure_and_demotes(b):
     cfg = mixed_config(b, n=200, tiers=(
         KVTierSpec(name="hbm", kind=TierKind.HBM, capacity_bytes=0.5e9, bandwidth_bytes_per_s=3e12),
-        KVTierSpec(name="dram", kind=TierKind.DRAM, capacity_bytes=1e9, bandwidth_bytes_per_s=40e9)))
+        KVTierSpec(name="dram", kind=TierKind.DRAM, capacity_bytes=1e9, bandwidth_bytes_per_s=40e9,
+                   link=KVLinkSpec(bandwidth_bytes_per_s=40e9))))
     s = simulate(cfg, 1).summary["kv_tiers"]
     assert s["llm/hbm"]["evictions"] == 0 and s["llm/dram"]["demotions_in"] > 0
     assert s["llm/dram"]["evictions"] > 0

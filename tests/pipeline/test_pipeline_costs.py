@@ -206,8 +206,10 @@ def test_samples_share_the_prompt_blocks(b):
 
 # --- KV tiers ----------------------------------------------------------------------------------------
 def _fixed_tier_cfg(b, kind, bw_gb, latency_us, prefix_tokens=8000, n=20, rate=0.2):
-    from sim.pipeline.specs import (KVStoreMode, KVStoreSpec, KVTierSpec, PrefixSpec, TierKind)
-    tier = KVTierSpec(name=kind, kind=TierKind(kind), capacity_bytes=1e12,
+    from sim.kvstore.specs import KVLinkSpec, KVStoreMode, KVStoreSpec, KVTierSpec, TierKind
+    from sim.pipeline.specs import PrefixSpec
+    link = None if kind == "hbm" else KVLinkSpec(bandwidth_bytes_per_s=bw_gb * 1e9)
+    tier = KVTierSpec(name=kind, kind=TierKind(kind), capacity_bytes=1e12, link=link,
                       bandwidth_bytes_per_s=bw_gb * 1e9, latency_s=latency_us * 1e-6, hit_rate=1.0)
     store = KVStoreSpec(pool="llm", tiers=(tier,), mode=KVStoreMode.FIXED)
     prefix = PrefixSpec(num_prefixes=10, zipf_s=0.0, prefix_tokens=b.fixed(prefix_tokens))

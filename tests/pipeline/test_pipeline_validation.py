@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sim import ConfigError, PoolRole, PoolSpec, simulate
-from sim.pipeline.specs import (IndexKind, IndexSpec, KVStoreSpec, KVTierSpec, LinkSpec,
-                                PrefixSpec, TierKind)
+from sim.kvstore.specs import KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
+from sim.pipeline.specs import IndexKind, IndexSpec, LinkSpec, PrefixSpec
 from sim.request import RouteMode, RouteTarget, Stage, StageKind
 
 
@@ -26,12 +26,13 @@ def test_stage_on_a_pool_of_the_wrong_role(b):
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("capacity_bytes", 0.0, r"kv_tiers.tiers.dram.capacity_gb=0.0: must be > 0"),
+    ("capacity_bytes", 0.0, r"kv_tiers.tiers.dram.capacity_gb=0.0: must be a finite number > 0"),
     ("bandwidth_bytes_per_s", 0.0, r"kv_tiers.tiers.dram.bandwidth_gb_per_s=0.0: must be a finite"),
     ("bandwidth_bytes_per_s", float("inf"), r"bandwidth_gb_per_s=inf"),
 ])
 def test_tier_with_zero_capacity_or_bandwidth(field, value, match):
-    kw = dict(name="dram", kind=TierKind.DRAM, capacity_bytes=1e9, bandwidth_bytes_per_s=1e9)
+    kw = dict(name="dram", kind=TierKind.DRAM, capacity_bytes=1e9, bandwidth_bytes_per_s=1e9,
+              link=KVLinkSpec(bandwidth_bytes_per_s=1e9))
     kw[field] = value
     with pytest.raises(ConfigError, match=match):
         KVTierSpec(**kw)
@@ -65,10 +66,13 @@ def test_unknown_stage_knob(b):
         b.config([b.llm_pool(), search], [b.stage("vector_search", "s", topk=5), b.stage("generate", "llm")])
 
 
-def test_kv_retrieval_without_a_store(b):
-    with pytest.raises(ConfigError, match="has no KV store"):
-        b.config([b.llm_pool()], [b.stage("kv_retrieval", "llm"), b.stage("generate", "llm")],
-                 prefix=PrefixSpec())
+def test_kv_retrieval_without_a_store_recomputes(b):
+    """kv_tiers=none is a design a search may pick: every lookup misses and prefill recomputes."""
+    cfg = b.config([b.llm_pool()], [b.stage("kv_retrieval", "llm"), b.stage("generate", "llm")],
+                   prefix=PrefixSpec(num_prefixes=2), n=30)
+    s = simulate(cfg, 0).summary
+    assert s["requests_completed"] == 30 and s["kv_lookups"] == {}
+    assert s["stages"]["kv_retrieval@llm"]["service_ms"]["mean"] == 0.0
 
 
 def test_prefill_without_decode_and_model_mismatch(b):
@@ -96,8 +100,9 @@ def test_pool_roles_need_matching_models_and_hardware(b):
 
 
 def test_fixed_mode_hit_rates_must_sum_to_at_most_one():
-    from sim.pipeline.specs import KVStoreMode
+    from sim.kvstore.specs import KVStoreMode
     tiers = tuple(KVTierSpec(name=n, kind=k, capacity_bytes=1e9, bandwidth_bytes_per_s=1e9,
+                             link=KVLinkSpec(bandwidth_bytes_per_s=1e9) if k is TierKind.DRAM else None,
                              hit_rate=0.6) for n, k in (("hbm", TierKind.HBM), ("dram", TierKind.DRAM)))
     with pytest.raises(ConfigError, match="hit rates must sum to <= 1"):
         KVStoreSpec(pool="llm", tiers=tiers, mode=KVStoreMode.FIXED)
