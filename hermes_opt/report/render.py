@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from hermes_opt.report.compare import case_rows
 from hermes_opt.report.trials import STATE_ORDER, top_configurations
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
@@ -99,6 +100,11 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
         blocks.append(("table", headers, rows))
         for rank, (_, r) in enumerate(top.iterrows(), start=1):
             blocks.extend(_detail(spec, rank, r))
+    if spec.report_compare:
+        headers, rows = case_rows(spec, frame)
+        if rows:
+            blocks.append(("h2", f"Every design simulated ({len(rows)})"))
+            blocks.append(("table", headers, [[_fmt(v) for v in row] for row in rows]))
     if vendors is not None and len(vendors) > 1:
         blocks.extend(_vendor_blocks(spec, vendors, vendor_note))
     if spec.report_pareto and len(frame):

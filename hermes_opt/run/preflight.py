@@ -39,10 +39,31 @@ def check_base(spec: StudySpec) -> None:
         check_added_keys(cfg, list(spec.base))
     except ConfigError as err:
         raise ConfigError(f"base: {err}") from None
+    group_cfgs = None
     for param in spec.space.parameters:
         if param.is_group:
             continue
-        if OmegaConf.select(cfg, param.name, default="__missing__") == "__missing__":
+        if OmegaConf.select(cfg, param.name, default="__missing__") != "__missing__":
+            continue
+        if group_cfgs is None:  # a key may exist only under a group choice (kv_tiers=kv_design)
+            group_cfgs = _group_choice_configs(spec)
+        if not any(OmegaConf.select(c, param.name, default="__missing__") != "__missing__"
+                   for c in group_cfgs):
             raise ConfigError(f"space.{param.name}: not a key of the sim config; parameter names "
                               f"are hermes-sim override paths such as cluster.tp, "
                               f"scheduler.max_num_seqs or workload.arrival.rate_per_s")
+
+
+def _group_choice_configs(spec: StudySpec) -> list:
+    """The base composed with each choice of each group parameter (one at a time)."""
+    configs = []
+    for param in spec.space.parameters:
+        if not param.is_group:
+            continue
+        for choice in param.choices:
+            try:
+                configs.append(hydra_compose([*spec.base, f"{param.name}={choice}"]))
+            except Exception as err:  # Hydra raises several types; all mean a bad choice
+                first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), "")
+                raise ConfigError(f"space.{param.name}: choice {choice!r}: {first}") from None
+    return configs

@@ -99,6 +99,9 @@ class StudySpec:
     # report.pareto: two metrics whose feasible Pareto front the report draws (single-objective
     # studies too), e.g. (ttft_ms.p99, slo_tokens_per_usd); () = the objectives / cost
     report_pareto: tuple[str, ...] = ()
+    # report.compare: metrics shown for every distinct simulated design (a case table, e.g. the
+    # kv_storage study's E2E p50/p90/p99 per tier design); () = no such table
+    report_compare: tuple[str, ...] = ()
     evaluator: str | None = None  # "module:function"; None = the real simulator
     heartbeat_interval_s: int = 10
     grace_period_s: int = 60
@@ -297,9 +300,14 @@ def from_dict(raw: dict) -> StudySpec:
         unknown_b = sorted(set(budget) - {"max_usd_per_hour", "max_devices"})
         require(not unknown_b, "budget", unknown_b, "allowed: max_usd_per_hour, max_devices")
     report = raw.get("report") or {}
-    require(isinstance(report, dict), "report", report, "must be {top_k: <int>, pareto: [x, y]}")
-    unknown_r = sorted(set(report) - {"top_k", "pareto"})
-    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto")
+    require(isinstance(report, dict), "report", report,
+            "must be {top_k: <int>, pareto: [x, y], compare: [metric, ...]}")
+    unknown_r = sorted(set(report) - {"top_k", "pareto", "compare"})
+    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto, compare")
+    compare = report.get("compare") or []
+    require(isinstance(compare, (list, tuple)) and len(compare) <= 12, "report.compare", compare,
+            "must be a list of at most 12 metric names, e.g. [e2e_ms.p50, e2e_ms.p99]")
+    compare = tuple(check_metric(m, f"report.compare[{i}]") for i, m in enumerate(compare))
     pareto = report.get("pareto") or []
     require(isinstance(pareto, (list, tuple)) and len(pareto) in (0, 2), "report.pareto", pareto,
             "must be two metric names [x, y], e.g. [ttft_ms.p99, slo_tokens_per_usd]")
@@ -321,6 +329,7 @@ def from_dict(raw: dict) -> StudySpec:
             seed=raw.get("seed", 0), replicates=raw.get("replicates", 1),
             sampler=str(raw.get("sampler", "auto")), n_jobs=raw.get("n_jobs"),
             storage=raw.get("storage"), top_k=report.get("top_k", 5), report_pareto=pareto,
+            report_compare=compare,
             evaluator=raw.get("evaluator"),
             heartbeat_interval_s=raw.get("heartbeat_interval_s", 10),
             grace_period_s=raw.get("grace_period_s", 60),
@@ -355,7 +364,9 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
         "batches_in_flight": spec.batches_in_flight, "n_startup_trials": spec.n_startup_trials,
         "seed": spec.seed,
         "replicates": spec.replicates, "sampler": spec.sampler, "n_jobs": spec.n_jobs,
-        "storage": spec.storage, "report": {"top_k": spec.top_k, "pareto": list(spec.report_pareto)}, "evaluator": spec.evaluator,
+        "storage": spec.storage, "report": {"top_k": spec.top_k, "pareto": list(spec.report_pareto),
+                   **({"compare": list(spec.report_compare)} if spec.report_compare else {})},
+        "evaluator": spec.evaluator,
         "heartbeat_interval_s": spec.heartbeat_interval_s, "grace_period_s": spec.grace_period_s,
         "capacity": {"param": spec.capacity.param, "low": spec.capacity.low,
                      "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},

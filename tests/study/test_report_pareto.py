@@ -55,7 +55,7 @@ def test_an_unknown_metric_is_rejected_naming_its_position():
 
 
 def test_an_unknown_report_key_is_rejected():
-    with pytest.raises(ConfigError, match=r"^report=\['paretto'\]: allowed: top_k, pareto$"):
+    with pytest.raises(ConfigError, match=r"^report=\['paretto'\]: allowed: top_k, pareto, compare$"):
         spec({"paretto": PAIR})
     with pytest.raises(ConfigError, match=r"^report=\[1\]: must be \{top_k"):
         spec([1])
