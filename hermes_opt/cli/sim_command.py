@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import hydra
@@ -34,7 +35,10 @@ def _sim_app(cfg: DictConfig) -> dict:
         summary = {"status": "infeasible", "reason": str(err), "overrides": overrides}
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
         return summary
-    print(json.dumps(summary, sort_keys=True), flush=True)
+    try:
+        print(json.dumps(summary, sort_keys=True), flush=True)
+    except BrokenPipeError:  # the reader closed the pipe (`hermes-sim ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second one at exit
     if multirun:
         summary["overrides"] = list(hydra_cfg.overrides.task)
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
