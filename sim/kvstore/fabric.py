@@ -15,8 +15,10 @@ share, subtract it from every resource they cross, repeat. With one resource per
 processor sharing and gives Link's times. Rates change only when a flow joins (after its latency)
 or finishes, so at each such instant every flow's remaining bytes are advanced by rate * elapsed,
 the rates are recomputed and only the earliest completion is scheduled; a version number drops
-schedules made stale by a later change. A recomputation costs O(resources * flows), cheap for the
-handful of concurrent KV fetches on a host. Ties are broken by join order, never by hashing.
+schedules made stale by a later change. Only resources with an active flow take part (a store has
+a device and links per copy, most of them idle at any instant), so a recomputation costs
+O(busy resources * flows), cheap for the handful of concurrent KV fetches on a host. Ties are
+broken by resource id and join order, never by hashing.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Fabric:
     """Shared-bandwidth resources (devices, links); each transfer crosses a path of them at once."""
 
     __slots__ = ("engine", "spans", "max_spans", "_names", "_bw", "_stats", "_count", "_flows",
-                 "_seq", "_last_s", "_version")
+                 "_seq", "_last_s", "_version", "_busy")
 
     def __init__(self, engine: Engine, spans: list | None = None, max_spans: int = 200_000) -> None:
         self.engine = engine
@@ -53,6 +55,7 @@ class Fabric:
         self._bw: list[float] = []  # bytes/s per resource id
         self._stats: list[LinkStats] = []
         self._count: list[int] = []  # active flows per resource id
+        self._busy: set[int] = set()  # resource ids with at least one active flow
         self._flows: dict[int, _Flow] = {}  # join seq -> flow; insertion order is join order
         self._seq = 0
         self._last_s = 0.0
@@ -107,9 +110,8 @@ class Fabric:
         if elapsed > 0 and self._flows:
             for flow in self._flows.values():
                 flow.remaining_bytes -= flow.rate_bytes_per_s * elapsed
-            for r, n in enumerate(self._count):
-                if n:
-                    self._stats[r].busy_s += elapsed
+            for r in self._busy:
+                self._stats[r].busy_s += elapsed
         self._last_s = now
 
     def _join(self, flow: _Flow) -> None:
@@ -118,18 +120,21 @@ class Fabric:
         self._flows[self._seq] = flow
         for r in flow.path:
             self._count[r] += 1
+            self._busy.add(r)
             if self._count[r] > self._stats[r].max_concurrent:
                 self._stats[r].max_concurrent = self._count[r]
         self._reschedule()
 
     def _fill(self) -> None:
         """Progressive filling: set every active flow's max-min fair rate."""
-        cap = list(self._bw)
-        unfrozen_count = list(self._count)
+        busy = sorted(self._busy)  # lowest id wins a tie: deterministic
+        cap = {r: self._bw[r] for r in busy}
+        unfrozen_count = {r: self._count[r] for r in busy}
         unfrozen = list(self._flows.values())
         while unfrozen:
             bottleneck, share = -1, float("inf")
-            for r, n in enumerate(unfrozen_count):  # lowest id wins a tie: deterministic
+            for r in busy:
+                n = unfrozen_count[r]
                 if n and cap[r] / n < share:
                     bottleneck, share = r, cap[r] / n
             share = max(share, 0.0)
@@ -171,6 +176,8 @@ class Fabric:
         for flow in done:
             for r in flow.path:
                 self._count[r] -= 1
+                if not self._count[r]:
+                    self._busy.discard(r)
                 self._stats[r].transfer_s += now - flow.start_s
         self._reschedule()
         for flow in done:
