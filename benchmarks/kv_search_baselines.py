@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 import optuna
 
 from hermes_opt.run.worker import simulate_overrides
 from hermes_opt.study import definition, storage as storage_mod
 from hermes_opt.study.objective import score
+from sim.errors import ConfigError
 
 PRESETS = ["mist_a_lpddr", "mist_b_dram", "mist_c_rack_ssd", "mist_d_remote", "mist_e_recompute",
            "hbm_dram", "hbm_dram_ssd", "remote_store", "none"]
@@ -38,11 +40,17 @@ def main() -> None:
     spec = definition.load("kv_search")
     base = [b for b in spec.base if not b.startswith("kv_tiers=")]
     rows = []
-    study = optuna.load_study(study_name=spec.name,
-                              storage=storage_mod.open_storage(args.storage, create=False))
-    best = max((t for t in study.trials if t.values and t.constraints
-                and all(v <= 0 for v in t.constraints.values())),
-               key=lambda t: t.values[0], default=None)
+    try:
+        study = optuna.load_study(study_name=spec.name,
+                                  storage=storage_mod.open_storage(args.storage, create=False))
+    except (ConfigError, KeyError) as err:  # no study yet: the fixed designs alone
+        print(f"kv_search_baselines: {err}; showing the fixed designs only "
+              f"(run `hermes-opt study=kv_search` to add the search's best)", file=sys.stderr)
+        study = None
+    best = None if study is None else max(
+        (t for t in study.trials if t.values and t.constraints
+         and all(v <= 0 for v in t.constraints.values())),
+        key=lambda t: t.values[0], default=None)
     if best is not None:  # the overrides the trial was simulated with, as stored
         params = (best.user_attrs.get("result") or {}).get("overrides") or []
         rows.append((f"search best (trial {best.number})", [*base, "kv_tiers=kv_design", *params]))
