@@ -27,6 +27,9 @@ from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, 
 # Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
 MAX_REPLICAS = 10_000  # per pool (x tp x pp devices); the largest fleets are ~1e5 devices
 MAX_REQUESTS = 10_000_000  # per run: ~100 bytes of state each while running
+# Paged-KV block size in tokens: engines use 16-256 (vLLM 16, TensorRT-LLM 32-64); larger only
+# wastes KV memory in partly filled blocks, and a block must fit the KV memory of one device.
+MAX_BLOCK_SIZE_TOKENS = 65_536
 
 
 class RouterPolicy(enum.Enum):
@@ -59,10 +62,14 @@ class SchedulerSpec:
     kv_watermark_fraction: float = 0.01
 
     def validate(self, prefix: str) -> None:
-        for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens", "block_size_tokens"):
+        for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens"):
             value = getattr(self, name)
             require(isinstance(value, int) and value >= 1, f"{prefix}.{name}", value,
                     "must be an integer >= 1")
+        value = self.block_size_tokens
+        require(isinstance(value, int) and not isinstance(value, bool)
+                and 1 <= value <= MAX_BLOCK_SIZE_TOKENS, f"{prefix}.block_size_tokens", value,
+                f"must be an integer in 1..{MAX_BLOCK_SIZE_TOKENS} (vLLM uses 16)")
         require_fraction(f"{prefix}.gpu_memory_utilization", self.gpu_memory_utilization)
         require(0 <= self.activation_reserve_fraction < self.gpu_memory_utilization,
                 f"{prefix}.activation_reserve_fraction", self.activation_reserve_fraction,

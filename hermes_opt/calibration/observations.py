@@ -1,7 +1,8 @@
 """Measurements as typed observations the fitter and the validation study both read.
 
 Four shapes, one loader each (every loader raises ``ConfigError`` naming the file and the column
-on malformed input):
+on malformed input; a measurement that is not a finite number > 0 is
+``<file>:<line>: <column>=<value>: must be a finite number > 0``):
 
 * ``StepObservation`` — one engine step: prefill of ``batch_size`` prompts, or a decode step of
   ``batch_size`` sequences at a mean context. Splitwise ``perf_model.csv`` and the plain
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hermes_opt.compose.csv_input import read_csv
+from hermes_opt.compose.csv_input import bad_cell, check_numbers, positive_number, read_csv
 from sim.errors import ConfigError
 
 # --- name mapping -----------------------------------------------------------------------
@@ -62,16 +63,6 @@ def _read_csv(path: str | Path, required: tuple[str, ...], what: str) -> pd.Data
     return read_csv(path, what, required)
 
 
-def _numeric(frame: pd.DataFrame, columns: tuple[str, ...], path: str | Path, what: str) -> None:
-    for col in columns:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = frame.index[values.isna() | (values < 0)]
-        if len(bad):
-            raise ConfigError(f"{what}={str(path)!r}: column {col!r} row {int(bad[0]) + 2} = "
-                              f"{frame[col].iloc[bad[0]]!r}: must be a number >= 0")
-        frame[col] = values
-
-
 # --- step level -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepObservation:
@@ -97,7 +88,8 @@ SPLITWISE_COLUMNS = ("model", "hardware", "tensor_parallel", "batch_size", "prom
 def load_splitwise(path: str | Path) -> list[StepObservation]:
     """Splitwise perf_model.csv: median over repeats of each (model, hw, tp, batch, prompt, tokens)."""
     frame = _read_csv(path, SPLITWISE_COLUMNS, "splitwise")
-    _numeric(frame, SPLITWISE_COLUMNS[2:], path, "splitwise")
+    check_numbers(frame, path, counts=("tensor_parallel", "batch_size", "prompt_size"),
+                  non_negative_ints=("token_size",), positive=("prompt_time", "token_time"))
     keys = ["model", "hardware", "tensor_parallel", "batch_size", "prompt_size", "token_size"]
     grouped = frame.groupby(keys, as_index=False)[["prompt_time", "token_time"]].median()
     out = []
@@ -124,7 +116,8 @@ STEPS_COLUMNS = ("model", "tp", "phase", "batch_size", "prompt_tokens", "context
 def load_steps(path: str | Path, default_hardware: str = "") -> list[StepObservation]:
     """The plain CSV a user writes from their own engine's benchmark (see docs/validation.md)."""
     frame = _read_csv(path, STEPS_COLUMNS, "steps")
-    _numeric(frame, ("tp", "batch_size", "prompt_tokens", "context_tokens", "time_ms"), path, "steps")
+    check_numbers(frame, path, counts=("tp", "batch_size"), non_negative_ints=("prompt_tokens",),
+                  non_negative=("context_tokens",), positive=("time_ms",))
     out = []
     for i, r in enumerate(frame.itertuples(index=False)):
         phase = str(r.phase).strip().lower()
@@ -139,8 +132,6 @@ def load_steps(path: str | Path, default_hardware: str = "") -> list[StepObserva
             which, raw = ("hardware", hw_raw) if not hardware else ("model", r.model)
             raise ConfigError(f"steps={str(path)!r}: row {i + 2} {which}={raw!r}: unknown; allowed: "
                               f"{', '.join(catalog.options(which))}")
-        if int(r.batch_size) < 1 or int(r.tp) < 1 or float(r.time_ms) <= 0:
-            raise ConfigError(f"steps={str(path)!r}: row {i + 2}: batch_size, tp and time_ms must be > 0")
         out.append(StepObservation(
             source="steps", model=model, hardware=hardware, variant="", tp=int(r.tp), phase=phase,
             batch_size=int(r.batch_size), prompt_tokens=int(r.prompt_tokens),
@@ -180,7 +171,7 @@ def load_vidur_compute(path: str | Path) -> list[OperatorObservation]:
                           "compute__<gpu>__<org>__<model>__mlp.csv")
     cols = tuple(f"time_stats.{op}.median" for op in VIDUR_OPS)
     frame = _read_csv(path, ("num_tokens", "num_tensor_parallel_workers", *cols), "vidur-compute")
-    _numeric(frame, ("num_tokens", "num_tensor_parallel_workers", *cols), path, "vidur-compute")
+    check_numbers(frame, path, counts=("num_tokens", "num_tensor_parallel_workers"), positive=cols)
     # Same sum as the published per-layer summary rows in reference/measurements.csv.
     total_ms = frame[list(cols)].sum(axis=1)
     model = catalog_name("model", match["model"])
@@ -208,7 +199,7 @@ def load_vidur_allreduce(path: str | Path) -> list[CollectiveObservation]:
                           "network__<gpu>_<topology>__all_reduce.csv")
     col = "time_stats.all_reduce.median"
     frame = _read_csv(path, ("num_workers", "size", "devices_per_node", col), "vidur-network")
-    _numeric(frame, ("num_workers", "size", "devices_per_node", col), path, "vidur-network")
+    check_numbers(frame, path, counts=("num_workers", "size", "devices_per_node"), positive=(col,))
     frame = frame[frame.devices_per_node == frame.num_workers]
     grouped = frame.groupby(["num_workers", "size"], as_index=False)[col].median()
     hardware = catalog_name("hardware", match["topo"])
@@ -314,6 +305,8 @@ def load_serving(path: str | Path, *,
     out = []
     for i, r in frame.iterrows():
         metric = SERVING_METRICS.get(str(r.metric).strip().lower())
+        if metric and not positive_number(r.value):  # a figure the fit would use: never <= 0
+            raise bad_cell(path, frame, frame.index.get_loc(i), "value", "must be a finite number > 0")
         load = parse_load(r.concurrency_or_qps_or_batch)
         model, hardware = catalog_name("model", r.model), catalog_name("hardware", r.gpu)
         precision, kv_precision = _precisions(r.precision)

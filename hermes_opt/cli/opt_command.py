@@ -15,6 +15,7 @@ cleanly (completed trials are kept; re-running the same command resumes) and exi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -55,6 +56,9 @@ def run(args: list[str]) -> int:
     spec = study.load(name, args)
     check_base(spec)
     result, stats = runner.run_study(spec)
+    stored = (result.user_attrs.get("spec") or {}).get("n_trials")
+    if isinstance(stored, int) and stored != spec.n_trials:  # n_trials below the trials done:
+        spec = dataclasses.replace(spec, n_trials=stored)  # the report keeps the stored target
     out_dir = spec.run_dir() / "report"
     try:
         paths = study_report.write(result, spec, out_dir, spec.storage_url())

@@ -42,9 +42,10 @@ def parser() -> OneLineParser:
                    help="validation study name in studies/ or a YAML path (default validation): "
                         "data location, report directory, CI subset and targets")
     p.add_argument("--shared-dir", default=None,
-                   help="directory with hw-traces/ and reference/measurements.csv (default: the "
-                        "study's shared_dir, ../shared); when absent, the copies shipped in "
-                        "hermes_opt/data are used")
+                   help="directory with hw-traces/ and reference/measurements.csv, or 'none' for "
+                        "the copies shipped in hermes_opt/data (default: the study's shared_dir, "
+                        "../shared, when present, else the shipped copies); a path that is not "
+                        "such a folder is an error")
     p.add_argument("--out", default=None,
                    help="report directory (default: the study's out, validation_report)")
     p.add_argument("--fast", action="store_true",
@@ -58,8 +59,11 @@ def validate_main(argv: list[str]) -> None:
     args = parser().parse_args(list(argv))
     from hermes_opt.validation import study
     try:
+        shared_dir = study.check_shared_dir(args.shared_dir) if args.shared_dir is not None else None
         spec = study.load_spec(args.study)
-        result = study.run(shared_dir=args.shared_dir or spec.shared_dir, out_dir=args.out or spec.out,
+        if args.shared_dir is None:
+            shared_dir = spec.shared_dir  # the default: used when present, else the shipped copies
+        result = study.run(shared_dir=shared_dir, out_dir=args.out or spec.out,
                            fast=args.fast, spec=spec,
                            command="hermes-sim validate " + " ".join(shlex.quote(a) for a in argv))
     except ConfigError as err:

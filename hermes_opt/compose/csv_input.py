@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.errors import ConfigError
@@ -23,3 +25,49 @@ def read_csv(path: str | Path, field: str, required: tuple[str, ...] = ()) -> pd
     if missing:
         raise ConfigError(f"{where}: missing column(s) {missing}; required: {list(required)}")
     return frame
+
+
+def _shown(raw: object) -> str:
+    """A cell as the message shows it: numbers as floats (-5.0, inf, nan), text quoted."""
+    try:
+        return repr(float(raw))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return repr(str(raw))
+
+
+def bad_cell(path: str | Path, frame: pd.DataFrame, position: int, column: str, allowed: str) -> ConfigError:
+    """``<file>:<line>: <column>=<value>: <allowed>`` (line of the file; the header is line 1)."""
+    return ConfigError(f"{path}:{position + 2}: {column}={_shown(frame[column].iloc[position])}: {allowed}")
+
+
+def check_numbers(frame: pd.DataFrame, path: str | Path, *, positive: tuple[str, ...] = (),
+                  counts: tuple[str, ...] = (), non_negative_ints: tuple[str, ...] = (),
+                  non_negative: tuple[str, ...] = ()) -> None:
+    """Convert columns to numbers in place; ConfigError naming the first bad cell.
+
+    ``positive``: measurements (times, sizes), finite and > 0. ``counts``: integers >= 1 (TP,
+    batch size). ``non_negative_ints``: integers >= 0 (token counts). ``non_negative``: finite >= 0.
+    """
+    rules = ([(c, 0.0, False, False, "must be a finite number > 0") for c in positive]
+             + [(c, 1.0, True, True, "must be an integer >= 1") for c in counts]
+             + [(c, 0.0, True, True, "must be an integer >= 0") for c in non_negative_ints]
+             + [(c, 0.0, True, False, "must be a finite number >= 0") for c in non_negative])
+    for column, low, low_ok, integer, allowed in rules:
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        arr = values.to_numpy()
+        ok = np.isfinite(arr) & ((arr >= low) if low_ok else (arr > low))
+        if integer:
+            ok &= np.isfinite(arr) & (np.floor(np.where(np.isfinite(arr), arr, 0.0)) == arr)
+        bad = np.flatnonzero(~ok)
+        if len(bad):
+            raise bad_cell(path, frame, int(bad[0]), column, allowed)
+        frame[column] = values.astype("int64") if integer else values
+
+
+def positive_number(value: object) -> bool:
+    """True for a finite number > 0 (a measurement)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number > 0

@@ -35,7 +35,7 @@ from hermes_opt.run.preflight import resolve_evaluator
 from hermes_opt.run.progress import Progress, space_line
 from hermes_opt.run.worker import Evaluator
 from hermes_opt.study import storage as storage_mod
-from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.definition import StudySpec, to_raw
 from hermes_opt.study.sampling import counted, open_study
 
 
@@ -84,6 +84,7 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
         storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
                                            grace_period_s=spec.grace_period_s)
         with storage_mod.DriverLock(url):
+            stored_n_trials = _stored_n_trials(storage, spec.name)
             # one driver per SQLite study (the lock): its cache need not re-read what it wrote
             study = open_study(spec, storage if multi_driver
                                else storage_mod.SingleDriverCache(storage))
@@ -93,18 +94,47 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
             if sampler == "grid" and spec.n_trials > points:
                 # the grid stops when every point is evaluated (the driver asks up to n_trials)
                 run_spec = dataclasses.replace(spec, n_trials=points)
+            have = len(counted(study.get_trials(deepcopy=False)))
+            below = have > spec.n_trials
+            if below:
+                run_spec = _keep_trials(study, spec, have, stored_n_trials)
             progress = Progress(run_spec, progress_stream)
-            progress.note(space_line(spec, sampler))
+            if below:
+                progress.note(f"{have:,} trials already done, n_trials={spec.n_trials:,}: "
+                              f"nothing to run (raise n_trials to continue; the report covers "
+                              f"all {have:,})")
+            else:
+                progress.note(space_line(spec, sampler))
             with _Stop() as stop, storage_mod.Heartbeat(storage) as heartbeat:
                 driver = Driver(run_spec, study, pool, heartbeat, evaluator, progress, stop,
                                 multi_driver, storage)
                 stats = driver.run()
-            if run_spec is not spec and not stats.interrupted and all(
+            if run_spec is not spec and not below and not stats.interrupted and all(
                     t.state.is_finished() for t in counted(study.get_trials(deepcopy=False))):
                 progress.note(f"space exhausted: all {points:,} points evaluated; stopping "
                               f"before n_trials={spec.n_trials:,}")
             progress.done(study, stats)
     return study, stats
+
+
+def _stored_n_trials(storage: optuna.storages.BaseStorage, name: str) -> int | None:
+    """The ``n_trials`` the stored study was last run with (None: a new study)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    value = (storage.get_study_user_attrs(study_id).get("spec") or {}).get("n_trials")
+    return value if isinstance(value, int) else None
+
+
+def _keep_trials(study: optuna.Study, spec: StudySpec, have: int,
+                 stored_n_trials: int | None) -> StudySpec:
+    """``n_trials`` below the trials already in the study: ask for nothing new (trials a dead
+    driver left running are still finished), and keep the stored target, so the report does
+    not claim "96 of n_trials=60". Returns the spec the driver runs with."""
+    kept = stored_n_trials if stored_n_trials is not None and stored_n_trials >= have else have
+    study.set_user_attr("spec", to_raw(dataclasses.replace(spec, n_trials=kept)))
+    return dataclasses.replace(spec, n_trials=have)
 
 
 def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:

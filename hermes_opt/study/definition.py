@@ -230,6 +230,10 @@ def load(name: str = "default", overrides: list[str] | None = None, *,
         raise ConfigError(f"study={str(path)!r}: not a valid YAML file: "
                           f"{str(err).splitlines()[0]}"
                           + (f" (line {where.line + 1})" if where is not None else "")) from None
+    if OmegaConf.is_dict(node) and not node:  # 0 bytes or only comments load as {}
+        raise ConfigError(f"study={str(path)!r}: empty study file; a study needs at least: "
+                          f"space (the parameters to search), usually also objectives and "
+                          f"constraints (see docs/opt.md)")
     require(OmegaConf.is_dict(node), "study", str(path), "must be a YAML mapping")
     raw = OmegaConf.to_container(node, resolve=True)
     study_args, sim_args = split_overrides(list(overrides or []))
@@ -239,6 +243,12 @@ def load(name: str = "default", overrides: list[str] | None = None, *,
     raw.setdefault("name", path.stem)
     if without_space:
         raw["space"] = {}
+    else:  # nothing to search: every trial would simulate the same deployment
+        space = raw.get("space")
+        require(space not in (None, {}), "space", space if space is not None else {},
+                "a study needs at least one parameter to search (for a single run use "
+                "hermes-sim <overrides>; for the highest arrival rate meeting the SLOs, "
+                "hermes-opt capacity)")
     return from_dict(raw)
 
 

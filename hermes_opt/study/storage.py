@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import copy
+import errno
 import fcntl
 import os
 import re
+import tempfile
 import threading
 import time
 import warnings
@@ -71,6 +73,8 @@ def open_storage(url: str, *, heartbeat_interval_s: int = 10, grace_period_s: in
     if path is not None:
         if not create and not path.is_file():
             raise ConfigError(f"storage={url!r}: no such study database (run the study first)")
+        if create:
+            _check_creatable(url, path)
         path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict = {}
     if not is_sqlite(url):
@@ -98,11 +102,42 @@ def open_storage(url: str, *, heartbeat_interval_s: int = 10, grace_period_s: in
                 continue
             first = next((line.strip() for line in text.splitlines() if line.strip()),
                          type(err).__name__)
+            if "Can't load plugin" in first or "Could not parse" in first:
+                scheme = url.split("://", 1)[0] if "://" in url else None
+                first = ((f"unknown database URL scheme {scheme!r}" if scheme else
+                          "not a database URL") + "; use sqlite:///<path> or "
+                         "postgresql://<user>@<host>/<database>")
             if "Failed to import DB access module" in first:
                 first = ("no database driver for this URL; for PostgreSQL install it with "
                          "`pip install 'hermes-opt[postgres]'` (psycopg2-binary)")
             raise ConfigError(f"storage={mask(url)!r}: cannot open: {first}") from None
     raise AssertionError("unreachable")
+
+
+def _check_creatable(url: str, path: Path) -> None:
+    """ConfigError ('storage=<url>: cannot create the database: <why>') unless SQLite can
+    create ``path`` and its journal files: the parent directory (made if missing) must be a
+    writable directory. Tried by creating a file, because ``os.access`` says yes to root even on
+    read-only file systems (``/proc``)."""
+    def fail(why: str) -> None:
+        raise ConfigError(f"storage={url!r}: cannot create the database: {why}")
+
+    if path.is_dir():
+        fail(f"{path} is a directory (name a file, e.g. {path / 'study.db'})")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"{ancestor} is a file, not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hermes-probe-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        where = path.parent if path.parent.is_dir() else ancestor
+        why = err.strerror if err.errno not in (None, errno.ENOENT) else None
+        fail(f"{where} is not writable" + (f" ({why})" if why else ""))
 
 
 def _fast_sqlite(storage: RDBStorage) -> None:

@@ -29,29 +29,61 @@ class StudySpec:
     targets: report.Targets
 
 
+STUDY_KEYS = ("name", "kind", "description", "shared_dir", "out", "fast", "targets")
+FAST_KEYS = ("vidur_stride", "serving_hardware")
+TARGET_KEYS = ("dataset", "metric", "median", "p90")
+
+
+def _known_keys(path: Path, where: str, node: object, allowed: tuple[str, ...]) -> dict:
+    """``node`` as a mapping with only ``allowed`` keys (ConfigError naming the first other key)."""
+    if not isinstance(node, dict):
+        raise ConfigError(f"{path}: {where}={node!r}: must be a mapping with keys {', '.join(allowed)}")
+    for key in node:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else str(key)
+            raise ConfigError(f"{path}: {name}={node[key]!r}: unknown key; allowed: {', '.join(allowed)}")
+    return node
+
+
 def load_spec(name_or_path: str = "validation") -> StudySpec:
     path = Path(name_or_path)
     if not path.suffix:
         path = catalog.STUDIES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"--study={name_or_path!r}: no such study file")
-    node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as err:  # YAML syntax or interpolation errors: one line, no traceback
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ConfigError(f"--study={str(path)!r}: not a readable YAML file ({first})") from None
     if not isinstance(node, dict) or node.get("kind") != "validation":
         raise ConfigError(f"--study={str(path)!r}: not a validation study (needs kind: validation)")
-    fast = node.get("fast") or {}
+    _known_keys(path, "", node, STUDY_KEYS)
+    fast = _known_keys(path, "fast", node.get("fast") or {}, FAST_KEYS)
     targets: report.Targets = {}
-    for i, t in enumerate(node.get("targets") or []):
+    raw_targets = node.get("targets") or []
+    if not isinstance(raw_targets, list):
+        raise ConfigError(f"{path}: targets={raw_targets!r}: must be a list of "
+                          "{dataset, metric, median, p90} mappings")
+    for i, t in enumerate(raw_targets):
+        _known_keys(path, f"targets[{i}]", t, TARGET_KEYS)
         try:
             targets[(str(t["dataset"]), str(t["metric"]))] = (
                 float(t["median"]), float(t["p90"]) if t.get("p90") is not None else None)
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"{path}: targets[{i}]={t!r}: needs dataset, metric, median "
                               "(and optional p90) numbers") from None
+    stride = fast.get("vidur_stride", 9)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ConfigError(f"{path}: fast.vidur_stride={stride!r}: must be an integer >= 1")
+    hardware = fast.get("serving_hardware", ["h100_sxm"])
+    if not isinstance(hardware, list) or any(h not in catalog.options("hardware") for h in hardware):
+        raise ConfigError(f"{path}: fast.serving_hardware={hardware!r}: must be a list of catalog "
+                          f"hardware names ({', '.join(catalog.options('hardware'))})")
     return StudySpec(name=str(node.get("name", path.stem)),
                      shared_dir=str(node.get("shared_dir", "../shared")),
                      out=str(node.get("out", "validation_report")),
-                     vidur_stride=int(fast.get("vidur_stride", 9)),
-                     serving_hardware=tuple(fast.get("serving_hardware", ["h100_sxm"])), targets=targets)
+                     vidur_stride=stride, serving_hardware=tuple(hardware), targets=targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +145,27 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
             "coverage": cov.to_dict(orient="records"), "fast": fast, "data": data}, indent=1, default=float))
     return StudyResult(rows=frame, errors=table, targets=targets, coverage=cov, tp_split=tp_split,
                        out_dir=out or Path("."))
+
+
+def check_shared_dir(text: str) -> str | None:
+    """An explicit ``--shared-dir``: the folder holding hw-traces/ and reference/measurements.csv,
+    or None for ``none`` (the copies shipped in hermes_opt/data). ConfigError for anything else,
+    so a mistyped path never falls back to the shipped data silently."""
+    if text.strip().lower() == "none":
+        return None
+    where = f"--shared-dir={text}"
+    root = Path(text)
+    if not text.strip():
+        raise ConfigError(f"{where}: must name the shared data folder (or none for the shipped data)")
+    if not root.exists():
+        raise ConfigError(f"{where}: no such directory")
+    if not root.is_dir():
+        raise ConfigError(f"{where}: not a directory")
+    traces, reference = (root / "hw-traces").is_dir(), (root / "reference").is_dir()
+    if not traces and not reference:
+        raise ConfigError(f"{where}: has neither reference/ nor hw-traces/ (expected the shared data folder)")
+    if not traces:
+        raise ConfigError(f"{where}: has no hw-traces/ (expected the shared data folder)")
+    if not (root / "reference" / "measurements.csv").is_file():
+        raise ConfigError(f"{where}: has no reference/measurements.csv (expected the shared data folder)")
+    return text

@@ -7,6 +7,15 @@ from hydra.core.config_store import ConfigStore
 
 
 @dataclass
+class BudgetConf:
+    """Typed (not ``Optional[Dict]``), so ``hydra.sweeper.budget={max_devices: 16}`` and
+    ``hydra.sweeper.budget.max_devices=16`` merge and a wrong key or type is named."""
+
+    max_usd_per_hour: Optional[float] = None
+    max_devices: Optional[int] = None
+
+
+@dataclass
 class HermesOptunaSweeperConf:
     _target_: str = "hydra_plugins.hermes_optuna_sweeper.sweeper.HermesOptunaSweeper"
     n_trials: int = 20
@@ -19,7 +28,7 @@ class HermesOptunaSweeperConf:
     objectives: List[Any] = field(default_factory=lambda: [
         {"metric": "slo_tokens_per_usd", "direction": "maximize"}])
     constraints: List[str] = field(default_factory=list)  # e.g. ["ttft_ms.p99 <= 1000"]
-    budget: Optional[Dict[str, Any]] = None  # {max_usd_per_hour: 100, max_devices: 16}
+    budget: Optional[BudgetConf] = field(default_factory=BudgetConf)  # {max_usd_per_hour: 100, ...}
     study_name: str = "hermes_sweep"
     storage: Optional[str] = None  # None: in memory; e.g. sqlite:///sweep.db to keep/resume
     # search space in Hydra's override grammar, e.g. {cluster.tp: "choice(1,2,4)",

@@ -60,7 +60,8 @@ class HermesOptunaSweeper(Sweeper):
         self.settings = dict(n_trials=n_trials, batch_size=batch_size, seed=seed, sampler=sampler,
                              objectives=OmegaConf.to_container(OmegaConf.create(list(objectives))),
                              constraints=list(constraints),
-                             budget=dict(budget) if budget else None, name=study_name)
+                             budget={k: v for k, v in dict(budget or {}).items()
+                                     if v is not None} or None, name=study_name)
         self.storage = storage
         self.params = dict(params or {})
         self.job_idx = 0

@@ -34,6 +34,12 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
     block = per_token * block_size_tokens
     if per_token == 0:  # encoder-only models keep no KV cache between steps
         return 1 << 30
+    if weights <= usable < weights + block:  # the weights fit; one KV block does not
+        raise ConfigError(
+            f"{pool_name}: scheduler.block_size_tokens={block_size_tokens}: one KV block "
+            f"({block / GB:.2f} GB per device) is larger than the {(usable - weights) / GB:.2f} GB of "
+            f"KV memory per device left after {weights / GB:.1f} GB of {model.name} weights on "
+            f"{hardware.name} (tp={tp} pp={pp}); use a smaller block (vLLM uses 16)")
     if weights + block > usable:
         raise ConfigError(
             f"{pool_name}: model {model.name} does not fit on {hardware.name} with "

@@ -98,7 +98,7 @@ def write(tmp_path, text: str, name: str = "steps.csv"):
     ("model,tp,phase,batch_size,prompt_tokens,context_tokens,time_ms\ngpt5,2,decode,1,1,1,1\n",
      "row 2 model='gpt5': unknown"),
     ("model,tp,phase,batch_size,prompt_tokens,context_tokens,time_ms\nllama2_70b,2,decode,1,1,1,fast\n",
-     "column 'time_ms' row 2 = 'fast': must be a number"),
+     "steps.csv:2: time_ms='fast': must be a finite number > 0"),
 ])
 def test_steps_reader_rejects_bad_input_with_one_line(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
