@@ -14,6 +14,13 @@ class SimResult:
     requests: list[dict] | None  # per-request rows when config.record_requests
     spans: list[tuple] | None  # (track, name, start_s, duration_s, batch) when config.record_trace
 
+    @property
+    def counters(self) -> list[tuple] | None:
+        """LLM replicas' counter samples when config.record_trace: ``(track, time_s,
+        kv_blocks_used, kv_blocks_total, waiting, batch)`` at each step or decode-run start
+        (``sim.metrics.collector.TraceSpans``)."""
+        return getattr(self.spans, "counters", None)
+
 
 REQUEST_COLUMNS = ("id", "type", "pool_replica", "arrival_s", "gen_start_s", "first_token_s",
                    "finish_s", "prompt_tokens", "output_tokens", "preemptions", "ttft_ms", "e2e_ms",

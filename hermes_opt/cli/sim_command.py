@@ -9,6 +9,7 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from hermes_opt.cli.common import check_group_choices, fail, precheck_overrides, run_hydra
@@ -35,14 +36,26 @@ def _sim_app(cfg: DictConfig) -> dict:
         summary = {"status": "infeasible", "reason": str(err), "overrides": overrides}
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
         return summary
+    if multirun:  # sweep jobs finish in any order (joblib): each line says which job it is
+        summary["overrides"] = list(hydra_cfg.overrides.task)
     try:
         print(json.dumps(summary, sort_keys=True), flush=True)
     except BrokenPipeError:  # the reader closed the pipe (`hermes-sim ... | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second one at exit
     if multirun:
-        summary["overrides"] = list(hydra_cfg.overrides.task)
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
     return summary  # the hermes_optuna sweeper reads objectives and SLOs from it
+
+
+class SweepSummary(Callback):
+    """Registered in conf/sim.yaml (``hydra.callbacks``): at the end of a ``--multirun`` sweep,
+    gather the jobs' summary.json files into ``<hydra.sweep.dir>/summary.csv`` (job order)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
+        try:
+            outputs.write_sweep_csv(str(config.hydra.sweep.dir))
+        except ConfigError as err:  # the sweep itself succeeded: say why there is no CSV
+            print(f"hermes-sim: {err}", file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -35,11 +36,15 @@ def write_requests(result: SimResult, path: str) -> None:
     _write(target, "output.requests_path", lambda: writer(target, index=False))
 
 
-def chrome_trace(spans: list[tuple]) -> dict:
+def chrome_trace(spans: list[tuple], counters: list[tuple] | None = None) -> dict:
     """Chrome trace-event JSON (opens in Perfetto and chrome://tracing): a process per pool,
     a thread per replica (or CPU core, search worker, encoder replica), one complete event per
     engine step, decode run or stage batch (named by its stage kind); KV-tier and pool-to-pool
-    transfers appear as ``link <name>`` processes."""
+    transfers appear as ``link <name>`` processes. ``counters`` (``SimResult.counters``) adds
+    three counter tracks per LLM replica, sampled at each step or decode-run start:
+    ``<replica> KV blocks`` (series ``used``, ``free``: they stack to the cache's capacity),
+    ``<replica> queue depth`` (``waiting`` requests) and ``<replica> batch size`` (``seqs`` in
+    the step)."""
     events, pids, tids = [], {}, {}
     for track, name, start_s, duration_s, batch in spans:
         pool = track.split("/")[0]
@@ -47,6 +52,17 @@ def chrome_trace(spans: list[tuple]) -> dict:
         tid = tids.setdefault(track, len(tids) + 1)
         events.append({"name": name, "ph": "X", "pid": pid, "tid": tid, "ts": start_s * 1e6,
                        "dur": duration_s * 1e6, "args": {"batch": batch}})
+    for track, time_s, kv_used, kv_total, waiting, batch in counters or ():
+        pid = pids.setdefault(track.split("/")[0], len(pids) + 1)
+        tid = tids.setdefault(track, len(tids) + 1)
+        ts = time_s * 1e6
+        events += [
+            {"name": f"{track} KV blocks", "ph": "C", "pid": pid, "tid": tid, "ts": ts,
+             "args": {"used": kv_used, "free": kv_total - kv_used}},
+            {"name": f"{track} queue depth", "ph": "C", "pid": pid, "tid": tid, "ts": ts,
+             "args": {"waiting": waiting}},
+            {"name": f"{track} batch size", "ph": "C", "pid": pid, "tid": tid, "ts": ts,
+             "args": {"seqs": batch}}]
     meta = [{"name": "process_name", "ph": "M", "pid": pid,
              "args": {"name": pool if pool.startswith("link ") else f"pool {pool}"}}
             for pool, pid in pids.items()]
@@ -59,7 +75,66 @@ def chrome_trace(spans: list[tuple]) -> dict:
 def write_trace(result: SimResult, path: str) -> None:
     target = _target(path, "output.trace_path", (".json",))
     _write(target, "output.trace_path",
-           lambda: target.write_text(json.dumps(chrome_trace(result.spans or []))))
+           lambda: target.write_text(json.dumps(chrome_trace(result.spans or [],
+                                                             result.counters))))
+
+
+SWEEP_METRICS = ("ttft_ms.p99", "tpot_ms.p99", "e2e_ms.p99", "output_tokens_per_s",
+                 "cost_usd_per_hour", "slo_tokens_per_usd", "slo_attainment", "num_devices",
+                 "requests_completed", "requests_rejected")
+
+
+def _job_order(path: Path, root: Path) -> tuple:
+    """Sort key of a job's summary.json: its folder's numbers (``hydra.sweep.subdir`` is the job
+    number by default), so rows follow the job numbers, not the order the jobs finished in."""
+    parts = path.parent.relative_to(root).parts
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def _metric(summary: dict, path: str):
+    value = summary
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return ""
+        value = value[part]
+    return value
+
+
+def write_sweep_csv(sweep_dir: str | Path) -> Path | None:
+    """``<sweep dir>/summary.csv`` from every job's ``summary.json`` under it: one row per job in
+    job-number order; columns: the override keys (first-seen order), ``status`` (ok | infeasible),
+    SWEEP_METRICS and ``reason``. None when the sweep wrote no summary."""
+    root = Path(sweep_dir)
+    files = sorted(root.rglob("summary.json"), key=lambda f: _job_order(f, root))
+    rows, keys = [], {}
+    for f in files:
+        try:
+            summary = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        overrides = {}
+        for item in summary.get("overrides") or []:
+            key, _, value = str(item).partition("=")
+            overrides[key.lstrip("+~")] = value
+            keys.setdefault(key.lstrip("+~"), None)
+        row = {**overrides, "status": summary.get("status", "ok"),
+               "reason": summary.get("reason", "")}
+        row.update({m: _metric(summary, m) for m in SWEEP_METRICS})
+        rows.append(row)
+    if not rows:
+        return None
+    columns = [k for k in keys if k not in ("status", "reason", *SWEEP_METRICS)]
+    columns += ["status", *SWEEP_METRICS, "reason"]
+    target = _target(str(root / "summary.csv"), "hydra.sweep.dir", (".csv",))
+
+    def write() -> None:
+        with target.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", restval="",
+                                    lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    _write(target, "hydra.sweep.dir", write)
+    return target
 
 
 def _write(target: Path, field: str, action) -> None:

@@ -47,12 +47,19 @@ class RunStats:
 def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
     """What ``Trial.set_constraint`` stores, without its read-before-write of every system
     attribute (~13 ms per constraint on SQLite, a third of the driver's time per trial). The key
-    format is Optuna's; tests read it back through ``FrozenTrial.constraints``."""
+    format is Optuna's; tests read it back through ``FrozenTrial.constraints``. The same values
+    also go under the plain key as a list in constraint order, the form optuna-dashboard reads to
+    tell feasible trials from SLO-breaking ones (``FrozenTrial.constraints`` then lists them twice,
+    once named and once as "0", "1", ...: feasibility and the samplers' ordering of violations are
+    unchanged; readers that show names skip the numbered copies, ``named_constraints``)."""
+    values = []
     for key, value in constraints.items():
         value = float(value)
         if math.isnan(value):
             raise ValueError(f"constraint {key!r} is NaN")
         trial.storage.set_trial_system_attr(trial._trial_id, f"{_CONSTRAINTS_KEY}:{key}", value)
+        values.append(value)
+    trial.storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, values)
 
 
 class Driver:

@@ -226,3 +226,9 @@ def score(summaries: list[dict], objectives: tuple[Objective, ...],
         values.append(obj.worst() if math.isnan(value) else value)
     violations = {c.key: c.violation(means[c.metric]) for c in constraints}
     return Score(values=tuple(values), constraints=violations, metrics=means, spread=spread)
+
+
+def named_constraints(trial: Any) -> dict[str, float]:
+    """A told trial's constraint values by name. ``FrozenTrial.constraints`` also holds the
+    numbered copies ("0", "1", ...) written for optuna-dashboard (``run.driver.set_constraints``)."""
+    return {k: v for k, v in (trial.constraints or {}).items() if not k.isdigit()}

@@ -7,6 +7,20 @@ from dataclasses import dataclass, field
 from sim.request import Request
 
 
+class TraceSpans(list):
+    """A run's trace spans (``(track, name, start_s, duration_s, batch)``) when trace recording
+    is on, carrying the LLM replicas' counter samples in ``counters``: one
+    ``(track, time_s, kv_blocks_used, kv_blocks_total, waiting, batch)`` per step or decode-run
+    start, at most ``max_trace_spans`` of them. One object, so ``SimResult.spans`` carries both
+    (``SimResult.counters``)."""
+
+    __slots__ = ("counters",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.counters: list[tuple] = []
+
+
 @dataclass(slots=True)
 class ReplicaStats:
     label: str
@@ -28,6 +42,13 @@ class ReplicaStats:
     def add_span(self, track: str, name: str, start_s: float, duration_s: float, batch: int) -> None:
         if len(self.spans) < self.max_spans:
             self.spans.append((track, name, start_s, duration_s, batch))
+
+    def add_counters(self, time_s: float, kv_used: int, kv_total: int, waiting: int,
+                     batch: int) -> None:
+        """One counter sample of this replica (kept when ``spans`` is a TraceSpans)."""
+        counters = getattr(self.spans, "counters", None)
+        if counters is not None and len(counters) < self.max_spans:
+            counters.append((self.label, time_s, kv_used, kv_total, waiting, batch))
 
 
 @dataclass(slots=True)
@@ -52,7 +73,7 @@ class Collector:
 
     def __post_init__(self) -> None:
         if self.record_trace:
-            self.spans = []
+            self.spans = TraceSpans()
 
     def replica_stats(self, label: str, pool: str) -> ReplicaStats:
         stats = ReplicaStats(label=label, pool=pool, itl_runs=self.itl_runs, spans=self.spans,

@@ -255,7 +255,10 @@ class Replica(DecodeRuns):
         self.busy = True
         self.version += 1
         self.stats.steps += 1
+        if self.stats.spans is not None:  # trace recording on: counter tracks, then the span
+            self.stats.add_counters(self.engine.now_s, self.used_blocks, self.total_blocks,
+                                    len(self.waiting), batch)
+            if duration:
+                self.stats.add_span(self.label, name, self.engine.now_s, duration, batch)
         if duration:
             self.stats.busy_s += duration
-            if self.stats.spans is not None:
-                self.stats.add_span(self.label, name, self.engine.now_s, duration, batch)

@@ -68,6 +68,7 @@ def run_study(tmp_dir: Path, *, n_jobs: int = 1) -> str:
 
     from hermes_opt.run import runner
     from hermes_opt.study import definition as study
+    from hermes_opt.study.objective import named_constraints
     args = [a for a in STUDY_ARGS if not a.startswith("n_jobs=")] + [
         f"n_jobs={n_jobs}", f"storage=sqlite:///{tmp_dir / 'golden.db'}"]
     spec = study.load("default", args)
@@ -75,7 +76,7 @@ def run_study(tmp_dir: Path, *, n_jobs: int = 1) -> str:
     rows = []
     for t in result.get_trials(deepcopy=False):
         rows.append({"number": t.number, "state": t.state.name, "params": t.params,
-                     "values": t.values, "constraints": list(t.constraints or ()),
+                     "values": t.values, "constraints": list(named_constraints(t)),
                      "result": t.user_attrs.get("result", {}).get("metrics")})
     assert all(t.state is optuna.trial.TrialState.COMPLETE for t in result.get_trials())
     return json.dumps(rows, sort_keys=True, indent=1)
