@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -19,13 +20,46 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hermes_opt.report import render, vendors
+from hermes_opt.report import figures, recommend, render, vendors
+from hermes_opt.report.alternatives import best_per_hardware
+from hermes_opt.report.importance import importances
 from hermes_opt.report.trials import front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, from_dict
 from hermes_opt.study.sampling import counted
 from sim.errors import ConfigError
 
+
+
+def git_commit(timeout_s: float = 5.0) -> str:
+    """The short commit of the checkout this package runs from (``+ uncommitted changes`` when
+    tracked files differ), or "not a git checkout" (installed package, no git, a timeout)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return "not a git checkout"
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if head.returncode != 0 or not head.stdout.strip():
+            return "not a git checkout"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    changed = dirty.returncode == 0 and bool(dirty.stdout.strip())
+    return head.stdout.strip() + (" + uncommitted changes" if changed else "")
+
+
+def cost_model_provenance(top: pd.DataFrame) -> dict[str, str]:
+    """The best trial's cost model and calibration profile, per LLM pool."""
+    if top.empty:
+        return {"cost model (best trial)": "n/a (no feasible trial)"}
+    note, models = recommend.cost_model_note(top.iloc[0])
+    pools = "; ".join(f"{pool}: {kind}" for pool, (kind, _) in models.items()) or "unknown"
+    calib = "; ".join(f"{pool}: {c}" for pool, (_, c) in models.items()) or "unknown"
+    return {"cost model (best trial)": pools, "calibration profile (best trial)": calib,
+            "cost model error band": note}
 
 
 def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
@@ -41,6 +75,7 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
     return {
         "study": spec.name,
         "hermes-opt version": version("hermes-opt"),
+        "git commit": git_commit(),
         "config hash": study.user_attrs.get("config_hash", spec.config_hash),
         "sampler": f"{study.user_attrs.get('sampler', spec.resolved_sampler)} (re-seeded per batch of {spec.batch_size} from "
                    f"seed {spec.seed} and the trial count)",
@@ -92,7 +127,7 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
     frame.to_csv(paths["csv"], index=False)
     top = top_configurations(frame, spec)
     quality = front_quality(frame, spec)
-    prov = provenance(study, spec, frame, storage_url)
+    prov = {**provenance(study, spec, frame, storage_url), **cost_model_provenance(top)}
     vendor_table = vendors.best_per_vendor(frame, spec)
     vendor_table.to_csv(out_dir / "best_per_vendor.csv", index=False)
     paths["vendors_csv"] = out_dir / "best_per_vendor.csv"
@@ -102,9 +137,12 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
         if missing:
             notes.append(f"No deployment met the SLOs for: {', '.join(missing)} (every simulated "
                          f"candidate of theirs violated an SLO; see trials.csv).")
+    found = importances(study, spec, frame)
     blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
-                                   " ".join(n for n in notes if n) or None)
+                                   " ".join(n for n in notes if n) or None,
+                                   lead=recommend.recommendation(spec, frame, top),
+                                   importance=found, hardware=best_per_hardware(frame, spec))
     paths["md"].write_text(render.to_markdown(blocks))
-    render.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
-    paths["html"].write_text(render.to_html(spec, frame, blocks))
+    figures.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
+    paths["html"].write_text(figures.to_html(spec, frame, blocks, found[0]))
     return paths

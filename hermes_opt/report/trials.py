@@ -12,7 +12,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hermes_opt.report import alternatives
 from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.objective import named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
 STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", "failed", "unfinished",
@@ -33,7 +35,7 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     for t in trials:
         record = t.user_attrs.get("result") or {}
         status = record.get("status")
-        constraints = t.constraints if t.state is TrialState.COMPLETE else {}
+        constraints = named_constraints(t) if t.state is TrialState.COMPLETE else {}
         if t.number in replaced:
             kind = "re-run elsewhere"  # its driver died; a re-queued copy replaced it
         elif t.state is TrialState.FAIL:
@@ -85,7 +87,9 @@ def top_configurations(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                                   ascending=[ascending, True])
     # samplers revisit configurations: list each once (its first trial)
     params = [f"param:{n}" for n in spec.space.names]  # NaN = inactive conditional parameter
-    return (ranked[~ranked.duplicated(subset=params)] if params else ranked).head(spec.top_k)
+    distinct = ranked[~ranked.duplicated(subset=params)] if params else ranked
+    # one deployment differing only in a setting that does not change the result: one row
+    return alternatives.merge(distinct, spec, spec.top_k)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import shlex
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 
@@ -36,12 +38,42 @@ def _overrides(replay: str) -> list[str]:
     return [w for w in words if not w.startswith("seed=")]
 
 
-def layout(replay: str) -> Layout | None:
-    """The vendor label and pool layout of the trial a replay command describes."""
+@lru_cache(maxsize=4096)
+def _composed(replay: str) -> tuple[Any, tuple] | None:
+    """(composed config, pools) of a replay command; None when it does not compose."""
     try:
-        pools = to_sim.pools(compose_overrides(_overrides(replay)))
+        cfg = compose_overrides(_overrides(replay))
+        return cfg, tuple(to_sim.pools(cfg))
     except ConfigError:
         return None
+
+
+def cost_models(replay: str) -> dict[str, tuple[str, str]]:
+    """{LLM pool: (cost model kind, calibration profile or "none")} of a replay command."""
+    composed = _composed(replay)
+    if composed is None:
+        return {}
+    return {p.name: (getattr(p.cost_model.kind, "value", str(p.cost_model.kind)),
+                     p.cost_model.calibration or "none")
+            for p in composed[1] if p.role in MODEL_ROLES and p.hardware.kind is not DeviceKind.CPU}
+
+
+def offered_rate(replay: str) -> float | None:
+    """The workload's offered arrival rate (requests/s) of a replay command, when it has one."""
+    composed = _composed(replay)
+    try:
+        return float(composed[0].workload.arrival.rate_per_s) if composed else None
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=4096)
+def layout(replay: str) -> Layout | None:
+    """The vendor label and pool layout of the trial a replay command describes."""
+    composed = _composed(replay)
+    if composed is None:
+        return None
+    pools = composed[1]
     vendors, parts = [], []
     for pool in pools:
         if pool.role not in MODEL_ROLES or pool.hardware.kind is DeviceKind.CPU:

@@ -1,0 +1,186 @@
+"""The report's charts and its HTML page: matplotlib PNGs (Agg, no browser) and a self-contained
+HTML file (plotly.js embedded once, no ``<script src>``). Axes carry readable labels with units
+and plain tick numbers (no "1e6" offset); wide tables scroll inside their own container, so the
+page fits a 1366 px laptop screen; the recommendation comes before any chart."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hermes_opt.report.importance import importance_figure, parallel_figure
+from hermes_opt.report.labels import metric_label
+from hermes_opt.report.render import (COLORS, Block, _axes, _draws_front, _front, _history, _hover,
+                                      _label, _log_scale)
+from hermes_opt.study.definition import StudySpec
+
+STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 16px;"
+         "color:#222;box-sizing:border-box}"
+         ".lead{font-size:16px;line-height:1.5;background:#eef5ff;border-left:4px solid #1f77b4;"
+         "padding:10px 14px;margin:0.5em 0 1em}"
+         ".scroll{overflow-x:auto;max-width:100%;margin:0.5em 0 1em}"
+         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+         "font-size:13px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+         "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap;"
+         "word-break:break-all}.chart{max-width:100%;overflow:hidden}")
+
+
+def blocks_html(blocks: list[Block], charts: dict[str, str] | None = None) -> str:
+    parts = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            parts.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "lead":
+            text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(block[1]))
+            parts.append(f"<p class='lead'>{text}</p>")
+        elif kind == "charts":
+            parts.append((charts or {}).get(block[1], ""))
+        elif kind == "code":
+            parts.append(f"<pre><code>{html.escape(block[1])}</code></pre>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+                           + "</tr>" for row in block[2])
+            parts.append(f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+                         f"<tbody>{body}</tbody></table></div>")
+    return "\n".join(parts)
+
+
+def _plain(ax) -> None:
+    """Plain tick labels: no "1e6" offset or scientific notation on linear axes."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "linear":
+            from matplotlib.ticker import FuncFormatter
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+
+
+def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history_path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x, y = _axes(spec)
+    n_unrun = int((frame.outcome == "infeasible (not simulated)").sum()) if len(frame) else 0
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    for outcome, marker in (("violates SLO", "x"), ("feasible", "o")):
+        part = frame[frame.outcome == outcome] if len(frame) else frame
+        if len(part) and x in part and y in part:
+            ax.scatter(part[x], part[y], marker=marker, s=28, alpha=0.75, label=outcome,
+                       color=COLORS[outcome])
+    front = _front(spec, frame) if len(frame) else frame
+    if len(front) and x in front:
+        label = "Pareto front" if _draws_front(spec) else "best feasible"
+        ax.plot(front[x], front[y], "-*" if _draws_front(spec) else "*", color=COLORS["front"],
+                markersize=13, label=label)
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(y))
+    for column, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        if _log_scale(frame, column):
+            set_scale("log")
+    _finish(fig, ax, f"{spec.name}: {len(frame)} trials ({n_unrun} infeasible, not simulated)",
+            scatter_path)
+
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    if len(frame):
+        simulated, best = _history(spec, frame)
+        col = f"objective:{spec.objectives[0].metric}"
+        for outcome, marker in (("violates SLO", "x"), ("feasible", "o")):
+            part = simulated[simulated.outcome == outcome]
+            ax.scatter(part.trial, part[col], marker=marker, s=20, alpha=0.7, label=outcome,
+                       color=COLORS[outcome])
+        ax.step(best.index, best.to_numpy(), where="post", color=COLORS["front"],
+                label="best feasible so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric_label(spec.objectives[0].metric))
+    _finish(fig, ax, f"{spec.name}: optimisation history", history_path)
+
+
+def _finish(fig, ax, title: str, path) -> None:
+    """Title, grid, plain ticks, legend (when anything is labelled), save as PNG, free it."""
+    import matplotlib.pyplot as plt  # already loaded, with the Agg backend, by the caller
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _plain(ax)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _axis_format(fig, frame: pd.DataFrame, x: str | None, y: str | None) -> None:
+    """Plain numbers with thousands separators ("r": never 1.2M or 3.8e+6); log axes for latencies."""
+    for column, update in ((x, fig.update_xaxes), (y, fig.update_yaxes)):
+        if column is not None and len(frame) and _log_scale(frame, column):
+            update(type="log")
+        else:
+            update(tickformat=",.6~r", exponentformat="none")
+
+
+def to_html(spec: StudySpec, frame: pd.DataFrame, blocks: list[Block],
+            importance: dict[str, float] | None = None) -> str:
+    import plotly.graph_objects as go
+    x, y = _axes(spec)
+    scatter = go.Figure()
+    for outcome, symbol in (("violates SLO", "x"), ("feasible", "circle")):
+        part = frame[frame.outcome == outcome] if len(frame) else frame
+        if len(part) and x in part and y in part:
+            scatter.add_trace(go.Scatter(
+                x=part[x], y=part[y], mode="markers", name=outcome,
+                marker={"symbol": symbol, "color": COLORS[outcome], "size": 8},
+                hovertext=[_hover(spec, r) for _, r in part.iterrows()], hoverinfo="text"))
+    front = _front(spec, frame) if len(frame) else frame
+    if len(front) and x in front:
+        scatter.add_trace(go.Scatter(
+            x=front[x], y=front[y], mode="lines+markers" if _draws_front(spec) else "markers",
+            name="Pareto front" if _draws_front(spec) else "best feasible",
+            marker={"symbol": "star", "size": 14, "color": COLORS["front"]},
+            hovertext=[_hover(spec, r) for _, r in front.iterrows()], hoverinfo="text"))
+    scatter.update_layout(title=f"{spec.name}: {_label(y)} vs {_label(x)}",
+                          xaxis_title=_label(x), yaxis_title=_label(y), template="plotly_white",
+                          height=520)
+    _axis_format(scatter, frame, x, y)
+    history = go.Figure()
+    if len(frame):
+        simulated, best = _history(spec, frame)
+        col = f"objective:{spec.objectives[0].metric}"
+        for outcome in ("violates SLO", "feasible"):
+            part = simulated[simulated.outcome == outcome]
+            history.add_trace(go.Scatter(x=part.trial, y=part[col], mode="markers", name=outcome,
+                                         marker={"color": COLORS[outcome]},
+                                         hovertext=[_hover(spec, r) for _, r in part.iterrows()],
+                                         hoverinfo="text"))
+        history.add_trace(go.Scatter(x=best.index, y=best.to_numpy(), mode="lines",
+                                     line={"shape": "hv", "color": COLORS["front"]},
+                                     name="best feasible so far"))
+    history.update_layout(title="optimisation history", xaxis_title="trial",
+                          yaxis_title=metric_label(spec.objectives[0].metric),
+                          template="plotly_white", height=380)
+    _axis_format(history, frame, None, f"objective:{spec.objectives[0].metric}")
+    config = {"displaylogo": False, "responsive": True}
+    charts = {"main": _div(scatter.to_html(full_html=False, include_plotlyjs=True, config=config))
+              + _div(history.to_html(full_html=False, include_plotlyjs=False, config=config))}
+    extra = []
+    if importance:
+        extra.append(importance_figure(spec, importance))
+    parallel = parallel_figure(spec, frame)
+    if parallel is not None:
+        extra.append(parallel)
+    charts["importance"] = "".join(_div(f.to_html(full_html=False, include_plotlyjs=False,
+                                                  config=config)) for f in extra)
+    if not any(b[0] == "charts" and b[1] == "main" for b in blocks):
+        blocks = [("charts", "main"), *blocks]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>hermes-opt: {html.escape(spec.name)}</title><style>{STYLE}</style></head>"
+            f"<body>{blocks_html(blocks, charts)}</body></html>")
+
+
+def _div(fig_html: Any) -> str:
+    return f"<div class='chart'>{fig_html}</div>"
