@@ -143,10 +143,23 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
         runner_up = top.iloc[1]
         gap = _num(runner_up, f"objective:{first.metric}") / _num(best, f"objective:{first.metric}") - 1
         lay2 = vendors.layout(runner_up.replay)
-        parts.append(f"Next distinct alternative: {lay2.description if lay2 else 'trial'} "
-                     f"(trial {int(runner_up.trial)}, {gap:+.1%} {metric_label(first.metric)}, "
-                     f"${fmt(_num(runner_up, 'metric:cost_usd_per_hour'))}/hour).")
+        # the same layout is a distinct alternative through its settings and latencies: say so
+        differs = [f"{n}={_value(runner_up.get(f'param:{n}'))}" for n in spec.space.names
+                   if not _is_layout_param(n) and _present(runner_up.get(f"param:{n}"))
+                   and str(runner_up.get(f"param:{n}")) != str(best.get(f"param:{n}"))]
+        same = lay2 is not None and lay is not None and lay2.description == lay.description
+        ttft = _num(runner_up, "metric:ttft_ms.p99")
+        parts.append(f"Next distinct alternative: {lay2.description if lay2 else 'trial'}"
+                     + (f" with {', '.join(differs)}" if same and differs else "")
+                     + f" (trial {int(runner_up.trial)}, {gap:+.1%} {metric_label(first.metric)}, "
+                     f"${fmt(_num(runner_up, 'metric:cost_usd_per_hour'))}/hour"
+                     + (f", p99 TTFT {fmt(ttft)} ms" if not math.isnan(ttft) else "") + ").")
     return " ".join(parts)
+
+
+def _value(value: Any) -> Any:
+    """A parameter value as the user wrote it (a pandas column turns 4096 into 4096.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _present(value: Any) -> bool:

@@ -84,6 +84,15 @@ def test_tokens_per_accelerator_counts_gpus_not_cpu_hosts():
     assert math.isnan(recommend.tokens_per_accelerator(pd.Series({"metric:output_tokens_per_s": 5.0})))
 
 
+def test_an_alternative_with_the_same_layout_says_which_setting_and_latency_differ():
+    spec = study()
+    same = frame(row(0, H200, 64, 1000.0, ttft=180.0), row(1, H200, 256, 999.0, ttft=240.0))
+    text = recommend.recommendation(spec, same, top_configurations(same, spec))
+    assert ("Next distinct alternative: llm 2 x h200 (2 replicas of tp 1) with "
+            "scheduler.max_num_seqs=256 (trial 1, -0.1%") in text
+    assert "p99 TTFT 240 ms" in text
+
+
 def test_headroom_uses_a_measured_capacity():
     spec = study()
     f = frame(row(0, H200, 64, 1000.0, capacity_rate_per_s=12.0))
