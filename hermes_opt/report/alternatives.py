@@ -93,12 +93,10 @@ HARDWARE = re.compile(r"\d+ x (\S+) \(")
 
 def best_per_hardware(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """One row per hardware kind (or "b200 + h200" for a mix): its best feasible trial."""
-    feasible = frame[frame.outcome == "feasible"] if len(frame) else frame
-    if feasible.empty:
+    ranked = vendors.ranked_feasible(frame, spec)
+    if ranked.empty:
         return pd.DataFrame()
-    first = spec.objectives[0]
-    col = f"objective:{first.metric}"
-    ranked = feasible.sort_values([col, "trial"], ascending=[first.direction == "minimize", True])
+    col = f"objective:{spec.objectives[0].metric}"
     best: dict[str, dict] = {}
     for _, row in ranked.iterrows():
         lay = vendors.layout(row.replay)

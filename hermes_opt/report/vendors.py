@@ -89,14 +89,20 @@ def layout(replay: str) -> Layout | None:
     return Layout(vendor=vendors[0] if len(vendors) == 1 else MIXED, description=" + ".join(parts))
 
 
+def ranked_feasible(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Feasible trials, best first under the first objective (ties: the earlier trial)."""
+    feasible = frame[frame.outcome == "feasible"] if len(frame) else frame
+    first = spec.objectives[0]
+    return feasible.sort_values([f"objective:{first.metric}", "trial"],
+                                ascending=[first.direction == "minimize", True])
+
+
 def best_per_vendor(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """One row per vendor label: its best feasible trial under the first objective."""
-    feasible = frame[frame.outcome == "feasible"]
-    if feasible.empty:
+    ranked = ranked_feasible(frame, spec)
+    if ranked.empty:
         return pd.DataFrame()
-    first = spec.objectives[0]
-    col = f"objective:{first.metric}"
-    ranked = feasible.sort_values([col, "trial"], ascending=[first.direction == "minimize", True])
+    col = f"objective:{spec.objectives[0].metric}"
     best: dict[str, dict] = {}
     cache: dict[str, Layout | None] = {}
     for _, row in ranked.iterrows():
@@ -114,7 +120,7 @@ def best_per_vendor(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     if not best:  # no feasible trial describes a deployment (e.g. a custom evaluator's keys)
         return pd.DataFrame()
     out = pd.DataFrame(list(best.values()))
-    return out.sort_values("objective", ascending=first.direction == "minimize",
+    return out.sort_values("objective", ascending=spec.objectives[0].direction == "minimize",
                            ignore_index=True)
 
 
