@@ -10,8 +10,10 @@ import enum
 import math
 from dataclasses import dataclass, field
 
+from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
+from sim.hardware.precision import PrecisionPlan, plan_precision
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
@@ -99,8 +101,13 @@ class CostModelSpec:
     # occupies no device, so TTFT and E2E include it and ITL does not. Set by a calibration profile
     # fitted on serving-level TTFT (0 = none, the default).
     frontend_latency_s: float = 0.0
+    # How MLA models' prefill attends: 'decompressed' (expand cached latents to per-head K/V; what
+    # vLLM and SGLang do) or 'absorbed' (attend in the latent space, as decode does).
+    mla_prefill: str = "decompressed"
 
     def __post_init__(self) -> None:
+        require(self.mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", self.mla_prefill,
+                f"allowed: {', '.join(MLA_PREFILL_MODES)}")
         value = self.frontend_latency_s
         require(isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and value >= 0, "cost_model.frontend_latency_s", value,
@@ -117,9 +124,14 @@ class PoolSpec:
     num_replicas: int = 1  # replicas; for cpu / retrieval pools: hosts (nodes)
     tp: int = 1
     pp: int = 1
+    ep: int = 1  # MoE: expert-parallel groups among the tp devices of a stage
+    attention_dp: bool = False  # MoE: attention data-parallel over the tp devices ("DEP" with ep=tp)
     role: PoolRole = PoolRole.COLOCATED
     weight_dtype: DType = DType.BF16
     kv_dtype: DType = DType.BF16
+    # A weight format the hardware cannot compute natively: 'weight_only' (run it W8A16/W4A16 and
+    # say so in the results) or 'error'.
+    precision_fallback: str = "weight_only"
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     cost_model: CostModelSpec = field(default_factory=CostModelSpec)
@@ -149,9 +161,10 @@ class PoolSpec:
             require(self.model is not None, f"{prefix}.model", None,
                     f"{role.value} pools need a model (a catalog name)")
             try:
-                check_parallelism(self.model, self.tp, self.pp)
+                check_parallelism(self.model, self.tp, self.pp, self.ep, self.attention_dp)
             except ConfigError as err:
                 raise ConfigError(f"{prefix}.{err}") from None
+            _ = self.precision  # a format the device cannot run is a ConfigError here
             wanted = {PoolRole.EMBED: ModelKind.EMBEDDING, PoolRole.RERANK: ModelKind.RERANKER}.get(
                 role, ModelKind.DECODER)
             require(self.model.kind is wanted, f"{prefix}.model", self.model.name,
@@ -170,6 +183,12 @@ class PoolSpec:
                     f"{prefix}.index.num_vectors", self.index.num_vectors,
                     f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
                     f"but {self.hardware.name} has {self.hardware.memory_bytes / 1e9:.0f} GB")
+
+    @property
+    def precision(self) -> PrecisionPlan:
+        """What this pool's GEMMs, attention and KV cache really run in (and why)."""
+        return plan_precision(self.hardware, self.weight_dtype, self.kv_dtype,
+                              fallback=self.precision_fallback, field=self.field_path)
 
     @property
     def num_devices(self) -> int:

@@ -47,6 +47,9 @@ class Request:
     start: RooflineParams = field(default_factory=RooflineParams)
     max_evals: int = 120
     fit_frontend_latency: bool = True  # serving data: fit the front end's latency (else 0)
+    # Operator fits: final params = start + shrink * (fit - start) (fit.shrink_toward); 1 = the
+    # plain fit. Chosen for size transfer (docs/validation.md, "Transfer across model sizes").
+    shrink: float = 1.0
     command: str = ""
 
     def validate(self) -> None:
@@ -55,6 +58,11 @@ class Request:
         if sum(kinds) != 1:
             raise ConfigError("calibrate: give exactly one kind of data: --splitwise/--steps (step "
                               "times), --vidur-compute/--vidur-network (operators), or --serving")
+        if not 0.0 <= self.shrink <= 1.0:
+            raise ConfigError(f"--shrink={self.shrink}: must be a number in [0, 1] "
+                              "(1 = the plain fit, 0 = the uncalibrated roofline)")
+        if self.shrink != 1.0 and not self.vidur_compute:
+            raise ConfigError("--shrink applies to operator fits (--vidur-compute) only")
         if self.precision not in ("bf16", "fp8"):
             raise ConfigError(f"--precision={self.precision!r}: allowed: bf16, fp8")
         from hermes_opt.compose import catalog
@@ -139,7 +147,7 @@ def _run_vidur(req: Request) -> Profile:
     train_ops, test_ops = split(ops, req.holdout)
     if train_ops:
         r = fit.fit_rows(train_ops, "operator", start=params)
-        params, free = r.params, free + r.free
+        params, free = fit.shrink_toward(r.params, params, r.free, req.shrink), free + r.free
     # Collectives: every third message size is held out (sizes are one smooth sweep).
     train_c, test_c = split(coll, Holdout(every=req.holdout.every or 3))
     if train_c:
@@ -219,6 +227,9 @@ def _profile(req: Request, params: RooflineParams, free: tuple[str, ...], data: 
         "fitted_params": fitted,
         "params_left_at_start_values": kept,
         "split": req.holdout.describe(),
+        **({"shrink": f"{req.shrink:g}: operator terms moved {req.shrink:g} of the way from the "
+                      "roofline defaults to the fit (size transfer; docs/validation.md)"}
+           if req.shrink != 1.0 else {}),
         "rows": {"fit": len(train), "held_out": len(test)},
         "fit_error_pct": errs(train, params, frontend_latency_s),
         "heldout_error_pct": errs(test, params, frontend_latency_s),

@@ -130,6 +130,55 @@ def fit_rows(observations: list, kind: str, start: RooflineParams | None = None,
                      iterations=int(best.nfev))
 
 
+def shrink_toward(fitted: RooflineParams, prior: RooflineParams, free: tuple[str, ...],
+                  alpha: float) -> RooflineParams:
+    """``prior + alpha * (fitted - prior)`` in each free parameter (alpha 1 = the fit, 0 = the
+    prior, i.e. the uncalibrated roofline). The roofline sharpness is interpolated in 1/k (0 = the
+    sharp max, the default), so the blend between compute and memory limits also moves halfway.
+
+    Why: on one model size a fit trades its terms off against each other (efficiency vs per-layer
+    overhead vs blend) in a way another size does not share; pulling the terms part of the way
+    back toward the physically motivated defaults keeps the well-identified part of the fit and
+    carries over across sizes (docs/validation.md, "Transfer across model sizes")."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha}: must be in [0, 1]")
+    values = {}
+    for name in free:
+        x0, x1 = float(getattr(prior, name)), float(getattr(fitted, name))
+        if name == "roofline_sharpness":
+            inv = (1.0 - alpha) * (1.0 / x0 if x0 else 0.0) + alpha * (1.0 / x1 if x1 else 0.0)
+            values[name] = 0.0 if inv <= 1.0 / UPPER[name] else min(1.0 / inv, UPPER[name])
+        else:
+            values[name] = x0 + alpha * (x1 - x0)
+    return dataclasses.replace(fitted, **values)
+
+
+SHRINK_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def choose_shrink(observations: list, kind: str, start: RooflineParams,
+                  size_of: Callable[[object], str]) -> tuple[float, dict[float, float]]:
+    """Leave-one-model-size-out choice of the shrinkage: for each model size in the rows, fit on
+    the other sizes and score every alpha of ``SHRINK_GRID`` on the held-out size (median APE);
+    the alpha with the lowest mean over held-out sizes wins (ties: the larger alpha). Needs rows
+    of at least two sizes."""
+    sizes = sorted({size_of(o) for o in observations})
+    if len(sizes) < 2:
+        raise ValueError("choose_shrink needs rows of at least two model sizes")
+    scores: dict[float, list[float]] = {a: [] for a in SHRINK_GRID}
+    for size in sizes:
+        train = [o for o in observations if size_of(o) != size]
+        test = [o for o in observations if size_of(o) == size]
+        result = fit_rows(train, kind, start=start, num_starts=3)
+        measured = np.asarray([o.measured_s for o in test])
+        for a in SHRINK_GRID:
+            p = shrink_toward(result.params, start, result.free, a)
+            scores[a].append(float(np.median(ape(predict(test, p), measured))))
+    mean = {a: float(np.mean(v)) for a, v in scores.items()}
+    best = min(SHRINK_GRID, key=lambda a: (round(mean[a], 9), -a))
+    return best, mean
+
+
 def _random_value(name: str, rng: np.random.Generator) -> float:
     if name in FRACTIONS:
         return float(rng.uniform(0.1, 0.95))

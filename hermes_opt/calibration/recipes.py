@@ -6,7 +6,8 @@ rows the fit never saw:
 * Splitwise Llama2-70B, per GPU: hold out batch sizes 2/8/32, prompt sizes 256/1024/4096 and
   decode lengths 256/1024/4096 (every other point of each sweep); fit on the rest, all TPs.
   (A second split, fit on TP 2 and 8 and test on TP 4, is reported by the validation study.)
-* Vidur: fit the operator curve on Llama-2-70B, test on the other model sizes of the same GPU.
+* Vidur: fit the operator curve on Llama-2-70B, test on the other model sizes of the same GPU;
+  the fitted terms are shrunk 0.75 of the way toward the roofline defaults (``--shrink``).
 * TensorRT-LLM v0.17 max-load table, per GPU: fit on Llama 3.1 8B at six ISL/OSL pairs; test on
   Llama 3.1 8B at 128/2048, 1000/1000, 5000/500 and on every Mistral 7B row.
 * TensorRT-LLM v0.14 online QPS sweep, per GPU: fit on ISL/OSL 467/256; test on 467/16, 202/214.
@@ -24,6 +25,10 @@ SPLITWISE_HOLDOUT = ["--holdout-batch", "2,8,32", "--holdout-prompt", "256,1024,
                      "--holdout-decode-tokens", "256,1024,4096"]
 V017_HOLDOUT = ["--holdout-models", "mistral_7b", "--holdout-isl-osl", "128/2048,1000/1000,5000/500"]
 V014_HOLDOUT = ["--holdout-isl-osl", "467/16,202/214"]
+# Operator fits move 0.75 of the way from the roofline defaults to the fit: the shrinkage chosen by
+# leave-one-model-size-out on the other GPU's Vidur rows (benchmarks/bench_transfer.py; A100 and
+# H100 both choose 0.75), so a profile fitted on one size carries over to the other.
+VIDUR_SHRINK = ["--shrink", "0.75"]
 SPLITWISE_ENGINE = "Splitwise characterization runs (DGX, FP16; engine not stated in the data)"
 
 
@@ -50,14 +55,14 @@ RECIPES: dict[str, list[str]] = {
         f"{VIDUR}/compute__a100__meta-llama__Meta-Llama-3-70B__mlp.csv",
         f"{VIDUR}/compute__a100__meta-llama__Meta-Llama-3-8B__mlp.csv",
         "--vidur-network", f"{VIDUR}/network__a100_dgx__all_reduce.csv",
-        "--holdout-models", "llama3_1_8b,llama3_1_70b"],
+        "--holdout-models", "llama3_1_8b,llama3_1_70b", *VIDUR_SHRINK],
     "vidur_h100_fp16": [
         "--name", "vidur_h100_fp16", "--hardware", "h100_sxm", "--precision", "bf16",
         "--engine", "Vidur profiler (PyTorch/CUDA, sarathi-serve kernels), FP16",
         "--vidur-compute", f"{VIDUR}/compute__h100__meta-llama__Llama-2-70b-hf__mlp.csv",
         f"{VIDUR}/compute__h100__meta-llama__Llama-2-7b-hf__mlp.csv",
         "--vidur-network", f"{VIDUR}/network__h100_dgx__all_reduce.csv",
-        "--holdout-models", "llama2_7b"],
+        "--holdout-models", "llama2_7b", *VIDUR_SHRINK],
     "trtllm017_fp8_h100": _trtllm("trtllm017_fp8_h100", "h100_sxm", "fp8", V017, V017_HOLDOUT),
     "trtllm017_fp8_h200": _trtllm("trtllm017_fp8_h200", "h200", "fp8", V017, V017_HOLDOUT),
     "trtllm017_fp8_l40s": _trtllm("trtllm017_fp8_l40s", "l40s", "fp8", V017, V017_HOLDOUT),

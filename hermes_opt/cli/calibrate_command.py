@@ -96,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-frontend-latency", action="store_true",
                    help="serving fits: keep the serving front end's latency (HTTP, tokenizer, "
                         "Triton ensemble; added to TTFT and E2E) at 0 instead of fitting it")
+    p.add_argument("--shrink", type=float, default=1.0,
+                   help="operator fits: move the fitted terms only this fraction of the way from "
+                        "the roofline defaults (1 = plain fit; helps transfer across model sizes)")
     p.add_argument("--out", default="", help="output path (default conf/calibration/<name>.yaml)")
     return p
 
@@ -138,7 +141,7 @@ def request_from(args: argparse.Namespace, argv: list[str]) -> calibrate.Request
         steps=args.steps, vidur_compute=tuple(args.vidur_compute), vidur_network=args.vidur_network,
         serving=args.serving, serving_source=args.serving_source, holdout=holdout, start=start,
         max_evals=args.max_evals, fit_frontend_latency=not args.no_frontend_latency,
-        command=command_line(argv))
+        shrink=args.shrink, command=command_line(argv))
 
 
 def command_line(argv: list[str]) -> str:

@@ -22,6 +22,9 @@ from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
 GROUP = "calibration"
+SPECIAL = ("none", "auto")  # options of the group that are not profile files (auto: profile_select)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Holdout:
     models: tuple[str, ...] = ()
@@ -109,7 +112,7 @@ class Profile:
         comment = (f"# Calibration profile {self.name}: {self.engine} on {self.hardware}, "
                    f"{self.precision}. Written by `hermes-sim calibrate`; see docs/validation.md.\n"
                    "# Select with `hermes-sim calibration=<name>`; composes with any dense decoder of the\n"
-                   "# catalog on this hardware. on_mismatch: error | roofline (fall back, noted).\n")
+                   "# catalog on this hardware. on_mismatch: error | roofline | nearest (fall back, noted).\n")
         return HEADER + comment + yaml.safe_dump(_plain(body), sort_keys=False, width=100)
 
 
@@ -159,9 +162,10 @@ def from_mapping(data: dict, source: str) -> Profile:
 
 
 def load(name: str) -> Profile:
-    allowed = [n for n in catalog.options(GROUP) if n != "none"]
+    allowed = profile_names()
     if name not in allowed:
-        raise ConfigError(f"calibration={name!r}: unknown profile; allowed: none, {', '.join(allowed)}")
+        raise ConfigError(f"calibration={name!r}: unknown profile; allowed: none, auto, "
+                          f"{', '.join(allowed)}")
     return load_path(catalog.CONF_DIR / GROUP / f"{name}.yaml")
 
 
@@ -175,5 +179,9 @@ def load_path(path: Path) -> Profile:
     return from_mapping(data, str(path))
 
 
+def profile_names() -> list[str]:
+    return [n for n in catalog.options(GROUP) if n not in SPECIAL]
+
+
 def all_profiles() -> list[Profile]:
-    return [load(n) for n in catalog.options(GROUP) if n != "none"]
+    return [load(n) for n in profile_names()]

@@ -84,8 +84,10 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
     scheduler = OmegaConf.merge(cfg.scheduler, overrides)
     cluster = OmegaConf.create({
         "num_replicas": devices // tp, "tp": tp, "pp": 1, "role": role,
+        "ep": node.get("ep", 1), "attention_dp": node.get("attention_dp", False),
         "weight_dtype": cfg.cluster.get("weight_dtype", "bf16"),
-        "kv_dtype": cfg.cluster.get("kv_dtype", "bf16")})
+        "kv_dtype": cfg.cluster.get("kv_dtype", "bf16"),
+        "precision_fallback": cfg.cluster.get("precision_fallback", "weight_only")})
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
                        field=field)
 

@@ -40,6 +40,8 @@ def simulate_config(cfg: DictConfig) -> dict:
         "num_devices": sum(p.num_devices for p in config.pools),  # accelerators + CPU hosts
         "num_accelerators": sum(p.num_accelerators for p in config.pools),
         "calibration": {p.name: p.cost_model.calibration or "none" for p in config.pools},
+        # what each LLM pool's GEMMs, attention and KV cache really run in, and every fallback
+        "precision": {p.name: p.precision.summary() for p in config.pools if p.role in LLM_ROLES},
         "seed": seed,
     })
     summary = to_sim.numpy_safe(summary)
@@ -64,7 +66,7 @@ def check_memory(pool: Any) -> None:
                            block_size_tokens=sched.block_size_tokens,
                            gpu_memory_utilization=sched.gpu_memory_utilization,
                            activation_reserve_fraction=sched.activation_reserve_fraction,
-                           pool_name=pool.field_path)
+                           pool_name=pool.field_path, attention_dp=pool.attention_dp)
     elif pool.model is not None:
         usable = pool.hardware.memory_bytes * sched.gpu_memory_utilization
         weights = weight_bytes_per_device(pool.model, pool.tp, pool.pp, pool.weight_dtype)

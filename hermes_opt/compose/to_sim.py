@@ -7,9 +7,9 @@ describe the main LLM pool (named ``cluster.pool_name``). More pools can be list
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import math
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -23,66 +23,12 @@ from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, Poo
                         WorkloadSpec)
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
-from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
-E = TypeVar("E", bound=enum.Enum)
-GB = 1e9
-
-
-def enum_value(cls: type[E], value: Any, field: str) -> E:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise ConfigError(f"{field}={value!r}: allowed: {allowed}") from None
-
-
-def number(node: Any, key: str, field: str, *, integer: bool = False, default: Any = None,
-           allow_inf: bool = False) -> Any:
-    """A number from YAML: NaN is never one; infinity only where it means "no limit"
-    (``allow_inf``, e.g. a per-type SLO of ``.inf``)."""
-    value = node.get(key, default) if node is not None else default
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{field}.{key}={value!r}: must be a number")
-    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
-        raise ConfigError(f"{field}.{key}={value!r}: must be a finite number"
-                          + (" (or .inf: no target)" if allow_inf else ""))
-    if integer:
-        if float(value) != int(value):
-            raise ConfigError(f"{field}.{key}={value!r}: must be a whole number")
-        return int(value)
-    return float(value)
-
-
-# --- catalog entries ----------------------------------------------------------------------
-def hardware_spec(node: DictConfig) -> HardwareSpec:
-    field = f"hardware[{node.get('name')}]"
-    fp8 = number(node, "fp8_dense_tflops", field)
-    cores = number(node, "num_cores", field, integer=True)
-    return HardwareSpec(
-        name=str(node.name), kind=enum_value(DeviceKind, node.kind, f"{field}.kind"),
-        memory_bytes=number(node, "memory_gb", field) * GB,
-        mem_bw_bytes_per_s=number(node, "mem_bw_gb_per_s", field) * GB,
-        bf16_flops_per_s=number(node, "bf16_dense_tflops", field) * 1e12,
-        fp8_flops_per_s=fp8 * 1e12 if fp8 else None,
-        scaleup_bw_bytes_per_s=(number(node, "scaleup_bw_gb_per_s", field)
-                                or number(node, "host_bw_gb_per_s", field)) * GB,
-        host_bw_bytes_per_s=number(node, "host_bw_gb_per_s", field) * GB,
-        num_cores=cores)
-
-
-def model_spec(node: DictConfig) -> ModelSpec:
-    field = f"model[{node.get('name')}]"
-    ints = {key: number(node, key, field, integer=True) for key in (
-        "num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "intermediate_size",
-        "vocab_size", "num_experts", "experts_per_token", "max_context_tokens")}
-    return ModelSpec(name=str(node.name), kind=enum_value(ModelKind, node.kind, f"{field}.kind"),
-                     gated_mlp=bool(node.get("gated_mlp", True)),
-                     tie_word_embeddings=bool(node.get("tie_word_embeddings", False)), **ints)
+# Re-exported: callers use to_sim.number / to_sim.model_spec etc.
+from hermes_opt.compose.values import (GB, dtype_value, enum_value, flag, hardware_spec,  # noqa: E402,F401
+                                       model_spec, number)
 
 
 # --- pool parts ---------------------------------------------------------------------------
@@ -99,6 +45,12 @@ def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
+    spec = _cost_model_spec(node, pool_hint)
+    mla_prefill = node.get("mla_prefill")
+    return dataclasses.replace(spec, mla_prefill=str(mla_prefill)) if mla_prefill else spec
+
+
+def _cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
     kind = enum_value(CostModelKind, node.kind, "cost_model.kind")
     calibration = node.get("calibration")
     selected = calibration is not None and str(calibration.get("name", "none")) != "none"
@@ -114,6 +66,7 @@ def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
         return calibrated_spec(calibration, pool_hint)
     fields = RooflineParams.__dataclass_fields__
     params = {k: number(node, k, "cost_model") for k in fields if node.get(k) is not None}
+    # Why: `mla_prefill` is a mode string on CostModelSpec, not a fitted RooflineParams number.
     return CostModelSpec(kind=kind, roofline=RooflineParams(**params))
 
 
@@ -126,16 +79,22 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
     A profile applies to LLM pools (roles colocated/prefill/decode) and is valid for its hardware
     and precision and for models of its family. On a mismatch
     the default (``on_mismatch: error``) is one clear error; ``cost_model.calibration.on_mismatch=
-    roofline`` instead keeps the uncalibrated roofline for that pool and records why."""
-    from hermes_opt.compose.calibration_profile import from_mapping
+    roofline`` instead keeps the uncalibrated roofline for that pool and records why, and
+    ``on_mismatch=nearest`` picks the profile by the fallback order of ``profile_select``.
+    ``calibration=auto`` applies that order to every LLM pool (``CostModelSpec.calibration`` says
+    which profile was chosen and why)."""
+    from hermes_opt.compose.calibration_profile import all_profiles, from_mapping
+    from hermes_opt.compose.profile_select import select_profile
     data = OmegaConf.to_container(node, resolve=True)
-    profile = from_mapping(data, f"calibration={data.get('name')!r}")
+    auto = str(data.get("name")) == "auto"
+    profile = None if auto else from_mapping(data, f"calibration={data.get('name')!r}")
     if pool_hint.get("role", "colocated") not in LLM_ROLES:
         # CPU, retrieval, embedding ... pools: profiles describe LLM engines, nothing to apply.
         return CostModelSpec(calibration=f"none (role {pool_hint['role']}: profiles calibrate LLM pools)")
-    on_mismatch = str(data.get("on_mismatch", "error"))
-    if on_mismatch not in ("error", "roofline"):
-        raise ConfigError(f"cost_model.calibration.on_mismatch={on_mismatch!r}: allowed: error, roofline")
+    on_mismatch = "nearest" if auto else str(data.get("on_mismatch", "error"))
+    if on_mismatch not in ("error", "roofline", "nearest"):
+        raise ConfigError(f"cost_model.calibration.on_mismatch={on_mismatch!r}: allowed: error, "
+                          "roofline, nearest")
     model = pool_hint.get("model")
     kind = str(model.get("kind", "decoder")) if model is not None else "decoder"
     family = ("moe" if int(model.get("num_experts", 1) or 1) > 1 else "dense") if model is not None \
@@ -143,6 +102,17 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
     if kind != "decoder":
         family = kind  # embedding / reranker pools: a profile fitted on decoders does not apply
     where = pool_hint.get("field", "cluster")
+
+    def nearest(note: str) -> CostModelSpec:
+        chosen, why = select_profile(all_profiles(), hardware=str(pool_hint.get("hardware")),
+                                     precision=str(pool_hint.get("weight_dtype") or "bf16"),
+                                     family=family)
+        if chosen is None:
+            return CostModelSpec(calibration=why + note)
+        return CostModelSpec(roofline=chosen.params, calibration=why + note,
+                             frontend_latency_s=float(chosen.frontend_latency_s))
+    if profile is None:
+        return nearest("")
     problems = []
     if pool_hint.get("hardware") and pool_hint["hardware"] != profile.hardware:
         problems.append(f"it was measured on hardware {profile.hardware!r}, {where} uses "
@@ -157,6 +127,8 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
                              frontend_latency_s=float(profile.frontend_latency_s))
     if on_mismatch == "roofline":
         return CostModelSpec(calibration=f"none (profile {profile.name} not applied: {'; '.join(problems)})")
+    if on_mismatch == "nearest":
+        return nearest(f" [profile {profile.name} not applied: {'; '.join(problems)}]")
     raise ConfigError(f"calibration={profile.name!r}: does not apply to {where}: {'; '.join(problems)}. "
                       "Pick a profile for this hardware/precision (conf/calibration), calibration=none, "
                       "or cost_model.calibration.on_mismatch=roofline to fall back to the roofline")
@@ -199,9 +171,12 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
         heavy_fraction=number(router, "heavy_fraction", "router", default=0.5),
         num_replicas=number(cluster, "num_replicas", field, integer=True, default=1),
         tp=tp, pp=number(cluster, "pp", field, integer=True, default=1),
+        ep=number(cluster, "ep", field, integer=True, default=1),
+        attention_dp=flag(cluster, "attention_dp", field),
         role=enum_value(PoolRole, cluster.get("role", "colocated"), f"{field}.role"),
-        weight_dtype=enum_value(DType, cluster.get("weight_dtype", "bf16"), f"{field}.weight_dtype"),
-        kv_dtype=enum_value(DType, cluster.get("kv_dtype", "bf16"), f"{field}.kv_dtype"),
+        weight_dtype=dtype_value(cluster.get("weight_dtype", "bf16"), f"{field}.weight_dtype"),
+        kv_dtype=dtype_value(cluster.get("kv_dtype", "bf16"), f"{field}.kv_dtype"),
+        precision_fallback=str(cluster.get("precision_fallback", "weight_only")),
         scheduler=scheduler_spec(scheduler, f"{field}.scheduler" if field != "cluster" else "scheduler"),
         router=enum_value(RouterPolicy, router.policy, "router.policy"),
         cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),

@@ -16,4 +16,5 @@ def build_cost_model(pool: PoolSpec) -> StepCostModel:
         return TableCostModel(spec.table_rows, spec.table_source)
     return RooflineCostModel(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
                              weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
-                             params=spec.roofline)
+                             params=spec.roofline, ep=pool.ep, attention_dp=pool.attention_dp,
+                             mla_prefill=spec.mla_prefill)

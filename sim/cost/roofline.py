@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.cost.base import StepShape
+from sim.cost.layer_work import MLA_PREFILL_MODES, AttentionWork, ExpertWork
 from sim.errors import require, require_fraction, require_non_negative
+from sim.hardware.memory import kv_bytes_per_token_per_device, weight_bytes_per_device
 from sim.hardware.specs import DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
 
 ACTIVATION_BYTES = 2.0  # activations and all-reduce payloads travel in bf16
@@ -67,6 +69,10 @@ class RooflineParams:
     # holds: engines run prefill on a separate path (eager kernels, variable-length attention
     # metadata, no captured CUDA graph) that decode-only steps skip. 0 = none.
     prefill_step_overhead_s: float = 0.0
+    # MoE expert-parallel load imbalance: the busiest EP group's share of routed tokens exceeds
+    # the mean by this fraction beyond the multinomial spread of uniform routing (real routers
+    # favour some experts; EPLB-style replication lowers it). 0 = uniform routing.
+    expert_load_imbalance: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("compute_efficiency", "memory_efficiency", "attention_efficiency",
@@ -80,7 +86,8 @@ class RooflineParams:
         for field in ("allreduce_latency_s", "step_overhead_s", "compute_half_tokens",
                       "layer_overhead_s", "seq_overhead_s", "prefill_seq_overhead_s",
                       "comm_large_message_bytes", "allreduce_latency_per_peer_s",
-                      "attention_half_context_tokens", "prefill_step_overhead_s"):
+                      "attention_half_context_tokens", "prefill_step_overhead_s",
+                      "expert_load_imbalance"):
             require_non_negative(f"cost_model.{field}", getattr(self, field))
 
 
@@ -105,13 +112,24 @@ def allreduce_time_s(params: RooflineParams, hardware: HardwareSpec, num_workers
 
 
 class RooflineCostModel:
-    """Step time of one replica: ``model`` sharded over ``tp x pp`` devices of ``hardware``."""
+    """Step time of one replica: ``model`` sharded over ``tp x pp`` devices of ``hardware``.
+
+    ``ep`` splits MoE experts over ``ep`` groups of ``tp / ep`` devices; ``attention_dp`` runs
+    attention (and dense MLPs, shared experts, the LM head) data-parallel over the ``tp`` devices,
+    each on its share of the sequences, with an all-to-all in and out of every MoE layer (see
+    ``sim.cost.moe``). ``mla_prefill`` chooses how MLA prefill attends: 'decompressed' (expand
+    the cached latents to per-head K/V, then ordinary attention: what vLLM and SGLang do for
+    prefill) or 'absorbed' (attend in the latent space, as decode always does)."""
 
     def __init__(self, model: ModelSpec, hardware: HardwareSpec, *, tp: int = 1, pp: int = 1,
                  weight_dtype: DType = DType.BF16, kv_dtype: DType = DType.BF16,
-                 params: RooflineParams | None = None) -> None:
-        check_parallelism(model, tp, pp)
+                 params: RooflineParams | None = None, ep: int = 1, attention_dp: bool = False,
+                 mla_prefill: str = "decompressed") -> None:
+        check_parallelism(model, tp, pp, ep, attention_dp)
+        require(mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", mla_prefill,
+                f"allowed: {', '.join(MLA_PREFILL_MODES)}")
         self.model, self.hardware, self.tp, self.pp = model, hardware, tp, pp
+        self.ep, self.attention_dp = ep, attention_dp
         self.params = p = params or RooflineParams()
         self.weight_dtype, self.kv_dtype = weight_dtype, kv_dtype
         w_bpe, kv_bpe = weight_dtype.bytes_per_element, kv_dtype.bytes_per_element
@@ -121,44 +139,45 @@ class RooflineCostModel:
         self._attn_bw = hardware.mem_bw_bytes_per_s * (p.decode_attention_efficiency
                                                        or p.memory_efficiency)
         self._layers = model.num_layers  # all stages run in sequence for one micro-batch
-        heads_per_dev = model.num_heads / tp
-        kv_heads_per_dev = max(1.0, model.num_kv_heads / tp)
-        # Dense per-token GEMM work on one device, per layer (FLOPs = 2 * params per token).
-        self._dense_params = (model.attn_params_per_layer
-                              + (model.mlp_params_per_layer if model.num_experts == 1 else 0)) / tp
-        self._dense_weight_bytes = self._dense_params * w_bpe
-        self._expert_params = model.expert_params / tp
-        self._moe = model.num_experts > 1
-        # Attention: QK^T and PV are 2 * head_dim FLOPs each per (query, key) pair and head.
-        self._attn_flops_per_pair = 4.0 * model.head_dim * heads_per_dev
-        self._kv_bytes_per_token = 2.0 * model.head_dim * kv_heads_per_dev * kv_bpe
+        # Attention-side work: tensor parallel splits the weights tp ways and every device sees
+        # every token; data parallel keeps whole weights and gives each device 1/tp of the tokens.
+        self._dp = tp if attention_dp else 1
+        shard = 1 if attention_dp else tp
+        shared_mlp = model.num_shared_experts * model.expert_params + model.router_params
+        # Per-layer-kind GEMM work on one device: (layer count, params per device, has experts).
+        kinds = [(model.dense_layers, (model.attn_params_per_layer + model.dense_mlp_params) / shard,
+                  False), (model.moe_layers, (model.attn_params_per_layer + shared_mlp) / shard, True)]
+        self._layer_kinds = tuple((n, params_dev, params_dev * w_bpe, moe)
+                                  for n, params_dev, moe in kinds if n)
+        self._experts = ExpertWork(model, tp=tp, ep=ep, imbalance=p.expert_load_imbalance)
+        self._expert_bpe = w_bpe
+        self._attention = AttentionWork(model, tp=tp, attention_dp=attention_dp, kv_bpe=kv_bpe,
+                                        mla_prefill=mla_prefill)
         # TP all-reduce after attention and after MLP; ring moves 2 (tp-1)/tp of the payload.
-        self._allreduces_per_layer = 2 if tp > 1 else 0
+        self._allreduces_per_layer = 2 if tp > 1 and not attention_dp else 0
         link = hardware.scaleup_bw_bytes_per_s * p.comm_efficiency
+        self._link = link
         self._allreduce_s_per_token = (2.0 * (tp - 1) / tp * model.hidden_size * ACTIVATION_BYTES
                                        / link) if tp > 1 else 0.0
         self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / link
-        self._lm_head_params = (model.vocab_size * model.hidden_size / tp
+        self._lm_head_params = (model.vocab_size * model.hidden_size / shard
                                 if model.kind is ModelKind.DECODER else 0.0)
         self._decode_cache: dict[int, tuple[float, float]] = {}
 
     # --- operators ------------------------------------------------------------------
-    def _gemm_s(self, tokens: int) -> float:
-        """All weight GEMMs of one layer on one device for ``tokens`` tokens."""
+    def _kind_gemm_s(self, tokens: int, kind: int) -> float:
+        _n, params_dev, weight_bytes, moe = self._layer_kinds[kind]
+        dev_tokens = tokens / self._dp
         eff = 1.0
         if self.params.compute_half_tokens:
-            eff = tokens / (tokens + self.params.compute_half_tokens)
+            eff = dev_tokens / (dev_tokens + self.params.compute_half_tokens)
         flops_rate = self._flops * eff
-        time_s = self._roof(2.0 * self._dense_params * tokens / flops_rate,
-                            (self._dense_weight_bytes
-                             + 2 * tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
-        if self._moe:
-            m = self.model
-            assignments = tokens * m.experts_per_token
-            # Expected distinct experts touched when each token picks k of E uniformly.
-            touched = m.num_experts * (1.0 - (1.0 - m.experts_per_token / m.num_experts) ** tokens)
-            time_s += max(2.0 * self._expert_params * assignments / flops_rate,
-                          touched * self._expert_params * self.weight_dtype.bytes_per_element / self._bw)
+        time_s = self._roof(2.0 * params_dev * dev_tokens / flops_rate,
+                            (weight_bytes
+                             + 2 * dev_tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
+        if moe:
+            flops, params_read = self._experts.per_device(tokens)
+            time_s += max(flops / flops_rate, params_read * self._expert_bpe / self._bw)
         return time_s
 
     def _roof(self, compute_s: float, memory_s: float) -> float:
@@ -177,7 +196,11 @@ class RooflineCostModel:
         per_layer = self._allreduces_per_layer * (
             latency + self._allreduce_s_per_token * tokens * comm_slowdown(p, message_bytes))
         handoffs = (self.pp - 1) * (p.allreduce_latency_s + self._handoff_s_per_token * tokens)
-        return per_layer * self._layers + handoffs
+        total = per_layer * self._layers + handoffs
+        if self.attention_dp:
+            total += self.model.moe_layers * self._experts.all_to_all_s(
+                tokens / self._dp, self._link, p.allreduce_latency_s, p.allreduce_latency_per_peer_s)
+        return total
 
     def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
         """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
@@ -185,6 +208,17 @@ class RooflineCostModel:
         return (p.step_overhead_s + self._layers * p.layer_overhead_s + p.seq_overhead_s * num_seqs
                 + p.prefill_seq_overhead_s * num_prefill_seqs
                 + (p.prefill_step_overhead_s if num_prefill_seqs else 0.0))
+
+    def _gemm_s(self, tokens: int) -> float:
+        """One layer's weight GEMMs on one device (mean over dense and MoE layers)."""
+        if len(self._layer_kinds) == 1:
+            return self._kind_gemm_s(tokens, 0)
+        return self._layers_s(tokens) / self._layers
+
+    def _layers_s(self, tokens: int, prefill_s: float = 0.0, decode_s: float = 0.0) -> float:
+        """Every layer once: each kind's GEMMs plus the per-layer attention time."""
+        return sum(kind[0] * (self._kind_gemm_s(tokens, i) + prefill_s + decode_s)
+                   for i, kind in enumerate(self._layer_kinds))
 
     def layer_dense_s(self, tokens: int) -> float:
         """One layer's non-attention work on one device (GEMMs, norms, activation, adds) — what
@@ -194,7 +228,7 @@ class RooflineCostModel:
     def _lm_head_s(self, tokens: int) -> float:
         if not tokens or not self._lm_head_params:
             return 0.0
-        return max(2.0 * self._lm_head_params * tokens / self._flops,
+        return max(2.0 * self._lm_head_params * (tokens / self._dp) / self._flops,
                    self._lm_head_params * self.weight_dtype.bytes_per_element / self._bw)
 
     # --- StepCostModel ----------------------------------------------------------------
@@ -202,30 +236,34 @@ class RooflineCostModel:
         tokens = shape.prefill_tokens + shape.num_decode_seqs
         if tokens == 0:
             return 0.0
-        layer_s = self._gemm_s(tokens)
+        prefill_s = decode_s = 0.0
+        attn = self._attention
         if shape.prefill_tokens:
-            layer_s += max(self._attn_flops_per_pair * shape.prefill_attention_pairs / self._attn_flops,
-                           self._kv_bytes_per_token * shape.prefill_context_tokens / self._bw)
+            prefill_s = max(
+                attn.prefill_flops_per_pair * shape.prefill_attention_pairs / self._attn_flops
+                + attn.prefill_expand_flops_per_token
+                * (shape.prefill_context_tokens - shape.prefill_tokens) / self._flops,
+                attn.kv_read_bytes_per_token * shape.prefill_context_tokens / self._bw)
         if shape.num_decode_seqs:
-            layer_s += self._decode_attention_s_per_token() * (
+            decode_s = self._decode_attention_s_per_token() * (
                 shape.decode_context_tokens
                 + shape.num_decode_seqs * self.params.attention_half_context_tokens)
         logits_tokens = shape.num_decode_seqs + shape.num_prefill_seqs
-        return (self._layers * layer_s + self._comm_s(tokens) + self._lm_head_s(logits_tokens)
-                + self._fixed_s(logits_tokens, shape.num_prefill_seqs))
+        return (self._layers_s(tokens, prefill_s, decode_s) + self._comm_s(tokens)
+                + self._lm_head_s(logits_tokens) + self._fixed_s(logits_tokens, shape.num_prefill_seqs))
 
     def _decode_attention_s_per_token(self) -> float:
         # Decode attention reads each context token's K and V once; both terms are linear in
         # context, so the roofline max is exactly linear too.
-        return max(self._attn_flops_per_pair / self._attn_flops,
-                   self._kv_bytes_per_token / self._attn_bw)
+        return max(self._attention.decode_flops_per_pair / self._attn_flops,
+                   self._attention.kv_read_bytes_per_token / self._attn_bw)
 
     def decode_coefficients(self, num_seqs: int, context_tokens: int) -> tuple[float, float]:
         # Exact (not only local): every term is independent of context or linear in it.
         cached = self._decode_cache.get(num_seqs)
         if cached is None:
             per_token = self._layers * self._decode_attention_s_per_token()
-            base = (self._layers * self._gemm_s(num_seqs) + self._comm_s(num_seqs)
+            base = (self._layers_s(num_seqs) + self._comm_s(num_seqs)
                     + self._lm_head_s(num_seqs) + self._fixed_s(num_seqs, 0)
                     + per_token * num_seqs * self.params.attention_half_context_tokens)
             cached = (base, per_token)
@@ -234,8 +272,9 @@ class RooflineCostModel:
 
     # --- memory -----------------------------------------------------------------------
     def weight_bytes_per_device(self) -> float:
-        return self.model.weight_bytes(self.weight_dtype) / (self.tp * self.pp)
+        return weight_bytes_per_device(self.model, self.tp, self.pp, self.weight_dtype,
+                                       attention_dp=self.attention_dp)
 
     def kv_bytes_per_token_per_device(self) -> float:
-        return self.model.kv_bytes_per_token(self.kv_dtype) / self.pp * (
-            max(1.0, self.model.num_kv_heads / self.tp) / self.model.num_kv_heads)
+        return kv_bytes_per_token_per_device(self.model, self.tp, self.pp, self.kv_dtype,
+                                             attention_dp=self.attention_dp)

@@ -5,32 +5,50 @@ from __future__ import annotations
 import math
 
 from sim.errors import ConfigError
-from sim.hardware.specs import DType, HardwareSpec, ModelSpec
+from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec
 
 GB = 1e9
 
 
-def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType) -> float:
-    return model.weight_bytes(weight_dtype) / (tp * pp)
+def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType, *,
+                            attention_dp: bool = False) -> float:
+    """Weights on one device. Routed experts are always spread over all ``tp`` devices of a stage
+    (``ep`` groups x ``tp / ep`` shards). Everything else (attention, dense MLPs, shared experts,
+    embeddings) is split ``tp`` ways under tensor parallelism and replicated under attention-DP."""
+    if not attention_dp:
+        return model.weight_bytes(weight_dtype) / (tp * pp)
+    experts = model.moe_layers * model.num_experts * model.expert_params
+    replicated = model.num_params - experts
+    return (replicated + experts / tp) * weight_dtype.bytes_per_element / pp
 
 
-def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: DType) -> float:
+def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: DType, *,
+                                  attention_dp: bool = False) -> float:
     """KV bytes one token occupies on one device: its layers' share, its KV heads' share.
 
-    With ``tp > num_kv_heads`` each device keeps a replica of one KV head (as vLLM does)."""
+    With ``tp > num_kv_heads`` each device keeps a replica of one KV head (as vLLM does). MLA's
+    latent has no heads to split, so every tensor-parallel device keeps all of it. Under
+    attention-DP each device holds whole tokens of its own sequences: the replica's capacity is
+    that of ``tp`` devices, which is what ``per-token bytes / tp`` per device expresses."""
+    per_layer = model.kv_bytes_per_layer_per_token(kv_dtype)
+    layers = model.num_layers / pp
+    if attention_dp:
+        return layers * per_layer / tp
+    if model.attention is AttentionKind.MLA:
+        return layers * per_layer
     kv_heads_per_device = max(1.0, model.num_kv_heads / tp)
-    return (2.0 * (model.num_layers / pp) * kv_heads_per_device * model.head_dim
+    return (2.0 * layers * kv_heads_per_device * model.head_dim
             * kv_dtype.bytes_per_element)
 
 
 def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp: int,
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
-                       pool_name: str = "pool") -> int:
+                       pool_name: str = "pool", attention_dp: bool = False) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit."""
     usable = hardware.memory_bytes * (gpu_memory_utilization - activation_reserve_fraction)
-    weights = weight_bytes_per_device(model, tp, pp, weight_dtype)
-    per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype)
+    weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
+    per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
     block = per_token * block_size_tokens
     if per_token == 0:  # encoder-only models keep no KV cache between steps
         return 1 << 30

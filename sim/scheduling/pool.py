@@ -34,10 +34,12 @@ class LLMPool:
             spec.model, spec.hardware, tp=spec.tp, pp=spec.pp, weight_dtype=spec.weight_dtype,
             kv_dtype=spec.kv_dtype, block_size_tokens=sched.block_size_tokens,
             gpu_memory_utilization=sched.gpu_memory_utilization,
-            activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.field_path)
+            activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.field_path,
+            attention_dp=spec.attention_dp)
         if hbm_cache_bytes:
             # The HBM prefix tier is carved out of the replica's KV blocks (per device share).
-            block = kv_bytes_per_token_per_device(spec.model, spec.tp, spec.pp, spec.kv_dtype) \
+            block = kv_bytes_per_token_per_device(spec.model, spec.tp, spec.pp, spec.kv_dtype,
+                                                  attention_dp=spec.attention_dp) \
                 * sched.block_size_tokens
             reserved = int(hbm_cache_bytes / (spec.tp * spec.pp) // block) + 1
             if reserved >= self.num_blocks:

@@ -15,7 +15,7 @@ from sim import simulate
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
-SHIPPED = [n for n in catalog.options("calibration") if n != "none"]
+SHIPPED = profile.profile_names()
 
 
 def sim_config(*overrides: str):
