@@ -50,14 +50,17 @@ class Request:
     # Operator fits: final params = start + shrink * (fit - start) (fit.shrink_toward); 1 = the
     # plain fit. Chosen for size transfer (docs/validation.md, "Transfer across model sizes").
     shrink: float = 1.0
+    mlperf: str = ""  # an MLPerf-format results table (hermes_opt.calibration.mlperf_fit)
+    fit_submitters: tuple[str, ...] = ("NVIDIA",)  # --mlperf: whose submissions are fitted
     command: str = ""
 
     def validate(self) -> None:
         kinds = [bool(self.splitwise or self.steps), bool(self.vidur_compute or self.vidur_network),
-                 bool(self.serving)]
+                 bool(self.serving), bool(self.mlperf)]
         if sum(kinds) != 1:
             raise ConfigError("calibrate: give exactly one kind of data: --splitwise/--steps (step "
-                              "times), --vidur-compute/--vidur-network (operators), or --serving")
+                              "times), --vidur-compute/--vidur-network (operators), --serving or "
+                              "--mlperf")
         if not 0.0 <= self.shrink <= 1.0:
             raise ConfigError(f"--shrink={self.shrink}: must be a number in [0, 1] "
                               "(1 = the plain fit, 0 = the uncalibrated roofline)")
@@ -116,6 +119,9 @@ def _errors_by(rows: list, predicted: np.ndarray, group) -> dict:
 
 def run(req: Request) -> Profile:
     req.validate()
+    if req.mlperf:
+        from hermes_opt.calibration import mlperf_fit
+        return mlperf_fit.run(req)
     if req.serving:
         return _run_serving(req)
     if req.vidur_compute or req.vidur_network:

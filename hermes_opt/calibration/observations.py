@@ -14,8 +14,9 @@ on malformed input; a measurement that is not a finite number > 0 is
   an arrival mode, in the shape of ``reference/measurements.csv``.
 
 Names in the files (``h100-80gb``, ``LLaMA v3.1 8B``, ``H200-SXM-141GB`` ...) map to catalog names
-here; rows naming hardware or models the catalog lacks are kept with ``catalog_*`` = "" so the
-validation study can count them as out of reach rather than drop them silently.
+through ``conf/tables/aliases.yaml``; rows naming hardware or models the catalog lacks are kept
+with ``catalog_*`` = "" so the validation study can count them as out of reach rather than drop
+them silently.
 """
 
 from __future__ import annotations
@@ -32,31 +33,14 @@ from hermes_opt.compose.csv_input import bad_cell, check_numbers, positive_numbe
 from sim.errors import ConfigError
 
 # --- name mapping -----------------------------------------------------------------------
-HARDWARE_ALIASES = {
-    "a100-80gb": "a100_80g", "a100": "a100_80g", "a100_dgx": "a100_80g",
-    "a100-sxm4-80gb": "a100_80g", "a100-80gb (dgx-a100)": "a100_80g",
-    "h100-80gb": "h100_sxm", "h100-80gb-pcap": "h100_sxm", "h100": "h100_sxm", "h100_dgx": "h100_sxm",
-    "h100-sxm-80gb": "h100_sxm", "h100-80gb (dgx-h100)": "h100_sxm",
-    "h100-80gb power-capped (dgx-h100)": "h100_sxm",
-    "h200-sxm-141gb": "h200", 'h200 (listed as "131gb hbm3" in source)': "h200",
-    "l40s": "l40s", "b200": "b200", "h100-80gb hbm3": "h100_sxm",
-}
-MODEL_ALIASES = {
-    "llama2-70b": "llama2_70b", "llama-2-70b-hf": "llama2_70b", "meta-llama/llama-2-70b-hf": "llama2_70b",
-    "llama-2-7b-hf": "llama2_7b", "meta-llama-3-8b": "llama3_1_8b", "meta-llama-3-70b": "llama3_1_70b",
-    "llama v3.1 8b": "llama3_1_8b", "llama 3.1 8b": "llama3_1_8b", "llama-3.1-8b": "llama3_1_8b",
-    "llama-3.1-8b-instruct": "llama3_1_8b", "mistral 7b": "mistral_7b",
-}
-
-
 def catalog_name(kind: str, raw: object) -> str:
-    """Catalog name for a file's spelling ('' when the catalog has no such entry)."""
-    from hermes_opt.compose import catalog
-    text = str(raw).strip()
-    if text in catalog.options(kind):
-        return text
-    aliases = HARDWARE_ALIASES if kind == "hardware" else MODEL_ALIASES
-    return aliases.get(text.lower(), "")
+    """Catalog name for a file's spelling ('' when the catalog has no such entry).
+
+    Spellings are mapped by the alias table ``conf/tables/aliases.yaml`` (plus any user table
+    given with ``--aliases``): case-insensitive regular expressions on a normalized spelling, see
+    ``hermes_opt.compose.aliases``."""
+    from hermes_opt.compose import aliases
+    return aliases.catalog_name(kind, raw)
 
 
 def _read_csv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:

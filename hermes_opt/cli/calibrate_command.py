@@ -43,6 +43,11 @@ CSV_COLUMNS = """\
                       mean_ITL, mean_TPOT, median_TTFT, median_ITL, median_TPOT, mean_E2E,
                       median_E2E_latency), value, unit (tokens/s, req/s, ms); optional notes
                       ('500 requests'). Fitted by running the simulator on the training rows.
+  --mlperf CSV        MLPerf results table in the same columns (reference/mlperf_v4.1.csv): one
+                      row per metric of a submission's mlperf_log_summary.txt. The rows of
+                      --fit-submitters on --hardware (model family --model-family) are fitted by
+                      simulating the LoadGen scenarios (Offline throughput, Server mean TPOT at the
+                      target QPS); the other submitters' rows are the held-out set.
 """
 
 EPILOG = "accepted inputs (exactly one kind per run):\n" + CSV_COLUMNS + """
@@ -79,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--serving", default="", metavar="CSV", help="see 'accepted inputs' below")
     p.add_argument("--serving-source", default="",
                    help="substring of the serving CSV's `source` column selecting one measurement set")
+    p.add_argument("--mlperf", default="", metavar="CSV", help="see 'accepted inputs' below")
+    p.add_argument("--fit-submitters", default="NVIDIA",
+                   help="--mlperf: comma-separated submitters whose rows are fitted; every other "
+                        "submitter on the hardware is held out (default NVIDIA)")
     p.add_argument("--holdout-models", default="", help="comma-separated catalog models held out")
     p.add_argument("--holdout-tp", default="", help="comma-separated TP degrees held out")
     p.add_argument("--holdout-batch", default="", help="comma-separated batch sizes held out")
@@ -141,7 +150,8 @@ def request_from(args: argparse.Namespace, argv: list[str]) -> calibrate.Request
         steps=args.steps, vidur_compute=tuple(args.vidur_compute), vidur_network=args.vidur_network,
         serving=args.serving, serving_source=args.serving_source, holdout=holdout, start=start,
         max_evals=args.max_evals, fit_frontend_latency=not args.no_frontend_latency,
-        shrink=args.shrink, command=command_line(argv))
+        shrink=args.shrink, mlperf=args.mlperf, fit_submitters=_words(args.fit_submitters),
+        command=command_line(argv))
 
 
 def command_line(argv: list[str]) -> str:

@@ -22,13 +22,35 @@ what it reproduces (see docs/validation.md):
   trtllm max load  TensorRT-LLM v0.17 throughput table: sim.simulate, all requests at t=0
   trtllm online    TensorRT-LLM v0.14 QPS sweep: sim.simulate, Poisson arrivals (TTFT, ITL, throughput)
   vllm itl fits    decode latency vs context (intercept, slope) at concurrency 1, cost model
+  mlperf           MLPerf Inference results tables (reference/mlperf*.csv, --measurements): LoadGen
+                   Offline (all samples at t=0: output tokens/s, samples/s) and Server/Interactive
+                   (Poisson: SLO capacity = highest rate meeting p99 TTFT/TPOT vs the target QPS;
+                   TTFT/TPOT/throughput at the target QPS); datasets mlperf-offline/-server/-interactive
 every row is predicted by the uncalibrated roofline and, where a profile exists for its source and
 hardware, by the calibrated model; errors are reported on held-out rows (not fitted on).
 
 outputs in --out: summary.md, summary.json, rows.csv (predicted vs measured per row), errors.csv,
 targets.csv, coverage.csv, coverage_rows.csv, splitwise_tp_split.csv, *.png plots.
 input files under --shared-dir (or the shipped copies): hw-traces/splitwise/perf_model.csv,
-hw-traces/vidur/compute__*__mlp.csv and network__*__all_reduce.csv, reference/measurements.csv.
+hw-traces/vidur/compute__*__mlp.csv and network__*__all_reduce.csv, reference/measurements.csv,
+reference/mlperf*.csv (every MLPerf results table there).
+
+MLPerf tables (--measurements FILE, or reference/mlperf*.csv) have the columns of measurements.csv:
+  source, url, engine, engine_version, model, precision, gpu, num_gpus, tp, pp, isl, osl,
+  concurrency_or_qps_or_batch, metric, value, unit, notes   (required: model, precision, gpu,
+  num_gpus, concurrency_or_qps_or_batch, metric, value; any other column is an error)
+  model      benchmark id (llama2-70b-99, mixtral-8x7b, llama3.1-405b, ...), looked up in
+             conf/tables/mlperf_benchmarks.yaml (dataset lengths, latency constraints)
+  gpu        any spelling conf/tables/aliases.yaml maps ("NVIDIA H100-SXM-80GB", "AMD Instinct
+             MI300X-...", ...); --aliases FILE adds your own
+  concurrency_or_qps_or_batch   "Offline ...", "Server: target_qps=<q> ...", "Interactive: target_qps=<q>"
+  metric     offline_/server_/interactive_ + output_tokens_per_s, samples_per_s,
+             completed_samples_per_s, mean_TTFT, p99_TTFT, mean_TPOT, p99_TPOT, mean_E2E_latency
+             (ms/s/us units for latencies); others are listed in coverage as "metric not mapped"
+  notes      "weights=fp16 (quantization ...)" -> FP8 on FP8 hardware; "constraints: p99
+             TTFT<=2000 ms, p99 TPOT<=200 ms" overrides the benchmark table
+  url        .../<submitter>/results/<system>/<benchmark>/<scenario>/... groups rows into submissions
+
 Their accepted columns (the same readers as `hermes-sim calibrate`):
 """ + CSV_COLUMNS
 
@@ -49,7 +71,18 @@ def parser() -> OneLineParser:
     p.add_argument("--out", default=None,
                    help="report directory (default: the study's out, validation_report)")
     p.add_argument("--fast", action="store_true",
-                   help="CI subset: every Splitwise row, every 9th Vidur row, serving rows on H100 only")
+                   help="CI subset: every Splitwise row, every 9th Vidur row, serving rows on H100 "
+                        "only, single-GPU MLPerf submissions on the study's fast.mlperf_hardware")
+    p.add_argument("--measurements", action="append", default=[], metavar="FILE",
+                   help="another table in the columns of reference/measurements.csv (e.g. an MLPerf "
+                        "v5.0 results table); repeatable; MLPerf scenario rows are simulated as "
+                        "LoadGen does, other serving rows as reference/measurements.csv's")
+    p.add_argument("--aliases", action="append", default=[], metavar="FILE",
+                   help="hardware/model alias table merged over conf/tables/aliases.yaml (its "
+                        "entries are tried first); repeatable")
+    p.add_argument("--mlperf-benchmarks", action="append", default=[], metavar="FILE",
+                   help="MLPerf benchmark table merged over conf/tables/mlperf_benchmarks.yaml "
+                        "(datasets, length distributions, latency constraints); repeatable")
     p.add_argument("--fail-on-miss", action="store_true",
                    help="exit 1 when a target of issue 5 is missed (held-out calibrated error)")
     return p
@@ -64,7 +97,8 @@ def validate_main(argv: list[str]) -> None:
         if args.shared_dir is None:
             shared_dir = spec.shared_dir  # the default: used when present, else the shipped copies
         result = study.run(shared_dir=shared_dir, out_dir=args.out or spec.out,
-                           fast=args.fast, spec=spec,
+                           fast=args.fast, spec=spec, measurements=args.measurements,
+                           aliases_files=args.aliases, mlperf_benchmarks=args.mlperf_benchmarks,
                            command="hermes-sim validate " + " ".join(shlex.quote(a) for a in argv))
     except ConfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

@@ -106,10 +106,22 @@ def precision_class(dtype: str, table: Generations) -> str | None:
     return dtype if dtype in ("bf16", "fp8") else table.precision_classes.get(dtype)
 
 
+# Profiles fitted on one benchmark's rows (MLPerf: partly assumed dataset lengths) describe that
+# benchmark best and general workloads worst: a general run takes them only when nothing else of
+# the same rank matches; validation of that benchmark's rows asks for them (``prefer_source``).
+BENCHMARK_SOURCES = ("MLPerf",)
+
+
+def _benchmark_specific(p: Profile) -> bool:
+    return p.validation_source.startswith(BENCHMARK_SOURCES)
+
+
 def select_profile(profiles: list[Profile], *, hardware: str, precision: str, family: str,
                    generation_of: Callable[[str], str | None] = catalog_generation,
-                   table: Generations | None = None) -> tuple[Profile | None, str]:
-    """(profile or None = uncalibrated roofline, a sentence saying which was chosen and why)."""
+                   table: Generations | None = None,
+                   prefer_source: str = "") -> tuple[Profile | None, str]:
+    """(profile or None = uncalibrated roofline, a sentence saying which was chosen and why).
+    ``prefer_source``: consider only profiles validated on that source when any matches."""
     table = table or load_generations()
     cls = precision_class(precision, table)
     want = f"{hardware}/{precision}/{family}"
@@ -118,8 +130,10 @@ def select_profile(profiles: list[Profile], *, hardware: str, precision: str, fa
         return None, (f"roofline (no profile for {want}: weight_dtype {precision!r} has no precision "
                       f"class in {table.source}; classes exist for {allowed})")
     note = "" if cls == precision else f"; weight_dtype {precision} uses precision class {cls}"
-    usable = sorted((p for p in profiles if p.precision == cls and p.model_family == family),
-                    key=lambda p: (p.hardware, p.name))
+    usable = [p for p in profiles if p.precision == cls and p.model_family == family]
+    if prefer_source:
+        usable = [p for p in usable if p.validation_source.startswith(prefer_source)] or usable
+    usable.sort(key=lambda p: (p.hardware, _benchmark_specific(p), p.name))
     exact = [p for p in usable if p.hardware == hardware]
     if exact:
         return exact[0], f"{exact[0].name} (exact: {hardware} {cls} {family}{note})"
@@ -136,7 +150,8 @@ def select_profile(profiles: list[Profile], *, hardware: str, precision: str, fa
         other_line, other_pos = table.position(other, f"hardware[{p.hardware}].generation")
         distance = abs(other_pos - pos)
         if other_line == line and distance <= table.max_distance:
-            ranked.append(((distance, other_pos > pos, p.hardware, p.name), p, other))
+            ranked.append(((distance, _benchmark_specific(p), other_pos > pos, p.hardware, p.name),
+                           p, other))
     if not ranked:
         return None, (f"roofline (no profile for {want}; nearest-generation search found none: "
                       f"no {cls} {family} profile on {generation} hardware or within "

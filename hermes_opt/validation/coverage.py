@@ -88,8 +88,29 @@ def traces_coverage(splitwise: Path, vidur_dir: Path, reproduced_keys: set[str])
     return frame
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in scope and reproduced, per source (weights: the `count` column when present)."""
+NOT_MLPERF = "not an MLPerf scenario row"
+
+
+def merge_table_coverage(mlperf: pd.DataFrame, serving: list[pd.DataFrame]) -> pd.DataFrame:
+    """Coverage of the MLPerf/extra tables: a row no MLPerf scenario row takes its status from
+    the serving reader's coverage of the same file (``--measurements`` tables hold both)."""
+    if not serving:
+        return mlperf
+    other = pd.concat(serving, ignore_index=True).set_index(["file", "row"])
+    records = []
+    for r in mlperf.itertuples(index=False):
+        if r.reason.startswith(NOT_MLPERF) and (r.file, r.row) in other.index:
+            o = other.loc[(r.file, r.row)]
+            records.append({"file": r.file, "source": r.source, "row": r.row, "status": o.status,
+                            "reason": o.reason})
+        else:
+            records.append(r._asdict())
+    return pd.DataFrame.from_records(records, columns=list(mlperf.columns))
+
+
+def summarize(frame: pd.DataFrame, tables: set[str] = frozenset()) -> pd.DataFrame:
+    """Rows in scope and reproduced, per source (weights: the `count` column when present);
+    totals per measurements table (reference/measurements.csv and ``tables``)."""
     f = frame.copy()
     f["count"] = f["count"].fillna(1).astype(int) if "count" in f else 1
     f["reproduced"] = f["count"] * f["status"].str.startswith("reproduced")
@@ -99,7 +120,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     g["notes"] = g["source"].map(reasons).fillna("")
     totals = f.groupby("file", as_index=False).agg(in_scope=("count", "sum"),
                                                     reproduced=("reproduced", "sum"))
-    totals = totals[totals.file.str.startswith("measurements")]
+    totals = totals[totals.file.str.startswith("measurements") | totals.file.isin(set(tables))]
     totals["source"] = "ALL rows of " + totals["file"]
     g = pd.concat([g, totals.drop(columns="file")], ignore_index=True)
     g["notes"] = g["notes"].fillna("")

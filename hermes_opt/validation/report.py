@@ -141,7 +141,8 @@ def _md(frame: pd.DataFrame, floatfmt: str = ".2f") -> str:
 
 def markdown(*, table: pd.DataFrame, by_hardware: pd.DataFrame, by_model: pd.DataFrame,
              targets: pd.DataFrame, coverage: pd.DataFrame, tp_split: pd.DataFrame,
-             profiles: list, sources: str, command: str, plots_written: list[str], fast: bool) -> str:
+             profiles: list, sources: str, command: str, plots_written: list[str], fast: bool,
+             reasons: pd.DataFrame | None = None) -> str:
     short = table[["dataset", "metric", "cal_heldout_n", "cal_heldout_median", "cal_heldout_p90",
                    "cal_heldout_mean", "cal_fit_n", "cal_fit_median", "cal_fit_p90",
                    "roof_heldout_median", "roof_heldout_p90", "roof_all_n", "roof_all_median",
@@ -165,11 +166,13 @@ def markdown(*, table: pd.DataFrame, by_hardware: pd.DataFrame, by_model: pd.Dat
                          "cal_heldout_p90", "cal_heldout_mean", "roof_heldout_median",
                          "roof_heldout_p90", "roof_all_n", "roof_all_median", "roof_all_p90"]]),
         "## Error per source, model and metric (e.g. TensorRT-LLM: Mistral 7B is never fitted on)\n",
-        _md(by_model[by_model.dataset.str.startswith(("trtllm", "vidur-op"))][
+        _md(by_model[by_model.dataset.str.startswith(("trtllm", "vidur-op", "mlperf"))][
             ["dataset", "model", "metric", "cal_heldout_n", "cal_heldout_median", "cal_heldout_p90",
              "cal_fit_n", "cal_fit_median", "roof_all_n", "roof_all_median", "roof_all_p90"]]),
         "## Alternative split: Splitwise fit on TP 2 and 8, tested on TP 4\n", _md(tp_split),
         "## Coverage (rows reproduced / rows in scope)\n", _md(coverage, ".1f"),
+        "## Rows of the MLPerf / --measurements tables not reproduced, by reason\n",
+        _md(reasons if reasons is not None else pd.DataFrame()),
         "## Profiles\n", _md(prof),
         "## Plots\n" + "".join(f"- [{p}]({p})\n" for p in plots_written),
         "\nPer-row predictions: `rows.csv`; error table: `errors.csv`; coverage per row: `coverage_rows.csv`.\n",

@@ -30,7 +30,7 @@ from sim.cost.roofline import RooflineParams
 COLUMNS = ("dataset", "metric", "unit", "model", "hardware", "precision", "tp", "batch_size",
            "prompt_tokens", "context_tokens", "num_tokens", "isl", "osl", "load", "measured",
            "predicted_roofline", "predicted_calibrated", "profile", "split", "ape_roofline",
-           "ape_calibrated", "key")
+           "ape_calibrated", "key", "provenance", "setup", "submission", "benchmark")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +39,19 @@ class Sources:
     vidur_dir: Path
     measurements: Path
     shared: bool  # True: the full ../shared data; False: the subsets shipped in hermes_opt/data
+    mlperf: tuple[Path, ...] = ()  # MLPerf results tables (reference/mlperf*.csv)
 
     @staticmethod
     def resolve(shared_dir: str | Path | None) -> "Sources":
         root = Path(shared_dir) if shared_dir else None
         if root and (root / "hw-traces").is_dir() and (root / "reference" / "measurements.csv").is_file():
             return Sources(root / "hw-traces/splitwise/perf_model.csv", root / "hw-traces/vidur",
-                           root / "reference/measurements.csv", True)
+                           root / "reference/measurements.csv", True,
+                           tuple(sorted((root / "reference").glob("mlperf*.csv"))))
         data = catalog.DATA_DIR
         return Sources(data / "splitwise/perf_model.csv", data / "vidur",
-                       data / "reference/trtllm_measurements.csv", False)
+                       data / "reference/trtllm_measurements.csv", False,
+                       tuple(sorted((data / "reference").glob("mlperf*.csv"))))
 
 
 def profile_for(profiles: list[Profile], source: str, hardware: str,
@@ -202,7 +205,9 @@ SERVING_DATASETS = {"TensorRT-LLM perf-overview (v0.17 table)": "trtllm-v0.17-ma
 
 
 def serving_rows(measurements: Path, profiles: list[Profile],
-                 keep: "callable | None" = None) -> list[dict]:
+                 keep: "callable | None" = None, key_prefix: str = "") -> list[dict]:
+    """Serving rows of a measurements-shaped table; ``key_prefix`` tells the rows of an extra
+    table (``--measurements``) from those of reference/measurements.csv (keys 'row<line>')."""
     rows, _ = obs_mod.load_serving(measurements)
     rows = [o for o in rows if keep is None or keep(o)]
     roof = serving.simulate_rows(rows, RooflineParams())
@@ -234,8 +239,16 @@ def serving_rows(measurements: Path, profiles: list[Profile],
                         tp=o.tp, isl=o.isl,
                         osl=o.osl, load=load, measured=o.measured, predicted_roofline=r,
                         predicted_calibrated=c, profile=prof.name if prof else "", split=role,
-                        key=f"row{o.row}"))
+                        key=f"{key_prefix}row{o.row}"))
     return out
+
+
+# --- MLPerf results tables (simulated LoadGen scenarios) --------------------------------------
+def mlperf_rows(paths: list[Path], profiles: list[Profile],
+                keep: "callable | None" = None) -> tuple[list[dict], list[dict]]:
+    """(rows, coverage records) of MLPerf tables: see hermes_opt/validation/mlperf_validate.py."""
+    from hermes_opt.validation import mlperf_validate
+    return mlperf_validate.rows(list(paths), profiles, _row, keep=keep)
 
 
 # --- vLLM decode latency vs context fits (fixed concurrency 1, through the simulator) --------

@@ -13,7 +13,9 @@ from omegaconf import OmegaConf
 from hermes_opt.compose import catalog
 from hermes_opt.calibration import observations as obs_mod
 from hermes_opt.compose.calibration_profile import all_profiles
-from hermes_opt.validation import coverage, report, runner
+from hermes_opt.compose import aliases
+from hermes_opt.calibration import mlperf_rows
+from hermes_opt.validation import coverage, mlperf_validate, report, runner
 from sim.errors import ConfigError
 
 
@@ -27,10 +29,12 @@ class StudySpec:
     vidur_stride: int
     serving_hardware: tuple[str, ...]
     targets: report.Targets
+    mlperf_hardware: tuple[str, ...] = ()  # --fast: MLPerf submissions on these GPUs ...
+    mlperf_max_gpus: int = 1               # ... with at most this many GPUs
 
 
 STUDY_KEYS = ("name", "kind", "description", "shared_dir", "out", "fast", "targets")
-FAST_KEYS = ("vidur_stride", "serving_hardware")
+FAST_KEYS = ("vidur_stride", "serving_hardware", "mlperf_hardware", "mlperf_max_gpus")
 TARGET_KEYS = ("dataset", "metric", "median", "p90")
 
 
@@ -80,10 +84,18 @@ def load_spec(name_or_path: str = "validation") -> StudySpec:
     if not isinstance(hardware, list) or any(h not in catalog.options("hardware") for h in hardware):
         raise ConfigError(f"{path}: fast.serving_hardware={hardware!r}: must be a list of catalog "
                           f"hardware names ({', '.join(catalog.options('hardware'))})")
+    mlperf_hw = fast.get("mlperf_hardware", [])
+    if not isinstance(mlperf_hw, list) or any(h not in catalog.options("hardware") for h in mlperf_hw):
+        raise ConfigError(f"{path}: fast.mlperf_hardware={mlperf_hw!r}: must be a list of catalog "
+                          f"hardware names ({', '.join(catalog.options('hardware'))})")
+    max_gpus = fast.get("mlperf_max_gpus", 1)
+    if isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1:
+        raise ConfigError(f"{path}: fast.mlperf_max_gpus={max_gpus!r}: must be an integer >= 1")
     return StudySpec(name=str(node.get("name", path.stem)),
                      shared_dir=str(node.get("shared_dir", "../shared")),
                      out=str(node.get("out", "validation_report")),
-                     vidur_stride=stride, serving_hardware=tuple(hardware), targets=targets)
+                     vidur_stride=stride, serving_hardware=tuple(hardware), targets=targets,
+                     mlperf_hardware=tuple(mlperf_hw), mlperf_max_gpus=max_gpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +109,18 @@ class StudyResult:
 
 
 def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool = False,
-        command: str = "hermes-sim validate", spec: StudySpec | None = None) -> StudyResult:
+        command: str = "hermes-sim validate", spec: StudySpec | None = None,
+        measurements: list[str | Path] = (), aliases_files: list[str | Path] = (),
+        mlperf_benchmarks: list[str | Path] = ()) -> StudyResult:
+    """``measurements``: further tables in the columns of reference/measurements.csv (serving
+    rows and MLPerf scenario rows, e.g. another MLPerf round); ``aliases_files`` /
+    ``mlperf_benchmarks``: user tables merged over conf/tables/aliases.yaml / mlperf_benchmarks.yaml."""
     spec = spec or load_spec()
+    aliases.use_tables([str(p) for p in aliases_files])
+    mlperf_rows.use_benchmark_tables([str(p) for p in mlperf_benchmarks])
+    extra = [_existing_table(p) for p in measurements]
+    for path in extra:  # malformed tables fail before anything is simulated
+        mlperf_rows.read_table(path)
     sources = runner.Sources.resolve(shared_dir)
     profiles = all_profiles()
     rows = runner.splitwise_rows(sources.splitwise, profiles)
@@ -106,6 +128,19 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
     keep = (lambda o: o.hardware in spec.serving_hardware) if fast else None
     rows += runner.serving_rows(sources.measurements, profiles, keep=keep)
     rows += runner.itl_fit_rows(sources.measurements)
+    mlperf_keep = ((lambda s: s.hardware in spec.mlperf_hardware and s.num_gpus <= spec.mlperf_max_gpus)
+                   if fast else None)
+    tables = [p for p in sources.mlperf if p.resolve() not in {e.resolve() for e in extra}] + extra
+    mlperf_out, mlperf_cov = runner.mlperf_rows(tables, profiles, keep=mlperf_keep)
+    rows += mlperf_out
+    extra_cov = []
+    for path in extra:  # serving rows of the extra tables (MLPerf rows are covered above)
+        if all(c in pd.read_csv(path, nrows=0).columns for c in obs_mod.SERVING_COLUMNS):
+            got = runner.serving_rows(path, profiles, keep=keep, key_prefix=f"{path.name}:")
+            rows += got
+            done = {int(r["key"].rsplit("row", 1)[1]) for r in got}
+            expressible = {o.row for o in obs_mod.load_serving(path)[0]}
+            extra_cov.append(coverage.measurements_coverage(path, done, expressible - done))
     frame = pd.DataFrame.from_records(rows, columns=list(runner.COLUMNS))
     table = report.error_table(frame)
     by_hardware = report.error_table(frame, by=("dataset", "hardware", "metric"))
@@ -114,13 +149,17 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
     tp_split = pd.DataFrame() if fast else pd.DataFrame.from_records(runner.splitwise_tp_split(sources.splitwise))
     reproduced_rows = {int(k[3:]) for k in frame.key if isinstance(k, str) and k.startswith("row")}
     expressible = {o.row for o in obs_mod.load_serving(sources.measurements)[0]}
+    mlperf_frame = pd.DataFrame.from_records(mlperf_cov, columns=["file", "source", "row", "status",
+                                                                  "reason"])
     cov_rows = pd.concat([
         coverage.measurements_coverage(sources.measurements, reproduced_rows,
                                        expressible - reproduced_rows),
         coverage.traces_coverage(sources.splitwise, sources.vidur_dir,
-                                 set(frame[frame.dataset.str.startswith("splitwise")].key))],
+                                 set(frame[frame.dataset.str.startswith("splitwise")].key)),
+        coverage.merge_table_coverage(mlperf_frame, extra_cov)],
         ignore_index=True)
-    cov = coverage.summarize(cov_rows)
+    cov = coverage.summarize(cov_rows, tables={p.name for p in tables})
+    reasons = mlperf_validate.reason_counts(cov_rows[cov_rows.file.isin({p.name for p in tables})])
     out = Path(out_dir) if out_dir else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -131,6 +170,7 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
         targets.to_csv(out / "targets.csv", index=False, float_format="%.4g")
         cov.to_csv(out / "coverage.csv", index=False)
         cov_rows.to_csv(out / "coverage_rows.csv", index=False)
+        reasons.to_csv(out / "coverage_reasons.csv", index=False)
         if not tp_split.empty:
             tp_split.to_csv(out / "splitwise_tp_split.csv", index=False, float_format="%.4g")
         written = report.plots(frame, out)
@@ -138,13 +178,20 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
                 "shipped subsets in hermes_opt/data (no ../shared data given or found)")
         (out / "summary.md").write_text(report.markdown(
             table=table, by_hardware=by_hardware, by_model=by_model, targets=targets, coverage=cov,
-            tp_split=tp_split, profiles=profiles,
+            tp_split=tp_split, profiles=profiles, reasons=reasons,
             sources=data, command=command, plots_written=written, fast=fast))
         (out / "summary.json").write_text(json.dumps({
             "targets": targets.to_dict(orient="records"), "errors": table.to_dict(orient="records"),
             "coverage": cov.to_dict(orient="records"), "fast": fast, "data": data}, indent=1, default=float))
     return StudyResult(rows=frame, errors=table, targets=targets, coverage=cov, tp_split=tp_split,
                        out_dir=out or Path("."))
+
+
+def _existing_table(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--measurements={path}: no such file")
+    return p
 
 
 def check_shared_dir(text: str) -> str | None:
