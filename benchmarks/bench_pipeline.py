@@ -1,5 +1,5 @@
 """Pipeline simulator speed: simulated requests per wall-clock second for a multi-stage mix
-(issue 3, target >= 10,000 on one core).
+(issue 3: >= 10,000 on one core; issue 13: >= 30,000).
 
 Scenario (8 x H100 running Llama-3.1-8B, chunked prefill, prefix-affinity routing, an
 HBM/DRAM/SSD prefix-KV store; CPU pools for pre/post-processing, embedding and IVF-PQ search;

@@ -11,43 +11,41 @@ from __future__ import annotations
 from functools import partial
 
 from sim.config import PoolSpec, SimConfig
-from sim.cost.factory import build_cost_model
 from sim.engine import PRIORITY_ARRIVAL, Engine
 from sim.kvstore.specs import TierKind
 from sim.kvstore.store import KVStore
-from sim.errors import ConfigError
-from sim.hardware.memory import weight_bytes_per_device
 from sim.metrics.collector import Collector
 from sim.metrics.summary import summarize
-from sim.network import Link, LinkStats
 from sim.pipeline import reasoning, routing
-from sim.pipeline.cpu_stage import CPUStageCost
 from sim.pipeline.deployment import service_groups
-from sim.pipeline.disaggregation import link_between
-from sim.pipeline.rag import EncoderCost, VectorSearchCost, retrieved_docs
+from sim.pipeline.pools import handoff_links, service_pool
+from sim.pipeline.rag import retrieved_docs
 from sim.pipeline.service import ServicePool
 from sim.pipeline.validate import STAGE_PARAMS
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream
 from sim.request import Request, RichRequest, StageKind
 from sim.results import SimResult, request_rows
-from sim.roles import LLM_ROLES, ROUTED_POOL, PoolRole
+from sim.roles import LLM_ROLES, ROUTED_POOL
 from sim.scheduling.pool import LLMPool
 from sim.scheduling.service_router import ServiceRouter
 from sim.workload.spec import ArrivalKind
 
 GENERATE, PREFILL, DECODE = StageKind.GENERATE, StageKind.PREFILL, StageKind.DECODE
 KV_RETRIEVAL = StageKind.KV_RETRIEVAL
+ARRIVAL_CHUNK = 4096  # requests whose draws are turned into lists at a time
 
 
 class _Run:
     """Wires workload, pools and collector together for one simulation."""
 
-    def __init__(self, config: SimConfig, seed: int) -> None:
+    def __init__(self, config: SimConfig, seed: int, *, keep_requests: bool = True) -> None:
         self.config = config
         self.engine = Engine()
         self.collector = Collector(record_trace=config.record_trace,
-                                   max_spans=config.max_trace_spans)
+                                   max_spans=config.max_trace_spans, keep_requests=keep_requests,
+                                   type_index={rt.name: i for i, rt in
+                                               enumerate(config.workload.request_types)})
         self.record_visits = config.record_requests
         self.visit_keys = self.collector.visit_keys  # code -> (type, kind value, pool)
         self.visit_index: dict[tuple, int] = {}  # (type, stage index or pseudo kind, pool) -> code
@@ -82,11 +80,12 @@ class _Run:
         simple = {StageKind.PREPROCESS, StageKind.POSTPROCESS, GENERATE, PREFILL, DECODE}
         self.plain = {rt.name: rt.reasoning is None and all(
             s.kind in simple and s.pool != ROUTED_POOL for s in rt.plan) for rt in self.types}
-        self.handoffs = self._handoff_links()
+        self.handoffs = handoff_links(self.engine, config, self.collector)
         # Serving front-end latency per LLM pool (only pools that have one; default none).
         self.frontend_s = {s.name: s.cost_model.frontend_latency_s for s in config.pools
                            if s.role in LLM_ROLES and s.cost_model.frontend_latency_s > 0}
         self.next_index = 0
+        self.num_requests = self.drawn.type_index.size
         self.arrival = config.workload.arrival
 
     # --- construction -------------------------------------------------------------------
@@ -129,58 +128,47 @@ class _Run:
             self.pools[name].service = made[members]
 
     def _service_pool(self, spec: PoolSpec) -> ServicePool:
-        sched = spec.scheduler
-        if spec.role is PoolRole.CPU:
-            cores = spec.hardware.num_cores
-            return ServicePool(self.engine, spec.name, spec.num_replicas * cores, CPUStageCost(),
-                               max_batch=1, max_batch_tokens=1, collector=self.collector,
-                               on_done=self._service_done,
-                               server_label=lambda i: f"{spec.name}/h{i // cores}c{i % cores}")
-        if spec.role is PoolRole.RETRIEVAL:
-            workers = spec.workers_per_node
-            return ServicePool(self.engine, spec.name, spec.num_replicas * workers,
-                               VectorSearchCost(spec.index, spec.hardware, workers),
-                               max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_num_seqs,
-                               collector=self.collector, on_done=self._service_done,
-                               server_label=lambda i: f"{spec.name}/n{i // workers}w{i % workers}")
-        usable = spec.hardware.memory_bytes * sched.gpu_memory_utilization
-        weights = weight_bytes_per_device(spec.model, spec.tp, spec.pp, spec.weight_dtype)
-        if weights > usable:
-            raise ConfigError(f"{spec.field_path}: model {spec.model.name} needs {weights / 1e9:.1f} "
-                              f"GB per device, {spec.hardware.name} offers {usable / 1e9:.1f} GB")
-        return ServicePool(self.engine, spec.name, spec.num_replicas,
-                           EncoderCost(build_cost_model(spec), spec.model),
-                           max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_batched_tokens,
-                           collector=self.collector, on_done=self._service_done,
-                           server_label=lambda i: f"{spec.name}/{i}")
-
-    def _handoff_links(self) -> dict[tuple[str, str], tuple[Link, float]]:
-        links = {}
-        for rt in self.types:
-            for a, b in zip(rt.plan, rt.plan[1:]):
-                if a.kind is PREFILL and (a.pool, b.pool) not in links:
-                    src, dst = self.config.pool(a.pool), self.config.pool(b.pool)
-                    spec = link_between(self.config.links, src, dst)
-                    stats = LinkStats(name=spec.name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s)
-                    self.collector.links.append(stats)
-                    link = Link(self.engine, spec.name, spec.bandwidth_bytes_per_s, spec.latency_s,
-                                stats, self.collector.spans, self.config.max_trace_spans)
-                    links[(a.pool, b.pool)] = (link, src.model.kv_bytes_per_token(src.kv_dtype))
-        return links
+        return service_pool(self.engine, spec, self.collector, self._service_done)
 
     # --- arrivals ------------------------------------------------------------------------
     def start(self) -> None:
+        # per type: (type, request class, pool taking a fresh request directly, or None)
+        self._type_info = [(rt, Request if self.plain[rt.name] else RichRequest,
+                            self._direct_pool(rt)) for rt in self.types]
+        self._refill(0)
         if self.drawn.arrival_s is None:  # closed loop: fill every slot at t = 0
             for _ in range(min(self.arrival.concurrency, self.drawn.type_index.size)):
                 self._issue(0.0)
         else:
             self._schedule_arrival()
 
+    def _direct_pool(self, rt):
+        first = rt.plan[0]
+        if first.kind is GENERATE and first.pool != ROUTED_POOL and first.pool not in self.frontend_s:
+            return self.pools[first.pool]  # a fresh request is already set up for it
+        return None
+
+    def _refill(self, start: int) -> None:
+        """The draws of requests [start, start + ARRIVAL_CHUNK) as Python lists (cheap to index;
+        a slice at a time so the lists stay small), and a chance to fold the metrics."""
+        stop = start + ARRIVAL_CHUNK
+        d = self.drawn
+        self._chunk_start = start
+        self._chunk_arrival = d.arrival_s[start:stop].tolist() if d.arrival_s is not None else None
+        self._chunk_type = d.type_index[start:stop].tolist()
+        self._chunk_prompt = d.prompt_tokens[start:stop].tolist()
+        self._chunk_output = d.output_tokens[start:stop].tolist()
+        self.collector.fold_itl()
+
     def _schedule_arrival(self) -> None:
         # Arrivals are chained one at a time so the event heap stays small.
-        if self.next_index < self.drawn.arrival_s.size:
-            self.engine.schedule(float(self.drawn.arrival_s[self.next_index]), self._arrive,
-                                 priority=PRIORITY_ARRIVAL)
+        j = self.next_index
+        if j < self.num_requests:
+            k = j - self._chunk_start
+            if k >= ARRIVAL_CHUNK:
+                self._refill(j)
+                k = 0
+            self.engine.schedule(self._chunk_arrival[k], self._arrive, priority=PRIORITY_ARRIVAL)
 
     def _arrive(self) -> None:
         self._issue(self.engine.now_s)
@@ -188,21 +176,22 @@ class _Run:
 
     def _issue(self, now: float) -> None:
         i = self.next_index
-        if i >= self.drawn.type_index.size:
+        if i >= self.num_requests:
             return
         self.next_index += 1
-        rt = self.types[int(self.drawn.type_index[i])]
-        cls = Request if self.plain[rt.name] else RichRequest
-        req = cls(i, now, int(self.drawn.prompt_tokens[i]), int(self.drawn.output_tokens[i]),
-                  rt.plan, rt.name)
+        k = i - self._chunk_start
+        if k >= ARRIVAL_CHUNK:
+            self._refill(i)
+            k = 0
+        rt, cls, direct = self._type_info[self._chunk_type[k]]
+        req = cls(i, now, self._chunk_prompt[k], self._chunk_output[k], rt.plan, rt.name)
         if self.prefix_id is not None and self.prefix_id[i] >= 0:
             req.prefix_id = int(self.prefix_id[i])
             req.prefix_tokens = int(self.prefix_tokens[i])
         if rt.reasoning is not None:
             reasoning.begin(req, rt.reasoning, int(self.thinking[i]))
-        first = rt.plan[0]
-        if first.kind is GENERATE and first.pool != ROUTED_POOL and first.pool not in self.frontend_s:
-            self.pools[first.pool].submit(req)  # a fresh request is already set up for it
+        if direct is not None:
+            direct.submit(req)
         else:
             self._submit(req)
 
@@ -267,7 +256,7 @@ class _Run:
         """Record a finished stage. ``kind`` is a StageKind (or a str for pseudo-stages)."""
         now = self.engine.now_s
         self.visit_codes.append(self._visit_code(req, kind, pool))
-        self.visit_times += (enqueue_s, start_s, now)
+        self.visit_times.extend((enqueue_s, start_s, now))
         if self.record_visits:
             if req.visits is None:
                 req.visits = []
@@ -280,7 +269,7 @@ class _Run:
             self._submit(req)
             return
         req.finish_s = self.engine.now_s
-        self.collector.completed.append(req)
+        self.collector.complete(req)
         self._closed_loop_next()
 
     def _service_done(self, req: Request) -> None:
@@ -317,7 +306,7 @@ class _Run:
             if code is None:
                 code = self._visit_code(req, kind, pool)
             self.visit_codes.append(code)
-            self.visit_times += (req.gen_enqueue_s, req.stage_start_s, now)
+            self.visit_times.extend((req.gen_enqueue_s, req.stage_start_s, now))
             if self.record_visits:
                 if req.visits is None:
                     req.visits = []
@@ -328,7 +317,7 @@ class _Run:
             if req.stage_index < len(req.plan):
                 self._submit(req)
                 return
-            self.collector.completed.append(req)
+            self.collector.complete(req)
             if self.closed_loop:
                 self._closed_loop_next()
             return
@@ -378,7 +367,7 @@ class _Run:
             for store in self.stores.values():  # its prefix will not be computed: wake waiters
                 store.abandon(req)
         req.finish_s = self.engine.now_s
-        self.collector.rejected.append(req)
+        self.collector.reject(req)
         self._closed_loop_next()
 
     def _closed_loop_next(self) -> None:
@@ -392,7 +381,7 @@ class _Run:
 
 def simulate(config: SimConfig, seed: int = 0) -> SimResult:
     """Run one simulation. Pure: the same config and seed give the same result."""
-    run = _Run(config, seed)
+    run = _Run(config, seed, keep_requests=config.record_requests)
     run.start()
     run.engine.run()
     summary = summarize(config, run.collector, run.engine.num_events, run.engine.now_s)

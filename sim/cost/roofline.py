@@ -163,6 +163,15 @@ class RooflineCostModel:
         self._lm_head_params = (model.vocab_size * model.hidden_size / shard
                                 if model.kind is ModelKind.DECODER else 0.0)
         self._decode_cache: dict[int, tuple[float, float]] = {}
+        # step_time: the count-only terms per token count and per (logits, prefill sequences)
+        self._token_cache: dict[int, tuple] = {}
+        self._seq_cache: dict[tuple[int, int], tuple[float, float]] = {}
+        attn = self._attention
+        self._step_consts = (attn.prefill_flops_per_pair, self._attn_flops,
+                             attn.prefill_expand_flops_per_token, self._flops,
+                             attn.kv_read_bytes_per_token, self._bw,
+                             self._decode_attention_s_per_token(),
+                             self.params.attention_half_context_tokens)
 
     # --- operators ------------------------------------------------------------------
     def _kind_gemm_s(self, tokens: int, kind: int) -> float:
@@ -233,24 +242,47 @@ class RooflineCostModel:
 
     # --- StepCostModel ----------------------------------------------------------------
     def step_time_s(self, shape: StepShape) -> float:
-        tokens = shape.prefill_tokens + shape.num_decode_seqs
+        return self.step_time(shape.prefill_tokens, shape.prefill_attention_pairs,
+                              shape.prefill_context_tokens, shape.num_prefill_seqs,
+                              shape.num_decode_seqs, shape.decode_context_tokens)
+
+    def step_time(self, prefill_tokens: int, prefill_attention_pairs: float,
+                  prefill_context_tokens: int, num_prefill_seqs: int, num_decode_seqs: int,
+                  decode_context_tokens: int) -> float:
+        """``step_time_s`` of the shape these fields describe, without building a ``StepShape``
+        (the replica's hot path). The terms that depend only on the token and sequence counts
+        are cached per count; the sum is formed in the same order, so the result is the same
+        float as the uncached expression."""
+        tokens = prefill_tokens + num_decode_seqs
         if tokens == 0:
             return 0.0
+        logits_tokens = num_decode_seqs + num_prefill_seqs
+        token_terms = self._token_cache.get(tokens)
+        if token_terms is None:
+            token_terms = self._token_cache[tokens] = (
+                tuple((kind[0], self._kind_gemm_s(tokens, i))
+                      for i, kind in enumerate(self._layer_kinds)), self._comm_s(tokens))
+        gemms, comm_s = token_terms
+        key = (logits_tokens, num_prefill_seqs)
+        seq_terms = self._seq_cache.get(key)
+        if seq_terms is None:
+            seq_terms = self._seq_cache[key] = (self._lm_head_s(logits_tokens),
+                                                self._fixed_s(logits_tokens, num_prefill_seqs))
+        head_s, fixed_s = seq_terms
+        a_pair, a_flops, expand, flops, kv_read, bw, decode_per_token, half = self._step_consts
         prefill_s = decode_s = 0.0
-        attn = self._attention
-        if shape.prefill_tokens:
-            prefill_s = max(
-                attn.prefill_flops_per_pair * shape.prefill_attention_pairs / self._attn_flops
-                + attn.prefill_expand_flops_per_token
-                * (shape.prefill_context_tokens - shape.prefill_tokens) / self._flops,
-                attn.kv_read_bytes_per_token * shape.prefill_context_tokens / self._bw)
-        if shape.num_decode_seqs:
-            decode_s = self._decode_attention_s_per_token() * (
-                shape.decode_context_tokens
-                + shape.num_decode_seqs * self.params.attention_half_context_tokens)
-        logits_tokens = shape.num_decode_seqs + shape.num_prefill_seqs
-        return (self._layers_s(tokens, prefill_s, decode_s) + self._comm_s(tokens)
-                + self._lm_head_s(logits_tokens) + self._fixed_s(logits_tokens, shape.num_prefill_seqs))
+        if prefill_tokens:
+            prefill_s = max(a_pair * prefill_attention_pairs / a_flops
+                            + expand * (prefill_context_tokens - prefill_tokens) / flops,
+                            kv_read * prefill_context_tokens / bw)
+        if num_decode_seqs:
+            decode_s = decode_per_token * (decode_context_tokens + num_decode_seqs * half)
+        if len(gemms) == 1:
+            n, gemm_s = gemms[0]
+            layers_s = n * (gemm_s + prefill_s + decode_s)
+        else:
+            layers_s = sum(n * (gemm_s + prefill_s + decode_s) for n, gemm_s in gemms)
+        return layers_s + comm_s + head_s + fixed_s
 
     def _decode_attention_s_per_token(self) -> float:
         # Decode attention reads each context token's K and V once; both terms are linear in

@@ -1,6 +1,7 @@
-"""What a run records and how it is summarised: append-only per-replica and per-request records
-(``collector``), per-stage breakdowns (``stages``), and the summary with percentiles, goodput
-under the SLO and utilisation (``summary``).
+"""What a run records and how it is summarised: per-replica records and compact per-request
+columns folded as the run goes (``collector``), a relative-accuracy quantile sketch for
+distributions too large to keep exactly (``sketch``), per-stage breakdowns (``stages``), and the
+summary with percentiles, goodput under the SLO and utilisation (``summary``).
 
 May import: ``sim.config``, ``sim.request`` and this folder.
 """

@@ -1,10 +1,27 @@
-"""Append-only records written during a run; summarised once at the end."""
+"""Records written during a run, folded as it goes; summarised once at the end.
+
+Memory model (docs/performance.md): a finished request leaves seven numbers in compact
+``array('d')`` columns (``RequestColumns``), not its ``Request`` object, unless ``keep_requests``
+(``record_requests``, or code that inspects ``completed``/``rejected`` itself). Decode runs leave
+four floats each in ``itl_runs``; once the inter-token gaps they stand for exceed
+``ITL_EXACT_MAX_SAMPLES``, they are folded into a ``RelativeSketch`` (relative error
+``sketch.DEFAULT_ALPHA``) a buffer at a time, so ITL memory stays bounded however long the run.
+"""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from sim.metrics.sketch import RelativeSketch
 from sim.request import Request
+
+# Inter-token gaps (sum of the runs' steps) kept exactly; beyond this the ITL percentiles come
+# from the sketch. No golden or unit-test run comes near it.
+ITL_EXACT_MAX_SAMPLES = 4_000_000
+ITL_FOLD_RUNS = 65_536  # once sketching: fold the run buffer when it holds this many runs
 
 
 class TraceSpans(list):
@@ -25,7 +42,7 @@ class TraceSpans(list):
 class ReplicaStats:
     label: str
     pool: str
-    itl_runs: list  # shared: (first_step_s, growth_s, steps, batch) per decode run
+    itl_runs: array  # shared, flat: (first_step_s, growth_s, steps, batch) per decode run
     spans: list | None  # shared: (track, name, start_s, duration_s, batch) or None when off
     busy_s: float = 0.0
     steps: int = 0  # scheduled activities (a decode run counts once)
@@ -37,7 +54,7 @@ class ReplicaStats:
         """``steps`` inter-token gaps of ``first_step_s + k * growth_s``, each for ``batch`` tokens.
         Stalls and preemption gaps are recorded by the replica as runs of their own."""
         if batch:
-            self.itl_runs.append((first_step_s, growth_s, steps, batch))
+            self.itl_runs.extend((first_step_s, growth_s, steps, batch))
 
     def add_span(self, track: str, name: str, start_s: float, duration_s: float, batch: int) -> None:
         if len(self.spans) < self.max_spans:
@@ -51,20 +68,49 @@ class ReplicaStats:
             counters.append((self.label, time_s, kv_used, kv_total, waiting, batch))
 
 
+class RequestColumns:
+    """One row per finished request, column-wise in ``array('d')``: what the summary reads."""
+
+    __slots__ = ("arrival", "first", "finish", "last", "prompt", "output", "answer", "kind")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, array("q" if name == "kind" else "d"))
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    def np(self, name: str) -> np.ndarray:
+        """A column as a numpy array (a copy, so the collector may go on growing)."""
+        col = getattr(self, name)
+        return np.frombuffer(col, dtype=np.int64 if name == "kind" else float).copy() \
+            if len(col) else np.empty(0, dtype=np.int64 if name == "kind" else float)
+
+
 @dataclass(slots=True)
 class Collector:
     record_trace: bool = False
     max_spans: int = 200_000
+    # keep the finished Request objects in completed / rejected (per-request rows, tests)
+    keep_requests: bool = True
+    type_index: dict = field(default_factory=dict)  # request type name -> workload order
     completed: list[Request] = field(default_factory=list)
     rejected: list[Request] = field(default_factory=list)
+    done: RequestColumns = field(default_factory=RequestColumns)
+    rejected_arrival: array = field(default_factory=lambda: array("d"))
+    rejected_reasons: dict = field(default_factory=dict)  # drop reason value -> count
+    rejected_types: dict = field(default_factory=dict)  # type name -> count
     replicas: list[ReplicaStats] = field(default_factory=list)
-    itl_runs: list = field(default_factory=list)
+    itl_runs: array = field(default_factory=lambda: array("d"))
+    itl_sketch: RelativeSketch | None = None  # set once the ITL samples outgrow exact keeping
+    _itl_checked: int = 0  # floats of itl_runs whose steps are counted in _itl_samples
+    _itl_samples: int = 0
     spans: list | None = None
     # pipelines: per stage visit a code for (type, stage kind, pool) and its three times
     # (enqueue_s, start_s, end_s) flat in visit_times (cheap to append, cheap to turn into arrays)
     visit_keys: dict = field(default_factory=dict)  # code -> (type, stage kind, pool)
-    visit_codes: list = field(default_factory=list)
-    visit_times: list = field(default_factory=list)
+    visit_codes: array = field(default_factory=lambda: array("q"))
+    visit_times: array = field(default_factory=lambda: array("d"))
     kv_tiers: list = field(default_factory=list)  # sim.kvstore.store.TierStats
     kv_lookups: dict = field(default_factory=dict)  # store pool -> [lookups, misses, in-flight waits]
     links: list = field(default_factory=list)  # sim.network.LinkStats of pool-to-pool links
@@ -80,3 +126,55 @@ class Collector:
                              max_spans=self.max_spans)
         self.replicas.append(stats)
         return stats
+
+    def complete(self, req: Request) -> None:
+        """A request has finished its plan: keep its row (and the object if asked to)."""
+        d = self.done
+        d.arrival.append(req.arrival_s)
+        d.first.append(req.first_token_s)
+        d.finish.append(req.finish_s)
+        d.last.append(req.last_token_s if req.last_token_s >= 0 else req.finish_s)
+        d.prompt.append(req.prompt_tokens)
+        d.output.append(req.output_tokens)
+        d.answer.append(req.answer_token_s if req.rich and req.answer_token_s >= 0
+                        else req.first_token_s)
+        d.kind.append(self.type_index.get(req.type_name, 0))
+        if self.keep_requests:
+            self.completed.append(req)
+
+    def reject(self, req: Request) -> None:
+        self.rejected_arrival.append(req.arrival_s)
+        reason = req.drop_reason.value
+        self.rejected_reasons[reason] = self.rejected_reasons.get(reason, 0) + 1
+        self.rejected_types[req.type_name] = self.rejected_types.get(req.type_name, 0) + 1
+        if self.keep_requests:
+            self.rejected.append(req)
+
+    @property
+    def num_completed(self) -> int:
+        return len(self.done)
+
+    @property
+    def num_rejected(self) -> int:
+        return len(self.rejected_arrival)
+
+    def fold_itl(self, final: bool = False) -> None:
+        """Count the new decode runs' gaps; past ``ITL_EXACT_MAX_SAMPLES`` move the buffered
+        runs into the sketch (called every few thousand requests, and with ``final`` at the end
+        once sketching). The buffer is emptied in place: replicas share it."""
+        runs = self.itl_runs
+        if self.itl_sketch is None:
+            # a copy, not a view: a live view of the array would make the replicas' next append
+            # fail ("cannot resize an array that is exporting buffers")
+            new = np.array(runs[self._itl_checked:], dtype=float)
+            self._itl_samples += int(new[2::4].sum())
+            self._itl_checked = len(runs)
+            if self._itl_samples <= ITL_EXACT_MAX_SAMPLES:
+                return
+            self.itl_sketch = RelativeSketch()
+        elif not final and len(runs) < 4 * ITL_FOLD_RUNS:
+            return
+        if len(runs):
+            buffered = np.frombuffer(runs, dtype=float).copy()
+            del runs[:]
+            self.itl_sketch.add_runs(buffered)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
 
 from sim.config import RequestTypeSpec, SimConfig, SLOSpec
 from sim.metrics.collector import Collector
-from sim.request import StageKind
 from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
                                 stage_breakdown_by_type)
 from sim.metrics.steady import steady_state
@@ -44,7 +42,8 @@ def itl_samples(runs: list) -> tuple[np.ndarray, np.ndarray]:
     """Expand decode runs into (inter-token latency, number of tokens) samples."""
     if not runs:
         return np.empty(0), np.empty(0)
-    arr = np.asarray(runs, dtype=float)
+    # a copy (np.array), never a view of the live array('d') that replicas still append to
+    arr = np.array(runs, dtype=float).reshape(-1, 4)
     first, growth, steps, batch = arr.T
     steps_i = steps.astype(np.int64)
     offsets = np.repeat(np.cumsum(steps_i) - steps_i, steps_i)
@@ -64,12 +63,12 @@ def slo_bounds(slos: list[SLOSpec], name: str, kind: np.ndarray) -> float | np.n
     return np.array([math.inf if v is None else v for v in values])[kind]
 
 
-def request_type_summary(types: tuple[RequestTypeSpec, ...], rejected: list, kind: np.ndarray,
+def request_type_summary(types: tuple[RequestTypeSpec, ...], rejected: dict, kind: np.ndarray,
                          multi: np.ndarray, ok: np.ndarray, output: np.ndarray, ttft: np.ndarray,
                          tpot: np.ndarray, e2e: np.ndarray, per_s) -> dict[str, dict]:
     """Per request type (workload order): the workload-wide figures restricted to its requests,
     goodput under its own SLO. Throughputs are over the workload's span, so types add up to it."""
-    dropped = Counter(r.type_name for r in rejected)
+    dropped = rejected  # type name -> rejected requests
     tpot_kind = kind[multi]  # tpot holds the requests with more than one output token
     out = {}
     for i, rt in enumerate(types):
@@ -89,34 +88,24 @@ def request_type_summary(types: tuple[RequestTypeSpec, ...], rejected: list, kin
 
 
 def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:
-    done = collector.completed
-    arrival = np.fromiter((r.arrival_s for r in done), float, len(done))
-    first = np.fromiter((r.first_token_s for r in done), float, len(done))
-    finish = np.fromiter((r.finish_s for r in done), float, len(done))
+    done = collector.done  # compact columns, one row per completed request (completion order)
+    n_done = len(done)
+    arrival, first, finish = done.np("arrival"), done.np("first"), done.np("finish")
     # the last generated token (before any post-processing stage); TPOT is measured to it.
-    # When every plan ends with its generation the two coincide (and the pass is skipped).
-    ends_later = any(rt.plan[-1].kind not in (StageKind.GENERATE, StageKind.DECODE)
-                     for rt in config.workload.request_types)
-    last = (np.fromiter((r.last_token_s if r.last_token_s >= 0 else r.finish_s for r in done),
-                        float, len(done)) if ends_later else finish)
-    prompt = np.fromiter((r.prompt_tokens for r in done), float, len(done))
-    output = np.fromiter((r.output_tokens for r in done), float, len(done))
+    last = done.np("last")
+    prompt, output = done.np("prompt"), done.np("output")
     ttft, e2e = first - arrival, finish - arrival
     multi = output > 1
     tpot = (last[multi] - first[multi]) / (output[multi] - 1)
-    start = float(arrival.min()) if done else 0.0
-    span_s = max(float(finish.max()) - start, 1e-12) if done else 0.0
+    start = float(arrival.min()) if n_done else 0.0
+    span_s = max(float(finish.max()) - start, 1e-12) if n_done else 0.0
     per_s = (lambda x: float(x) / span_s) if span_s else (lambda x: 0.0)
     types = config.workload.request_types
-    # index of each completed request's type in workload order (one type: no pass needed)
-    if len(types) > 1:
-        order = {rt.name: i for i, rt in enumerate(types)}
-        kind = np.fromiter((order[r.type_name] for r in done), np.int64, len(done))
-    else:
-        kind = np.zeros(len(done), dtype=np.int64)
+    # index of each completed request's type in workload order
+    kind = done.np("kind") if len(types) > 1 else np.zeros(n_done, dtype=np.int64)
     # each request is judged against its own type's SLO (the global one unless overridden)
     slos = [config.slo.overridden(rt.slo) for rt in types]
-    ok = np.ones(len(done), dtype=bool)
+    ok = np.ones(n_done, dtype=bool)
     if (bound := slo_bounds(slos, "ttft_ms", kind)) is not None:
         ok &= ttft * 1e3 <= bound
     if (bound := slo_bounds(slos, "tpot_ms", kind)) is not None:
@@ -124,7 +113,13 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         ok &= tpot_all * 1e3 <= bound
     if (bound := slo_bounds(slos, "e2e_ms", kind)) is not None:
         ok &= e2e * 1e3 <= bound
-    itl_values, itl_weights = itl_samples(collector.itl_runs)
+    if collector.itl_sketch is None:
+        itl_values, itl_weights = itl_samples(collector.itl_runs)
+        itl = weighted_stats_ms(itl_values, itl_weights)
+        del itl_values, itl_weights
+    else:  # too many gaps to keep: the sketch (sim.metrics.sketch, relative error alpha)
+        collector.fold_itl(final=True)
+        itl = collector.itl_sketch.stats_ms(PERCENTILES)
     pools: dict[str, dict] = {}
     for stats in collector.replicas:
         pool = pools.setdefault(stats.pool, {"replicas": 0, "busy_s": 0.0, "preemptions": 0,
@@ -136,26 +131,25 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         pool["decode_steps"] += stats.decode_steps
     for pool in pools.values():
         pool["utilization"] = pool["busy_s"] / (pool["replicas"] * end_s) if end_s else 0.0
-    reasons = Counter(r.drop_reason.value for r in collector.rejected)
+    reasons = collector.rejected_reasons
     overall = {
-        "requests_completed": len(done),
-        "requests_rejected": len(collector.rejected),
+        "requests_completed": n_done,
+        "requests_rejected": collector.num_rejected,
         "output_tokens_per_s": per_s(output.sum()),
         "goodput_output_tokens_per_s": per_s(output[ok].sum()),
-        "slo_attainment": float(ok.mean()) if done else 0.0,
+        "slo_attainment": float(ok.mean()) if n_done else 0.0,
         "ttft_ms": latency_stats_ms(ttft),
         "tpot_ms": latency_stats_ms(tpot),
         "e2e_ms": latency_stats_ms(e2e),
     }
-    by_type = (request_type_summary(types, collector.rejected, kind, multi, ok, output,
+    by_type = (request_type_summary(types, collector.rejected_types, kind, multi, ok, output,
                                     ttft, tpot, e2e, per_s) if len(types) > 1
                else {types[0].name: {k: dict(v) if isinstance(v, dict) else v
                                      for k, v in overall.items()}})
     extra = {}
     if any(rt.reasoning is not None for rt in types):
         # time to first *answer* token: after the thinking (sim.pipeline.reasoning.finish)
-        answer = np.fromiter((r.answer_token_s if r.rich and r.answer_token_s >= 0
-                              else r.first_token_s for r in done), float, len(done))
+        answer = done.np("answer")
         extra["ttfat_ms"] = latency_stats_ms(answer - arrival)
     return {
         **extra,
@@ -170,12 +164,11 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         "goodput_requests_per_s": per_s(ok.sum()),
         "goodput_output_tokens_per_s": overall["goodput_output_tokens_per_s"],
         "slo_attainment": overall["slo_attainment"],
-        "steady_state": steady_state(
-            arrival, finish, output, ok,
-            np.fromiter((r.arrival_s for r in collector.rejected), float, len(collector.rejected))),
+        "steady_state": steady_state(arrival, finish, output, ok,
+                                     np.frombuffer(collector.rejected_arrival, float).copy()),
         "ttft_ms": overall["ttft_ms"],
         "tpot_ms": overall["tpot_ms"],
-        "itl_ms": weighted_stats_ms(itl_values, itl_weights),
+        "itl_ms": itl,
         "e2e_ms": overall["e2e_ms"],
         "request_types": by_type,
         "preemptions": int(sum(p["preemptions"] for p in pools.values())),

@@ -7,6 +7,7 @@
   reasoning.py      thinking lengths, multi-round context growth, best-of-N
   routing.py        model routing (rule, classifier, cascade)
   disaggregation.py prefill -> decode KV hand-off over a network link
+  pools.py          the run's non-LLM pools and hand-off links, built from their specs
   workload.py       per-request pipeline draws (prefix ids, thinking lengths, per-type arrivals)
   validate.py       plan rules (called by ``SimConfig``)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from heapq import heappush
 
 from sim.engine import PRIORITY_COMPLETION
 from sim.request import Request
@@ -68,25 +69,42 @@ class DecodeRuns:
 
     # --- decode runs in closed form ----------------------------------------------------
     def _start_decode_run(self) -> None:
-        while True:
-            kv_steps = self._steps_until_kv_full()
-            if kv_steps > 0:
-                break
-            self._preempt_last()
-            if not self.num_decoding:
-                return self._start_next_step()
-        self._drop_stale_finishes()
-        steps = min(kv_steps, self.finish_heap[0][0] - self.decode_step)
-        context = self._context_sum()
-        base, slope = self.cost.decode_coefficients(self.num_decoding, context)
-        self.run_base_s = base + slope * context
-        self.run_growth_s = slope * self.num_decoding
+        heap, admitted = self.finish_heap, self.admitted
+        while heap and admitted.get(heap[0][1]) is not heap[0][2]:  # _drop_stale_finishes
+            heapq.heappop(heap)
+        steps = heap[0][0] - self.decode_step  # until the first member finishes
+        n = self.num_decoding
+        # Enough free blocks for every decoder to cross a block boundary each bs steps: the
+        # KV cache cannot fill before the first finish (``_steps_until_kv_full`` >= steps).
+        if self.total_blocks - self.used_blocks < n * (steps // self.bs + 1):
+            while True:
+                kv_steps = self._steps_until_kv_full()
+                if kv_steps > 0:
+                    break
+                self._preempt_last()
+                if not self.num_decoding:
+                    return self._start_next_step()
+            self._drop_stale_finishes()
+            steps = min(kv_steps, heap[0][0] - self.decode_step)
+            n = self.num_decoding
+        context = self._ctx_sum + n * (self.decode_step - self._ctx_anchor)
+        base, slope = self.cost.decode_coefficients(n, context)
+        self.run_base_s = run_base = base + slope * context
+        self.run_growth_s = growth = slope * n
         self.run_steps = steps
-        self.run_start_s = self.engine.now_s
+        engine = self.engine
+        self.run_start_s = start = engine.now_s
         self.in_run = True
-        self._begin(0.0, "decode", self.num_decoding)
-        self.engine.schedule(self._run_time(steps), self._end_run, self.version,
-                             priority=PRIORITY_COMPLETION)
+        stats = self.stats
+        if stats.spans is None:  # ``_begin(0.0, ...)``, inlined
+            self.busy = True
+            self.version += 1
+            stats.steps += 1
+        else:
+            self._begin(0.0, "decode", n)
+        engine._seq += 1  # the run's end (``_run_time(steps)``, inlined)
+        heappush(engine._heap, (start + steps * run_base + growth * steps * (steps - 1) / 2,
+                                PRIORITY_COMPLETION, engine._seq, self._end_run, (self.version,)))
 
     def _run_time(self, steps: int) -> float:
         """End time of the ``steps``-th step of the current run."""
@@ -118,16 +136,22 @@ class DecodeRuns:
             return  # superseded by an interrupt
         steps = self.run_steps
         duration = self.engine.now_s - self.run_start_s
-        self.stats.busy_s += duration
-        self._record_itl(self.run_base_s, self.run_growth_s, steps, self.num_decoding)
-        self.stats.decode_steps += steps
-        if self.stats.spans is not None:
-            self.stats.add_span(self.label, f"decode x{steps}", self.run_start_s, duration,
-                                self.num_decoding)
+        stats = self.stats
+        stats.busy_s += duration
+        if self._stalls:
+            self._record_itl(self.run_base_s, self.run_growth_s, steps, self.num_decoding)
+        else:  # ``record_itl_run``, inlined (the batch is never empty here)
+            stats.itl_runs.extend((self.run_base_s, self.run_growth_s, steps, self.num_decoding))
+        stats.decode_steps += steps
+        if stats.spans is not None:
+            stats.add_span(self.label, f"decode x{steps}", self.run_start_s, duration,
+                           self.num_decoding)
         self.used_blocks += self._new_blocks(self.decode_step, steps)
         self.decode_step += steps
         self.busy = self.in_run = False
-        self._pop_finished()
+        heap = self.finish_heap
+        if heap and heap[0][0] <= self.decode_step:
+            self._pop_finished()
         self._continue()
 
     # --- decode-set bookkeeping ----------------------------------------------------------
@@ -163,6 +187,8 @@ class DecodeRuns:
 
     def _pop_finished(self) -> None:
         heap = self.finish_heap
+        if not heap or heap[0][0] > self.decode_step:
+            return
         while heap and heap[0][0] <= self.decode_step:
             _, seq, req = heapq.heappop(heap)
             if self.admitted.get(seq) is req:  # else a stale entry of a preempted request
@@ -196,7 +222,13 @@ class DecodeRuns:
         return total
 
     def _decode_blocks_needed(self, steps: int) -> int:
+        if steps == 1:
+            return self.phase_counts[-self.decode_step % self.bs] if self.num_decoding else 0
         return self._new_blocks(self.decode_step, steps) if self.num_decoding else 0
+
+    def _next_step_blocks(self) -> int:
+        """Blocks the decode set allocates in its next step (``_decode_blocks_needed(1)``)."""
+        return self.phase_counts[-self.decode_step % self.bs] if self.num_decoding else 0
 
     def _steps_until_kv_full(self) -> int:
         """How many decode steps fit in the free blocks (exact)."""

@@ -36,6 +36,7 @@ request is preempted and readmitted with another first chunk: preemption by the 
 from __future__ import annotations
 
 from collections import deque
+from heapq import heappush
 from typing import Callable
 
 from sim.config import SchedulerSpec
@@ -55,6 +56,17 @@ def watermark_blocks(total_blocks: int, fraction: float) -> int:
     return int(fraction * total_blocks)
 
 
+def _shape_step_time(cost: StepCostModel) -> Callable[..., float]:
+    """``step_time(prefill_tokens, pairs, prefill_context, prefill_seqs, decode_seqs,
+    decode_context)`` for a cost model that only offers ``step_time_s(StepShape)``."""
+    def step_time(tokens, pairs, context, prefill_seqs, decoders, decode_context) -> float:
+        return cost.step_time_s(StepShape(
+            prefill_tokens=tokens, prefill_attention_pairs=pairs, prefill_context_tokens=context,
+            num_prefill_seqs=prefill_seqs, num_decode_seqs=decoders,
+            decode_context_tokens=decode_context))
+    return step_time
+
+
 class Replica(DecodeRuns):
     def __init__(self, engine: Engine, label: str, cost: StepCostModel, spec: SchedulerSpec,
                  num_blocks: int, on_finish: Callable[[Request], None],
@@ -69,6 +81,8 @@ class Replica(DecodeRuns):
         self.bs = spec.block_size_tokens
         self.max_seqs = spec.max_num_seqs
         self.token_budget = self.strategy.token_budget(spec)
+        # the cost model's step time from the shape's fields (no StepShape on the hot path)
+        self._step_time = getattr(cost, "step_time", None) or _shape_step_time(cost)
         self.total_blocks = num_blocks
         self.used_blocks = 0
         self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
@@ -152,7 +166,7 @@ class Replica(DecodeRuns):
 
     def _admit_decoders(self) -> None:
         """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
-        free = self.total_blocks - self.used_blocks - self._decode_blocks_needed(1) - self.watermark
+        free = self.total_blocks - self.used_blocks - self._next_step_blocks() - self.watermark
         waiting = self.waiting
         while waiting and len(self.admitted) < self.max_seqs:
             req = waiting[0]
@@ -181,33 +195,50 @@ class Replica(DecodeRuns):
             tokens += chunk
             pairs += chunk * (req.computed + (chunk + 1) / 2)
             context += req.computed + chunk
-        decoders = self.num_decoding if with_decode else 0
-        shape = StepShape(prefill_tokens=tokens, prefill_attention_pairs=pairs,
-                          prefill_context_tokens=context, num_prefill_seqs=len(chunks),
-                          num_decode_seqs=decoders,
-                          decode_context_tokens=self._context_sum() if decoders else 0)
-        duration = self.cost.step_time_s(shape)
-        if decoders:
-            self.used_blocks += self._decode_blocks_needed(1)
-            self._record_itl(duration, 0.0, 1, decoders)
-        elif self.num_decoding:  # decoders wait through a prefill-only step
-            stalled = 0
-            for group in self._stalls:
-                group[0] += duration
-                stalled += group[1]
-            if self.num_decoding > stalled:  # joined since the last prefill-only step
-                self._stalls.append([duration, self.num_decoding - stalled])
-        self._begin(duration, "prefill" if not decoders else "mixed", len(chunks) + decoders)
-        self.engine.schedule(self.engine.now_s + duration, self._end_step, chunks,
-                             decoders > 0, priority=PRIORITY_COMPLETION)
+        num_decoding = self.num_decoding
+        if with_decode and num_decoding:
+            decode_context = self._ctx_sum + num_decoding * (self.decode_step - self._ctx_anchor)
+            duration = self._step_time(tokens, pairs, context, len(chunks), num_decoding,
+                                       decode_context)
+            self.used_blocks += self.phase_counts[-self.decode_step % self.bs]
+            if self._stalls:
+                self._record_itl(duration, 0.0, 1, num_decoding)
+            else:
+                self.stats.itl_runs.extend((duration, 0.0, 1, num_decoding))
+            decoders = num_decoding
+        else:
+            decoders = 0
+            duration = self._step_time(tokens, pairs, context, len(chunks), 0, 0)
+            if num_decoding:  # decoders wait through a prefill-only step
+                stalled = 0
+                for group in self._stalls:
+                    group[0] += duration
+                    stalled += group[1]
+                if num_decoding > stalled:  # joined since the last prefill-only step
+                    self._stalls.append([duration, num_decoding - stalled])
+        stats = self.stats
+        if stats.spans is None:  # ``_begin``, inlined
+            self.busy = True
+            self.version += 1
+            stats.steps += 1
+            stats.busy_s += duration
+        else:
+            self._begin(duration, "prefill" if not decoders else "mixed", len(chunks) + decoders)
+        engine = self.engine
+        engine._seq += 1
+        heappush(engine._heap, (engine.now_s + duration, PRIORITY_COMPLETION, engine._seq,
+                                self._end_step, (chunks, decoders > 0)))
 
     def _continue(self) -> None:
         """Plan the next step now, unless more events are due at this same instant (arrivals,
         other completions): then plan after them, so a batch formed at t sees everything at t."""
-        if self.engine.next_time_s() <= self.engine.now_s:
+        heap = self.engine._heap
+        if heap and heap[0][0] <= self.engine.now_s:
             self._request_schedule()
-        else:
+        elif self.decode_only and self.waiting:
             self._start_next_step()
+        else:
+            self.strategy.next_step(self)  # ``_start_next_step``, inlined
 
     def _end_step(self, chunks: list[tuple[Request, int]], with_decode: bool) -> None:
         self.busy = False

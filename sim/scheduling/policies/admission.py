@@ -14,7 +14,7 @@ def admit_whole(replica, budget: int) -> list[tuple[Request, int]]:
     """FCFS admission of whole prompts; a prompt longer than the budget may run alone.
     Returns the step's ``[(request, prefill tokens)]`` (empty: nothing admitted)."""
     chunks: list[tuple[Request, int]] = []
-    free = (replica.total_blocks - replica.used_blocks - replica._decode_blocks_needed(1)
+    free = (replica.total_blocks - replica.used_blocks - replica._next_step_blocks()
             - replica.watermark)
     waiting, admitted, max_seqs = replica.waiting, replica.admitted, replica.max_seqs
     bs = replica.bs

@@ -6,11 +6,12 @@ from sim.request import Request
 from sim.scheduling.policies.mixed import MixedBatching
 
 
-def admit_chunks(replica, budget: int) -> list[tuple[Request, int]]:
+def admit_chunks(replica, budget: int, decode_blocks: int | None = None) -> list[tuple[Request, int]]:
     """Chunked prefill: continue partial prefills first, then admit new prompts in chunks.
     Admission reserves the whole prompt's blocks (``sim.scheduling.replica``'s docstring), so
     chunks allocate none. An admitted request stays in ``replica.prefilling`` until its prefill
-    completes (``Replica._end_step``) or it is preempted."""
+    completes (``Replica._end_step``) or it is preempted. ``decode_blocks``: the decoders' next
+    step's new blocks, if the caller has them."""
     chunks: list[tuple[Request, int]] = []
     prefilling = replica.prefilling
     for req in prefilling:
@@ -19,17 +20,29 @@ def admit_chunks(replica, budget: int) -> list[tuple[Request, int]]:
         chunk = min(req.prefill_target - req.computed, budget)
         budget -= chunk
         chunks.append((req, chunk))
-    free = (replica.total_blocks - replica.used_blocks - replica._decode_blocks_needed(1)
-            - replica.watermark)
-    waiting, admitted, max_seqs = replica.waiting, replica.admitted, replica.max_seqs
+    waiting = replica.waiting
+    if budget <= 0 or not waiting:
+        return chunks
+    if decode_blocks is None:
+        decode_blocks = replica._next_step_blocks()
+    free = replica.total_blocks - replica.used_blocks - decode_blocks - replica.watermark
+    admitted, max_seqs, bs = replica.admitted, replica.max_seqs, replica.bs
     while budget > 0 and waiting and len(admitted) < max_seqs:
         req = waiting[0]
-        need = replica._prompt_blocks(req)
+        need = -(-req.prefill_target // bs)
+        if req.samples > 1:
+            need += replica._fork_blocks(req)
         chunk = min(req.prefill_target - req.computed, budget)  # cached tokens: no compute
         if need > free or chunk <= 0:
             break
         waiting.popleft()
-        replica._admit(req)
+        replica._admit_seq += 1  # ``replica._admit(req)``, inlined
+        req.admit_seq = seq = replica._admit_seq
+        admitted[seq] = req
+        if req.stage_start_s < 0:
+            req.stage_start_s = now = replica.engine.now_s
+            if req.gen_start_s < 0:
+                req.gen_start_s = now
         prefilling.append(req)
         free -= need
         budget -= chunk
@@ -48,3 +61,18 @@ class ChunkedPrefill(MixedBatching):
     budget_field = "chunk_size_tokens"
     whole_prompts = False
     admit = staticmethod(admit_chunks)
+
+    def next_step(self, replica) -> None:
+        """``MixedBatching.next_step`` with the decoders' block check done once, inline."""
+        decoders = replica.num_decoding  # admission below does not change it
+        blocks = 0
+        if decoders:
+            blocks = replica.phase_counts[-replica.decode_step % replica.bs]
+            if blocks > replica.total_blocks - replica.used_blocks:
+                replica._reserve_decode_blocks(1)  # preempts
+                return replica._start_next_step()  # the batch changed; plan again
+        chunks = admit_chunks(replica, replica.token_budget - decoders, blocks)
+        if chunks:
+            replica._start_step(chunks, with_decode=decoders > 0)
+        elif decoders:
+            replica._start_decode_run()

@@ -1,0 +1,67 @@
+"""The non-LLM pools of a run (CPU cores, vector-search workers, encoders) and the links of its
+disaggregated hand-offs, built from their specs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sim.config import PoolSpec, SimConfig
+from sim.cost.factory import build_cost_model
+from sim.engine import Engine
+from sim.errors import ConfigError
+from sim.hardware.memory import weight_bytes_per_device
+from sim.metrics.collector import Collector
+from sim.network import Link, LinkStats
+from sim.pipeline.cpu_stage import CPUStageCost
+from sim.pipeline.disaggregation import link_between
+from sim.pipeline.rag import EncoderCost, VectorSearchCost
+from sim.pipeline.service import ServicePool
+from sim.request import Request, StageKind
+from sim.roles import PoolRole
+
+
+def service_pool(engine: Engine, spec: PoolSpec, collector: Collector,
+                 on_done: Callable[[Request], None]) -> ServicePool:
+    """The ``ServicePool`` serving a CPU, retrieval or encoder pool (encoders must fit)."""
+    sched = spec.scheduler
+    if spec.role is PoolRole.CPU:
+        cores = spec.hardware.num_cores
+        return ServicePool(engine, spec.name, spec.num_replicas * cores, CPUStageCost(),
+                           max_batch=1, max_batch_tokens=1, collector=collector,
+                           on_done=on_done,
+                           server_label=lambda i: f"{spec.name}/h{i // cores}c{i % cores}")
+    if spec.role is PoolRole.RETRIEVAL:
+        workers = spec.workers_per_node
+        return ServicePool(engine, spec.name, spec.num_replicas * workers,
+                           VectorSearchCost(spec.index, spec.hardware, workers),
+                           max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_num_seqs,
+                           collector=collector, on_done=on_done,
+                           server_label=lambda i: f"{spec.name}/n{i // workers}w{i % workers}")
+    usable = spec.hardware.memory_bytes * sched.gpu_memory_utilization
+    weights = weight_bytes_per_device(spec.model, spec.tp, spec.pp, spec.weight_dtype)
+    if weights > usable:
+        raise ConfigError(f"{spec.field_path}: model {spec.model.name} needs {weights / 1e9:.1f} "
+                          f"GB per device, {spec.hardware.name} offers {usable / 1e9:.1f} GB")
+    return ServicePool(engine, spec.name, spec.num_replicas,
+                       EncoderCost(build_cost_model(spec), spec.model),
+                       max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_batched_tokens,
+                       collector=collector, on_done=on_done,
+                       server_label=lambda i: f"{spec.name}/{i}")
+
+
+def handoff_links(engine: Engine, config: SimConfig,
+                  collector: Collector) -> dict[tuple[str, str], tuple[Link, float]]:
+    """``(prefill pool, decode pool) -> (link, KV bytes per token)`` for every hand-off a plan
+    makes; each link's stats go to ``collector.links``."""
+    links = {}
+    for rt in config.workload.request_types:
+        for a, b in zip(rt.plan, rt.plan[1:]):
+            if a.kind is StageKind.PREFILL and (a.pool, b.pool) not in links:
+                src, dst = config.pool(a.pool), config.pool(b.pool)
+                spec = link_between(config.links, src, dst)
+                stats = LinkStats(name=spec.name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s)
+                collector.links.append(stats)
+                link = Link(engine, spec.name, spec.bandwidth_bytes_per_s, spec.latency_s,
+                            stats, collector.spans, config.max_trace_spans)
+                links[(a.pool, b.pool)] = (link, src.model.kv_bytes_per_token(src.kv_dtype))
+    return links
