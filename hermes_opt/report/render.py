@@ -13,7 +13,8 @@ from hermes_opt.report.compare import case_rows
 from hermes_opt.report.labels import (column_label, fmt_spread, group_reasons, metric_label,
                                       param_label, shorten)
 from hermes_opt.report.vendors import layout as _layout
-from hermes_opt.report.trials import STATE_ORDER, top_configurations
+from hermes_opt.report.trials import (OPTIONAL_STATES, SCREENED, STATE_ORDER,
+                                      top_configurations)
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 
@@ -83,11 +84,20 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
         blocks.append(("p", spec.description))
     tally = Counter(frame.outcome) if len(frame) else Counter()
     blocks.append(("p", f"{len(frame)} trials: " + ", ".join(
-        f"{tally.get(k, 0)} {k}" for k in STATE_ORDER if k in tally or k != "re-run elsewhere")
+        f"{tally.get(k, 0)} {k}" for k in STATE_ORDER if k in tally or k not in OPTIONAL_STATES)
         + ". Objectives: " + ", ".join(f"{o.direction} {metric_label(o.metric)}"
                                        for o in spec.objectives)
         + (". SLO constraints: " + "; ".join(c.key for c in spec.constraints)
            if spec.constraints else ". No SLO constraints") + "."))
+    if spec.screening.enabled:
+        simulated = sum(tally.get(k, 0) for k in ("feasible", "violates SLO", "failed"))
+        sc = spec.screening
+        blocks.append(("p", f"Fidelity: {tally.get(SCREENED, 0)} trials decided by the "
+                            f"analytical tier (cannot meet an SLO even if the estimate were "
+                            f"{1 + sc.margin:g}x better, or cannot beat the best simulated value "
+                            f"even if {1 + sc.objective_margin:g}x better), {simulated} by the "
+                            f"simulator; trials.csv's fidelity column says which decided each "
+                            f"trial."))
     if top.empty:
         blocks.append(("p", "No feasible configuration was found: relax the SLOs or the budget, "
                             "widen the search space, or run more trials."))

@@ -17,8 +17,10 @@ from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.objective import named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
-STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", "failed", "unfinished",
-               "re-run elsewhere")
+SCREENED = "screened (analytic)"  # decided by the analytical tier (study key screening)
+STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", SCREENED, "failed",
+               "unfinished", "re-run elsewhere")
+OPTIONAL_STATES = ("re-run elsewhere", SCREENED)  # listed in the report only when present
 
 
 def replay_command(spec: StudySpec, overrides: list[str], seed: int) -> str:
@@ -44,6 +46,8 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
             kind = "unfinished"
         elif status == "infeasible":
             kind = "infeasible (not simulated)"
+        elif status == "screened":
+            kind = SCREENED
         elif all(v <= 0 for v in constraints.values()):
             kind = "feasible"
         else:
@@ -51,6 +55,8 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "outcome": kind,
                                "reason": record.get("reason", "").splitlines()[0]
                                if record.get("reason") else ""}
+        if spec.screening.enabled:  # which fidelity decided the trial (analytic / simulator)
+            row["fidelity"] = record.get("fidelity", "")
         for name in spec.space.names:
             row[f"param:{name}"] = t.params.get(name)
         metrics = record.get("metrics") or {}

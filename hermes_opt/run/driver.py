@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress
+from hermes_opt.run import screen
 from hermes_opt.run.worker import Evaluator, JobResult, run_job
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
@@ -24,6 +25,7 @@ from hermes_opt.study.sampling import batch_seed, counted, make_sampler
 from hermes_opt.study.space import to_overrides
 
 RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
+SCREENED = "screened"  # constraint (screening studies): > 0 when the analytical tier decided it
 
 
 @dataclass(slots=True)
@@ -85,6 +87,8 @@ class Driver:
         self.leaders: dict[tuple[str, ...], int] = {}  # candidate being simulated -> its trial
         self.followers: dict[int, list[int]] = {}  # leader trial -> trials sharing its results
         self.asking_done = False  # n_trials reached: the last batches are told without successor
+        self.rule = screen.Rule.for_spec(spec) if spec.screening.enabled else None
+        self._fixed = {SCREENED: -1.0} if self.rule else {}  # trials the estimate did not decide
 
     # --- asking ------------------------------------------------------------------------
     def orphans(self) -> list[optuna.Trial]:
@@ -131,6 +135,10 @@ class Driver:
         the first candidate while the driver samples the next."""
         batch = _Batch(sorted(trials, key=lambda t: t.number))
         self.in_flight.append(batch)
+        evaluator = self.evaluator
+        if self.rule is not None:
+            evaluator = screen.ScreenedEvaluator(self.evaluator, self.rule,
+                                                 self._incumbent(batch.untold[0].number))
         for trial in batch.untold:
             tic = time.perf_counter()
             params = self.spec.space.suggest(trial)  # stored params on a resume
@@ -155,8 +163,23 @@ class Driver:
                 continue
             self.leaders[overrides] = trial.number
             for r, seed in enumerate(self.spec.replicate_seeds):
-                self.pool.submit(run_job, self.evaluator, trial.number, r, list(overrides), seed,
+                self.pool.submit(run_job, evaluator, trial.number, r, list(overrides), seed,
                                  self.spec.budget)
+
+    def _incumbent(self, first: int) -> float | None:
+        """Screening: the best feasible simulated objective among the batches that are told
+        whenever this one is asked (those before the previous one with two in flight), so the
+        decision does not depend on timing or the number of workers."""
+        if self.rule is None or self.rule.objective is None:
+            return None
+        cutoff = (first // self.spec.batch_size - (self.depth - 1)) * self.spec.batch_size
+        values = [t.values[0] for t in self.study.get_trials(deepcopy=False,
+                                                             states=(TrialState.COMPLETE,))
+                  if t.number < cutoff and (t.user_attrs.get("result") or {}).get("status") == "ok"
+                  and t.constraints and all(v <= 0 for v in t.constraints.values())]
+        if not values:
+            return None
+        return max(values) if self.rule.objective.direction == "maximize" else min(values)
 
     @staticmethod
     def _copy(result: JobResult, number: int) -> JobResult:
@@ -237,18 +260,27 @@ class Driver:
                 record.update(status="infeasible", reason=infeasible[0].reason)
                 trial.set_user_attr("result", record)
                 trial.set_user_attr("infeasible_reason", infeasible[0].reason)
-                set_constraints(trial, {RUNNABLE: 1.0, **{c.key: NAN_VIOLATION
-                                                          for c in spec.constraints}})
+                set_constraints(trial, {RUNNABLE: 1.0, **self._fixed,
+                                        **{c.key: NAN_VIOLATION for c in spec.constraints}})
                 self.study.tell(trial, [o.worst() for o in spec.objectives])
+            elif screen.fidelity(results[0].summary) == screen.ANALYTIC:
+                values, constraints, metrics = screen.analytic_score(results[0].summary, spec)
+                record.update(status="screened", fidelity=screen.ANALYTIC, metrics=metrics,
+                              reason=results[0].summary[screen.SCREENING]["decision"])
+                trial.set_user_attr("result", record)
+                set_constraints(trial, {RUNNABLE: -1.0, SCREENED: 1.0, **constraints})
+                self.study.tell(trial, values)
             else:
                 summaries = [r.summary for r in results]
+                if self.rule is not None:
+                    record["fidelity"] = screen.SIMULATOR
                 self._check_dynamic_metrics(summaries[0])
                 outcome: Score = score(summaries, spec.objectives, spec.constraints)
                 record.update(status="ok", metrics=outcome.metrics, spread=outcome.spread,
                               price_set=summaries[0].get("price_set"),
                               price_date=summaries[0].get("price_date"))
                 trial.set_user_attr("result", record)
-                set_constraints(trial, {RUNNABLE: -1.0, **outcome.constraints})
+                set_constraints(trial, {RUNNABLE: -1.0, **self._fixed, **outcome.constraints})
                 self.study.tell(trial, list(outcome.values))
             self.stats.trials_told += 1
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError) as err:

@@ -80,7 +80,7 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
     # a capacity objective turns each replicate into a bisection on the arrival rate
     evaluator = with_capacity(spec, evaluator or resolve_evaluator(spec.evaluator))
     # Workers boot (interpreter + simulator imports, ~1 s) while the storage and study open.
-    with Pool(n_jobs or spec.n_jobs) as pool:
+    with make_pool(spec, n_jobs or spec.n_jobs) as pool:
         storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
                                            grace_period_s=spec.grace_period_s)
         with storage_mod.DriverLock(url):
@@ -115,6 +115,16 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                               f"before n_trials={spec.n_trials:,}")
             progress.done(study, stats)
     return study, stats
+
+
+def make_pool(spec: StudySpec, n_jobs: int | None) -> Any:
+    """The study's evaluation pool: loky on this machine (``executor: loky``, the default) or a
+    Dask cluster (``hermes_opt.run.dask_pool``). Both take the same jobs and return the same
+    results; the driver's fixed batches make the trials independent of which one runs them."""
+    if spec.executor.kind == "dask":
+        from hermes_opt.run.dask_pool import DaskPool
+        return DaskPool(n_jobs, spec.executor.address)
+    return Pool(n_jobs)
 
 
 def _stored_n_trials(storage: optuna.storages.BaseStorage, name: str) -> int | None:

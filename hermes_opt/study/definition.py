@@ -19,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hermes_opt.compose import catalog
+from hermes_opt.study.execution import (ExecutorSpec, ScreeningSpec, parse_executor,
+                                        parse_screening)
 from hermes_opt.study.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
                                   check_metric, parse_constraint)
 from hermes_opt.study.space import SearchSpace, parse_space
@@ -27,11 +29,11 @@ from sim.errors import ConfigError, require
 SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid")
 # Fields that change how a study runs but not what it computes: they may differ on resume.
 RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
-              "description")
+              "description", "executor")
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
                 "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
                 "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
-                "grace_period_s", "capacity", "n_startup_trials")
+                "grace_period_s", "capacity", "n_startup_trials", "screening", "executor")
 
 
 def nsga2_population(batch_size: int) -> int:
@@ -106,6 +108,8 @@ class StudySpec:
     heartbeat_interval_s: int = 10
     grace_period_s: int = 60
     capacity: CapacitySpec = field(default_factory=CapacitySpec)
+    screening: ScreeningSpec = field(default_factory=ScreeningSpec)  # hermes_opt.study.execution
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
 
     def __post_init__(self) -> None:
         require(bool(self.name) and "/" not in self.name, "name", self.name,
@@ -136,6 +140,9 @@ class StudySpec:
                     "nsga2 is for multi-objective studies; use tpe or random for one objective")
         if self.sampler == "grid":  # every point once: each key needs a finite set of values
             self.space.check_enumerable()
+        require(not self.screening.enabled or all(o.metric != "capacity_tokens_per_usd"
+                                                  for o in self.objectives), "screening.enabled",
+                True, "not available with the capacity_tokens_per_usd objective")
         if self.evaluator is not None:
             require(":" in self.evaluator, "evaluator", self.evaluator, "must be 'module:function'")
 
@@ -181,6 +188,7 @@ class StudySpec:
             **({"batches_in_flight": self.batches_in_flight} if self.batches_in_flight != 1 else {}),
             **({"n_startup_trials": self.n_startup_trials}
                if self.n_startup_trials is not None else {}),
+            **({"screening": self.screening.definition()} if self.screening.enabled else {}),
         }
 
     @property
@@ -343,7 +351,8 @@ def from_dict(raw: dict) -> StudySpec:
             evaluator=raw.get("evaluator"),
             heartbeat_interval_s=raw.get("heartbeat_interval_s", 10),
             grace_period_s=raw.get("grace_period_s", 60),
-            capacity=CapacitySpec(**capacity))
+            capacity=CapacitySpec(**capacity), screening=parse_screening(raw.get("screening")),
+            executor=parse_executor(raw.get("executor")))
     except TypeError as err:
         raise ConfigError(f"study: {err}") from None
 
@@ -380,4 +389,5 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
         "heartbeat_interval_s": spec.heartbeat_interval_s, "grace_period_s": spec.grace_period_s,
         "capacity": {"param": spec.capacity.param, "low": spec.capacity.low,
                      "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},
+        "screening": spec.screening.to_raw(), "executor": spec.executor.to_raw(),
     }
