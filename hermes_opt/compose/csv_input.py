@@ -5,14 +5,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from sim.errors import ConfigError
+
+# pandas is imported where a file is read or written, not at import: it is half of a worker's
+# start-up (docs/performance.md)
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_csv(path: str | Path, field: str, required: tuple[str, ...] = ()) -> pd.DataFrame:
     """The CSV at ``path`` as a frame; ConfigError if missing, unreadable or lacking columns."""
+    import pandas as pd  # noqa: F811 -- lazy (see the module note)
     path = Path(path)
     where = f"{field}={str(path)!r}"
     if not path.is_file():
@@ -48,6 +55,7 @@ def check_numbers(frame: pd.DataFrame, path: str | Path, *, positive: tuple[str,
     ``positive``: measurements (times, sizes), finite and > 0. ``counts``: integers >= 1 (TP,
     batch size). ``non_negative_ints``: integers >= 0 (token counts). ``non_negative``: finite >= 0.
     """
+    import pandas as pd  # noqa: F811 -- lazy (see the module note)
     rules = ([(c, 0.0, False, False, "must be a finite number > 0") for c in positive]
              + [(c, 1.0, True, True, "must be an integer >= 1") for c in counts]
              + [(c, 0.0, True, True, "must be an integer >= 0") for c in non_negative_ints]

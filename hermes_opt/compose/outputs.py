@@ -6,8 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from sim.errors import ConfigError
 from sim.results import REQUEST_COLUMNS, SimResult
 
@@ -30,6 +28,7 @@ def write_summary(summary: dict, path: str) -> None:
 
 
 def write_requests(result: SimResult, path: str) -> None:
+    import pandas as pd  # lazy: pandas is half of a worker's start-up (docs/performance.md)
     target = _target(path, "output.requests_path", (".csv", ".parquet"))
     frame = pd.DataFrame(result.requests or [], columns=list(REQUEST_COLUMNS))
     writer = frame.to_parquet if target.suffix.lower() == ".parquet" else frame.to_csv

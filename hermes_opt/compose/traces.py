@@ -10,15 +10,21 @@ Rows are sorted by arrival time. Any problem raises ConfigError naming the file,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from hermes_opt.compose.csv_input import read_csv
 from sim.errors import ConfigError
 
 TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"
 from sim.workload.spec import TraceRecords
+
+# pandas is imported where a file is read or written, not at import: it is half of a worker's
+# start-up (docs/performance.md)
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 FORMATS = {
     "azure": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
@@ -37,6 +43,7 @@ def resolve(path: str) -> Path:
 
 
 def read_trace(path: str | Path, fmt: str = "auto") -> TraceRecords:
+    import pandas as pd  # noqa: F811 -- lazy (see the module note)
     path = Path(path)
     where = f"workload.trace.path={str(path)!r}"
     frame = read_csv(path, "workload.trace.path")
