@@ -61,7 +61,7 @@ def _family(model: str) -> str:
 
 def observations(path: str, hardware: str, family: str) -> list[Obs]:
     """Every simulable Offline throughput and Server/Interactive mean TPOT of ``hardware``."""
-    subs, _other, _frame = mlperf_rows.read_table(path)
+    subs, _other, _frame = mlperf_rows.read_table(path, "--mlperf")
     roof = mlperf_sim.Simulator(RooflineParams())
     out = []
     for sub in subs:

@@ -246,13 +246,14 @@ def _submission_key(r: pd.Series, scenario: str) -> str:
     return f"{system}|{r.gpu}x{r.num_gpus}/{r.model}/{scenario}"
 
 
-def read_table(path: str | Path) -> tuple[list[Submission], dict[int, str], pd.DataFrame]:
+def read_table(path: str | Path, field: str = "measurements"
+               ) -> tuple[list[Submission], dict[int, str], pd.DataFrame]:
     """(submissions, {line: reason} for rows that are no MLPerf scenario row, the frame)."""
     path = Path(path)
-    frame = read_csv(path, "measurements", REQUIRED)
+    frame = read_csv(path, field, REQUIRED)
     unknown = [c for c in frame.columns if c not in COLUMNS]
     if unknown:
-        raise ConfigError(f"measurements={str(path)!r}: unknown column(s) {unknown}; allowed: "
+        raise ConfigError(f"{field}={str(path)!r}: unknown column(s) {unknown}; allowed: "
                           f"{', '.join(COLUMNS)}")
     table = benchmark_table()
     subs: dict[str, Submission] = {}
