@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hermes_opt.compose.calibration_profile import Profile
+from hermes_opt.compose.profile_select import select_profile
 from hermes_opt.calibration.predict import model_spec
 from hermes_opt.calibration import mlperf_rows, mlperf_sim
 from sim.cost.roofline import RooflineParams
@@ -31,25 +32,11 @@ UNITS = {"output_tokens_per_s": "tokens/s", "samples_per_s": "samples/s", "slo_c
 
 def calibrated_profile(profiles: list[Profile], *, hardware: str, precision: str,
                        family: str) -> tuple[Profile | None, str]:
-    """The profile for a (hardware, precision, family) and a provenance string.
-
-    ``hermes_opt.compose.profile_select.select_profile`` (same hardware, then the nearest
-    hardware generation, then the roofline); should that module be absent, the same-hardware rule of the runner's
-    ``profile_for``, preferring a TensorRT-LLM serving profile (the engine MLPerf NVIDIA entries
-    use), then any profile of that hardware, precision and family."""
-    try:
-        from hermes_opt.compose.profile_select import select_profile  # type: ignore
-    except ImportError:
-        select_profile = None
-    if select_profile is not None:
-        return select_profile(profiles, hardware=hardware, precision=precision, family=family,
-                              prefer_source="MLPerf")
-    same = [p for p in profiles
-            if p.hardware == hardware and p.precision == precision and p.model_family == family]
-    same.sort(key=lambda p: (not p.engine.lower().startswith("tensorrt-llm"), p.name))
-    if same:
-        return same[0], f"same hardware: {same[0].name}"
-    return None, f"roofline (no {precision} {family} profile for {hardware})"
+    """The profile for a (hardware, precision, family) and a provenance string: the fallback
+    order of ``select_profile`` (same hardware, nearest generation, roofline), preferring
+    profiles fitted on MLPerf rows when there are any. One function, so the policy can change."""
+    return select_profile(profiles, hardware=hardware, precision=precision, family=family,
+                          prefer_source="MLPerf")
 
 
 def _family(model: str) -> str:

@@ -89,18 +89,7 @@ class LLMPool:
         if self.service is not None and not req.pinned:
             self.service.submit(req)  # one of several pools serving this model: it picks
             return
-        reason = self.drop_reason(req)  # ``submit_here``, inlined
-        if reason is not None:
-            req.drop_reason = reason
-            self.on_reject(req)
-            return
-        if req.pinned:  # its prefix KV was fetched to (or is cached on) this replica
-            req.pinned = False
-            replica = self.replicas[req.replica]
-        else:
-            replica = self.router.choose(req)
-            req.replica = replica.index
-        replica.enqueue(req)
+        self.submit_here(req)
 
     def submit_here(self, req: Request) -> None:
         reason = self.drop_reason(req)
