@@ -120,16 +120,21 @@ class DecodeRuns:
             steps = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
         else:
             steps = -c / b
-        m = max(1, min(self.run_steps, math.ceil(steps)))
-        while m > 1 and self._run_time(m - 1) >= now:
+        run_steps = self.run_steps
+        m = max(1, min(run_steps, math.ceil(steps)))
+        # ``_run_time(k)``, inlined: the same expression, so the same float
+        start, base, growth = self.run_start_s, self.run_base_s, self.run_growth_s
+        while m > 1 and start + (m - 1) * base + growth * (m - 1) * (m - 2) / 2 >= now:
             m -= 1
-        while m < self.run_steps and self._run_time(m) < now:
+        while m < run_steps and start + m * base + growth * m * (m - 1) / 2 < now:
             m += 1
-        if m < self.run_steps:
+        if m < run_steps:
             self.run_steps = m
-            self.version += 1
-            self.engine.schedule(self._run_time(m), self._end_run, self.version,
-                                 priority=PRIORITY_COMPLETION)
+            self.version = version = self.version + 1
+            engine = self.engine  # ``engine.schedule``, inlined (the end is never before now)
+            engine._seq += 1
+            heappush(engine._heap, (start + m * base + growth * m * (m - 1) / 2,
+                                    PRIORITY_COMPLETION, engine._seq, self._end_run, (version,)))
 
     def _end_run(self, version: int) -> None:
         if version != self.version:
@@ -146,13 +151,23 @@ class DecodeRuns:
         if stats.spans is not None:
             stats.add_span(self.label, f"decode x{steps}", self.run_start_s, duration,
                            self.num_decoding)
-        self.used_blocks += self._new_blocks(self.decode_step, steps)
-        self.decode_step += steps
+        step = self.decode_step
+        if steps == 1:  # ``_new_blocks(step, 1)``, inlined
+            self.used_blocks += self.phase_counts[-step % self.bs]
+        else:
+            self.used_blocks += self._new_blocks(step, steps)
+        self.decode_step = step = step + steps
         self.busy = self.in_run = False
         heap = self.finish_heap
-        if heap and heap[0][0] <= self.decode_step:
+        if heap and heap[0][0] <= step:
             self._pop_finished()
-        self._continue()
+        heap = self.engine._heap  # ``_continue``, inlined
+        if heap and heap[0][0] <= self.engine.now_s:
+            self._request_schedule()
+        elif self.decode_only and self.waiting:
+            self._start_next_step()
+        else:
+            self.strategy.next_step(self)
 
     # --- decode-set bookkeeping ----------------------------------------------------------
     def _context_sum(self) -> int:
@@ -163,22 +178,29 @@ class DecodeRuns:
         self._ctx_anchor = self.decode_step
 
     def _join_decode(self, req: Request) -> None:
-        self._reanchor()
-        req.step_base = self.decode_step
-        req.gen_base = req.generated
-        req.phase = (req.context - self.decode_step) % self.bs
+        step = self.decode_step
+        if step != self._ctx_anchor:  # ``_reanchor``, inlined
+            self._ctx_sum += self.num_decoding * (step - self._ctx_anchor)
+            self._ctx_anchor = step
+        req.step_base = step
+        req.gen_base = generated = req.generated
+        context = req.context
+        req.phase = phase = (context - step) % self.bs
         n = req.samples
-        self.phase_counts[req.phase] += n
+        self.phase_counts[phase] += n
         self.num_decoding += n
-        self._ctx_sum += req.context * n
-        heapq.heappush(self.finish_heap, (self.decode_step + req.output_tokens - req.generated,
-                                          req.admit_seq, req))
+        self._ctx_sum += context * n
+        heapq.heappush(self.finish_heap, (step + req.output_tokens - generated, req.admit_seq, req))
 
     def _leave_decode(self, req: Request) -> int:
         """Remove a decoding request; return its context (KV tokens held)."""
-        self._reanchor()
-        context = self.context_of(req)
-        req.generated = req.gen_base + (self.decode_step - req.step_base)
+        step = self.decode_step
+        if step != self._ctx_anchor:  # ``_reanchor``, inlined
+            self._ctx_sum += self.num_decoding * (step - self._ctx_anchor)
+            self._ctx_anchor = step
+        steps = step - req.step_base
+        context = req.context + steps  # ``context_of``, inlined
+        req.generated = req.gen_base + steps
         n = req.samples
         self.phase_counts[req.phase] -= n
         self.num_decoding -= n

@@ -143,7 +143,10 @@ class Replica(DecodeRuns):
     def _request_schedule(self) -> None:
         if not self.pending_schedule:
             self.pending_schedule = True
-            self.engine.schedule(self.engine.now_s, self._schedule, priority=PRIORITY_SCHEDULE)
+            engine = self.engine  # ``engine.schedule(now, ...)``, inlined
+            engine._seq += 1
+            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq, self._schedule,
+                                    ()))
 
     def _schedule(self) -> None:
         self.pending_schedule = False
@@ -244,8 +247,11 @@ class Replica(DecodeRuns):
         self.busy = False
         if with_decode:
             self.decode_step += 1
-            self._pop_finished()
-        now = self.engine.now_s
+            heap = self.finish_heap
+            if heap and heap[0][0] <= self.decode_step:
+                self._pop_finished()
+        engine = self.engine
+        now = engine.now_s
         for req, chunk in chunks:
             req.computed += chunk
             if req.computed < req.prefill_target:
@@ -270,7 +276,13 @@ class Replica(DecodeRuns):
                 self._finish(req, req.context)
             else:
                 self._join_decode(req)
-        self._continue()
+        heap = engine._heap  # ``_continue``, inlined
+        if heap and heap[0][0] <= now:
+            self._request_schedule()
+        elif self.decode_only and self.waiting:
+            self._start_next_step()
+        else:
+            self.strategy.next_step(self)
 
     def _finish(self, req: Request, context: int) -> None:
         del self.admitted[req.admit_seq]

@@ -71,6 +71,10 @@ class ChunkedPrefill(MixedBatching):
             if blocks > replica.total_blocks - replica.used_blocks:
                 replica._reserve_decode_blocks(1)  # preempts
                 return replica._start_next_step()  # the batch changed; plan again
+        if not replica.waiting and not replica.prefilling:  # nothing to admit or continue
+            if decoders:
+                replica._start_decode_run()
+            return
         chunks = admit_chunks(replica, replica.token_budget - decoders, blocks)
         if chunks:
             replica._start_step(chunks, with_decode=decoders > 0)
