@@ -193,11 +193,17 @@ class Replica(DecodeRuns):
     def _start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
         if not chunks:
             return
-        tokens = pairs = context = 0
-        for req, chunk in chunks:
-            tokens += chunk
-            pairs += chunk * (req.computed + (chunk + 1) / 2)
-            context += req.computed + chunk
+        if len(chunks) == 1:  # the common case, without the loop (0 + x is x: the same sums)
+            req, tokens = chunks[0]
+            computed = req.computed
+            pairs = tokens * (computed + (tokens + 1) / 2)
+            context = computed + tokens
+        else:
+            tokens = pairs = context = 0
+            for req, chunk in chunks:
+                tokens += chunk
+                pairs += chunk * (req.computed + (chunk + 1) / 2)
+                context += req.computed + chunk
         num_decoding = self.num_decoding
         if with_decode and num_decoding:
             decode_context = self._ctx_sum + num_decoding * (self.decode_step - self._ctx_anchor)

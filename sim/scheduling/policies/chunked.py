@@ -75,7 +75,14 @@ class ChunkedPrefill(MixedBatching):
             if decoders:
                 replica._start_decode_run()
             return
-        chunks = admit_chunks(replica, replica.token_budget - decoders, blocks)
+        budget = replica.token_budget - decoders
+        prefilling = replica.prefilling
+        if len(prefilling) == 1 and budget > 0 \
+                and prefilling[0].prefill_target - prefilling[0].computed >= budget:
+            # a long prompt's middle chunk takes the whole budget: nothing else can be admitted
+            # (what ``admit_chunks`` returns here, without the call)
+            return replica._start_step([(prefilling[0], budget)], with_decode=decoders > 0)
+        chunks = admit_chunks(replica, budget, blocks)
         if chunks:
             replica._start_step(chunks, with_decode=decoders > 0)
         elif decoders:
