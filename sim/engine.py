@@ -37,17 +37,11 @@ class Engine:
         heap = self._heap
         pop = heapq.heappop
         if until_s == float("inf"):  # the whole run: no bound to test per event
-            # Events are counted from the sequence numbers, not one by one: every push (here or
-            # inlined by a replica) takes one, so the events run = pushed since + pending before
-            # - pending after. ``num_events`` is exact on return, also when a callback raises.
-            seq_before, pending_before = self._seq, len(heap)
-            try:
-                while heap:
-                    time_s, _, _, callback, args = pop(heap)
-                    self.now_s = time_s
-                    callback(*args)
-            finally:
-                self.num_events += self._seq - seq_before + pending_before - len(heap)
+            while heap:
+                time_s, _, _, callback, args = pop(heap)
+                self.now_s = time_s
+                self.num_events += 1
+                callback(*args)
             return
         while heap:
             if heap[0][0] > until_s:
