@@ -86,7 +86,14 @@ class TimeBins:
         c = int(counts[b])
         rank = pos - (int(cum[b]) - c)
         lo, hi = float(self.lo[b]), float(self.hi[b])
-        return lo if c <= 1 or hi <= lo else lo + (hi - lo) * min(rank / (c - 1), 1.0)
+        if rank > c - 1:  # between this bin's last time and the next occupied bin's first:
+            # both are kept exactly, so this is np.quantile's own interpolation
+            later = np.nonzero(counts[b + 1:])[0]
+            if later.size:
+                nxt = float(self.lo[b + 1 + int(later[0])])
+                return hi + (nxt - hi) * (rank - (c - 1))
+            return hi
+        return lo if c <= 1 or hi <= lo else lo + (hi - lo) * rank / (c - 1)
 
     def within(self, lo_s: float, hi_s: float) -> np.ndarray:
         """Per channel, the sum over times in [lo_s, hi_s] (partial bins pro rata)."""
