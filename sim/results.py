@@ -45,25 +45,28 @@ def _served_by(req: Request) -> str:
     return f"{pool}/{req.replica}"
 
 
+def request_row(req: Request) -> dict:
+    """A finished request's row (completed or rejected); columns REQUEST_COLUMNS."""
+    done = req.drop_reason is None
+    last = req.last_token_s if req.last_token_s >= 0 else req.finish_s
+    ttft = (req.first_token_s - req.arrival_s) * 1e3 if done else None
+    tpot = ((last - req.first_token_s) / (req.output_tokens - 1) * 1e3
+            if done and req.output_tokens > 1 else None)
+    return {
+        "id": req.id, "type": req.type_name,
+        "pool_replica": _served_by(req),
+        "arrival_s": req.arrival_s, "gen_start_s": req.gen_start_s if done else None,
+        "first_token_s": req.first_token_s if done else None, "finish_s": req.finish_s,
+        "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,
+        "preemptions": req.preemptions, "ttft_ms": ttft,
+        "e2e_ms": (req.finish_s - req.arrival_s) * 1e3 if done else None, "tpot_ms": tpot,
+        "status": "completed" if done else "rejected",
+        "drop_reason": req.drop_reason.value if req.drop_reason else None,
+        "stages": _stages_cell(req),
+    }
+
+
 def request_rows(collector: Collector) -> list[dict]:
     """One row per finished request (completed or rejected), by id; columns REQUEST_COLUMNS."""
-    rows = []
-    for req in sorted(collector.completed + collector.rejected, key=lambda r: r.id):
-        done = req.drop_reason is None
-        last = req.last_token_s if req.last_token_s >= 0 else req.finish_s
-        ttft = (req.first_token_s - req.arrival_s) * 1e3 if done else None
-        tpot = ((last - req.first_token_s) / (req.output_tokens - 1) * 1e3
-                if done and req.output_tokens > 1 else None)
-        rows.append({
-            "id": req.id, "type": req.type_name,
-            "pool_replica": _served_by(req),
-            "arrival_s": req.arrival_s, "gen_start_s": req.gen_start_s if done else None,
-            "first_token_s": req.first_token_s if done else None, "finish_s": req.finish_s,
-            "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,
-            "preemptions": req.preemptions, "ttft_ms": ttft,
-            "e2e_ms": (req.finish_s - req.arrival_s) * 1e3 if done else None, "tpot_ms": tpot,
-            "status": "completed" if done else "rejected",
-            "drop_reason": req.drop_reason.value if req.drop_reason else None,
-            "stages": _stages_cell(req),
-        })
-    return rows
+    return [request_row(req)
+            for req in sorted(collector.completed + collector.rejected, key=lambda r: r.id)]

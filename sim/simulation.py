@@ -25,10 +25,11 @@ from sim.pipeline.validate import STAGE_PARAMS
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream
 from sim.request import Request, RichRequest, StageKind
-from sim.results import SimResult, request_rows
+from sim.results import SimResult, request_row, request_rows
 from sim.roles import LLM_ROLES, ROUTED_POOL
 from sim.scheduling.pool import LLMPool
 from sim.scheduling.service_router import ServiceRouter
+from sim.workload.generator import DrawnChunks, WorkloadStream
 from sim.workload.spec import ArrivalKind
 
 GENERATE, PREFILL, DECODE = StageKind.GENERATE, StageKind.PREFILL, StageKind.DECODE
@@ -40,12 +41,12 @@ class _Run:
     """Wires workload, pools and collector together for one simulation."""
 
     def __init__(self, config: SimConfig, seed: int, *, keep_requests: bool = True) -> None:
-        self.config = config
+        self.config, self.types = config, config.workload.request_types
         self.engine = Engine()
         self.collector = Collector(record_trace=config.record_trace,
                                    max_spans=config.max_trace_spans, keep_requests=keep_requests,
-                                   type_index={rt.name: i for i, rt in
-                                               enumerate(config.workload.request_types)})
+                                   type_index={rt.name: i for i, rt in enumerate(self.types)},
+                                   slos=[config.slo.overridden(rt.slo) for rt in self.types])
         self.record_visits = config.record_requests
         self.visit_keys = self.collector.visit_keys  # code -> (type, kind value, pool)
         self.visit_index: dict[tuple, int] = {}  # (type, stage index or pseudo kind, pool) -> code
@@ -55,18 +56,19 @@ class _Run:
         self.pools: dict[str, LLMPool] = {}  # LLM pools (replicas with paged KV)
         self.services: dict[str, ServicePool] = {}  # every other pool
         self.stores: dict[str, KVStore] = {}
-        draws = draw_pipeline(config.workload, seed)
-        self.clients = draws.client
+        # plain workloads are drawn a chunk at a time (WorkloadStream); pipeline extras whole
+        draws = (draw_pipeline(config.workload, seed) if any(v is not None for rt in self.types
+                 for v in (rt.arrival, rt.prefix, rt.reasoning)) else None)
+        self.clients = draws.client if draws else None
         for spec in config.pools:
             if spec.role in LLM_ROLES:
                 self._llm_pool(spec, store_specs.get(spec.name), seed)
             else:
                 self.services[spec.name] = self._service_pool(spec)
         self._join_services()
-        self.drawn = draws.drawn
-        self.prefix_id, self.prefix_tokens, self.thinking = (draws.prefix_id, draws.prefix_tokens,
-                                                             draws.thinking)
-        self.types = config.workload.request_types
+        self.source = DrawnChunks(draws.drawn) if draws else WorkloadStream(config.workload, seed)
+        self.prefix_id, self.prefix_tokens, self.thinking = (
+            (draws.prefix_id, draws.prefix_tokens, draws.thinking) if draws else (None,) * 3)
         self.route_rng = {rt.name: stream(seed, f"route.{rt.name}") for rt in self.types}
         self.route_stage = {rt.name: next((s for s in rt.plan if s.kind is StageKind.ROUTE), None)
                             for rt in self.types}
@@ -85,8 +87,12 @@ class _Run:
         self.frontend_s = {s.name: s.cost_model.frontend_latency_s for s in config.pools
                            if s.role in LLM_ROLES and s.cost_model.frontend_latency_s > 0}
         self.next_index = 0
-        self.num_requests = self.drawn.type_index.size
+        self.num_requests = self.source.num_requests
         self.arrival = config.workload.arrival
+
+    @property
+    def drawn(self):  # the whole workload's draws, for tests and tools (a run reads source)
+        return self.source.whole()
 
     # --- construction -------------------------------------------------------------------
     def _llm_pool(self, spec: PoolSpec, store_spec, seed: int) -> None:
@@ -136,8 +142,8 @@ class _Run:
         self._type_info = [(rt, Request if self.plain[rt.name] else RichRequest,
                             self._direct_pool(rt)) for rt in self.types]
         self._refill(0)
-        if self.drawn.arrival_s is None:  # closed loop: fill every slot at t = 0
-            for _ in range(min(self.arrival.concurrency, self.drawn.type_index.size)):
+        if self.closed_loop:  # closed loop: fill every slot at t = 0
+            for _ in range(min(self.arrival.concurrency, self.num_requests)):
                 self._issue(0.0)
         else:
             self._schedule_arrival()
@@ -151,14 +157,14 @@ class _Run:
     def _refill(self, start: int) -> None:
         """The draws of requests [start, start + ARRIVAL_CHUNK) as Python lists (cheap to index;
         a slice at a time so the lists stay small), and a chance to fold the metrics."""
-        stop = start + ARRIVAL_CHUNK
-        d = self.drawn
+        d = self.source.take(ARRIVAL_CHUNK)  # requests are issued in order: start == source's
         self._chunk_start = start
-        self._chunk_arrival = d.arrival_s[start:stop].tolist() if d.arrival_s is not None else None
-        self._chunk_type = d.type_index[start:stop].tolist()
-        self._chunk_prompt = d.prompt_tokens[start:stop].tolist()
-        self._chunk_output = d.output_tokens[start:stop].tolist()
+        self._chunk_arrival = d.arrival_s.tolist() if d.arrival_s is not None else None
+        self._chunk_type = d.type_index.tolist()
+        self._chunk_prompt = d.prompt_tokens.tolist()
+        self._chunk_output = d.output_tokens.tolist()
         self.collector.fold_itl()
+        self.collector.fold_requests()
 
     def _schedule_arrival(self) -> None:
         # Arrivals are chained one at a time so the event heap stays small.
@@ -379,11 +385,16 @@ class _Run:
         self._issue(self.engine.now_s)
 
 
-def simulate(config: SimConfig, seed: int = 0) -> SimResult:
-    """Run one simulation. Pure: the same config and seed give the same result."""
-    run = _Run(config, seed, keep_requests=config.record_requests)
+def simulate(config: SimConfig, seed: int = 0, request_sink=None) -> SimResult:
+    """Run one simulation. Pure: the same config and seed give the same result. With
+    ``record_requests``, rows are ``SimResult.requests`` (by id), or with ``request_sink`` (a
+    callable taking one row) go to it as requests finish and are not kept (requests None)."""
+    streamed = config.record_requests and request_sink is not None
+    run = _Run(config, seed, keep_requests=config.record_requests and not streamed)
+    if streamed:
+        run.collector.on_finished = lambda req: request_sink(request_row(req))
     run.start()
     run.engine.run()
     summary = summarize(config, run.collector, run.engine.num_events, run.engine.now_s)
-    requests = request_rows(run.collector) if config.record_requests else None
+    requests = request_rows(run.collector) if run.collector.keep_requests else None
     return SimResult(summary=summary, requests=requests, spans=run.collector.spans)

@@ -21,7 +21,13 @@ def simulate_config(cfg: DictConfig) -> dict:
     want_trace = bool(cfg.output.get("trace_path"))
     seed = to_sim.seed_value(cfg)
     config = to_sim.sim_config(cfg, record_requests=want_requests, record_trace=want_trace)
-    result = simulate(config, seed)
+    # per-request rows go to the file as requests finish (bounded memory however long the run)
+    writer = outputs.RequestWriter(cfg.output.requests_path) if want_requests else None
+    try:
+        result = simulate(config, seed, request_sink=writer)
+    finally:
+        if writer is not None:
+            writer.close()
     cost = pricing.deployment_cost(config, cfg.pricing)
     summary = dict(result.summary)
     hours_per_s = 1 / 3600
@@ -45,8 +51,6 @@ def simulate_config(cfg: DictConfig) -> dict:
         "seed": seed,
     })
     summary = to_sim.numpy_safe(summary)
-    if want_requests:
-        outputs.write_requests(result, cfg.output.requests_path)
     if want_trace:
         outputs.write_trace(result, cfg.output.trace_path)
     if cfg.output.get("summary_path"):

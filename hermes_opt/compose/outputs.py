@@ -27,6 +27,67 @@ def write_summary(summary: dict, path: str) -> None:
         json.dumps(summary, sort_keys=True, indent=2) + "\n"))
 
 
+REQUEST_BATCH_ROWS = 8192  # rows buffered before an append: bounded memory, few writes
+# parquet column types (fixed, so every batch appends to one schema; None -> null)
+_PARQUET_TYPES = {"id": "int64", "prompt_tokens": "int64", "output_tokens": "int64",
+                  "preemptions": "int64", "type": "string", "pool_replica": "string",
+                  "status": "string", "drop_reason": "string", "stages": "string"}
+
+
+class RequestWriter:
+    """A ``simulate(config, seed, request_sink=...)`` sink: per-request rows (columns
+    ``REQUEST_COLUMNS``) appended to ``path`` (``.csv`` or ``.parquet``, one row group per batch)
+    a batch of ``REQUEST_BATCH_ROWS`` at a time as requests finish, so a long run's records never
+    sit in memory. Rows are in completion order (``id`` gives arrival order). ``close`` writes
+    the last batch."""
+
+    def __init__(self, path: str) -> None:
+        self.target = _target(path, "output.requests_path", (".csv", ".parquet"))
+        self.rows: list[dict] = []
+        self._file = self._csv = self._parquet = self._schema = None
+        if self.target.suffix.lower() == ".parquet":
+            import pyarrow as pa  # lazy, like pandas: only a run that writes parquet pays
+            import pyarrow.parquet as pq
+            self._schema = pa.schema([(c, getattr(pa, _PARQUET_TYPES.get(c, "float64"))())
+                                      for c in REQUEST_COLUMNS])
+            self._parquet = self._io(lambda: pq.ParquetWriter(self.target, self._schema))
+        else:
+            self._file = self._io(lambda: open(self.target, "w", newline=""))
+            self._csv = csv.writer(self._file, lineterminator="\n")  # as pandas writes
+            self._io(lambda: self._csv.writerow(REQUEST_COLUMNS))
+
+    def _io(self, action):
+        try:
+            return action()
+        except OSError as err:
+            raise ConfigError(f"output.requests_path={str(self.target)!r}: cannot write "
+                              f"({err.strerror})") from None
+
+    def __call__(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= REQUEST_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        if self._parquet is not None:
+            import pyarrow as pa
+            table = pa.Table.from_pylist(rows, schema=self._schema)
+            self._io(lambda: self._parquet.write_table(table))
+        else:
+            self._io(lambda: self._csv.writerows(
+                [["" if row[c] is None else row[c] for c in REQUEST_COLUMNS] for row in rows]))
+
+    def close(self) -> None:
+        self.flush()
+        if self._parquet is not None:
+            self._io(self._parquet.close)
+        if self._file is not None:
+            self._io(self._file.close)
+
+
 def write_requests(result: SimResult, path: str) -> None:
     import pandas as pd  # lazy: pandas is half of a worker's start-up (docs/performance.md)
     target = _target(path, "output.requests_path", (".csv", ".parquet"))

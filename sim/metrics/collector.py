@@ -6,6 +6,9 @@ Memory model (docs/performance.md): a finished request leaves seven numbers in c
 four floats each in ``itl_runs``; once the inter-token gaps they stand for exceed
 ``ITL_EXACT_MAX_SAMPLES``, they are folded into a ``RelativeSketch`` (relative error
 ``sketch.DEFAULT_ALPHA``) a buffer at a time, so ITL memory stays bounded however long the run.
+Past ``REQUEST_EXACT_MAX`` completed requests the request columns, rejected arrivals and stage
+visits are folded the same way (``sim.metrics.folded``: exact counters and sums, sketches, time
+bins), a buffer of ``REQUEST_FOLD_ROWS`` at a time, so no per-request state outlives its buffer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.config import SLOSpec
+from sim.metrics.folded import FoldedRequests, FoldedVisits
 from sim.metrics.sketch import RelativeSketch
 from sim.request import Request
 
@@ -22,6 +27,10 @@ from sim.request import Request
 # from the sketch. No golden or unit-test run comes near it.
 ITL_EXACT_MAX_SAMPLES = 4_000_000
 ITL_FOLD_RUNS = 65_536  # once sketching: fold the run buffer when it holds this many runs
+# Completed requests kept as exact columns (the summary is then the exact one, byte for byte);
+# beyond this they are folded into sim.metrics.folded. No golden or unit-test run comes near it.
+REQUEST_EXACT_MAX = 1_000_000
+REQUEST_FOLD_ROWS = 65_536  # once folding: fold the buffered rows when this many have finished
 
 
 class TraceSpans(list):
@@ -116,6 +125,10 @@ class Collector:
     links: list = field(default_factory=list)  # sim.network.LinkStats of pool-to-pool links
     generated_tokens: dict = field(default_factory=dict)  # pool -> decode tokens (x samples)
     _visit_cache: tuple | None = None  # sim.metrics.stages: arrays built once per summary
+    slos: list | None = None  # per type (workload order): its SLOSpec, for folded goodput
+    on_finished: object = None  # called with each finished Request (streamed per-request rows)
+    folded: FoldedRequests | None = None  # set once the run outgrows REQUEST_EXACT_MAX
+    folded_visits: FoldedVisits | None = None
 
     def __post_init__(self) -> None:
         if self.record_trace:
@@ -141,6 +154,8 @@ class Collector:
         d.kind.append(self.type_index.get(req.type_name, 0))
         if self.keep_requests:
             self.completed.append(req)
+        if self.on_finished is not None:
+            self.on_finished(req)
 
     def reject(self, req: Request) -> None:
         self.rejected_arrival.append(req.arrival_s)
@@ -149,14 +164,43 @@ class Collector:
         self.rejected_types[req.type_name] = self.rejected_types.get(req.type_name, 0) + 1
         if self.keep_requests:
             self.rejected.append(req)
+        if self.on_finished is not None:
+            self.on_finished(req)
 
     @property
     def num_completed(self) -> int:
-        return len(self.done)
+        return len(self.done) + (sum(self.folded.completed) if self.folded else 0)
 
     @property
     def num_rejected(self) -> int:
-        return len(self.rejected_arrival)
+        return len(self.rejected_arrival) + (self.folded.rejected if self.folded else 0)
+
+    def fold_requests(self, final: bool = False) -> None:
+        """Past ``REQUEST_EXACT_MAX`` completed requests, move the buffered request rows,
+        rejected arrivals and stage visits into the folded state (every ``REQUEST_FOLD_ROWS``
+        rows, and with ``final`` before the summary). Buffers are emptied in place: the run
+        holds references to them."""
+        d = self.done
+        if self.folded is None:
+            if len(d) <= REQUEST_EXACT_MAX:
+                return
+            slos = self.slos or [SLOSpec()] * max(len(self.type_index), 1)
+            self.folded, self.folded_visits = FoldedRequests(slos), FoldedVisits()
+        elif not final and len(d) < REQUEST_FOLD_ROWS:
+            return
+        cols = {name: d.np(name) for name in RequestColumns.__slots__}
+        for name in RequestColumns.__slots__:
+            del getattr(d, name)[:]
+        self.folded.add(**cols)
+        if len(self.rejected_arrival):
+            self.folded.add_rejected(np.array(self.rejected_arrival, dtype=float))
+            del self.rejected_arrival[:]
+        if len(self.visit_codes):
+            codes = np.array(self.visit_codes, dtype=np.int64)
+            times = np.array(self.visit_times, dtype=float).reshape(-1, 3)
+            del self.visit_codes[:], self.visit_times[:]
+            self.folded_visits.add(codes, times)
+        self._visit_cache = None
 
     def fold_itl(self, final: bool = False) -> None:
         """Count the new decode runs' gaps; past ``ITL_EXACT_MAX_SAMPLES`` move the buffered

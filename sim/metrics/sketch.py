@@ -73,6 +73,26 @@ class RelativeSketch:
         self._counts += np.bincount(index - self._offset, weights=weights,
                                     minlength=self._counts.size)
 
+    def merge(self, other: "RelativeSketch") -> None:
+        """Fold another sketch of the same ``alpha`` into this one (bucket counts add)."""
+        if other.alpha != self.alpha:
+            raise ValueError(f"alpha {other.alpha} != {self.alpha}: sketches do not merge")
+        self.total += other.total
+        self.sum += other.sum
+        self.zero += other.zero
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+        if other._counts.size == 0:
+            return
+        if self._counts.size == 0:
+            self._counts, self._offset = other._counts.copy(), other._offset
+            return
+        lo = min(self._offset, other._offset)
+        hi = max(self._offset + self._counts.size, other._offset + other._counts.size)
+        grown = np.zeros(hi - lo)
+        grown[self._offset - lo:self._offset - lo + self._counts.size] += self._counts
+        grown[other._offset - lo:other._offset - lo + other._counts.size] += other._counts
+        self._counts, self._offset = grown, lo
+
     def add_runs(self, runs: np.ndarray, max_values: int = 1 << 22) -> None:
         """Fold decode-run records ``(first_s, growth_s, steps, batch)`` (rows of ``runs``): each
         stands for ``steps`` values ``first + k * growth``, each of weight ``batch``. Expanded a

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.metrics.collector import Collector
+from sim.metrics.folded_summary import folded_stage_breakdown, folded_stage_breakdown_by_type
 
 
 def _stats_ms(values_s: np.ndarray) -> dict[str, float]:
@@ -38,6 +39,8 @@ def _visit_arrays(collector: Collector) -> tuple[np.ndarray, np.ndarray, np.ndar
 def stage_breakdown(collector: Collector) -> dict[str, dict]:
     """``{"<kind>@<pool>": {kind, pool, visits, queue_ms, service_ms, total_ms,
     share_of_stage_time}}`` over all request types."""
+    if collector.folded_visits is not None:
+        return folded_stage_breakdown(collector)
     if not collector.visit_codes:
         return {}
     codes, queue_all, service_all = _visit_arrays(collector)
@@ -59,6 +62,8 @@ def stage_breakdown(collector: Collector) -> dict[str, dict]:
 
 def stage_breakdown_by_type(collector: Collector) -> dict[str, dict[str, dict]]:
     """Mean queue/service ms per request type and stage (for tables)."""
+    if collector.folded_visits is not None:
+        return folded_stage_breakdown_by_type(collector)
     if not collector.visit_codes:
         return {}
     codes, queue_all, service_all = _visit_arrays(collector)

@@ -8,11 +8,10 @@ import numpy as np
 
 from sim.config import RequestTypeSpec, SimConfig, SLOSpec
 from sim.metrics.collector import Collector
+from sim.metrics.folded_summary import PERCENTILES, folded_figures
 from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
                                 stage_breakdown_by_type)
 from sim.metrics.steady import steady_state
-
-PERCENTILES = (50, 90, 99)
 
 
 def latency_stats_ms(values_s: np.ndarray) -> dict[str, float]:
@@ -87,7 +86,8 @@ def request_type_summary(types: tuple[RequestTypeSpec, ...], rejected: dict, kin
     return out
 
 
-def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:
+def request_figures(config: SimConfig, collector: Collector) -> dict:
+    """The summary's per-request figures from the exact columns (see ``summarize``)."""
     done = collector.done  # compact columns, one row per completed request (completion order)
     n_done = len(done)
     arrival, first, finish = done.np("arrival"), done.np("first"), done.np("finish")
@@ -113,25 +113,6 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         ok &= tpot_all * 1e3 <= bound
     if (bound := slo_bounds(slos, "e2e_ms", kind)) is not None:
         ok &= e2e * 1e3 <= bound
-    if collector.itl_sketch is None:
-        itl_values, itl_weights = itl_samples(collector.itl_runs)
-        itl = weighted_stats_ms(itl_values, itl_weights)
-        del itl_values, itl_weights
-    else:  # too many gaps to keep: the sketch (sim.metrics.sketch, relative error alpha)
-        collector.fold_itl(final=True)
-        itl = collector.itl_sketch.stats_ms(PERCENTILES)
-    pools: dict[str, dict] = {}
-    for stats in collector.replicas:
-        pool = pools.setdefault(stats.pool, {"replicas": 0, "busy_s": 0.0, "preemptions": 0,
-                                             "steps": 0, "decode_steps": 0})
-        pool["replicas"] += 1
-        pool["busy_s"] += stats.busy_s
-        pool["preemptions"] += stats.preemptions
-        pool["steps"] += stats.steps
-        pool["decode_steps"] += stats.decode_steps
-    for pool in pools.values():
-        pool["utilization"] = pool["busy_s"] / (pool["replicas"] * end_s) if end_s else 0.0
-    reasons = collector.rejected_reasons
     overall = {
         "requests_completed": n_done,
         "requests_rejected": collector.num_rejected,
@@ -151,26 +132,59 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         # time to first *answer* token: after the thinking (sim.pipeline.reasoning.finish)
         answer = done.np("answer")
         extra["ttfat_ms"] = latency_stats_ms(answer - arrival)
+    return {"extra": extra, "overall": overall, "by_type": by_type, "duration_s": span_s,
+            "requests_per_s": per_s(len(done)), "input_tokens_per_s": per_s(prompt.sum()),
+            "total_tokens_per_s": per_s(prompt.sum() + output.sum()),
+            "goodput_requests_per_s": per_s(ok.sum()),
+            "steady_state": steady_state(arrival, finish, output, ok,
+                                         np.frombuffer(collector.rejected_arrival, float).copy())}
+
+
+def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:
+    if collector.folded is None:
+        f = request_figures(config, collector)
+    else:  # a run past collector.REQUEST_EXACT_MAX: counters, sketches and time bins
+        collector.fold_requests(final=True)
+        f = folded_figures(config, collector)
+    overall = f["overall"]
+    if collector.itl_sketch is None:
+        itl_values, itl_weights = itl_samples(collector.itl_runs)
+        itl = weighted_stats_ms(itl_values, itl_weights)
+        del itl_values, itl_weights
+    else:  # too many gaps to keep: the sketch (sim.metrics.sketch, relative error alpha)
+        collector.fold_itl(final=True)
+        itl = collector.itl_sketch.stats_ms(PERCENTILES)
+    pools: dict[str, dict] = {}
+    for stats in collector.replicas:
+        pool = pools.setdefault(stats.pool, {"replicas": 0, "busy_s": 0.0, "preemptions": 0,
+                                             "steps": 0, "decode_steps": 0})
+        pool["replicas"] += 1
+        pool["busy_s"] += stats.busy_s
+        pool["preemptions"] += stats.preemptions
+        pool["steps"] += stats.steps
+        pool["decode_steps"] += stats.decode_steps
+    for pool in pools.values():
+        pool["utilization"] = pool["busy_s"] / (pool["replicas"] * end_s) if end_s else 0.0
+    reasons = collector.rejected_reasons
     return {
-        **extra,
+        **f["extra"],
         "requests_completed": overall["requests_completed"],
         "requests_rejected": overall["requests_rejected"],
         "rejection_reasons": dict(sorted(reasons.items())),
-        "duration_s": span_s,
-        "requests_per_s": per_s(len(done)),
-        "input_tokens_per_s": per_s(prompt.sum()),
+        "duration_s": f["duration_s"],
+        "requests_per_s": f["requests_per_s"],
+        "input_tokens_per_s": f["input_tokens_per_s"],
         "output_tokens_per_s": overall["output_tokens_per_s"],
-        "total_tokens_per_s": per_s(prompt.sum() + output.sum()),
-        "goodput_requests_per_s": per_s(ok.sum()),
+        "total_tokens_per_s": f["total_tokens_per_s"],
+        "goodput_requests_per_s": f["goodput_requests_per_s"],
         "goodput_output_tokens_per_s": overall["goodput_output_tokens_per_s"],
         "slo_attainment": overall["slo_attainment"],
-        "steady_state": steady_state(arrival, finish, output, ok,
-                                     np.frombuffer(collector.rejected_arrival, float).copy()),
+        "steady_state": f["steady_state"],
         "ttft_ms": overall["ttft_ms"],
         "tpot_ms": overall["tpot_ms"],
         "itl_ms": itl,
         "e2e_ms": overall["e2e_ms"],
-        "request_types": by_type,
+        "request_types": f["by_type"],
         "preemptions": int(sum(p["preemptions"] for p in pools.values())),
         "pools": pools,
         "num_events": num_events,
@@ -182,4 +196,5 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
                        for pool, (n, m, w) in sorted(collector.kv_lookups.items())},
         "links": link_summary(collector),
         "generated_tokens": dict(sorted(collector.generated_tokens.items())),
+        **({"folded": f["folded"]} if "folded" in f else {}),
     }
