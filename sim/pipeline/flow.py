@@ -54,10 +54,11 @@ class StageFlow:
         if self.closed_loop:
             self._closed_loop_next()
 
-    def _service_done(self, req: Request) -> None:
+    def _service_done(self, req: Request, last: bool = False) -> None:
         """A service stage has finished: its effect on the request, its visit, the next stage
         (``_visit`` and ``_next`` inlined, with the stage's pool, knobs and code looked up once
-        per plan in ``self.steps``)."""
+        per plan in ``self.steps``). ``last``: the calling event ends when this returns; so does
+        the next service pool's ``submit``, which is this method's last act."""
         i = req.stage_index
         steps = self.steps[req.type_name]
         step = steps[i]
@@ -77,7 +78,7 @@ class StageFlow:
         if i < len(steps):
             service = steps[i].service
             if service is not None:
-                service.submit(req)
+                service.submit(req, last)
             else:
                 self._submit(req)
             return

@@ -34,10 +34,11 @@ class BatchCost(Protocol):
 class ServicePool:
     def __init__(self, engine: Engine, name: str, num_servers: int, cost: BatchCost, *,
                  max_batch: int, max_batch_tokens: int, collector: Collector,
-                 on_done: Callable[[Request], None], server_label: Callable[[int], str]) -> None:
+                 on_done: Callable[[Request, bool], None],
+                 server_label: Callable[[int], str]) -> None:
         self.engine, self.name, self.cost = engine, name, cost
         self.max_batch, self.max_batch_tokens = max_batch, max_batch_tokens
-        self.on_done = on_done
+        self.on_done = on_done  # on_done(req, last): ``last`` = nothing follows in this event
         self.queue: deque[Request] = deque()
         self.idle = list(range(num_servers))  # a heap: the lowest free index serves first
         self.stats = [collector.replica_stats(server_label(i), name) for i in range(num_servers)]
@@ -57,15 +58,36 @@ class ServicePool:
         self._dispatch_cb = (self._dispatch_single if self._single else
                              self._dispatch_encoder if self._job is not None else self._dispatch)
 
-    def submit(self, req: Request) -> None:
+    def submit(self, req: Request, last: bool = False) -> None:
+        """Queue ``req``; a free server takes it at the end of this instant. ``last``: the caller's
+        event does nothing after this call returns (see ``_dispatch_now``)."""
         engine = self.engine
         req.stage_enqueue_s = now = engine.now_s
         req.stage_start_s = -1.0
         self.queue.append(req)
         if self.idle and not self.pending:
-            self.pending = True
             engine._seq += 1  # ``engine.schedule(now, self._dispatch...)``, inlined
-            heappush(engine._heap, (now, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb, ()))
+            heap = engine._heap
+            if last and (not heap or heap[0][0] > now):
+                self._dispatch_now()
+                return
+            self.pending = True
+            heappush(heap, (now, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb, ()))
+
+    def _dispatch_now(self) -> None:
+        """Run the dispatch event at once instead of scheduling it, when that is the same run.
+
+        ``submit`` calls this only when the event calling it does nothing after ``submit``
+        returns and no other event is pending at this instant. Then the dispatch event, at
+        (now, PRIORITY_SCHEDULE, the sequence number just drawn), would be the very next event
+        the engine pops, with nothing in between: every event already queued is later (it is at
+        a later time), and the calling event schedules nothing more. Running its body now does
+        exactly what that event would do: the same queue (this request alone), the same free
+        server, the same time and duration, and the completion gets the same sequence number
+        (the dispatch's number was drawn above), so every later tie-break is unchanged too. The
+        event is still counted, so ``num_events`` is unchanged."""
+        self.engine.num_events += 1
+        self._dispatch_cb()
 
     def _dispatch_single(self) -> None:
         """``_dispatch`` for batch 1: the same servers, times and events, without a batch list."""
@@ -153,7 +175,7 @@ class ServicePool:
             engine._seq += 1
             heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
                                     self._dispatch_cb, ()))
-        self.on_done(req)
+        self.on_done(req, True)  # the last thing this event does
 
     def _done(self, server: int, batch: list[Request]) -> None:
         heappush(self.idle, server)
@@ -164,5 +186,6 @@ class ServicePool:
             engine._seq += 1
             heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
                                     self._dispatch_cb, ()))
+        last = batch[-1]
         for req in batch:
-            self.on_done(req)
+            self.on_done(req, req is last)  # only the last call ends this event
