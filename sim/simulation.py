@@ -19,9 +19,9 @@ from sim.metrics.summary import summarize
 from sim.pipeline import reasoning, routing
 from sim.pipeline.deployment import service_groups
 from sim.pipeline.pools import handoff_links, service_pool
-from sim.pipeline.rag import retrieved_docs
 from sim.pipeline.service import ServicePool
-from sim.pipeline.validate import STAGE_PARAMS
+from sim.pipeline.flow import StageFlow
+from sim.pipeline.steps import plan_steps
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream
 from sim.request import Request, RichRequest, StageKind
@@ -37,7 +37,7 @@ KV_RETRIEVAL = StageKind.KV_RETRIEVAL
 ARRIVAL_CHUNK = 4096  # requests whose draws are turned into lists at a time
 
 
-class _Run:
+class _Run(StageFlow):
     """Wires workload, pools and collector together for one simulation."""
 
     def __init__(self, config: SimConfig, seed: int, *, keep_requests: bool = True) -> None:
@@ -69,6 +69,7 @@ class _Run:
         self.source = DrawnChunks(draws.drawn) if draws else WorkloadStream(config.workload, seed)
         self.prefix_id, self.prefix_tokens, self.thinking = (
             (draws.prefix_id, draws.prefix_tokens, draws.thinking) if draws else (None,) * 3)
+        self.steps = plan_steps(config.workload.request_types, self.services)
         self.route_rng = {rt.name: stream(seed, f"route.{rt.name}") for rt in self.types}
         self.route_stage = {rt.name: next((s for s in rt.plan if s.kind is StageKind.ROUTE), None)
                             for rt in self.types}
@@ -203,8 +204,13 @@ class _Run:
 
     # --- moving along the plan -------------------------------------------------------------
     def _submit(self, req: Request) -> None:
-        stage = req.plan[req.stage_index]
-        kind = stage.kind
+        step = self.steps[req.type_name][req.stage_index]
+        service = step.service
+        if service is not None:
+            service.submit(req)
+            return
+        stage = step.stage
+        kind = step.kind
         if kind is GENERATE or kind is PREFILL:
             pool = req.routed_pool if stage.pool == ROUTED_POOL else stage.pool
             if req.served_pool:  # a service router chose another pool of this model before
@@ -248,58 +254,6 @@ class _Run:
         self._visit(req, "frontend", pool, sent_s, sent_s)
         self.pools[pool].submit(req)
 
-    def _visit_code(self, req: Request, kind, pool: str) -> int:
-        """A small integer per (type, stage, pool); keyed by the stage's index in the plan, which
-        hashes faster than the enum (pseudo-stages like kv_transfer use their name)."""
-        key = (req.type_name, req.stage_index if isinstance(kind, StageKind) else kind, pool)
-        code = self.visit_index.get(key)
-        if code is None:
-            code = self.visit_index[key] = len(self.visit_index)
-            self.visit_keys[code] = (req.type_name, getattr(kind, "value", kind), pool)
-        return code
-
-    def _visit(self, req: Request, kind, pool: str, enqueue_s: float, start_s: float) -> None:
-        """Record a finished stage. ``kind`` is a StageKind (or a str for pseudo-stages)."""
-        now = self.engine.now_s
-        self.visit_codes.append(self._visit_code(req, kind, pool))
-        self.visit_times.extend((enqueue_s, start_s, now))
-        if self.record_visits:
-            if req.visits is None:
-                req.visits = []
-            req.visits.append((getattr(kind, "value", kind), pool, start_s - enqueue_s,
-                               now - start_s))
-
-    def _next(self, req: Request) -> None:
-        req.stage_index += 1
-        if req.stage_index < len(req.plan):
-            self._submit(req)
-            return
-        req.finish_s = self.engine.now_s
-        self.collector.complete(req)
-        self._closed_loop_next()
-
-    def _service_done(self, req: Request) -> None:
-        stage = req.plan[req.stage_index]
-        kind = stage.kind
-        if kind is StageKind.VECTOR_SEARCH:
-            req.docs = retrieved_docs(req)
-            req.doc_tokens = int(stage.param("doc_tokens",
-                                             STAGE_PARAMS[StageKind.VECTOR_SEARCH]["doc_tokens"]))
-            req.prompt_tokens += req.docs * req.doc_tokens  # documents appended to the prompt
-        elif kind is StageKind.RERANK:
-            keep = min(req.docs, int(stage.param("top_n", STAGE_PARAMS[StageKind.RERANK]["top_n"])))
-            req.prompt_tokens -= (req.docs - keep) * req.doc_tokens
-            req.docs = keep
-        elif kind is StageKind.ROUTE:
-            routing.decide(stage, req, self.route_rng[req.type_name])
-        self._visit(req, kind, stage.pool, req.stage_enqueue_s, req.stage_start_s)
-        self._next(req)
-
-    def _kv_fetched(self, req: Request) -> None:
-        self._visit(req, KV_RETRIEVAL, req.plan[req.stage_index].pool, req.stage_enqueue_s,
-                    req.stage_start_s)
-        self._next(req)
-
     def _llm_done(self, req: Request) -> None:
         stage = req.plan[req.stage_index]
         kind = stage.kind
@@ -314,14 +268,15 @@ class _Run:
             self.visit_codes.append(code)
             self.visit_times.extend((req.gen_enqueue_s, req.stage_start_s, now))
             if self.record_visits:
-                if req.visits is None:
-                    req.visits = []
-                req.visits.append((kind.value, pool, req.stage_start_s - req.gen_enqueue_s,
-                                   now - req.stage_start_s))
+                self._record_visit(req, kind, pool, req.gen_enqueue_s, req.stage_start_s, now)
             tokens[pool] += req.output_tokens * req.samples
-            req.stage_index += 1
-            if req.stage_index < len(req.plan):
-                self._submit(req)
+            i = req.stage_index = req.stage_index + 1
+            if i < len(req.plan):
+                service = self.steps[req.type_name][i].service
+                if service is not None:  # e.g. postprocess: straight to its pool
+                    service.submit(req)
+                else:
+                    self._submit(req)
                 return
             self.collector.complete(req)
             if self.closed_loop:
@@ -357,13 +312,6 @@ class _Run:
                 return
         reasoning.finish(req)
         self._next(req)
-
-    def _handed_off(self, req: Request, link_name: str, start_s: float) -> None:
-        self._visit(req, "kv_transfer", link_name, start_s, start_s)
-        req.stage_index += 1
-        req.context = req.prefill_target  # the decode pool admits the transferred KV as is
-        req.computed = req.prefill_target
-        self._submit(req)
 
     def _type(self, req: Request):
         return self.type_by_name[req.type_name]

@@ -30,6 +30,12 @@ class LFUPolicy:
         self._heap: list[tuple[int, int, int]] = []  # (count, tick, key); stale if tick is old
         self._tick = 0
 
+    @property
+    def resident(self) -> dict:
+        """The dict keyed by the resident keys (never replaced): ``key in policy`` without a
+        method call, for the store's lookups."""
+        return self._entries
+
     def __contains__(self, key: int) -> bool:
         return key in self._entries
 

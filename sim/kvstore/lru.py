@@ -19,6 +19,12 @@ class LRUPolicy:
         self.used_bytes = 0.0
         self._bytes: OrderedDict[int, float] = OrderedDict()  # key -> bytes, least recent first
 
+    @property
+    def resident(self) -> dict:
+        """The dict keyed by the resident keys (never replaced): ``key in policy`` without a
+        method call, for the store's lookups."""
+        return self._bytes
+
     def __contains__(self, key: int) -> bool:
         return key in self._bytes
 

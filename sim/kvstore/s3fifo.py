@@ -52,6 +52,12 @@ class S3FIFOPolicy:
         self._ghost: OrderedDict[int, None] = OrderedDict()  # recently evicted from S, oldest first
         self._small_bytes = 0.0
 
+    @property
+    def resident(self) -> dict:
+        """The dict keyed by the resident keys (never replaced): ``key in policy`` without a
+        method call, for the store's lookups."""
+        return self._freq
+
     def __contains__(self, key: int) -> bool:
         return key in self._freq
 

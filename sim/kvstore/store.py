@@ -119,6 +119,7 @@ class KVStore:
         # prefix -> [(replica, request id, waiters)] for a recompute
         self.fetching: dict[tuple[int, int, int], list] = {}
         self.computing: dict[int, list[tuple[int, list]]] = {}
+        self.holds = self._holds_function()
 
     def _copy_index(self, tier: int, replica: int) -> int:
         return replica // self.domain[tier]
@@ -127,11 +128,39 @@ class KVStore:
         return self.copies[tier][replica // self.domain[tier]]
 
     def holds(self, prefix_id: int, replica: int) -> int:
-        """Fastest tier holding the prefix for ``replica`` (-1: nowhere). No side effects."""
+        """Fastest tier holding the prefix for ``replica`` (-1: nowhere). No side effects.
+        (Replaced per store by ``_holds_function``'s faster equivalent.)"""
         for t in range(len(self.tiers)):
             if prefix_id in self.copies[t][replica // self.domain[t]].policy:
                 return t
         return -1
+
+    def _holds_function(self) -> Callable[[int, int], int]:
+        """``holds`` over each replica's reachable copies, fastest tier first, as the policies'
+        key containers (``resident``: the same membership as ``key in policy``, without a Python
+        call). The pool's router asks it once per replica for every request with a prefix."""
+        reach = [tuple(getattr(copies[r // self.domain[t]].policy, "resident",
+                               copies[r // self.domain[t]].policy)
+                       for t, copies in enumerate(self.copies))
+                 for r in range(self.num_replicas)]
+        if len(self.tiers) == 3:  # the common hierarchy (HBM, DRAM, SSD), unrolled
+            def holds(prefix_id: int, replica: int) -> int:
+                first, second, third = reach[replica]
+                if prefix_id in first:
+                    return 0
+                if prefix_id in second:
+                    return 1
+                return 2 if prefix_id in third else -1
+            return holds
+
+        def holds(prefix_id: int, replica: int) -> int:
+            t = 0
+            for resident in reach[replica]:
+                if prefix_id in resident:
+                    return t
+                t += 1
+            return -1
+        return holds
 
     def choose(self, req: Request, router, replicas) -> int:
         """The replica that serves ``req``'s retrieval and generation (cache-aware routing)."""

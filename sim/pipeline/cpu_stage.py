@@ -25,25 +25,35 @@ def cpu_job_tokens(req: Request) -> int:
 class CPUStageCost:
     """Service time of one job on one core (no batching: ``work_tokens`` is 1)."""
 
+    unit_work = True  # every job weighs one unit in a batch
+
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[float, float]] = {}
+        # id(stage) -> (fixed_s, per_token_s, postprocess?): the stage's knobs, read once
+        self._cache: dict[int, tuple[float, float, bool]] = {}
 
     def work_tokens(self, req: Request) -> int:
         return 1
 
+    def _coefficients(self, stage) -> tuple[float, float, bool]:
+        defaults = STAGE_PARAMS[stage.kind]
+        per_token = stage.param("us_per_token", defaults["us_per_token"])
+        if stage.kind is not StageKind.ROUTE:
+            per_token += stage.param("guardrail_us_per_token", defaults["guardrail_us_per_token"])
+        coeffs = (stage.param("fixed_us", defaults["fixed_us"]) * 1e-6, per_token * 1e-6,
+                  stage.kind is StageKind.POSTPROCESS)
+        self._cache[id(stage)] = coeffs
+        return coeffs
+
     def job_time_s(self, req: Request) -> float:
-        stage = req.stage
-        key = id(stage)
-        coeffs = self._cache.get(key)
+        """``fixed + per_token x cpu_job_tokens(req)`` (the tokens inlined: the hot path)."""
+        stage = req.plan[req.stage_index]
+        coeffs = self._cache.get(id(stage))
         if coeffs is None:
-            defaults = STAGE_PARAMS[stage.kind]
-            per_token = stage.param("us_per_token", defaults["us_per_token"])
-            if stage.kind is not StageKind.ROUTE:
-                per_token += stage.param("guardrail_us_per_token", defaults["guardrail_us_per_token"])
-            coeffs = (stage.param("fixed_us", defaults["fixed_us"]) * 1e-6, per_token * 1e-6)
-            self._cache[key] = coeffs
-        fixed_s, per_token_s = coeffs
-        return fixed_s + per_token_s * cpu_job_tokens(req)
+            coeffs = self._coefficients(stage)
+        fixed_s, per_token_s, post = coeffs
+        if post:
+            return fixed_s + per_token_s * (req.output_tokens * req.samples)
+        return fixed_s + per_token_s * req.prompt_tokens
 
     def batch_time_s(self, batch: list[Request]) -> float:
         return sum(self.job_time_s(req) for req in batch)

@@ -21,7 +21,7 @@ from sim.roles import PoolRole
 
 
 def service_pool(engine: Engine, spec: PoolSpec, collector: Collector,
-                 on_done: Callable[[Request], None]) -> ServicePool:
+                 on_done: Callable[[Request, bool], None]) -> ServicePool:
     """The ``ServicePool`` serving a CPU, retrieval or encoder pool (encoders must fit)."""
     sched = spec.scheduler
     if spec.role is PoolRole.CPU:

@@ -56,6 +56,8 @@ class VectorSearchCost:
         self.lanes = max(1, (hardware.num_cores or 1) // workers_per_node)
         self._cache: dict[int, float] = {}
 
+    unit_work = True  # every query weighs one unit in a batch
+
     def work_tokens(self, req: Request) -> int:
         return 1
 
@@ -96,23 +98,67 @@ def retrieved_docs(req: Request) -> int:
     return int(req.stage.param("top_k", STAGE_PARAMS[StageKind.VECTOR_SEARCH]["top_k"]))
 
 
+def search_results(stage) -> tuple[int, int]:
+    """``(documents retrieved, tokens per document)`` of a vector-search stage."""
+    defaults = STAGE_PARAMS[StageKind.VECTOR_SEARCH]
+    return (int(stage.param("top_k", defaults["top_k"])),
+            int(stage.param("doc_tokens", defaults["doc_tokens"])))
+
+
+def rerank_keep(stage) -> int:
+    """Documents a rerank stage keeps (``top_n``)."""
+    return int(stage.param("top_n", STAGE_PARAMS[StageKind.RERANK]["top_n"]))
+
+
 class EncoderCost:
-    """Batched encoder forward passes (embed, rerank, reward scoring, routing classifier)."""
+    """Batched encoder forward passes (embed, rerank, reward scoring, routing classifier).
+
+    Each request's sequences are ``count`` copies of one length (``job``), so a batch's prefill
+    shape is a few integer sums: every chunk starts at context 0, so its attention pairs
+    ``t * (t + 1) / 2`` are integers, exact in a float and in any order of summation, and the
+    shape equals ``StepShape.for_prefill_chunks`` of the listed sequences."""
 
     def __init__(self, cost: StepCostModel, model: ModelSpec) -> None:
         self.cost, self.max_tokens = cost, model.max_context_tokens
+        step_time = getattr(cost, "step_time", None)
+        if step_time is None:  # a cost model without the field-wise call: build the shape
+            def step_time(tokens, pairs, context, prefill_seqs, decoders, decode_context):
+                return cost.step_time_s(StepShape(
+                    prefill_tokens=tokens, prefill_attention_pairs=pairs,
+                    prefill_context_tokens=context, num_prefill_seqs=prefill_seqs,
+                    num_decode_seqs=decoders, decode_context_tokens=decode_context))
+        self._step_time = step_time
+
+    def job(self, req: Request) -> tuple[int, int]:
+        """``(sequence length, number of sequences)`` the encoder runs for ``req``."""
+        stage = req.plan[req.stage_index]
+        kind, cap = stage.kind, self.max_tokens
+        if kind is StageKind.RERANK:
+            return min(max(1, req.base_prompt - req.prefix_tokens) + req.doc_tokens, cap), \
+                max(req.docs, 1)
+        if kind is StageKind.REWARD:
+            return min(req.prompt_tokens + req.output_tokens, cap), req.samples
+        return min(max(1, req.base_prompt - req.prefix_tokens), cap), 1  # embed, route
 
     def sequences(self, req: Request) -> list[int]:
-        kind, cap = req.stage.kind, self.max_tokens
-        if kind is StageKind.RERANK:
-            return [min(query_tokens(req) + req.doc_tokens, cap)] * max(req.docs, 1)
-        if kind is StageKind.REWARD:
-            return [min(req.prompt_tokens + req.output_tokens, cap)] * req.samples
-        return [min(query_tokens(req), cap)]  # embed, route (classifier)
+        length, count = self.job(req)
+        return [length] * count
 
     def work_tokens(self, req: Request) -> int:
-        return sum(self.sequences(req))
+        length, count = self.job(req)
+        return length * count
 
     def batch_time_s(self, batch: list[Request]) -> float:
-        chunks = [(0, t) for req in batch for t in self.sequences(req)]
-        return self.cost.step_time_s(StepShape.for_prefill_chunks(chunks))
+        tokens = seqs = pairs = 0
+        job = self.job
+        for req in batch:
+            length, count = job(req)
+            tokens += length * count
+            seqs += count
+            pairs += count * (length * (length + 1) // 2)
+        return self._step_time(tokens, float(pairs), tokens, seqs, 0, 0)
+
+    def shape_time_s(self, tokens: int, pairs: int, seqs: int) -> float:
+        """Time of a batch of ``seqs`` sequences, ``tokens`` in all, with ``pairs`` attention
+        pairs (the sums ``batch_time_s`` forms, for a dispatcher that formed them itself)."""
+        return self._step_time(tokens, float(pairs), tokens, seqs, 0, 0)

@@ -5,12 +5,17 @@ work, but always at least one request) and is busy for the cost model's batch ti
 deferred to the end of the current instant so that requests arriving together batch together.
 This is an M/G/c queue with batch service: CPU cores (c = hosts x cores, batch 1), encoder
 replicas (batched forward passes), vector-search workers (batched queries).
+
+Hot path: a pool of batch 1 (CPU cores) runs ``_dispatch_single``, which prices each job with the
+cost's ``job_time_s`` and hands the one request to ``_done_single``; a cost whose every request is
+one unit of work (``unit_work``) batches by count without asking per request. Both schedule
+exactly the events the general loop schedules, in the same order, with the same times.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
+from heapq import heappop, heappush
 from typing import Callable, Protocol
 
 from sim.engine import PRIORITY_COMPLETION, PRIORITY_SCHEDULE, Engine
@@ -29,56 +34,158 @@ class BatchCost(Protocol):
 class ServicePool:
     def __init__(self, engine: Engine, name: str, num_servers: int, cost: BatchCost, *,
                  max_batch: int, max_batch_tokens: int, collector: Collector,
-                 on_done: Callable[[Request], None], server_label: Callable[[int], str]) -> None:
+                 on_done: Callable[[Request, bool], None],
+                 server_label: Callable[[int], str]) -> None:
         self.engine, self.name, self.cost = engine, name, cost
         self.max_batch, self.max_batch_tokens = max_batch, max_batch_tokens
-        self.on_done = on_done
+        self.on_done = on_done  # on_done(req, last): ``last`` = nothing follows in this event
         self.queue: deque[Request] = deque()
         self.idle = list(range(num_servers))  # a heap: the lowest free index serves first
         self.stats = [collector.replica_stats(server_label(i), name) for i in range(num_servers)]
         self.pending = False
         self.num_servers = num_servers
         self.in_service = 0
+        # batch 1 with a per-job time: every dispatch is one request, priced on its own
+        job_time = getattr(cost, "job_time_s", None)
+        self._single = max_batch <= 1 and job_time is not None
+        self._job_time = job_time
+        # every request weighs one unit: a batch is the first min(max_batch, budget) waiting
+        self._unit_cap = (max(1, min(max_batch, max_batch_tokens))
+                          if getattr(cost, "unit_work", False) else 0)
+        # sequences of one length per request (encoders): the batch's shape is summed while it
+        # is formed, each request's job read once
+        self._job = getattr(cost, "job", None) if max_batch > 1 else None
+        self._dispatch_cb = (self._dispatch_single if self._single else
+                             self._dispatch_encoder if self._job is not None else self._dispatch)
 
-    def submit(self, req: Request) -> None:
-        req.stage_enqueue_s = self.engine.now_s
+    def submit(self, req: Request, last: bool = False) -> None:
+        """Queue ``req``; a free server takes it at the end of this instant. ``last``: the caller's
+        event does nothing after this call returns (see ``_dispatch_now``)."""
+        engine = self.engine
+        req.stage_enqueue_s = now = engine.now_s
         req.stage_start_s = -1.0
         self.queue.append(req)
         if self.idle and not self.pending:
+            engine._seq += 1  # ``engine.schedule(now, self._dispatch...)``, inlined
+            heap = engine._heap
+            if last and (not heap or heap[0][0] > now):
+                self._dispatch_now()
+                return
             self.pending = True
-            self.engine.schedule(self.engine.now_s, self._dispatch, priority=PRIORITY_SCHEDULE)
+            heappush(heap, (now, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb, ()))
+
+    def _dispatch_now(self) -> None:
+        """Run the dispatch event at once instead of scheduling it, when that is the same run.
+
+        ``submit`` calls this only when the event calling it does nothing after ``submit``
+        returns and no other event is pending at this instant. Then the dispatch event, at
+        (now, PRIORITY_SCHEDULE, the sequence number just drawn), would be the very next event
+        the engine pops, with nothing in between: every event already queued is later (it is at
+        a later time), and the calling event schedules nothing more. Running its body now does
+        exactly what that event would do: the same queue (this request alone), the same free
+        server, the same time and duration, and the completion gets the same sequence number
+        (the dispatch's number was drawn above), so every later tie-break is unchanged too. The
+        event is still counted, so ``num_events`` is unchanged."""
+        self.engine.num_events += 1
+        self._dispatch_cb()
+
+    def _dispatch_single(self) -> None:
+        """``_dispatch`` for batch 1: the same servers, times and events, without a batch list."""
+        self.pending = False
+        engine = self.engine
+        queue, idle, stats_of, job_time = self.queue, self.idle, self.stats, self._job_time
+        heap, now, done = engine._heap, engine.now_s, self._done_single
+        while idle and queue:
+            req = queue.popleft()
+            server = heappop(idle)
+            req.stage_start_s = now
+            duration = job_time(req)
+            stats = stats_of[server]
+            stats.busy_s += duration
+            stats.steps += 1
+            if stats.spans is not None:
+                stats.add_span(stats.label, req.plan[req.stage_index].kind.value, now, duration, 1)
+            self.in_service += 1
+            engine._seq += 1
+            heappush(heap, (now + duration, PRIORITY_COMPLETION, engine._seq, done, (server, req)))
+
+    def _dispatch_encoder(self) -> None:
+        """``_dispatch`` for encoder pools: the same batches (token budget from ``_job``), priced
+        by ``shape_time_s`` of the sums formed on the way (``batch_time_s``'s own sums)."""
+        self.pending = False
+        queue, now, job = self.queue, self.engine.now_s, self._job
+        max_batch, max_tokens = self.max_batch, self.max_batch_tokens
+        while self.idle and queue:
+            req = queue.popleft()
+            batch = [req]
+            length, count = job(req)
+            tokens, seqs, pairs = length * count, count, count * (length * (length + 1) // 2)
+            while queue and len(batch) < max_batch:
+                length, count = job(queue[0])
+                more = length * count
+                if tokens + more > max_tokens:
+                    break
+                tokens += more
+                seqs += count
+                pairs += count * (length * (length + 1) // 2)
+                batch.append(queue.popleft())
+            self._start(batch, self.cost.shape_time_s(tokens, pairs, seqs), now)
 
     def _dispatch(self) -> None:
         self.pending = False
         queue, now = self.queue, self.engine.now_s
+        cost, unit_cap = self.cost, self._unit_cap
         while self.idle and queue:
-            batch = [queue.popleft()]
-            if self.max_batch > 1:
-                tokens = self.cost.work_tokens(batch[0])
-                while queue and len(batch) < self.max_batch:
-                    more = self.cost.work_tokens(queue[0])
-                    if tokens + more > self.max_batch_tokens:
-                        break
-                    tokens += more
-                    batch.append(queue.popleft())
-            server = heapq.heappop(self.idle)
-            for req in batch:
-                req.stage_start_s = now
-            duration = self.cost.batch_time_s(batch)
-            stats = self.stats[server]
-            stats.busy_s += duration
-            stats.steps += 1
-            if stats.spans is not None:
-                stats.add_span(stats.label, batch[0].stage.kind.value, now, duration, len(batch))
-            self.in_service += len(batch)
-            self.engine.schedule(now + duration, self._done, server, batch,
-                                 priority=PRIORITY_COMPLETION)
+            if unit_cap:
+                batch = [queue.popleft() for _ in range(min(unit_cap, len(queue)))]
+            else:
+                batch = [queue.popleft()]
+                if self.max_batch > 1:
+                    tokens = cost.work_tokens(batch[0])
+                    while queue and len(batch) < self.max_batch:
+                        more = cost.work_tokens(queue[0])
+                        if tokens + more > self.max_batch_tokens:
+                            break
+                        tokens += more
+                        batch.append(queue.popleft())
+            self._start(batch, cost.batch_time_s(batch), now)
+
+    def _start(self, batch: list[Request], duration: float, now: float) -> None:
+        """The lowest free server serves ``batch`` for ``duration`` from ``now``."""
+        server = heappop(self.idle)
+        for req in batch:
+            req.stage_start_s = now
+        stats = self.stats[server]
+        stats.busy_s += duration
+        stats.steps += 1
+        if stats.spans is not None:
+            stats.add_span(stats.label, batch[0].stage.kind.value, now, duration, len(batch))
+        self.in_service += len(batch)
+        engine = self.engine
+        engine._seq += 1  # ``engine.schedule(now + duration, self._done, ...)``, inlined
+        heappush(engine._heap, (now + duration, PRIORITY_COMPLETION, engine._seq, self._done,
+                                (server, batch)))
+
+    def _done_single(self, server: int, req: Request) -> None:
+        heappush(self.idle, server)
+        self.in_service -= 1
+        if self.queue and not self.pending:
+            self.pending = True
+            engine = self.engine
+            engine._seq += 1
+            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
+                                    self._dispatch_cb, ()))
+        self.on_done(req, True)  # the last thing this event does
 
     def _done(self, server: int, batch: list[Request]) -> None:
-        heapq.heappush(self.idle, server)
+        heappush(self.idle, server)
         self.in_service -= len(batch)
         if self.queue and not self.pending:
             self.pending = True
-            self.engine.schedule(self.engine.now_s, self._dispatch, priority=PRIORITY_SCHEDULE)
+            engine = self.engine
+            engine._seq += 1
+            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
+                                    self._dispatch_cb, ()))
+        last = batch[-1]
         for req in batch:
-            self.on_done(req)
+            self.on_done(req, req is last)  # only the last call ends this event
