@@ -1,5 +1,6 @@
-"""What every command shares: one-line usage errors with exit status 2, and the pre-checks that turn
-Hydra's multi-line errors for bad group choices or overrides into one line.
+"""What every command shares: one-line usage errors with exit status 2, the pre-checks of group
+choices and sweeper settings, and the one line a failed composition becomes (instead of Hydra's
+multi-line errors).
 
 Errors in user input print one line ``<prog>: error: <field>=<value>: <what is allowed>`` to
 stderr and exit with status 2; nothing prints a traceback for bad input.
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Callable
+from typing import Callable, TypeVar
 
 from hermes_opt.compose import catalog
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 GROUPS = ("hardware", "model", "scheduler", "router", "cost_model", "workload", "slo", "pricing",
           "calibration", "kv_tiers", "cluster")
 _GROUP_ARG = re.compile(r"^[+~]?(?P<group>[a-z_]+)=(?P<value>[A-Za-z0-9_.,\-]+)$")
@@ -37,55 +39,69 @@ def check_group_choices(prog: str, argv: list[str], groups: tuple[str, ...] = GR
                            f"{', '.join(allowed)}")
 
 
-def precheck_overrides(prog: str, config_name: str, argv: list[str]) -> None:
-    """Compose once with the Compose API so a bad key or value is one line, not Hydra's page."""
-    if "hydra/sweeper=hermes_optuna" in argv:
-        precheck_sweeper(prog, argv)
-    if any(a in ("-m", "--multirun", "--help", "-h", "--hydra-help", "--info", "-c", "--cfg")
-           or a.startswith(("--", "hydra")) for a in argv):
-        return  # sweeps and Hydra's own flags go straight to Hydra
-    from hydra import compose as hydra_compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
+def composition_error(err: Exception, argv: list[str]) -> str:
+    """A failed composition of the ``sim`` config as one line: an unknown key names what its
+    section has instead of Hydra's advice to add it; a bad ``hydra.*`` value says why (OmegaConf's
+    reason, which Hydra keeps in the cause); a missing group option lists the options."""
     from hermes_opt.compose import overrides as composed
-    from sim.errors import ConfigError
-    message = None
-    try:
-        with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=list(argv))
-    except Exception as err:  # Hydra raises several types; all mean the overrides are wrong
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        message = " ".join(lines[:3]) or type(err).__name__
-    finally:
-        GlobalHydra.instance().clear()
-    if config_name != "sim":
-        if message:
-            fail(prog, message)
-        return
-    if message is not None:
-        # an unknown key: name what the section has instead of Hydra's advice to add it
-        fail(prog, composed.unknown_key_message(message, list(argv)) or message)
-    try:
-        composed.check_added_keys(cfg, list(argv))
-    except ConfigError as err:
-        fail(prog, str(err))
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    message = " ".join(lines[:3]) or type(err).__name__
+    hydra_key = _HYDRA_KEY.search(message)
+    if hydra_key:  # the sim config's own sections are composed.unknown_key_message's
+        return _unknown_hydra_key(hydra_key["key"], argv)
+    known = composed.unknown_key_message(message, argv)
+    if known:
+        return known
+    if "Available options in" in str(err):  # e.g. hydra/launcher=nope: every option, not 3 lines
+        at = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
+        options = []
+        for line in lines[at + 1:]:
+            if line.endswith(":"):  # "Config search path:" follows the options
+                break
+            options.append(line)
+        return f"{lines[0]}; allowed: {', '.join(options)}"
+    cause = err.__cause__
+    if cause is not None and lines and lines[0].startswith("Error merging override"):
+        why = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+        return f"{lines[0].removeprefix('Error merging override ')}: {why}"
+    return message
 
 
+_HYDRA_KEY = re.compile(r"Could not override '(?P<key>hydra\.[^']+)'")
 _SWEEPER_ARG = re.compile(r"^[+~]*hydra\.sweeper\.(?P<key>[^=]+)=")
 _FULL_KEY = re.compile(r"full_key: (?P<key>\S+)")
 _UNKNOWN_KEY = re.compile(r"Key '(?P<key>[^']+)' (is )?not in")
 
 
-def _sweeper_node(overrides: list[str]):  # noqa: ANN202 (a DictConfig; Hydra imported lazily)
+def _with_hydra_node(overrides: list[str]):  # noqa: ANN202 (a DictConfig; Hydra imported lazily)
+    """The ``sim`` config with Hydra's own part (``hydra.*``) for these overrides."""
     from hydra import compose as hydra_compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     try:
         with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):
-            cfg = hydra_compose(config_name="sim", return_hydra_config=True,
-                                overrides=["hydra/sweeper=hermes_optuna", *overrides])
-            return cfg.hydra.sweeper
+            return hydra_compose(config_name="sim", return_hydra_config=True,
+                                 overrides=list(overrides))
     finally:
         GlobalHydra.instance().clear()
+
+
+def _unknown_hydra_key(key: str, argv: list[str]) -> str:
+    """``hydra.foo=1``: the keys Hydra's section has, with the group choices given (the launcher
+    and sweeper sections depend on them)."""
+    from omegaconf import DictConfig, OmegaConf
+    parent = key.rsplit(".", 1)[0]
+    groups = [a for a in argv if "=" in a and "." not in a.split("=", 1)[0]]
+    try:
+        node = OmegaConf.select(_with_hydra_node(groups), parent, default=None)
+    except Exception:  # a bad group choice as well: name the key alone
+        node = None
+    if not isinstance(node, DictConfig):
+        return f"{key}: unknown key of Hydra's config (hermes-sim --hydra-help)"
+    return f"{key}: unknown key; {parent} has: {', '.join(sorted(str(k) for k in node))}"
+
+
+def _sweeper_node(overrides: list[str]):  # noqa: ANN202 (a DictConfig; Hydra imported lazily)
+    return _with_hydra_node(["hydra/sweeper=hermes_optuna", *overrides]).hydra.sweeper
 
 
 def _composes(overrides: list[str]) -> bool:
@@ -143,10 +159,10 @@ def precheck_sweeper(prog: str, argv: list[str]) -> None:
                                        else text))
 
 
-def run_hydra(prog: str, app: Callable[[], None]) -> None:
+def run_hydra(prog: str, app: Callable[[], T]) -> T:
     """Run a Hydra app; Hydra's own config errors (exit 1) become usage errors (exit 2)."""
     try:
-        app()
+        return app()
     except SystemExit as exc:
         if exc.code == 1:
             sys.exit(EXIT_USAGE)

@@ -155,18 +155,18 @@ def test_bad_sweeper_setting_is_one_line(tmp_path):
 ])
 def test_bad_sweeper_setting_messages(capsys, arg, needle):
     """More settings, in-process (the pre-check hermes-sim runs before Hydra)."""
-    from hermes_opt.cli.common import precheck_overrides
+    from hermes_opt.cli.common import precheck_sweeper
     with pytest.raises(SystemExit) as exit_:
-        precheck_overrides("hermes-sim", "sim", SWEEP + [arg])
+        precheck_sweeper("hermes-sim", SWEEP + [arg])
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hermes-sim: error: " + needle), lines
 
 
 def test_good_sweeper_settings_pass_the_precheck(capsys):
-    from hermes_opt.cli.common import precheck_overrides
-    precheck_overrides("hermes-sim", "sim", SWEEP + ["hydra.sweeper.budget={max_devices:8}",
-                                                     "hydra.sweeper.budget.max_usd_per_hour=50"])
+    from hermes_opt.cli.common import precheck_sweeper
+    precheck_sweeper("hermes-sim", SWEEP + ["hydra.sweeper.budget={max_devices:8}",
+                                            "hydra.sweeper.budget.max_usd_per_hour=50"])
     assert capsys.readouterr().err == ""
 
 
