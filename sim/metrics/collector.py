@@ -191,7 +191,10 @@ class Collector:
         cols = {name: d.np(name) for name in RequestColumns.__slots__}
         for name in RequestColumns.__slots__:
             del getattr(d, name)[:]
-        self.folded.add(**cols)
+        # the first fold holds REQUEST_EXACT_MAX rows: fold them a buffer at a time, so the
+        # summary's temporaries stay the size of one buffer
+        for start in range(0, len(cols["arrival"]), REQUEST_FOLD_ROWS):
+            self.folded.add(**{k: v[start:start + REQUEST_FOLD_ROWS] for k, v in cols.items()})
         if len(self.rejected_arrival):
             self.folded.add_rejected(np.array(self.rejected_arrival, dtype=float))
             del self.rejected_arrival[:]

@@ -93,10 +93,12 @@ class RelativeSketch:
         grown[other._offset - lo:other._offset - lo + other._counts.size] += other._counts
         self._counts, self._offset = grown, lo
 
-    def add_runs(self, runs: np.ndarray, max_values: int = 1 << 22) -> None:
+    def add_runs(self, runs: np.ndarray, max_values: int = 1 << 18) -> None:
         """Fold decode-run records ``(first_s, growth_s, steps, batch)`` (rows of ``runs``): each
         stands for ``steps`` values ``first + k * growth``, each of weight ``batch``. Expanded a
-        slice at a time, so at most about ``max_values`` values exist at once."""
+        slice at a time, so at most about ``max_values`` values exist at once (a dozen temporary
+        arrays of that length: 1 << 18 keeps them near 25 MB; 1 << 22 made the first fold of a
+        long run its peak of memory)."""
         runs = np.asarray(runs, dtype=float).reshape(-1, 4)
         steps = runs[:, 2].astype(np.int64)
         ends = np.cumsum(steps)
