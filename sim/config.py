@@ -28,7 +28,9 @@ from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, 
 
 # Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
 MAX_REPLICAS = 10_000  # per pool (x tp x pp devices); the largest fleets are ~1e5 devices
-MAX_REQUESTS = 10_000_000  # per run: ~100 bytes of state each while running
+# per run. Memory is bounded past 1M completed requests (metrics folded, docs/performance.md),
+# so the cap bounds run time (~10 min at 10M on one core), not memory
+MAX_REQUESTS = 10_000_000
 # Paged-KV block size in tokens: engines use 16-256 (vLLM 16, TensorRT-LLM 32-64); larger only
 # wastes KV memory in partly filled blocks, and a block must fit the KV memory of one device.
 MAX_BLOCK_SIZE_TOKENS = 65_536
