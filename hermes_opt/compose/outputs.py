@@ -44,17 +44,24 @@ class RequestWriter:
     def __init__(self, path: str) -> None:
         self.target = _target(path, "output.requests_path", (".csv", ".parquet"))
         self.rows: list[dict] = []
-        self._file = self._csv = self._parquet = self._schema = None
+        self._file = self._csv = self._parquet = None
         if self.target.suffix.lower() == ".parquet":
-            import pyarrow as pa  # lazy, like pandas: only a run that writes parquet pays
-            import pyarrow.parquet as pq
-            self._schema = pa.schema([(c, getattr(pa, _PARQUET_TYPES.get(c, "float64"))())
-                                      for c in REQUEST_COLUMNS])
-            self._parquet = self._io(lambda: pq.ParquetWriter(self.target, self._schema))
+            # the file is opened now (an unusable path fails before the run, not after it);
+            # pyarrow is imported at the first batch, so start-up never pays for it
+            self._file = self._io(lambda: open(self.target, "wb"))
         else:
             self._file = self._io(lambda: open(self.target, "w", newline=""))
             self._csv = csv.writer(self._file, lineterminator="\n")  # as pandas writes
             self._io(lambda: self._csv.writerow(REQUEST_COLUMNS))
+
+    def _parquet_writer(self):
+        if self._parquet is None:
+            import pyarrow as pa  # lazy, like pandas: only a run that writes parquet pays
+            import pyarrow.parquet as pq
+            schema = pa.schema([(c, getattr(pa, _PARQUET_TYPES.get(c, "float64"))())
+                                for c in REQUEST_COLUMNS])
+            self._parquet = self._io(lambda: pq.ParquetWriter(self._file, schema))
+        return self._parquet
 
     def _io(self, action):
         try:
@@ -72,18 +79,19 @@ class RequestWriter:
         rows, self.rows = self.rows, []
         if not rows:
             return
-        if self._parquet is not None:
+        if self._csv is None:
             import pyarrow as pa
-            table = pa.Table.from_pylist(rows, schema=self._schema)
-            self._io(lambda: self._parquet.write_table(table))
+            writer = self._parquet_writer()
+            table = pa.Table.from_pylist(rows, schema=writer.schema)
+            self._io(lambda: writer.write_table(table))
         else:
             self._io(lambda: self._csv.writerows(
                 [["" if row[c] is None else row[c] for c in REQUEST_COLUMNS] for row in rows]))
 
     def close(self) -> None:
         self.flush()
-        if self._parquet is not None:
-            self._io(self._parquet.close)
+        if self._csv is None:  # parquet: a run without rows still writes the schema
+            self._io(self._parquet_writer().close)
         if self._file is not None:
             self._io(self._file.close)
 
