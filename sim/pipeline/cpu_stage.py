@@ -15,13 +15,6 @@ from sim.pipeline.validate import STAGE_PARAMS
 from sim.request import Request, StageKind
 
 
-def cpu_job_tokens(req: Request) -> int:
-    kind = req.stage.kind
-    if kind is StageKind.POSTPROCESS:
-        return req.output_tokens * req.samples
-    return req.prompt_tokens
-
-
 class CPUStageCost:
     """Service time of one job on one core (no batching: ``work_tokens`` is 1)."""
 
@@ -45,7 +38,8 @@ class CPUStageCost:
         return coeffs
 
     def job_time_s(self, req: Request) -> float:
-        """``fixed + per_token x cpu_job_tokens(req)`` (the tokens inlined: the hot path)."""
+        """``fixed + per_token x tokens``: postprocess detokenizes every sample's output, the
+        other stages read the prompt."""
         stage = req.plan[req.stage_index]
         coeffs = self._cache.get(id(stage))
         if coeffs is None:

@@ -42,11 +42,6 @@ RANDOM_ACCESS_S = 80e-9  # DRAM latency a graph hop cannot hide
 BATCH_OVERHEAD_S = 20e-6  # thread-pool wake-up and result merge per batch
 
 
-def query_tokens(req: Request) -> int:
-    """The request's own tokens (its prompt without a shared prefix): what gets embedded."""
-    return max(1, req.base_prompt - req.prefix_tokens)
-
-
 class VectorSearchCost:
     def __init__(self, index: IndexSpec, hardware: HardwareSpec, workers_per_node: int) -> None:
         self.index = index
@@ -94,10 +89,6 @@ class VectorSearchCost:
         return t
 
 
-def retrieved_docs(req: Request) -> int:
-    return int(req.stage.param("top_k", STAGE_PARAMS[StageKind.VECTOR_SEARCH]["top_k"]))
-
-
 def search_results(stage) -> tuple[int, int]:
     """``(documents retrieved, tokens per document)`` of a vector-search stage."""
     defaults = STAGE_PARAMS[StageKind.VECTOR_SEARCH]
@@ -131,14 +122,13 @@ class EncoderCost:
 
     def job(self, req: Request) -> tuple[int, int]:
         """``(sequence length, number of sequences)`` the encoder runs for ``req``."""
-        stage = req.plan[req.stage_index]
-        kind, cap = stage.kind, self.max_tokens
-        if kind is StageKind.RERANK:
-            return min(max(1, req.base_prompt - req.prefix_tokens) + req.doc_tokens, cap), \
-                max(req.docs, 1)
+        kind, cap = req.plan[req.stage_index].kind, self.max_tokens
         if kind is StageKind.REWARD:
             return min(req.prompt_tokens + req.output_tokens, cap), req.samples
-        return min(max(1, req.base_prompt - req.prefix_tokens), cap), 1  # embed, route
+        query = max(1, req.base_prompt - req.prefix_tokens)  # its own tokens, without the prefix
+        if kind is StageKind.RERANK:
+            return min(query + req.doc_tokens, cap), max(req.docs, 1)
+        return min(query, cap), 1  # embed, route
 
     def sequences(self, req: Request) -> list[int]:
         length, count = self.job(req)
