@@ -166,26 +166,27 @@ class ServicePool:
         heappush(engine._heap, (now + duration, PRIORITY_COMPLETION, engine._seq, self._done,
                                 (server, batch)))
 
+    def _schedule_dispatch(self) -> None:
+        """A freed server takes the queue at the end of this instant (``engine.schedule``,
+        inlined)."""
+        self.pending = True
+        engine = self.engine
+        engine._seq += 1
+        heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb,
+                                ()))
+
     def _done_single(self, server: int, req: Request) -> None:
         heappush(self.idle, server)
         self.in_service -= 1
         if self.queue and not self.pending:
-            self.pending = True
-            engine = self.engine
-            engine._seq += 1
-            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
-                                    self._dispatch_cb, ()))
+            self._schedule_dispatch()
         self.on_done(req, True)  # the last thing this event does
 
     def _done(self, server: int, batch: list[Request]) -> None:
         heappush(self.idle, server)
         self.in_service -= len(batch)
         if self.queue and not self.pending:
-            self.pending = True
-            engine = self.engine
-            engine._seq += 1
-            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq,
-                                    self._dispatch_cb, ()))
+            self._schedule_dispatch()
         last = batch[-1]
         for req in batch:
             self.on_done(req, req is last)  # only the last call ends this event
