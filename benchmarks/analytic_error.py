@@ -29,10 +29,9 @@ import time
 import numpy as np
 import optuna
 
-from hermes_opt.compose import to_sim
-from hermes_opt.compose.overrides import compose_overrides
+from hermes_opt.compose.candidate import compose
 from hermes_opt.run import runner
-from hermes_opt.run.screen import Rule, estimate_config
+from hermes_opt.run.screen import Rule, estimate_candidate
 from hermes_opt.study.definition import load
 from hermes_opt.study.space import to_overrides
 from sim.analytic.estimate import estimate
@@ -80,10 +79,10 @@ def main() -> None:
             continue
         m = record["metrics"]
         tic = time.perf_counter()
-        cfg = compose_overrides(list(spec.base) + to_overrides(t.params))
-        est, summary = estimate_config(cfg)
+        candidate = compose(list(spec.base) + to_overrides(t.params))
+        est, summary = estimate_candidate(candidate)
         total_s.append(time.perf_counter() - tic)
-        config = to_sim.sim_config(cfg)
+        config = candidate.config
         tic = time.perf_counter()
         estimate(config)
         est_s.append(time.perf_counter() - tic)

@@ -1,34 +1,34 @@
-"""One scenario end to end: a composed Hydra config -> simulate -> price -> the ``hermes-sim`` JSON
+"""One scenario end to end: a composed candidate -> simulate -> the priced ``hermes-sim`` JSON
 summary (and the requested output files). The optimizer's workers call the same function, so every
 trial replays exactly with ``hermes-sim``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 
-from hermes_opt.compose import outputs, pricing, to_sim
+from hermes_opt.compose import candidate as candidate_mod
+from hermes_opt.compose import outputs, to_sim
+from hermes_opt.compose.candidate import Candidate
 from sim import simulate
 from sim.config import LLM_ROLES
-from sim.errors import ConfigError
-from sim.hardware.memory import kv_capacity_blocks, weight_bytes_per_device
 
 
 def simulate_config(cfg: DictConfig) -> dict:
-    """Simulate and price a composed config; the JSON summary ``hermes-sim`` prints."""
-    want_requests = bool(cfg.output.get("requests_path"))
-    want_trace = bool(cfg.output.get("trace_path"))
+    """Simulate and price a composed config (its own ``seed``); the JSON ``hermes-sim`` prints."""
     seed = to_sim.seed_value(cfg)
-    config = to_sim.sim_config(cfg, record_requests=want_requests, record_trace=want_trace)
+    return simulate_candidate(candidate_mod.from_config(cfg), seed)
+
+
+def simulate_candidate(candidate: Candidate, seed: int) -> dict:
+    """Simulate a candidate with one workload seed; its summary, priced, with its deployment."""
+    cfg, config, cost = candidate.cfg, candidate.config, candidate.cost
     # per-request rows go to the file as requests finish (bounded memory however long the run)
-    writer = outputs.RequestWriter(cfg.output.requests_path) if want_requests else None
+    writer = outputs.RequestWriter(cfg.output.requests_path) if config.record_requests else None
     try:
         result = simulate(config, seed, request_sink=writer)
     finally:
         if writer is not None:
             writer.close()
-    cost = pricing.deployment_cost(config, cfg.pricing)
     summary = dict(result.summary)
     hours_per_s = 1 / 3600
     usd_per_s = cost.usd_per_hour * hours_per_s
@@ -49,32 +49,11 @@ def simulate_config(cfg: DictConfig) -> dict:
         # what each LLM pool's GEMMs, attention and KV cache really run in, and every fallback
         "precision": {p.name: p.precision.summary() for p in config.pools if p.role in LLM_ROLES},
         "seed": seed,
+        "deployment": candidate.deployment,
     })
     summary = to_sim.numpy_safe(summary)
-    if want_trace:
+    if config.record_trace:
         outputs.write_trace(result, cfg.output.trace_path)
     if cfg.output.get("summary_path"):
         outputs.write_summary(summary, cfg.output.summary_path)
     return summary
-
-
-def check_memory(pool: Any) -> None:
-    """The simulator's own memory rules, applied before simulating: LLM pools need their weights
-    plus at least one KV block per device; other model pools (embed, rerank, reward) their
-    weights; CPU and retrieval pools hold no model. Other ConfigErrors the simulator raises while
-    building a run (e.g. a KV tier too large) are still caught and reported as infeasible."""
-    sched = pool.scheduler
-    if pool.role in LLM_ROLES:
-        kv_capacity_blocks(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
-                           weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
-                           block_size_tokens=sched.block_size_tokens,
-                           gpu_memory_utilization=sched.gpu_memory_utilization,
-                           activation_reserve_fraction=sched.activation_reserve_fraction,
-                           pool_name=pool.field_path, attention_dp=pool.attention_dp)
-    elif pool.model is not None:
-        usable = pool.hardware.memory_bytes * sched.gpu_memory_utilization
-        weights = weight_bytes_per_device(pool.model, pool.tp, pool.pp, pool.weight_dtype)
-        if weights > usable:
-            raise ConfigError(f"{pool.field_path}: model {pool.model.name} does not fit: needs "
-                              f"{weights / 1e9:.1f} GB per device, {pool.hardware.name} offers "
-                              f"{usable / 1e9:.1f} GB")

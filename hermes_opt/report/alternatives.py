@@ -83,8 +83,8 @@ def merge(ranked: pd.DataFrame, spec: StudySpec, k: int) -> pd.DataFrame:
 
 
 def _same_layout(a: pd.Series, b: pd.Series) -> bool:
-    """Both replay commands describe one deployment layout (unknown layouts never merge)."""
-    la, lb = vendors.layout(a.replay), vendors.layout(b.replay)
+    """Both trials have one deployment layout (unknown layouts never merge)."""
+    la, lb = vendors.layout(a), vendors.layout(b)
     return la is not None and lb is not None and la.description == lb.description
 
 
@@ -99,7 +99,7 @@ def best_per_hardware(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     col = f"objective:{spec.objectives[0].metric}"
     best: dict[str, dict] = {}
     for _, row in ranked.iterrows():
-        lay = vendors.layout(row.replay)
+        lay = vendors.layout(row)
         if lay is None:
             continue
         kind = " + ".join(dict.fromkeys(HARDWARE.findall(lay.description))) or lay.description

@@ -13,6 +13,7 @@ import pandas as pd
 
 from hermes_opt.report import vendors
 from hermes_opt.report.labels import fmt, fmt_spread, metric_label, unit
+from hermes_opt.report.trials import OVERRIDES
 from hermes_opt.study.definition import StudySpec
 
 # docs/validation.md "Results": median absolute error of the uncalibrated roofline on held-out
@@ -68,21 +69,20 @@ def slo_margins(spec: StudySpec, row: pd.Series) -> list[str]:
     return out
 
 
-def deployment_overrides(spec: StudySpec, replay: str) -> list[str]:
-    """The trial's own overrides: the replay command without hermes-sim, the base and seed=."""
-    words = shlex.split(replay)[1:]
-    words = words[len(spec.base):] if words[:len(spec.base)] == list(spec.base) else words
-    return [w for w in words if not w.startswith("seed=")]
+def deployment_overrides(row: pd.Series) -> list[str]:
+    """The trial's own overrides as stored (without the study's base and the seed)."""
+    stored = row.get(OVERRIDES)
+    return [str(o) for o in stored] if isinstance(stored, (list, tuple)) else []
 
 
 def headroom(spec: StudySpec, row: pd.Series) -> str:
     capacity = _num(row, "metric:capacity_rate_per_s")
-    offered = vendors.offered_rate(row.replay)
+    offered = vendors.offered_rate(row)
     if not math.isnan(capacity) and offered:
         return (f"Headroom: it sustains {fmt(capacity)} requests/s within the SLOs against the "
                 f"{fmt(offered)} requests/s offered ({capacity / offered - 1:+.0%}).")
     command = " ".join(["hermes-opt capacity", f"study={spec.name}",
-                        *(shlex.quote(o) for o in deployment_overrides(spec, row.replay))])
+                        *(shlex.quote(o) for o in deployment_overrides(row))])
     load = f" at the offered {fmt(offered)} requests/s" if offered else ""
     return (f"Headroom to capacity was not measured (the study simulated it{load} only); "
             f"measure it with `{command}`.")
@@ -90,9 +90,9 @@ def headroom(spec: StudySpec, row: pd.Series) -> str:
 
 def cost_model_note(row: pd.Series) -> tuple[str, dict[str, tuple[str, str]]]:
     """(error-band sentence, {pool: (cost model, calibration)}) of the trial's LLM pools."""
-    models = vendors.cost_models(row.replay) if isinstance(row.get("replay"), str) else {}
+    models = vendors.cost_models(row)
     if not models:
-        return "cost model not known (the replay command does not compose)", models
+        return "cost model not known (the trial has no deployment record)", models
     kinds = {k for k, _ in models.values()}
     profiles = sorted({c for _, c in models.values() if c and c != "none"
                        and not c.startswith("none")})
@@ -113,7 +113,7 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
                 f"({len(frame)} trials, {simulated} simulated): relax the SLOs or the budget, "
                 f"widen the search space, or run more trials.")
     best = top.iloc[0]
-    lay = vendors.layout(best.replay)
+    lay = vendors.layout(best)
     where = lay.description if lay is not None else ", ".join(
         f"{n}={best.get(f'param:{n}')}" for n in spec.space.names)
     settings = [f"{n}={best.get(f'range:{n}', best.get(f'param:{n}'))}" for n in spec.space.names
@@ -142,7 +142,7 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
     if len(top) > 1:
         runner_up = top.iloc[1]
         gap = _num(runner_up, f"objective:{first.metric}") / _num(best, f"objective:{first.metric}") - 1
-        lay2 = vendors.layout(runner_up.replay)
+        lay2 = vendors.layout(runner_up)
         # the same layout is a distinct alternative through its settings and latencies: say so
         differs = [f"{n}={_value(runner_up.get(f'param:{n}'))}" for n in spec.space.names
                    if not _is_layout_param(n) and _present(runner_up.get(f"param:{n}"))

@@ -205,7 +205,7 @@ def _detail(spec: StudySpec, rank: int, r: pd.Series) -> list[Block]:
     note = (f"Replay (workload seed {seeds[0]}; the figures above are means over seeds "
             f"{', '.join(map(str, seeds))}: change seed= to replay the others):"
             if len(seeds) > 1 else "Replay:")
-    lay = _layout(r.replay) if isinstance(r.get("replay"), str) else None
+    lay = _layout(r)
     where = f": {lay.description}" if lay is not None else ""
     alike = f" (alike: trials {r.alike})" if isinstance(r.get("alike"), str) and r.alike else ""
     out: list[Block] = [("h3", f"#{rank}: trial {int(r.trial)}{where}{alike}"), ("p", note),

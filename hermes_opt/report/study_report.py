@@ -23,7 +23,7 @@ import pandas as pd
 from hermes_opt.report import figures, recommend, render, vendors
 from hermes_opt.report.alternatives import best_per_hardware
 from hermes_opt.report.importance import importances
-from hermes_opt.report.trials import front_quality, top_configurations, trial_rows
+from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, from_dict
 from hermes_opt.study.sampling import counted
@@ -124,10 +124,17 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
     paths = {"csv": out_dir / "trials.csv", "md": out_dir / "summary.md",
              "html": out_dir / "report.html", "pareto_png": out_dir / "pareto.png",
              "history_png": out_dir / "history.png"}
-    frame.to_csv(paths["csv"], index=False)
+    frame[csv_columns(frame)].to_csv(paths["csv"], index=False)
     top = top_configurations(frame, spec)
     quality = front_quality(frame, spec)
     prov = {**provenance(study, spec, frame, storage_url), **cost_model_provenance(top)}
+    recomposed = int(frame.attrs.get("recomposed", 0))
+    if recomposed:  # a study stored before trials carried their deployment record
+        prov["deployment records"] = (f"recomposed from the overrides of {recomposed} trials "
+                                      f"stored without one (older hermes-opt)")
+        print(f"hermes-opt report: {recomposed} trials were stored before trials carried their "
+              f"deployment record; composed them again to learn vendor and layout (slower)",
+              file=sys.stderr)
     vendor_table = vendors.best_per_vendor(frame, spec)
     vendor_table.to_csv(out_dir / "best_per_vendor.csv", index=False)
     paths["vendors_csv"] = out_dir / "best_per_vendor.csv"

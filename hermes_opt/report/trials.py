@@ -12,7 +12,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hermes_opt.compose.candidate import record_of_overrides
 from hermes_opt.report import alternatives
+from hermes_opt.report.vendors import RECORD
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.objective import named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
@@ -21,6 +23,9 @@ SCREENED = "screened (analytic)"  # decided by the analytical tier (study key sc
 STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", SCREENED, "failed",
                "unfinished", "re-run elsewhere")
 OPTIONAL_STATES = ("re-run elsewhere", SCREENED)  # listed in the report only when present
+# Columns the report reads but trials.csv does not show: the stored deployment record (the
+# ``vendor`` and ``deployment`` columns are its readable part) and the trial's own overrides.
+OVERRIDES = "_overrides"
 
 
 def replay_command(spec: StudySpec, overrides: list[str], seed: int) -> str:
@@ -33,6 +38,7 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     rows = []
     objective_names = [o.metric for o in spec.objectives]
     trials = study.get_trials(deepcopy=False)
+    recomposed = {"count": 0}
     replaced = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     for t in trials:
         record = t.user_attrs.get("result") or {}
@@ -73,10 +79,30 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
             if key != "seed":  # replicate seeds are in the provenance, their mean means nothing
                 row[f"metric:{key}"] = value
         overrides = record.get("overrides") or [f"{k}={v}" for k, v in t.params.items()]
+        deployment = record.get("deployment")
+        if deployment is None and status == "ok" and spec.evaluator is None:
+            deployment = _recomposed(spec, overrides, recomposed)
+        row["vendor"] = (deployment or {}).get("vendor")
+        row["deployment"] = (deployment or {}).get("layout")
         row["replay"] = replay_command(spec, overrides, spec.replicate_seeds[0])
         row["sim_s"] = record.get("sim_s", math.nan)
+        row[RECORD], row[OVERRIDES] = deployment, list(overrides)
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["recomposed"] = recomposed["count"]
+    return frame
+
+
+def _recomposed(spec: StudySpec, overrides: list[str], counter: dict[str, int]) -> dict | None:
+    """A simulated trial stored before trials carried their deployment record: compose it again
+    (slow, ~40 ms each; the report says how many it did)."""
+    counter["count"] += 1
+    return record_of_overrides([*spec.base, *overrides])
+
+
+def csv_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns trials.csv shows (everything but the report's internal ones)."""
+    return [c for c in frame.columns if c not in (RECORD, OVERRIDES)]
 
 
 def top_configurations(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:

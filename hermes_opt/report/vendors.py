@@ -1,30 +1,25 @@
 """Best deployment per vendor (NVIDIA, AMD, Google, Intel, ..., and ``mixed`` for deployments
 whose model pools use more than one vendor), as in MIST's Fig. 8: which vendor mix to buy.
 
-A trial's vendors come from its composed config (``hermes-sim`` overrides -> pools -> catalog
-``vendor`` of each LLM pool's hardware), so they are right for any way a study names hardware
-(the ``hardware`` group, ``deployment.*.hardware`` or ``cluster.pools.*.hardware``). CPU pools
+A trial's vendor and layout come from the deployment record stored with it
+(``hermes_opt.compose.candidate``: the catalog ``vendor`` of each model pool's accelerator), so
+they are right for any way a study names hardware (the ``hardware`` group, ``deployment.*.hardware``
+or ``cluster.pools.*.hardware``) and the report never composes a configuration again. CPU pools
 are infrastructure, not the vendor choice, and are left out of the label.
 """
 
 from __future__ import annotations
 
 import math
-import shlex
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 
-from hermes_opt.compose import catalog, to_sim
-from hermes_opt.compose.overrides import compose_overrides
+from hermes_opt.compose.candidate import MIXED
 from hermes_opt.study.definition import StudySpec
-from sim.errors import ConfigError
-from sim.hardware.specs import DeviceKind
-from sim.roles import MODEL_ROLES
 
-MIXED = "mixed"
+RECORD = "_deployment"  # trial-table column holding the stored deployment record (not in CSVs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,60 +28,32 @@ class Layout:
     description: str  # "prefill 2 x h200 (1 replica of tp 2) + decode 6 x mi300x (6 replicas of tp 1)"
 
 
-def _overrides(replay: str) -> list[str]:
-    words = shlex.split(replay)[1:]  # drop "hermes-sim"
-    return [w for w in words if not w.startswith("seed=")]
+def record(row: Any) -> dict | None:
+    """The trial's deployment record (None: a custom evaluator's trial, or not composable)."""
+    value = row.get(RECORD) if hasattr(row, "get") else None
+    return value if isinstance(value, dict) else None
 
 
-@lru_cache(maxsize=4096)
-def _composed(replay: str) -> tuple[Any, tuple] | None:
-    """(composed config, pools) of a replay command; None when it does not compose."""
-    try:
-        cfg = compose_overrides(_overrides(replay))
-        return cfg, tuple(to_sim.pools(cfg))
-    except ConfigError:
+def cost_models(row: Any) -> dict[str, tuple[str, str]]:
+    """{model pool on an accelerator: (cost model kind, calibration profile or "none")}."""
+    dep = record(row)
+    return {p["name"]: (p["cost_model"], p["calibration"]) for p in dep["pools"]
+            if p["accelerated_model"]} if dep else {}
+
+
+def offered_rate(row: Any) -> float | None:
+    """The workload's offered arrival rate (requests/s) of the trial, when it has one."""
+    dep = record(row)
+    rate = dep.get("offered_rate_per_s") if dep else None
+    return float(rate) if isinstance(rate, (int, float)) else None
+
+
+def layout(row: Any) -> Layout | None:
+    """The vendor label and pool layout of the trial."""
+    dep = record(row)
+    if dep is None or not dep.get("vendor") or not dep.get("layout"):
         return None
-
-
-def cost_models(replay: str) -> dict[str, tuple[str, str]]:
-    """{LLM pool: (cost model kind, calibration profile or "none")} of a replay command."""
-    composed = _composed(replay)
-    if composed is None:
-        return {}
-    return {p.name: (getattr(p.cost_model.kind, "value", str(p.cost_model.kind)),
-                     p.cost_model.calibration or "none")
-            for p in composed[1] if p.role in MODEL_ROLES and p.hardware.kind is not DeviceKind.CPU}
-
-
-def offered_rate(replay: str) -> float | None:
-    """The workload's offered arrival rate (requests/s) of a replay command, when it has one."""
-    composed = _composed(replay)
-    try:
-        return float(composed[0].workload.arrival.rate_per_s) if composed else None
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-
-
-@lru_cache(maxsize=4096)
-def layout(replay: str) -> Layout | None:
-    """The vendor label and pool layout of the trial a replay command describes."""
-    composed = _composed(replay)
-    if composed is None:
-        return None
-    pools = composed[1]
-    vendors, parts = [], []
-    for pool in pools:
-        if pool.role not in MODEL_ROLES or pool.hardware.kind is DeviceKind.CPU:
-            continue  # CPU hosts (tokenizers, encoders on Xeon) are infrastructure
-        vendor = str(catalog.entry("hardware", pool.hardware.name).get("vendor", "unknown"))
-        if vendor not in vendors:
-            vendors.append(vendor)
-        replicas = f"{pool.num_replicas} replica{'s' if pool.num_replicas != 1 else ''}"
-        parts.append(f"{pool.name} {pool.num_devices} x {pool.hardware.name} ({replicas} of "
-                     f"tp {pool.tp})")
-    if not vendors:
-        return None
-    return Layout(vendor=vendors[0] if len(vendors) == 1 else MIXED, description=" + ".join(parts))
+    return Layout(vendor=str(dep["vendor"]), description=str(dep["layout"]))
 
 
 def ranked_feasible(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
@@ -104,12 +71,8 @@ def best_per_vendor(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
         return pd.DataFrame()
     col = f"objective:{spec.objectives[0].metric}"
     best: dict[str, dict] = {}
-    cache: dict[str, Layout | None] = {}
     for _, row in ranked.iterrows():
-        key = row.replay
-        if key not in cache:
-            cache[key] = layout(key)
-        lay = cache[key]
+        lay = layout(row)
         if lay is None or lay.vendor in best:
             continue
         best[lay.vendor] = {"vendor": lay.vendor, "trial": int(row.trial),
@@ -143,8 +106,8 @@ def without_feasible(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     found = set(table.vendor) if not table.empty else set()
     violating = frame[frame.outcome == "violates SLO"] if len(frame) else frame
     missing = set()
-    for replay in dict.fromkeys(violating.replay if len(violating) else []):
-        lay = layout(replay)
+    for _, row in violating.iterrows():
+        lay = layout(row)
         if lay is not None and lay.vendor not in found:
             missing.add(lay.vendor)
     return sorted(missing)

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress
 from hermes_opt.run import screen
-from hermes_opt.run.worker import Evaluator, JobResult, run_job
+from hermes_opt.run.worker import Evaluator, JobResult, run_trial
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.objective import NAN_VIOLATION, Score, metric_or_fail, score
@@ -162,9 +162,9 @@ class Driver:
                 self.stats.reused += 1
                 continue
             self.leaders[overrides] = trial.number
-            for r, seed in enumerate(self.spec.replicate_seeds):
-                self.pool.submit(run_job, evaluator, trial.number, r, list(overrides), seed,
-                                 self.spec.budget)
+            # one job per trial: its candidate is composed once for every replicate
+            self.pool.submit(run_trial, evaluator, trial.number, list(overrides),
+                             list(self.spec.replicate_seeds), self.spec.budget)
 
     def _incumbent(self, first: int) -> float | None:
         """Screening: the best feasible simulated objective among the batches that are told
@@ -185,14 +185,16 @@ class Driver:
     def _copy(result: JobResult, number: int) -> JobResult:
         return replace(result, trial_number=number, sim_s=0.0, cpu_s=0.0)
 
-    def receive(self, result: JobResult) -> None:
-        self.batch_of[result.trial_number].done[result.trial_number].append(result)
-        for number in self.followers.get(result.trial_number, ()):
-            self.batch_of[number].done[number].append(self._copy(result, number))
-        self.stats.jobs += 1
-        self.stats.first_job_at = min(self.stats.first_job_at, result.started_s)
-        self.stats.sim_s += result.sim_s
-        self.stats.sim_cpu_s += result.cpu_s
+    def receive(self, results: list[JobResult]) -> None:
+        """A trial's job is back: every replicate's result."""
+        for result in results:
+            self.batch_of[result.trial_number].done[result.trial_number].append(result)
+            for number in self.followers.get(result.trial_number, ()):
+                self.batch_of[number].done[number].append(self._copy(result, number))
+            self.stats.jobs += 1
+            self.stats.first_job_at = min(self.stats.first_job_at, result.started_s)
+            self.stats.sim_s += result.sim_s
+            self.stats.sim_cpu_s += result.cpu_s
 
     def _complete(self, batch: "_Batch", number: int) -> bool:
         return len(batch.done[number]) == self.spec.replicates
@@ -249,6 +251,9 @@ class Driver:
             infeasible = [r for r in results if r.status == "infeasible"]
             record: dict[str, Any] = {"overrides": overrides,
                                       "sim_s": sum(r.sim_s for r in results)}
+            deployment = next((r.deployment for r in results if r.deployment), None)
+            if deployment is not None:  # what the report reads instead of composing again
+                record["deployment"] = deployment
             if errors:
                 record.update(status="error", reason=errors[0].reason)
                 trial.set_user_attr("result", record)

@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hermes_opt.compose import pricing, to_sim
-from hermes_opt.compose.evaluate import simulate_config
-from hermes_opt.compose.overrides import compose_overrides
-from hermes_opt.run.worker import Evaluator, Infeasible, check_feasible, simulate_overrides
+from hermes_opt.compose.candidate import Candidate
+from hermes_opt.run.worker import (Evaluator, Infeasible, Simulate, TrialEvaluator,
+                                   prepared_candidate)
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.execution import ESTIMATED_LATENCIES, ESTIMATED_OBJECTIVES
 from hermes_opt.study.objective import Budget, Constraint, Objective, flatten
@@ -46,14 +45,14 @@ def analytic_summary(est: Estimate, usd_per_hour: float, num_devices: int) -> di
     return out
 
 
-def estimate_config(cfg: Any) -> tuple[Estimate, dict[str, Any]]:
-    """Estimate a composed config; (estimate, priced summary; empty when not supported)."""
-    config = to_sim.sim_config(cfg)
+def estimate_candidate(candidate: Candidate) -> tuple[Estimate, dict[str, Any]]:
+    """Estimate a candidate; (estimate, priced summary; empty when not supported)."""
+    config = candidate.config
     est = estimate(config)
     if not est.supported:
         return est, {}
-    cost = pricing.deployment_cost(config, cfg.pricing)
-    return est, analytic_summary(est, cost.usd_per_hour, sum(p.num_devices for p in config.pools))
+    return est, analytic_summary(est, candidate.cost.usd_per_hour,
+                                 sum(p.num_devices for p in config.pools))
 
 
 def _value(summary: dict, metric: str) -> float | None:
@@ -107,37 +106,62 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
-class ScreenedEvaluator:
-    """An evaluator that screens first; picklable (it travels to loky and Dask workers)."""
+class Screened:
+    """A prepared trial: its candidate, the estimate's verdict, and what the inner evaluator
+    prepared (when it is a ``TrialEvaluator``)."""
 
-    inner: Evaluator
+    candidate: Candidate
+    analytic: dict[str, Any]  # the priced estimate ({} when the tier does not model it)
+    decision: str  # why the estimate alone decides it ('' = simulate)
+    reason: str  # why it was not screened at all ('' = it was)
+    overrides: list[str]
+    budget: Budget | None
+    inner_prepared: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedEvaluator:
+    """An evaluator that screens first; picklable (it travels to loky and Dask workers).
+    Screening is seed-independent, so a trial is screened once for all its replicates."""
+
+    inner: Evaluator | TrialEvaluator
     rule: Rule
     incumbent: float | None
 
-    def __call__(self, overrides: list[str], seed: int, budget: Budget | None) -> dict:
-        cfg = compose_overrides(list(overrides))
-        cfg.seed = int(seed)
-        check_feasible(cfg, budget)  # Infeasible: never estimated, never simulated
-        try:
-            est, analytic = estimate_config(cfg)
-        except ConfigError as err:
-            raise Infeasible(str(err)) from None
-        decision = self.rule.decide(analytic, self.incumbent) if analytic else ""
-        if decision:
-            analytic[SCREENING] = {"fidelity": ANALYTIC, "decision": decision}
-            return analytic
-        if self.inner is simulate_overrides:  # composed and checked already
-            try:
-                summary = simulate_config(cfg)
-            except ConfigError as err:
-                raise Infeasible(str(err)) from None
+    def prepare(self, overrides: list[str], budget: Budget | None) -> Screened:
+        inner_prepared = None
+        if isinstance(self.inner, Simulate):  # the candidate it simulates is the one screened
+            candidate = inner_prepared = self.inner.prepare(overrides, budget)
         else:
-            summary = self.inner(list(overrides), seed, budget)
-        summary = dict(summary)
+            candidate = prepared_candidate(overrides, budget)  # Infeasible: never estimated
+        try:
+            est, analytic = estimate_candidate(candidate)
+        except ConfigError as err:
+            raise Infeasible(str(err), candidate.deployment) from None
+        decision = self.rule.decide(analytic, self.incumbent) if analytic else ""
+        if not decision and inner_prepared is None and isinstance(self.inner, TrialEvaluator):
+            inner_prepared = self.inner.prepare(overrides, budget)
+        return Screened(candidate, analytic, decision, "" if analytic else est.reason,
+                        list(overrides), budget, inner_prepared)
+
+    def run(self, prepared: Screened, seed: int) -> dict:
+        analytic = prepared.analytic
+        if prepared.decision:
+            return {**analytic, SCREENING: {"fidelity": ANALYTIC, "decision": prepared.decision}}
+        if prepared.inner_prepared is not None:
+            summary = dict(self.inner.run(prepared.inner_prepared, seed))
+        else:
+            summary = dict(self.inner(list(prepared.overrides), seed, prepared.budget))
         summary[SCREENING] = {"fidelity": SIMULATOR,
-                              "decision": "" if analytic else f"not screened: {est.reason}",
+                              "decision": "" if analytic else f"not screened: {prepared.reason}",
                               **({"estimate": _key_figures(analytic)} if analytic else {})}
         return summary
+
+    def deployment(self, prepared: Screened) -> dict | None:
+        return prepared.candidate.deployment
+
+    def __call__(self, overrides: list[str], seed: int, budget: Budget | None) -> dict:
+        return self.run(self.prepare(overrides, budget), seed)
 
 
 def _key_figures(analytic: dict) -> dict[str, float]:

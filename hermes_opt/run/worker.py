@@ -1,26 +1,37 @@
-"""What runs in a worker process: compose a trial's config, check it, simulate, price.
+"""What runs in a worker process: one trial, every replicate. The candidate is composed,
+checked (memory, prices, budget) and priced once (``hermes_opt.compose.candidate``), then
+simulated with each workload seed, so an impossible candidate costs no simulation and a trial
+builds its ``SimConfig`` once however many replicates it has.
 
-Composition (``hermes_opt.compose.overrides``) is cached per worker; feasibility (memory, budget)
-is checked before simulating, so an impossible candidate costs no simulation.
+An evaluator is either a plain callable ``(overrides, seed, budget) -> summary`` (a study's own
+``evaluator: module:function``, the capacity wrapper), called once per seed, or a
+``TrialEvaluator``: ``prepare(overrides, budget)`` once per trial, then ``run(prepared, seed)``
+per seed (the built-in simulator, the screening tier).
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from omegaconf import DictConfig
 
-from hermes_opt.compose import pricing, to_sim
-from hermes_opt.compose.evaluate import check_memory, simulate_config
-from hermes_opt.compose.overrides import compose_overrides
+from hermes_opt.compose import candidate as candidate_mod
+from hermes_opt.compose.candidate import Candidate
+from hermes_opt.compose.evaluate import simulate_candidate
 from hermes_opt.study.objective import Budget
 from sim.errors import ConfigError
 
 
 class Infeasible(Exception):
-    """A candidate that cannot run (invalid, does not fit, over budget); never a crash."""
+    """A candidate that cannot run (invalid, does not fit, over budget); never a crash.
+    ``deployment``: its record, when it composed (an over-budget candidate has one)."""
+
+    def __init__(self, reason: str, deployment: dict | None = None) -> None:
+        super().__init__(reason)
+        self.deployment = deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,50 +44,146 @@ class JobResult:
     sim_s: float = 0.0  # wall time inside the evaluator (for the overhead figure)
     cpu_s: float = 0.0  # CPU time of this process inside the evaluator
     started_s: float = 0.0  # time.time() when the evaluation began (start-up figure)
-
-
-def check_feasible(cfg: DictConfig, budget: Budget | None) -> None:
-    """Everything that makes a candidate impossible, found before simulating (Infeasible)."""
-    try:
-        config = to_sim.sim_config(cfg)
-        for pool in config.pools:
-            check_memory(pool)
-        cost = pricing.deployment_cost(config, cfg.pricing)
-    except ConfigError as err:
-        raise Infeasible(str(err)) from None
-    if budget is not None:
-        reason = budget.violation(cost.usd_per_hour, sum(p.num_devices for p in config.pools))
-        if reason:
-            raise Infeasible(reason)
-
-
-def simulate_overrides(overrides: list[str], seed: int, budget: Budget | None) -> dict:
-    """The default evaluator: the real simulator, priced (the ``hermes-sim`` JSON summary)."""
-    cfg = compose_overrides(overrides)
-    cfg.seed = int(seed)
-    check_feasible(cfg, budget)
-    try:
-        return simulate_config(cfg)
-    except ConfigError as err:  # found only while simulating: still a property of the candidate
-        raise Infeasible(str(err)) from None
+    deployment: dict | None = None  # the candidate's deployment record, when it composed
 
 
 Evaluator = Callable[[list[str], int, "Budget | None"], dict]
 
 
-def run_job(evaluator: Evaluator, trial_number: int, replicate: int, overrides: list[str],
-            seed: int, budget: Budget | None) -> JobResult:
-    """One (trial, replicate) in a worker; never raises, so one bad candidate cannot stop a batch."""
-    import time
-    started, start, cpu = time.time(), time.perf_counter(), time.process_time()
-    timing = lambda: {"sim_s": time.perf_counter() - start,  # noqa: E731
-                      "cpu_s": time.process_time() - cpu, "started_s": started}
+@runtime_checkable
+class TrialEvaluator(Protocol):
+    """An evaluator that prepares a trial once and runs it per workload seed."""
+
+    def prepare(self, overrides: list[str], budget: Budget | None) -> Any: ...
+
+    def run(self, prepared: Any, seed: int) -> dict: ...
+
+    def deployment(self, prepared: Any) -> dict | None: ...
+
+
+def check_budget(candidate: Candidate, budget: Budget | None) -> None:
+    if budget is not None:
+        reason = budget.violation(candidate.cost.usd_per_hour,
+                                  sum(p.num_devices for p in candidate.config.pools))
+        if reason:
+            raise Infeasible(reason, candidate.deployment)
+
+
+def check_feasible(cfg: DictConfig, budget: Budget | None) -> Candidate:
+    """A composed config (the Hydra sweeper's) as a checked candidate, or Infeasible."""
     try:
-        summary = evaluator(list(overrides), seed, budget)
-        return JobResult(trial_number, replicate, "ok", summary=summary, **timing())
+        candidate = candidate_mod.from_config(cfg)
+    except ConfigError as err:
+        raise Infeasible(str(err)) from None
+    check_budget(candidate, budget)
+    return candidate
+
+
+def prepared_candidate(overrides: list[str], budget: Budget | None) -> Candidate:
+    """Everything that makes a candidate impossible, found before simulating (Infeasible)."""
+    try:
+        candidate = candidate_mod.compose(overrides)
+    except ConfigError as err:
+        raise Infeasible(str(err)) from None
+    check_budget(candidate, budget)
+    return candidate
+
+
+class Simulate:
+    """The default evaluator: the real simulator, priced (the ``hermes-sim`` JSON summary).
+    Stateless, so one module-level instance travels to every worker."""
+
+    def prepare(self, overrides: list[str], budget: Budget | None) -> Candidate:
+        return prepared_candidate(overrides, budget)
+
+    def run(self, prepared: Candidate, seed: int) -> dict:
+        try:
+            return simulate_candidate(prepared, int(seed))
+        except ConfigError as err:  # found only while simulating: still a property of the candidate
+            raise Infeasible(str(err)) from None
+
+    def deployment(self, prepared: Candidate) -> dict | None:
+        return prepared.deployment
+
+    def __call__(self, overrides: list[str], seed: int, budget: Budget | None) -> dict:
+        """One seed, composed on its own (benchmarks, the capacity bisection)."""
+        return self.run(self.prepare(overrides, budget), seed)
+
+    def __reduce__(self) -> str:
+        return "simulate_overrides"  # pickles as the module-level instance
+
+
+simulate_overrides = Simulate()
+
+
+def run_trial(evaluator: Evaluator | TrialEvaluator, trial_number: int, overrides: list[str],
+              seeds: list[int], budget: Budget | None) -> list[JobResult]:
+    """Every replicate of one trial in a worker, in seed order; never raises, so one bad
+    candidate cannot stop a batch. A candidate that cannot be prepared is infeasible (or failed)
+    for every replicate without running any."""
+    overrides = list(overrides)
+    if not isinstance(evaluator, TrialEvaluator):
+        return [_timed(trial_number, r, lambda s=seed: evaluator(list(overrides), s, budget))
+                for r, seed in enumerate(seeds)]
+    holder: dict[str, Any] = {}
+
+    def prepare() -> dict:
+        holder["prepared"] = evaluator.prepare(overrides, budget)
+        return {}
+    first = _timed(trial_number, 0, prepare)
+    if first.status != "ok":
+        return [first, *(_copy(first, r) for r in range(1, len(seeds)))]
+    prepared = holder["prepared"]
+    deployment = evaluator.deployment(prepared)
+    results = []
+    for r, seed in enumerate(seeds):
+        result = _timed(trial_number, r, lambda s=seed: evaluator.run(prepared, s), deployment)
+        if r == 0:  # preparing counts as the first replicate's time
+            result = _add_time(result, first)
+        results.append(result)
+    return results
+
+
+def run_job(evaluator: Evaluator | TrialEvaluator, trial_number: int, replicate: int,
+            overrides: list[str], seed: int, budget: Budget | None) -> JobResult:
+    """One replicate on its own (benchmarks that spread one candidate's seeds over workers)."""
+    result = run_trial(evaluator, trial_number, overrides, [seed], budget)[0]
+    return JobResult(result.trial_number, replicate, result.status, result.summary,
+                     result.reason, result.sim_s, result.cpu_s, result.started_s,
+                     result.deployment)
+
+
+def _timed(trial_number: int, replicate: int, call: Callable[[], dict],
+           deployment: dict | None = None) -> JobResult:
+    started, start, cpu = time.time(), time.perf_counter(), time.process_time()
+
+    def timing() -> dict[str, float]:
+        return {"sim_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+                "started_s": started}
+    try:
+        summary = call()
+        if "deployment" in summary:  # a record, not a metric: stored beside the metrics
+            summary = dict(summary)
+            deployment = summary.pop("deployment") or deployment
+        return JobResult(trial_number, replicate, "ok", summary=summary, deployment=deployment,
+                         **timing())
     except (Infeasible, ConfigError) as err:
-        return JobResult(trial_number, replicate, "infeasible", reason=str(err), **timing())
+        return JobResult(trial_number, replicate, "infeasible", reason=str(err),
+                         deployment=getattr(err, "deployment", None) or deployment, **timing())
     except Exception as err:  # a simulator bug: the trial fails, the study goes on, we report it
         tb = traceback.format_exc(limit=5)
         return JobResult(trial_number, replicate, "error",
-                         reason=f"{type(err).__name__}: {err}\n{tb}", **timing())
+                         reason=f"{type(err).__name__}: {err}\n{tb}", deployment=deployment,
+                         **timing())
+
+
+def _copy(result: JobResult, replicate: int) -> JobResult:
+    """The same outcome for another replicate of a trial that could not be prepared."""
+    return JobResult(result.trial_number, replicate, result.status, reason=result.reason,
+                     deployment=result.deployment, started_s=result.started_s)
+
+
+def _add_time(result: JobResult, before: JobResult) -> JobResult:
+    return JobResult(result.trial_number, result.replicate, result.status, result.summary,
+                     result.reason, result.sim_s + before.sim_s, result.cpu_s + before.cpu_s,
+                     before.started_s, result.deployment)

@@ -18,6 +18,7 @@ from hermes_opt.report.labels import (column_label, fmt_spread, group_reasons, m
                                       shorten)
 from hermes_opt.report.trials import top_configurations
 from hermes_opt.study.definition import from_dict
+from records import trial_row
 
 QWEN = "hermes-sim model=qwen3_32b cluster.weight_dtype=fp8"
 H200 = f"{QWEN} hardware=h200 cluster.num_replicas=2 workload.arrival.rate_per_s=8"
@@ -45,6 +46,8 @@ def row(trial, replay, seqs, objective, cost=10.0, ttft=180.0, tpot=20.0, outcom
            "metric:steady_state.goodput_output_tokens_per_s": 1000.0,
            "metric:output_tokens_per_s": 1100.0}
     out.update({f"metric:{k}": v for k, v in metrics.items()})
+    stored = trial_row(replay)  # the record a study stores; its overrides without the base
+    out.update(stored, _overrides=stored["_overrides"][len(study().base):])
     return out
 
 

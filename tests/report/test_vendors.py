@@ -1,5 +1,6 @@
 """Best deployment per vendor (hermes_opt/report/vendors.py): a trial's vendor label and pool
-layout from its replay command, the best feasible trial per label, mixed vs single vendor."""
+layout from its stored deployment record (built as the worker builds it, ``compose.candidate``),
+the best feasible trial per label, mixed vs single vendor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import math
 
 import pandas as pd
 
-from hermes_opt.report.vendors import MIXED, Layout, best_per_vendor, layout, mixed_vs_single
+from hermes_opt.report import vendors
+from hermes_opt.report.vendors import MIXED, Layout, best_per_vendor, mixed_vs_single
+from records import trial_row
 from hermes_opt.study.definition import from_dict
 
 QWEN = "hermes-sim model=qwen3_32b cluster.weight_dtype=fp8"
@@ -32,7 +35,14 @@ def study(direction="maximize"):
 
 
 def frame(rows):
-    return pd.DataFrame(rows, columns=["trial", "outcome", "replay", OBJ, COST])
+    out = pd.DataFrame(rows, columns=["trial", "outcome", "replay", OBJ, COST])
+    out["_deployment"] = [trial_row(replay)["_deployment"] for replay in out.replay]
+    return out
+
+
+def layout(replay):
+    """The layout the report reads from the record a trial with this command stores."""
+    return vendors.layout(trial_row(replay))
 
 
 def test_a_colocated_single_vendor_layout():

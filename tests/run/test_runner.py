@@ -69,7 +69,7 @@ NSGA2 = {"objectives": [{"metric": "slo_tokens_per_usd"},
 
 @pytest.mark.parametrize("in_flight", [1, 2])
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
-@pytest.mark.parametrize("stop_after", [9, 30, 47])
+@pytest.mark.parametrize("stop_after", [9, 30, 45])
 def test_interrupted_study_resumes_exactly_like_an_uninterrupted_run(fake_spec, tmp_path,
                                                                       stop_after, sampler,
                                                                       in_flight, monkeypatch):

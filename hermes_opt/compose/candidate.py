@@ -1,0 +1,159 @@
+"""One candidate deployment, composed once: overrides -> Hydra config -> ``sim.SimConfig``,
+memory-checked and priced, with the deployment record every later stage reads.
+
+A study trial, a screening decision, a simulation and the report all take this object (or the
+record it stores), so nothing downstream composes again, parses a replay command or re-derives
+the vendor and layout. A candidate does not depend on the workload seed: ``simulate(config,
+seed)`` takes the seed, so one candidate serves every replicate of a trial.
+
+The deployment record (``Candidate.deployment``, a plain JSON-able dict, also the ``deployment``
+key of the ``hermes-sim`` JSON and of each stored trial) holds:
+
+* ``vendor``: the one vendor of the model pools' accelerators, ``"mixed"``, or None when no
+  model pool runs on an accelerator (CPU pools are infrastructure, not the vendor choice);
+* ``layout``: one human line, ``"prefill 2 x h200 (1 replica of tp 2) + decode 6 x mi300x (6
+  replicas of tp 1)"``;
+* ``offered_rate_per_s``: the workload's configured arrival rate (None when it has none);
+* ``num_devices``, ``num_accelerators``;
+* ``pools``: per pool its role, hardware, vendor, devices, replicas, parallelism, number formats,
+  batching policy, cost model, calibration profile and (LLM pools) the precision plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+from hermes_opt.compose import catalog, pricing, to_sim
+from hermes_opt.compose.overrides import compose_overrides
+from sim.config import LLM_ROLES, PoolSpec, SimConfig
+from sim.errors import ConfigError
+from sim.hardware.memory import kv_capacity_blocks, weight_bytes_per_device
+from sim.hardware.specs import DeviceKind
+from sim.roles import MODEL_ROLES
+
+MIXED = "mixed"  # the vendor of a deployment whose model pools use more than one vendor
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A composed, validated, memory-checked and priced deployment (seed-independent)."""
+
+    cfg: DictConfig  # the composed Hydra config (output paths, the price set)
+    config: SimConfig
+    cost: pricing.CostBreakdown
+    deployment: dict[str, Any]
+
+
+def compose(overrides: list[str] | tuple[str, ...]) -> Candidate:
+    """The candidate ``hermes-sim <overrides>`` describes; every problem is one ConfigError."""
+    return from_config(compose_overrides(list(overrides)))
+
+
+def from_config(cfg: DictConfig) -> Candidate:
+    """Build the simulator config once, check that every pool fits, price it and record it."""
+    output = cfg.get("output") or {}
+    config = to_sim.sim_config(cfg, record_requests=bool(output.get("requests_path")),
+                               record_trace=bool(output.get("trace_path")))
+    for pool in config.pools:
+        check_memory(pool)
+    cost = pricing.deployment_cost(config, cfg.pricing)
+    return Candidate(cfg=cfg, config=config, cost=cost, deployment=record(config.pools, cfg))
+
+
+def check_memory(pool: PoolSpec) -> None:
+    """The simulator's own memory rules, applied before simulating: LLM pools need their weights
+    plus at least one KV block per device; other model pools (embed, rerank, reward) their
+    weights; CPU and retrieval pools hold no model. Other ConfigErrors the simulator raises while
+    building a run (e.g. a KV tier too large) are still caught and reported as infeasible."""
+    sched = pool.scheduler
+    if pool.role in LLM_ROLES:
+        kv_capacity_blocks(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
+                           weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
+                           block_size_tokens=sched.block_size_tokens,
+                           gpu_memory_utilization=sched.gpu_memory_utilization,
+                           activation_reserve_fraction=sched.activation_reserve_fraction,
+                           pool_name=pool.field_path, attention_dp=pool.attention_dp)
+    elif pool.model is not None:
+        usable = pool.hardware.memory_bytes * sched.gpu_memory_utilization
+        weights = weight_bytes_per_device(pool.model, pool.tp, pool.pp, pool.weight_dtype)
+        if weights > usable:
+            raise ConfigError(f"{pool.field_path}: model {pool.model.name} does not fit: needs "
+                              f"{weights / 1e9:.1f} GB per device, {pool.hardware.name} offers "
+                              f"{usable / 1e9:.1f} GB")
+
+
+# --- the deployment record -------------------------------------------------------------------
+def is_accelerated_model_pool(pool: PoolSpec) -> bool:
+    """Pools that decide the vendor and the layout line: a model served on an accelerator."""
+    return pool.role in MODEL_ROLES and pool.hardware.kind is not DeviceKind.CPU
+
+
+def _vendor(hardware_name: str) -> str:
+    try:
+        return str(catalog.entry("hardware", hardware_name).get("vendor", "unknown"))
+    except ConfigError:  # hardware given inline rather than by catalog name
+        return "unknown"
+
+
+def pool_record(pool: PoolSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": pool.name, "role": pool.role.value, "hardware": pool.hardware.name,
+        "vendor": _vendor(pool.hardware.name), "accelerated_model": is_accelerated_model_pool(pool),
+        "devices": pool.num_devices, "replicas": pool.num_replicas, "tp": pool.tp, "pp": pool.pp,
+        "ep": pool.ep, "attention_dp": pool.attention_dp,
+        "model": pool.model.name if pool.model is not None else None,
+        "weight_dtype": pool.weight_dtype.value, "kv_dtype": pool.kv_dtype.value,
+        "batching": pool.scheduler.policy.value,
+        "cost_model": getattr(pool.cost_model.kind, "value", str(pool.cost_model.kind)),
+        "calibration": pool.cost_model.calibration or "none",
+    }
+    if pool.role in LLM_ROLES:
+        out["precision"] = pool.precision.summary()
+    return out
+
+
+def layout_line(pools: list[dict[str, Any]]) -> str | None:
+    """``"llm 2 x b200 (1 replica of tp 2)"``, one part per accelerated model pool."""
+    parts = [f"{p['name']} {p['devices']} x {p['hardware']} ({p['replicas']} "
+             f"replica{'s' if p['replicas'] != 1 else ''} of tp {p['tp']})"
+             for p in pools if p["accelerated_model"]]
+    return " + ".join(parts) or None
+
+
+def vendor_label(pools: list[dict[str, Any]]) -> str | None:
+    vendors = list(dict.fromkeys(p["vendor"] for p in pools if p["accelerated_model"]))
+    if not vendors:
+        return None
+    return vendors[0] if len(vendors) == 1 else MIXED
+
+
+def offered_rate(cfg: DictConfig) -> float | None:
+    """The configured arrival rate (requests/s); None when the workload states none."""
+    try:
+        return float(cfg.workload.arrival.rate_per_s)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
+    """The deployment record (module docstring) of a built config's pools."""
+    pools = [pool_record(p) for p in pool_specs]
+    return {"vendor": vendor_label(pools), "layout": layout_line(pools),
+            "offered_rate_per_s": offered_rate(cfg),
+            "num_devices": sum(p.num_devices for p in pool_specs),
+            "num_accelerators": sum(p.num_accelerators for p in pool_specs),
+            "pools": pools}
+
+
+def record_of_overrides(overrides: list[str]) -> dict[str, Any] | None:
+    """The record of a trial stored before trials carried one (slow: composes and builds the
+    pools). None when the overrides no longer compose."""
+    try:
+        cfg = compose_overrides(list(overrides))
+        pool_specs = to_sim.pools(cfg)
+    except ConfigError:
+        return None
+    return record(pool_specs, cfg)
