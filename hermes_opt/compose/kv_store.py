@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig
 
+from hermes_opt.compose.values import spec_default, spec_number
 from sim.errors import ConfigError
 from sim.kvstore.policies import Admission, Eviction
 from sim.kvstore.specs import (ClientAffinity, Domain, KVLinkSpec, KVStoreMode, KVStoreSpec,
@@ -97,11 +98,15 @@ def kv_store_spec(node: DictConfig | None, default_pool: str, number: Callable,
         return ()  # no store at all: kv_retrieval stages miss, the pool's router routes
     return (KVStoreSpec(
         pool=str(node.get("pool") or default_pool), tiers=tuple(tiers),
-        mode=enum_value(KVStoreMode, node.get("mode", "lru"), "kv_tiers.mode"),
-        eviction=enum_value(Eviction, node.get("eviction", "lru"), "kv_tiers.eviction"),
-        admission=enum_value(Admission, node.get("admission", "always"), "kv_tiers.admission"),
+        mode=enum_value(KVStoreMode, node.get("mode", spec_default(KVStoreSpec, "mode")),
+                        "kv_tiers.mode"),
+        eviction=enum_value(Eviction, node.get("eviction", spec_default(KVStoreSpec, "eviction")),
+                            "kv_tiers.eviction"),
+        admission=enum_value(Admission, node.get("admission",
+                                                 spec_default(KVStoreSpec, "admission")),
+                             "kv_tiers.admission"),
         dedup_inflight=_flag(node, "dedup_inflight", "kv_tiers", True),
         write_through=_flag(node, "write_through", "kv_tiers", False),
-        node_replicas=number(node, "node_replicas", "kv_tiers", integer=True, default=4),
-        rack_replicas=number(node, "rack_replicas", "kv_tiers", integer=True, default=32),
+        node_replicas=spec_number(KVStoreSpec, node, "node_replicas", "kv_tiers", integer=True),
+        rack_replicas=spec_number(KVStoreSpec, node, "rack_replicas", "kv_tiers", integer=True),
         client_affinity=affinity),)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig
 
+from hermes_opt.compose.values import spec_default, spec_number
 from sim.config import SLO_FIELDS, SLOSpec
 from sim.errors import ConfigError
 from sim.pipeline.specs import IndexKind, IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
@@ -54,12 +55,15 @@ def prefix_spec(node: DictConfig | None, field: str, number: Callable,
     unknown = [k for k in node if k not in allowed]
     if unknown:
         raise ConfigError(f"{field}.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
-    return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True, default=100),
-                      zipf_s=number(node, "zipf_s", field, default=1.0),
+    def default(key: str) -> Any:
+        return spec_default(PrefixSpec, key)
+    return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True,
+                                          default=default("num_prefixes")),
+                      zipf_s=number(node, "zipf_s", field, default=default("zipf_s")),
                       prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"),
-                      pattern=str(node.get("pattern", "shared")),
-                      clients=number(node, "clients", field, integer=True, default=0),
-                      turns=number(node, "turns", field, integer=True, default=8))
+                      pattern=str(node.get("pattern", default("pattern"))),
+                      clients=number(node, "clients", field, integer=True, default=default("clients")),
+                      turns=number(node, "turns", field, integer=True, default=default("turns")))
 
 
 def type_slo_spec(node: Any, field: str, number: Callable) -> SLOSpec | None:
@@ -83,10 +87,10 @@ def reasoning_spec(node: DictConfig | None, field: str, number: Callable,
     return ReasoningSpec(
         think_short=length_spec(node.get("think_short"), f"{field}.think_short"),
         think_long=length_spec(node.get("think_long"), f"{field}.think_long"),
-        long_fraction=number(node, "long_fraction", field, default=0.3),
-        num_rounds=number(node, "num_rounds", field, integer=True, default=1),
-        feedback_tokens=number(node, "feedback_tokens", field, integer=True, default=0),
-        num_samples=number(node, "num_samples", field, integer=True, default=1))
+        long_fraction=spec_number(ReasoningSpec, node, "long_fraction", field),
+        num_rounds=spec_number(ReasoningSpec, node, "num_rounds", field, integer=True),
+        feedback_tokens=spec_number(ReasoningSpec, node, "feedback_tokens", field, integer=True),
+        num_samples=spec_number(ReasoningSpec, node, "num_samples", field, integer=True))
 
 
 def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...]:

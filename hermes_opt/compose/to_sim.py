@@ -28,7 +28,7 @@ from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
 from hermes_opt.compose.values import (GB, dtype_value, enum_value, flag, hardware_spec,  # noqa: E402,F401
-                                       model_spec, number)
+                                       model_spec, number, spec_default, spec_number)
 
 
 # --- pool parts ---------------------------------------------------------------------------
@@ -37,11 +37,14 @@ def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
         policy=enum_value(BatchPolicy, node.policy, f"{field}.policy"),
         max_num_seqs=number(node, "max_num_seqs", field, integer=True),
         max_batched_tokens=number(node, "max_batched_tokens", field, integer=True),
-        chunk_size_tokens=number(node, "chunk_size_tokens", field, integer=True, default=512),
-        block_size_tokens=number(node, "block_size_tokens", field, integer=True, default=16),
-        gpu_memory_utilization=number(node, "gpu_memory_utilization", field, default=0.9),
-        activation_reserve_fraction=number(node, "activation_reserve_fraction", field, default=0.05),
-        kv_watermark_fraction=number(node, "kv_watermark_fraction", field, default=0.01))
+        chunk_size_tokens=spec_number(SchedulerSpec, node, "chunk_size_tokens", field,
+                                      integer=True),
+        block_size_tokens=spec_number(SchedulerSpec, node, "block_size_tokens", field,
+                                      integer=True),
+        gpu_memory_utilization=spec_number(SchedulerSpec, node, "gpu_memory_utilization", field),
+        activation_reserve_fraction=spec_number(SchedulerSpec, node,
+                                                "activation_reserve_fraction", field),
+        kv_watermark_fraction=spec_number(SchedulerSpec, node, "kv_watermark_fraction", field))
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
@@ -159,30 +162,34 @@ def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple,
 def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: DictConfig,
               scheduler: DictConfig, router: DictConfig, cost_model: DictConfig,
               field: str) -> PoolSpec:
-    tp = number(cluster, "tp", field, integer=True, default=1)
+    tp = spec_number(PoolSpec, cluster, "tp", field, integer=True)
+    role = cluster.get("role", spec_default(PoolSpec, "role"))
+    weight_dtype = cluster.get("weight_dtype", spec_default(PoolSpec, "weight_dtype"))
     return PoolSpec(
         name=name, hardware=hardware_spec(hardware),
         model=model_spec(model) if model is not None else None,
         index=pipeline.index_spec(cluster.get("index"), f"{field}.index", number,
                                           enum_value),
-        workers_per_node=number(cluster, "workers_per_node", field, integer=True, default=1),
-        heavy_threshold_tokens=number(router, "heavy_threshold_tokens", "router", integer=True,
-                                      default=2048),
-        heavy_fraction=number(router, "heavy_fraction", "router", default=0.5),
-        num_replicas=number(cluster, "num_replicas", field, integer=True, default=1),
-        tp=tp, pp=number(cluster, "pp", field, integer=True, default=1),
-        ep=number(cluster, "ep", field, integer=True, default=1),
+        workers_per_node=spec_number(PoolSpec, cluster, "workers_per_node", field, integer=True),
+        heavy_threshold_tokens=spec_number(PoolSpec, router, "heavy_threshold_tokens", "router",
+                                           integer=True),
+        heavy_fraction=spec_number(PoolSpec, router, "heavy_fraction", "router"),
+        num_replicas=spec_number(PoolSpec, cluster, "num_replicas", field, integer=True),
+        tp=tp, pp=spec_number(PoolSpec, cluster, "pp", field, integer=True),
+        ep=spec_number(PoolSpec, cluster, "ep", field, integer=True),
         attention_dp=flag(cluster, "attention_dp", field),
-        role=enum_value(PoolRole, cluster.get("role", "colocated"), f"{field}.role"),
-        weight_dtype=dtype_value(cluster.get("weight_dtype", "bf16"), f"{field}.weight_dtype"),
-        kv_dtype=dtype_value(cluster.get("kv_dtype", "bf16"), f"{field}.kv_dtype"),
-        precision_fallback=str(cluster.get("precision_fallback", "weight_only")),
+        role=enum_value(PoolRole, role, f"{field}.role"),
+        weight_dtype=dtype_value(weight_dtype, f"{field}.weight_dtype"),
+        kv_dtype=dtype_value(cluster.get("kv_dtype", spec_default(PoolSpec, "kv_dtype")),
+                             f"{field}.kv_dtype"),
+        precision_fallback=str(cluster.get("precision_fallback",
+                                           spec_default(PoolSpec, "precision_fallback"))),
         scheduler=scheduler_spec(scheduler, f"{field}.scheduler" if field != "cluster" else "scheduler"),
         router=enum_value(RouterPolicy, router.policy, "router.policy"),
         cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
                                                 "model": model, "field": field,
-                                                "role": str(cluster.get("role", "colocated")),
-                                                "weight_dtype": str(cluster.get("weight_dtype", "bf16"))}),
+                                                "role": str(role),
+                                                "weight_dtype": str(weight_dtype)}),
         config_path=field)
 
 
@@ -214,11 +221,12 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
 def length_spec(node: DictConfig, field: str) -> LengthSpec:
     if node is None:
         raise ConfigError(f"{field}: missing; give {{kind, mean, std, min_tokens, max_tokens}}")
-    return LengthSpec(kind=enum_value(LengthKind, node.get("kind", "fixed"), f"{field}.kind"),
-                      mean=number(node, "mean", field, default=128),
-                      std=number(node, "std", field, default=0.0),
-                      min_tokens=number(node, "min_tokens", field, integer=True, default=1),
-                      max_tokens=number(node, "max_tokens", field, integer=True, default=1_000_000))
+    kind = node.get("kind", spec_default(LengthSpec, "kind"))
+    return LengthSpec(kind=enum_value(LengthKind, kind, f"{field}.kind"),
+                      mean=spec_number(LengthSpec, node, "mean", field),
+                      std=spec_number(LengthSpec, node, "std", field),
+                      min_tokens=spec_number(LengthSpec, node, "min_tokens", field, integer=True),
+                      max_tokens=spec_number(LengthSpec, node, "max_tokens", field, integer=True))
 
 
 def plan(node: Any, field: str, default_pool: str) -> tuple[Stage, ...]:
@@ -258,7 +266,7 @@ def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
             name=str(name), plan=plan(rt.get("plan", ["generate"]), f"{field}.plan", default_pool),
             prompt_tokens=length_spec(rt.get("prompt_tokens"), f"{field}.prompt_tokens"),
             output_tokens=length_spec(rt.get("output_tokens"), f"{field}.output_tokens"),
-            weight=number(rt, "weight", field, default=1.0),
+            weight=spec_number(RequestTypeSpec, rt, "weight", field),
             prefix=pipeline.prefix_spec(rt.get("prefix"), f"{field}.prefix", number,
                                                 length_spec),
             reasoning=pipeline.reasoning_spec(rt.get("reasoning"), f"{field}.reasoning",
@@ -274,11 +282,11 @@ def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
 def arrival_spec(arrival: DictConfig, field: str) -> ArrivalSpec:
     return ArrivalSpec(
         kind=enum_value(ArrivalKind, arrival.kind, f"{field}.kind"),
-        rate_per_s=number(arrival, "rate_per_s", field, default=1.0),
-        cv=number(arrival, "cv", field, default=1.0),
-        concurrency=number(arrival, "concurrency", field, integer=True, default=1),
-        think_time_s=number(arrival, "think_time_s", field, default=0.0),
-        time_scale=number(arrival, "time_scale", field, default=1.0))
+        rate_per_s=spec_number(ArrivalSpec, arrival, "rate_per_s", field),
+        cv=spec_number(ArrivalSpec, arrival, "cv", field),
+        concurrency=spec_number(ArrivalSpec, arrival, "concurrency", field, integer=True),
+        think_time_s=spec_number(ArrivalSpec, arrival, "think_time_s", field),
+        time_scale=spec_number(ArrivalSpec, arrival, "time_scale", field))
 
 
 def slo_spec(node: DictConfig | None) -> SLOSpec:

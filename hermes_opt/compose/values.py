@@ -3,6 +3,8 @@ hardware and model entries. Every bad value is one ConfigError naming its field.
 
 from __future__ import annotations
 
+import dataclasses
+
 import enum
 import math
 from typing import Any, TypeVar
@@ -41,6 +43,22 @@ def number(node: Any, key: str, field: str, *, integer: bool = False, default: A
             raise ConfigError(f"{field}.{key}={value!r}: must be a whole number")
         return int(value)
     return float(value)
+
+
+def spec_default(spec: type, name: str) -> Any:
+    """A simulator spec's own default for one of its fields, as YAML writes it (enums as their
+    value). Defaults live once, in the spec: composition never repeats them, and the config
+    groups either state the same value (so ``--help`` lists the key) or their own choice
+    (tests/compose/test_defaults.py)."""
+    value = spec.__dataclass_fields__[name].default
+    if value is dataclasses.MISSING:
+        raise KeyError(f"{spec.__name__}.{name} has no default")
+    return getattr(value, "value", value)
+
+
+def spec_number(spec: type, node: Any, key: str, field: str, *, integer: bool = False) -> Any:
+    """``number`` with the spec's default for a key the YAML leaves out."""
+    return number(node, key, field, integer=integer, default=spec_default(spec, key))
 
 
 def flag(node: Any, key: str, field: str) -> bool:
