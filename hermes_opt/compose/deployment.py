@@ -24,6 +24,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
+from hermes_opt.compose.values import spec_default
+from sim.config import PoolSpec
 from sim.errors import ConfigError
 
 ARCHITECTURES = ("colocated", "disaggregated")
@@ -37,7 +39,7 @@ class LLMPoolPlan:
 
     name: str
     hardware: DictConfig
-    cluster: DictConfig  # num_replicas, tp, pp, role, weight_dtype, kv_dtype
+    cluster: dict[str, Any]  # num_replicas, tp, pp, role, ep, attention_dp, number formats
     scheduler: DictConfig
     field: str
 
@@ -81,13 +83,15 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
     if unknown:
         raise ConfigError(f"{field}.scheduler.{unknown[0]}={overrides[unknown[0]]!r}: unknown "
                           f"key; allowed: {', '.join(SCHEDULER_KEYS)}")
-    scheduler = OmegaConf.merge(cfg.scheduler, overrides)
-    cluster = OmegaConf.create({
+    # read-only from here on: no copy unless the pool changes a scheduler setting
+    scheduler = OmegaConf.merge(cfg.scheduler, overrides) if overrides else cfg.scheduler
+    main = cfg.cluster
+    cluster = {  # a plain mapping: pool_spec only reads it
         "num_replicas": devices // tp, "tp": tp, "pp": 1, "role": role,
-        "ep": node.get("ep", 1), "attention_dp": node.get("attention_dp", False),
-        "weight_dtype": cfg.cluster.get("weight_dtype", "bf16"),
-        "kv_dtype": cfg.cluster.get("kv_dtype", "bf16"),
-        "precision_fallback": cfg.cluster.get("precision_fallback", "weight_only")})
+        "ep": node.get("ep", spec_default(PoolSpec, "ep")),
+        "attention_dp": node.get("attention_dp", spec_default(PoolSpec, "attention_dp")),
+        **{key: main.get(key, spec_default(PoolSpec, key))
+           for key in ("weight_dtype", "kv_dtype", "precision_fallback")}}
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
                        field=field)
 

@@ -62,3 +62,16 @@ def test_multi_pool_pipeline_with_cpu_pools_is_checked_not_crashed():
     cfg = compose_overrides(rag + ["cluster.pools.search.num_replicas=3"])
     assert OmegaConf.to_container(cfg) == OmegaConf.to_container(
         hydra_compose(rag + ["cluster.pools.search.num_replicas=3"]))
+
+
+def test_copies_share_untouched_sections_read_only_and_never_leak_into_the_cache():
+    from omegaconf.errors import ReadonlyConfigError
+    first = compose_overrides(["hardware=h200", "cluster.tp=2"])
+    with pytest.raises(ReadonlyConfigError):  # shared with the cache: writing would change it
+        first.pricing.name = "changed"
+    first.cluster.tp = 8  # a touched section is the copy's own
+    first.seed = 5
+    again = compose_overrides(["hardware=h200", "cluster.num_replicas=3"])
+    assert again.cluster.tp == 1 and again.seed == 0 and again.pricing.name != "changed"
+    assert OmegaConf.to_container(again) == OmegaConf.to_container(
+        hydra_compose(["hardware=h200", "cluster.num_replicas=3"]))
