@@ -288,6 +288,20 @@ def _fail_never_beaten(study: optuna.Study) -> None:
             callback(study, storage.get_trial(trial_id))
 
 
+class _FinishedTrial(FrozenTrial):
+    """A finished trial in the single-driver cache. Its attributes never change again, so its
+    constraints are parsed once: TPE reads every trial's constraints at every suggestion (its
+    infeasibility score), a quarter of the driver's CPU in dse_chat's 600 trials when parsed
+    from the system attributes each time."""
+
+    @property
+    def constraints(self) -> dict[str, float]:
+        cached = self.__dict__.get("_parsed_constraints")
+        if cached is None:
+            cached = self.__dict__["_parsed_constraints"] = FrozenTrial.constraints.fget(self)
+        return dict(cached)
+
+
 class SingleDriverCache(_CachedStorage):
     """Optuna's RDB cache for a study only this process writes (SQLite under ``DriverLock``).
 
@@ -307,6 +321,12 @@ class SingleDriverCache(_CachedStorage):
         if study_id not in self._loaded:
             super()._read_trials_from_remote_storage(study_id)
             self._loaded.add(study_id)
+
+    def _add_trials_to_cache(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        for trial in trials:
+            if trial.state.is_finished() and type(trial) is FrozenTrial:
+                trial.__class__ = _FinishedTrial  # same object and fields; constraints cached
+        super()._add_trials_to_cache(study_id, trials)
 
     def _cached(self, trial_id: int) -> FrozenTrial | None:
         with self._lock:
