@@ -106,7 +106,7 @@ class Link:
             done.append(heapq.heappop(heap))
         self._reschedule()
         now = self.engine.now_s
-        for _, _, start_s, num_bytes, callback, args in done:
+        for _, _, start_s, _num_bytes, callback, args in done:
             self.stats.transfer_s += now - start_s
             if self.spans is not None and len(self.spans) < self.max_spans:
                 self.spans.append((f"link {self.name}/transfers", "transfer", start_s, now - start_s,

@@ -82,7 +82,7 @@ def inconsistent_step_configs(rows: list[StepObservation]) -> dict[str, str]:
                for o in rows if o.phase == "prefill"}
     bad = {}
     for (m, h, v, tp, p, b, key), o in prefill.items():
-        for (m2, h2, v2, tp2, p2, b2, key2), o2 in prefill.items():
+        for (m2, h2, v2, tp2, p2, b2, _key2), o2 in prefill.items():
             if (m2, h2, v2, tp2, p2) == (m, h, v, tp, p) and b2 < b and o.measured_s < 0.8 * o2.measured_s:
                 bad[key] = (f"prefill of batch {b} ({o.measured_s * 1e3:.0f} ms) faster than batch {b2} "
                             f"({o2.measured_s * 1e3:.0f} ms) of the same prompts")

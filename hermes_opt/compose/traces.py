@@ -16,9 +16,9 @@ import numpy as np
 
 from hermes_opt.compose.csv_input import read_csv
 from sim.errors import ConfigError
+from sim.workload.spec import TraceRecords
 
 TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"
-from sim.workload.spec import TraceRecords
 
 # pandas is imported where a file is read or written, not at import: it is half of a worker's
 # start-up (docs/performance.md)

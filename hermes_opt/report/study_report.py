@@ -77,8 +77,8 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
         "hermes-opt version": version("hermes-opt"),
         "git commit": git_commit(),
         "config hash": study.user_attrs.get("config_hash", spec.config_hash),
-        "sampler": f"{study.user_attrs.get('sampler', spec.resolved_sampler)} (re-seeded per batch of {spec.batch_size} from "
-                   f"seed {spec.seed} and the trial count)",
+        "sampler": f"{study.user_attrs.get('sampler', spec.resolved_sampler)} (re-seeded per batch "
+                   f"of {spec.batch_size} from seed {spec.seed} and the trial count)",
         "workload seeds (replicates)": ", ".join(map(str, spec.replicate_seeds)),
         "price set (date)": "; ".join(f"{p} ({d})" for p, d in prices) or "n/a",
         "storage": storage_mod.mask(storage_url),

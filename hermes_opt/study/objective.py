@@ -81,7 +81,7 @@ def metric_or_fail(summary: dict, name: str, field: str) -> float:
     # a stat that does not exist): list that section's keys, not the whole summary's.
     node: Any = summary
     parts = name.split(".")
-    for depth, part in enumerate(parts):
+    for depth, part in enumerate(parts):  # noqa: B007  depth is read after the loop (how far it matched)
         if not isinstance(node, dict) or part not in node:
             break
         node = node[part]

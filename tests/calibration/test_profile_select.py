@@ -66,7 +66,8 @@ def test_ties_are_deterministic():
 
 def test_precision_classes():
     ps = [prof("bf", "h100_sxm", "bf16"), prof("f8", "h100_sxm", "fp8")]
-    assert pick(ps, "h100_sxm", "int4") == (ps[0], "bf (exact: h100_sxm bf16 dense; weight_dtype int4 uses precision class bf16)")
+    assert pick(ps, "h100_sxm", "int4") == (
+        ps[0], "bf (exact: h100_sxm bf16 dense; weight_dtype int4 uses precision class bf16)")
     assert pick(ps, "h100_sxm", "int8")[0].name == "bf"
     assert pick(ps, "h100_sxm", "nvfp4")[0].name == "f8"
     assert pick(ps, "h100_sxm", "mxfp4")[0].name == "f8"
@@ -79,7 +80,8 @@ def test_precision_classes():
     ({"lines": {"nvidia": "hopper"}}, "lines.nvidia='hopper': must be a non-empty list"),
     ({"lines": {"a": ["x"], "b": ["x"]}}, "generation 'x' is already listed under lines.a"),
     ({"lines": {"a": ["x"]}, "max_distance": -1}, "max_distance=-1"),
-    ({"lines": {"a": ["x"]}, "precision_classes": {"int4": "int4"}}, "precision_classes.int4='int4': allowed: bf16, fp8"),
+    ({"lines": {"a": ["x"]}, "precision_classes": {"int4": "int4"}},
+     "precision_classes.int4='int4': allowed: bf16, fp8"),
     ({"lines": {"a": ["x"]}, "colour": 1}, "unknown key(s) ['colour']"),
 ])
 def test_malformed_table_is_one_clear_error(data, needle):

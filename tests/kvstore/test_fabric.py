@@ -36,7 +36,7 @@ def _issue(engine, done, fabric, path, latency_s, num_bytes, key, *, at_s=0.0):
 def _script(seed: int, n: int = 80):
     rng = random.Random(seed)
     t, items = 0.0, []
-    for i in range(n):
+    for _ in range(n):
         t += rng.expovariate(1.0) if rng.random() < 0.8 else 0.0  # some simultaneous arrivals
         size = rng.choice([0.0, rng.uniform(0.0, 20.0), rng.expovariate(1 / 5), 3.0])
         items.append((t, size, rng.random() < 0.15))  # last: a background write (no callback)

@@ -152,7 +152,7 @@ def check_final(cfg: SimConfig, run: _Run) -> None:
     if not store.spec.dedup_inflight:
         assert waits == 0
     reached = lookups
-    for t, s in enumerate(store.stats):
+    for s in store.stats:
         assert s.lookups == reached, (s.tier, s.lookups, reached)  # missed every faster tier
         assert 0 <= s.hits <= s.lookups
         reached -= s.hits

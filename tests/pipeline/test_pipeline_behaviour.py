@@ -158,11 +158,11 @@ def test_heavy_light_split_and_power_of_two(b):
 
 
 def test_same_seed_same_bytes_in_two_processes():
-    code = ("import sys, json, types; sys.path.insert(0, %r); import pipeline_builders as c; "
+    code = (f"import sys, json, types; sys.path.insert(0, {str(HERE)!r}); import pipeline_builders as c; "
             "from test_pipeline_conservation import mixed_config; from sim import simulate; "
             "b = types.SimpleNamespace(llm_pool=c.llm_pool, cpu_pool=c.cpu_pool, stage=c.stage, "
             "fixed=c.fixed, lognormal=c.lognormal, poisson=c.poisson); "
-            "print(json.dumps(simulate(mixed_config(b, n=120), 11).summary, sort_keys=True))") % str(HERE)
+            "print(json.dumps(simulate(mixed_config(b, n=120), 11).summary, sort_keys=True))")
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"}).stdout
             for seed in (1, 2)]

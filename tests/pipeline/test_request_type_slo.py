@@ -44,7 +44,7 @@ def by_hand(rows: list[dict], slos: dict[str, SLOSpec]) -> dict[str, dict]:
     for name, slo in slos.items():
         mine = [r for r in done if r["type"] == name]
 
-        def meets(r):
+        def meets(r, slo=slo):
             tpot = r["tpot_ms"] if r["tpot_ms"] is not None else 0.0
             return ((slo.ttft_ms is None or r["ttft_ms"] <= slo.ttft_ms)
                     and (slo.tpot_ms is None or tpot <= slo.tpot_ms)

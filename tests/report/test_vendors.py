@@ -60,7 +60,8 @@ def test_a_disaggregated_single_vendor_layout_is_that_vendor():
     replay = (f"{QWEN} deployment.architecture=disaggregated deployment.prefill.hardware=b200 "
               "deployment.decode.hardware=h200 seed=3")
     assert layout(replay) == Layout(vendor="NVIDIA",
-                                    description="prefill 4 x b200 (4 replicas of tp 1) + decode 4 x h200 (4 replicas of tp 1)")
+                                    description="prefill 4 x b200 (4 replicas of tp 1) "
+                                                "+ decode 4 x h200 (4 replicas of tp 1)")
 
 
 def test_a_replay_that_does_not_compose_has_no_layout():

@@ -170,7 +170,7 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
                 assert 0 <= rep.used_blocks <= rep.total_blocks, \
                     f"{where}: used_blocks={rep.used_blocks} outside [0, {rep.total_blocks}]"
                 reserved = 0  # prompt blocks are held from admission (counted by the recount)
-                for cb, (chunks, with_decode) in pending:
+                for cb, (_chunks, with_decode) in pending:
                     if cb.__self__ is rep and with_decode:
                         reserved += rep._decode_blocks_needed(1)
                 recount = rep.blocks_in_use_check()

@@ -72,7 +72,7 @@ def test_spans_cover_busy_time_without_overlap(sim_build):
                                 record_trace=True)
     result = simulate(cfg, seed=2)
     by_track = {}
-    for track, name, start, duration, batch in result.spans:
+    for track, _name, start, duration, batch in result.spans:
         assert duration > 0 and batch >= 1
         by_track.setdefault(track, []).append((start, duration))
     assert set(by_track) == {"llm/0", "llm/1"}

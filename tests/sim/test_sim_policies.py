@@ -47,7 +47,7 @@ def _prefill_only_spans_with_decoders(result):
     decoding = [(r["first_token_s"], r["finish_s"]) for r in result.requests
                 if r["status"] == "completed" and r["output_tokens"] > 1]
     stalls = []
-    for track, name, start, duration, batch in result.spans:
+    for track, name, start, duration, _batch in result.spans:
         if name == "prefill" and any(first <= start < finish for first, finish in decoding):
             stalls.append((track, start, duration))
     return stalls

@@ -45,7 +45,7 @@ class BatchingStrategy(abc.ABC):
         """Tokens one step may carry (prefill tokens, plus one per decode if they share it)."""
         return getattr(spec, self.budget_field)
 
-    def validate(self, spec, prefix: str) -> None:
+    def validate(self, spec, prefix: str) -> None:  # noqa: B027  a hook, optional to override
         """The policy's own checks of a ``SchedulerSpec`` (``prefix`` names it in errors); called
         last by ``SchedulerSpec.validate``. Raise ``sim.errors.ConfigError``; none by default."""
 
