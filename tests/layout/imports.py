@@ -142,3 +142,48 @@ def path_between(graph: dict[str, set[str]], start: str, goal: str) -> list[str]
                     nxt.append(child)
         frontier = nxt
     return []
+
+
+def layer_violations(graph: dict[str, set[str]],
+                     layers: list[tuple[str, frozenset[str] | None]],
+                     exceptions: dict[tuple[str, str], str],
+                     neutral: frozenset[str] = frozenset()) -> list[str]:
+    """Imports that reach up a layer, one line each.
+
+    ``layers`` lists the layers bottom-up as ``(name, modules)``; the last may have ``None`` for
+    "every other module of the graph". A module may import its own layer and the ones below.
+    ``neutral`` modules are in no layer (docstring-only package inits, which run on the way to a
+    submodule). ``exceptions`` are allowed edges ``(importer, imported) -> reason``; an exception
+    that no longer names an upward edge of the graph is reported too, so the list cannot rot."""
+    rank: dict[str, int] = {}
+    rest = None
+    for i, (_, modules) in enumerate(layers):
+        if modules is None:
+            rest = i
+        else:
+            rank.update(dict.fromkeys(modules, i))
+
+    def level(module: str) -> int | None:
+        if module in neutral:
+            return None
+        return rank.get(module, rest)
+
+    found, used = [], set()
+    for importer, targets in sorted(graph.items()):
+        low = level(importer)
+        for target in sorted(targets):
+            high = level(target)
+            if low is None or high is None or high <= low:
+                continue
+            if (importer, target) in exceptions:
+                used.add((importer, target))
+                continue
+            below = [name for name, _ in layers[:low + 1]]
+            found.append(f"{importer} ({layers[low][0]}) imports {target} ({layers[high][0]}): "
+                         f"a {layers[low][0]} module may import only {' or '.join(below)} modules")
+    found += [f"exception {edge} is not an upward import any more: drop it"
+              for edge in sorted(set(exceptions) - used)]
+    unknown = sorted(m for _, modules in layers if modules is not None for m in modules
+                     if m not in graph)
+    found += [f"{m} is listed in a layer but is not a module" for m in unknown]
+    return found

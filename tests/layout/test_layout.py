@@ -4,9 +4,11 @@
   imports included;
 * data flows one way: each folder imports only the folders below it;
 * ``sim/`` is a pure library (no Hydra, Optuna, pandas or plotting);
+* inside ``sim/``, spec modules -> ``sim.config`` -> runtime: a spec module imports no config or
+  runtime module, and ``sim.config`` no runtime module (but the named exceptions);
 * every package's ``__init__.py`` says what the folder does and what it may import, and runs no
   imports of its own (but ``sim/__init__.py``, the library's public API);
-* modules stay small.
+* modules stay small (functions too: test_function_length.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imports import cycles, import_graph, path_between, project_modules  # noqa: E402
+from imports import (  # noqa: E402
+    cycles,
+    import_graph,
+    layer_violations,
+    path_between,
+    project_modules,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sim", "hermes_opt", "hydra_plugins")
@@ -47,6 +55,42 @@ PUBLIC_API_INITS = {Path("sim/__init__.py")}
 # Modules allowed past ~400 lines, each with its reason.
 LONG_MODULES: dict[str, str] = {}
 MAX_LINES = 400
+
+# sim/'s own layers, bottom-up: the spec records (and pure functions of them) that SimConfig is
+# written in -> sim.config (SimConfig, PoolSpec, SchedulerSpec, ...) -> the runtime, every other
+# module of sim/ (engine, scheduling, pools and stages, metrics, the KV store, cost models,
+# simulation, analytic, and the public API sim/__init__.py). A module imports its own layer and
+# the ones below. Package inits other than sim/__init__.py are docstring-only: in no layer.
+SIM_SPEC = frozenset({
+    "sim.errors",  # ConfigError and the require_* checks every spec uses
+    "sim.request",  # the stage plan (StageKind, Stage, RouteTarget), and the Request record the
+                    # runtime fills in: a leaf, it imports nothing from sim/
+    "sim.roles",  # pool roles and the stage kinds each serves
+    "sim.workload.spec",  # arrivals, lengths, traces
+    "sim.hardware.specs",  # device and model records, number formats, parallelism rules
+    "sim.hardware.precision",  # the format GEMMs and attention run in, from the specs
+    "sim.hardware.memory",  # weights and KV bytes per device, from the specs
+    "sim.cost.layer_work",  # a layer's FLOPs and bytes per device, from the model spec
+    "sim.pipeline.specs",  # index, link, prefix and reasoning specs
+    "sim.pipeline.validate",  # the plan rules
+    "sim.pipeline.deployment",  # the plan that follows from the pools (expand_workload)
+    "sim.kvstore.specs",  # KV tiers, links, sharing domains
+})
+SIM_CONFIG = frozenset({"sim.config"})
+SIM_LAYERS = [("spec", SIM_SPEC), ("config", SIM_CONFIG), ("runtime", None)]
+# (importer, imported) -> why this import crosses the layers. Each must still exist.
+SIM_LAYER_EXCEPTIONS = {
+    ("sim.config", "sim.scheduling.policies.registry"):
+        "BatchPolicy is derived from the registry of batching policies, and SchedulerSpec.validate "
+        "calls the policy's own checks (a new policy is one module + one registry line); the "
+        "policies see the spec duck-typed (test_batching_policies_see_the_spec...)",
+    ("sim.config", "sim.cost.roofline"):
+        "PoolSpec.cost.roofline is a RooflineParams (what calibration fits), defined next to the "
+        "roofline model that reads it",
+    ("sim.kvstore.specs", "sim.kvstore.policies"):
+        "KVTierSpec's Eviction and Admission enums live with the factories that map them to the "
+        "policy classes (lru, lfu, s3fifo, admission), which import only sim.errors",
+}
 
 SIM_FORBIDDEN = {"hydra", "omegaconf", "optuna", "pandas", "pyarrow", "matplotlib", "plotly",
                  "joblib", "sqlalchemy"}
@@ -99,6 +143,18 @@ def test_batching_policies_see_the_spec_and_the_replica_duck_typed(graph):
                                "sim.scheduling.decode_runs"})
              for m, deps in graph.items() if m.startswith("sim.scheduling.policies")}
     assert not any(wrong.values()), wrong
+
+
+def _neutral(modules: dict[str, Path], public_api: str) -> frozenset[str]:
+    return frozenset(m for m, path in modules.items()
+                     if path.name == "__init__.py" and m != public_api)
+
+
+def test_sim_specs_then_config_then_runtime():
+    modules = project_modules(ROOT, ("sim",))
+    wrong = layer_violations(import_graph(modules), SIM_LAYERS, SIM_LAYER_EXCEPTIONS,
+                             _neutral(modules, "sim"))
+    assert not wrong, "sim/ layering (SIM_SPEC -> SIM_CONFIG -> runtime):\n" + "\n".join(wrong)
 
 
 def test_sim_is_a_pure_library():
@@ -172,3 +228,30 @@ def test_checker_passes_an_acyclic_tree(tmp_path):
     _write(tmp_path, {"pkg/__init__.py": "", "pkg/a.py": "import math\nfrom pkg import b\n",
                       "pkg/b.py": "import json\n"})
     assert _cycles_of(tmp_path) == []
+
+
+def test_checker_sees_an_import_up_the_layers(tmp_path):
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/sub/__init__.py": "",
+                      "pkg/spec.py": "def f():\n    from pkg.sub import run\n",  # late, still counts
+                      "pkg/config.py": "from pkg import spec, other\n",
+                      "pkg/sub/run.py": "from pkg import config\n",
+                      "pkg/other.py": "from pkg import spec\n"})
+    modules = project_modules(tmp_path, ("pkg",))
+    graph = import_graph(modules)
+    layers = [("spec", frozenset({"pkg.spec"})), ("config", frozenset({"pkg.config"})),
+              ("runtime", None)]
+    neutral = _neutral(modules, "")
+    assert layer_violations(graph, layers, {}, neutral) == [
+        "pkg.config (config) imports pkg.other (runtime): a config module may import only spec "
+        "or config modules",
+        "pkg.spec (spec) imports pkg.sub.run (runtime): a spec module may import only spec "
+        "modules"]
+    allowed = {("pkg.config", "pkg.other"): "why", ("pkg.spec", "pkg.sub.run"): "why"}
+    assert layer_violations(graph, layers, allowed, neutral) == []
+    # an exception whose import is gone, and a layer naming a module that does not exist
+    _write(tmp_path, {"pkg/spec.py": "x = 1\n"})
+    graph = import_graph(project_modules(tmp_path, ("pkg",)))
+    layers[0] = ("spec", frozenset({"pkg.spec", "pkg.gone"}))
+    assert layer_violations(graph, layers, allowed, neutral) == [
+        "exception ('pkg.spec', 'pkg.sub.run') is not an upward import any more: drop it",
+        "pkg.gone is listed in a layer but is not a module"]
