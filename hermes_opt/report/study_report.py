@@ -70,7 +70,7 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
         except metadata.PackageNotFoundError:
             return "unknown"
     prices = sorted({(r.get("price_set"), r.get("price_date"))
-                     for r in (t.user_attrs.get("result") or {} for t in study.trials)
+                     for r in (t.user_attrs.get("result") or {} for t in study.get_trials(deepcopy=False))
                      if r.get("price_set")})
     return {
         "study": spec.name,
