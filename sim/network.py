@@ -34,7 +34,7 @@ class LinkStats:
 class Link:
     """One shared-bandwidth path (a PCIe/NVLink/RDMA link, a tier's device bandwidth)."""
 
-    __slots__ = ("engine", "name", "bw", "latency_s", "stats", "_heap", "_seq", "_virtual",
+    __slots__ = ("engine", "name", "bw", "latency_s", "stats", "_transfers", "_seq", "_virtual",
                  "_last_s", "_version", "spans", "max_spans")
 
     def __init__(self, engine: Engine, name: str, bandwidth_bytes_per_s: float, latency_s: float,
@@ -42,7 +42,7 @@ class Link:
         self.engine, self.name = engine, name
         self.bw, self.latency_s = float(bandwidth_bytes_per_s), float(latency_s)
         self.stats = stats
-        self._heap: list[tuple[float, int, float, float, Callable | None, tuple]] = []
+        self._transfers: list[tuple[float, int, float, float, Callable | None, tuple]] = []
         self._seq = 0
         self._virtual = 0.0
         self._last_s = 0.0
@@ -52,7 +52,7 @@ class Link:
 
     @property
     def active(self) -> int:
-        return len(self._heap)
+        return len(self._transfers)
 
     def transfer(self, num_bytes: float, callback: Callable[..., Any] | None, *args: Any) -> None:
         """Move ``num_bytes``; call ``callback(*args)`` when the last byte arrives (None: a
@@ -73,7 +73,7 @@ class Link:
     # --- processor sharing ------------------------------------------------------------------
     def _advance(self) -> None:
         now = self.engine.now_s
-        n = len(self._heap)
+        n = len(self._transfers)
         if n:
             elapsed = now - self._last_s
             self._virtual += elapsed * self.bw / n
@@ -83,24 +83,24 @@ class Link:
     def _join(self, num_bytes: float, start_s: float, callback, args) -> None:
         self._advance()
         self._seq += 1
-        heapq.heappush(self._heap, (self._virtual + num_bytes, self._seq, start_s, num_bytes,
-                                    callback, args))
-        if len(self._heap) > self.stats.max_concurrent:
-            self.stats.max_concurrent = len(self._heap)
+        heapq.heappush(self._transfers, (self._virtual + num_bytes, self._seq, start_s,
+                                         num_bytes, callback, args))
+        if len(self._transfers) > self.stats.max_concurrent:
+            self.stats.max_concurrent = len(self._transfers)
         self._reschedule()
 
     def _reschedule(self) -> None:
         self._version += 1
-        if self._heap:
-            remaining = max(0.0, self._heap[0][0] - self._virtual)
-            self.engine.schedule(self.engine.now_s + remaining * len(self._heap) / self.bw,
+        if self._transfers:
+            remaining = max(0.0, self._transfers[0][0] - self._virtual)
+            self.engine.schedule(self.engine.now_s + remaining * len(self._transfers) / self.bw,
                                  self._complete, self._version, priority=PRIORITY_COMPLETION)
 
     def _complete(self, version: int) -> None:
         if version != self._version:
             return
         self._advance()
-        heap = self._heap
+        heap = self._transfers
         done = []
         while heap and heap[0][0] <= self._virtual + _EPS_BYTES * max(1.0, heap[0][3]):
             done.append(heapq.heappop(heap))

@@ -22,12 +22,12 @@ _COMPACT_SLACK = 64  # stale tuples tolerated beyond 1x live entries before rebu
 class LFUPolicy:
     """Evicts the lowest access count; ties: the oldest last access."""
 
-    __slots__ = ("_entries", "_heap", "_tick", "used_bytes")
+    __slots__ = ("_by_count", "_entries", "_tick", "used_bytes")
 
     def __init__(self) -> None:
         self.used_bytes = 0.0
         self._entries: dict[int, tuple[float, int, int]] = {}  # key -> (bytes, count, last tick)
-        self._heap: list[tuple[int, int, int]] = []  # (count, tick, key); stale if tick is old
+        self._by_count: list[tuple[int, int, int]] = []  # (count, tick, key); stale if tick is old
         self._tick = 0
 
     @property
@@ -49,23 +49,23 @@ class LFUPolicy:
         num_bytes, count, _ = self._entries[key]
         self._tick += 1
         self._entries[key] = (num_bytes, count + 1, self._tick)
-        heapq.heappush(self._heap, (count + 1, self._tick, key))
-        if len(self._heap) > 2 * len(self._entries) + _COMPACT_SLACK:
-            self._heap = [(c, t, k) for k, (_, c, t) in self._entries.items()]
-            heapq.heapify(self._heap)
+        heapq.heappush(self._by_count, (count + 1, self._tick, key))
+        if len(self._by_count) > 2 * len(self._entries) + _COMPACT_SLACK:
+            self._by_count = [(c, t, k) for k, (_, c, t) in self._entries.items()]
+            heapq.heapify(self._by_count)
 
     def insert(self, key: int, num_bytes: float) -> None:
         if key in self._entries:
             raise ValueError(f"key {key} is already resident")
         self._tick += 1
         self._entries[key] = (num_bytes, 1, self._tick)
-        heapq.heappush(self._heap, (1, self._tick, key))
+        heapq.heappush(self._by_count, (1, self._tick, key))
         self.used_bytes += num_bytes
 
     def evict(self) -> tuple[int, float]:
         # every live key has exactly one current tuple in the heap, so this ends before it empties
-        while self._heap:
-            _, tick, key = heapq.heappop(self._heap)
+        while self._by_count:
+            _, tick, key = heapq.heappop(self._by_count)
             entry = self._entries.get(key)
             if entry is not None and entry[2] == tick:
                 del self._entries[key]

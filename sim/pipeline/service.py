@@ -60,41 +60,33 @@ class ServicePool:
 
     def submit(self, req: Request, last: bool = False) -> None:
         """Queue ``req``; a free server takes it at the end of this instant. ``last``: the caller's
-        event does nothing after this call returns (see ``_dispatch_now``)."""
+        event does nothing after this call returns.
+
+        The dispatch runs at once (``Engine.run_now``) instead of as an event when that is the
+        same run: ``last``, and no other event is pending at this instant. Then the dispatch
+        event, at (now, PRIORITY_SCHEDULE, its sequence number), would be the very next event the
+        engine pops, with nothing in between: every event already queued is later, and the
+        calling event schedules nothing more. Running its body now does exactly what that event
+        would do: the same queue (this request alone), the same free server, the same time and
+        duration; ``run_now`` draws the sequence number and counts the event, so every later
+        tie-break and ``num_events`` are unchanged."""
         engine = self.engine
         req.stage_enqueue_s = now = engine.now_s
         req.stage_start_s = -1.0
         self.queue.append(req)
         if self.idle and not self.pending:
-            engine._seq += 1  # ``engine.schedule(now, self._dispatch...)``, inlined
-            heap = engine._heap
-            if last and (not heap or heap[0][0] > now):
-                self._dispatch_now()
+            if last and engine.next_time_s() > now:
+                engine.run_now(self._dispatch_cb)
                 return
             self.pending = True
-            heappush(heap, (now, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb, ()))
-
-    def _dispatch_now(self) -> None:
-        """Run the dispatch event at once instead of scheduling it, when that is the same run.
-
-        ``submit`` calls this only when the event calling it does nothing after ``submit``
-        returns and no other event is pending at this instant. Then the dispatch event, at
-        (now, PRIORITY_SCHEDULE, the sequence number just drawn), would be the very next event
-        the engine pops, with nothing in between: every event already queued is later (it is at
-        a later time), and the calling event schedules nothing more. Running its body now does
-        exactly what that event would do: the same queue (this request alone), the same free
-        server, the same time and duration, and the completion gets the same sequence number
-        (the dispatch's number was drawn above), so every later tie-break is unchanged too. The
-        event is still counted, so ``num_events`` is unchanged."""
-        self.engine.num_events += 1
-        self._dispatch_cb()
+            engine.push(now, PRIORITY_SCHEDULE, self._dispatch_cb, ())
 
     def _dispatch_single(self) -> None:
         """``_dispatch`` for batch 1: the same servers, times and events, without a batch list."""
         self.pending = False
         engine = self.engine
         queue, idle, stats_of, job_time = self.queue, self.idle, self.stats, self._job_time
-        heap, now, done = engine._heap, engine.now_s, self._done_single
+        push, now, done = engine.push, engine.now_s, self._done_single
         while idle and queue:
             req = queue.popleft()
             server = heappop(idle)
@@ -106,8 +98,7 @@ class ServicePool:
             if stats.spans is not None:
                 stats.add_span(stats.label, req.plan[req.stage_index].kind.value, now, duration, 1)
             self.in_service += 1
-            engine._seq += 1
-            heappush(heap, (now + duration, PRIORITY_COMPLETION, engine._seq, done, (server, req)))
+            push(now + duration, PRIORITY_COMPLETION, done, (server, req))
 
     def _dispatch_encoder(self) -> None:
         """``_dispatch`` for encoder pools: the same batches (token budget from ``_job``), priced
@@ -161,19 +152,13 @@ class ServicePool:
         if stats.spans is not None:
             stats.add_span(stats.label, batch[0].stage.kind.value, now, duration, len(batch))
         self.in_service += len(batch)
-        engine = self.engine
-        engine._seq += 1  # ``engine.schedule(now + duration, self._done, ...)``, inlined
-        heappush(engine._heap, (now + duration, PRIORITY_COMPLETION, engine._seq, self._done,
-                                (server, batch)))
+        self.engine.push(now + duration, PRIORITY_COMPLETION, self._done, (server, batch))
 
     def _schedule_dispatch(self) -> None:
-        """A freed server takes the queue at the end of this instant (``engine.schedule``,
-        inlined)."""
+        """A freed server takes the queue at the end of this instant."""
         self.pending = True
         engine = self.engine
-        engine._seq += 1
-        heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq, self._dispatch_cb,
-                                ()))
+        engine.push(engine.now_s, PRIORITY_SCHEDULE, self._dispatch_cb, ())
 
     def _done_single(self, server: int, req: Request) -> None:
         heappush(self.idle, server)

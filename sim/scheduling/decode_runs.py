@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from heapq import heappush
 
 from sim.engine import PRIORITY_COMPLETION
 from sim.request import Request
@@ -102,9 +101,9 @@ class DecodeRuns:
             stats.steps += 1
         else:
             self._begin(0.0, "decode", n)
-        engine._seq += 1  # the run's end (``_run_time(steps)``, inlined)
-        heappush(engine._heap, (start + steps * run_base + growth * steps * (steps - 1) / 2,
-                                PRIORITY_COMPLETION, engine._seq, self._end_run, (self.version,)))
+        # the run's end (``_run_time(steps)``, inlined)
+        engine.push(start + steps * run_base + growth * steps * (steps - 1) / 2,
+                    PRIORITY_COMPLETION, self._end_run, (self.version,))
 
     def _run_time(self, steps: int) -> float:
         """End time of the ``steps``-th step of the current run."""
@@ -131,10 +130,9 @@ class DecodeRuns:
         if m < run_steps:
             self.run_steps = m
             self.version = version = self.version + 1
-            engine = self.engine  # ``engine.schedule``, inlined (the end is never before now)
-            engine._seq += 1
-            heappush(engine._heap, (start + m * base + growth * m * (m - 1) / 2,
-                                    PRIORITY_COMPLETION, engine._seq, self._end_run, (version,)))
+            # the end is never before now (the loop above), so ``push`` needs no causality check
+            self.engine.push(start + m * base + growth * m * (m - 1) / 2, PRIORITY_COMPLETION,
+                             self._end_run, (version,))
 
     def _end_run(self, version: int) -> None:
         if version != self.version:
@@ -161,8 +159,8 @@ class DecodeRuns:
         heap = self.finish_heap
         if heap and heap[0][0] <= step:
             self._pop_finished()
-        heap = self.engine._heap  # ``_continue``, inlined
-        if heap and heap[0][0] <= self.engine.now_s:
+        engine = self.engine  # ``_continue``, inlined
+        if engine.next_time_s() <= engine.now_s:
             self._request_schedule()
         elif self.decode_only and self.waiting:
             self._start_next_step()

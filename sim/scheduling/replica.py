@@ -36,7 +36,6 @@ request is preempted and readmitted with another first chunk: preemption by the 
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush
 from typing import Callable
 
 from sim.config import SchedulerSpec
@@ -143,10 +142,8 @@ class Replica(DecodeRuns):
     def _request_schedule(self) -> None:
         if not self.pending_schedule:
             self.pending_schedule = True
-            engine = self.engine  # ``engine.schedule(now, ...)``, inlined
-            engine._seq += 1
-            heappush(engine._heap, (engine.now_s, PRIORITY_SCHEDULE, engine._seq, self._schedule,
-                                    ()))
+            engine = self.engine
+            engine.push(engine.now_s, PRIORITY_SCHEDULE, self._schedule, ())
 
     def _schedule(self) -> None:
         self.pending_schedule = False
@@ -234,15 +231,14 @@ class Replica(DecodeRuns):
         else:
             self._begin(duration, "prefill" if not decoders else "mixed", len(chunks) + decoders)
         engine = self.engine
-        engine._seq += 1
-        heappush(engine._heap, (engine.now_s + duration, PRIORITY_COMPLETION, engine._seq,
-                                self._end_step, (chunks, decoders > 0)))
+        engine.push(engine.now_s + duration, PRIORITY_COMPLETION, self._end_step,
+                    (chunks, decoders > 0))
 
     def _continue(self) -> None:
         """Plan the next step now, unless more events are due at this same instant (arrivals,
         other completions): then plan after them, so a batch formed at t sees everything at t."""
-        heap = self.engine._heap
-        if heap and heap[0][0] <= self.engine.now_s:
+        engine = self.engine
+        if engine.next_time_s() <= engine.now_s:
             self._request_schedule()
         elif self.decode_only and self.waiting:
             self._start_next_step()
@@ -282,8 +278,7 @@ class Replica(DecodeRuns):
                 self._finish(req, req.context)
             else:
                 self._join_decode(req)
-        heap = engine._heap  # ``_continue``, inlined
-        if heap and heap[0][0] <= now:
+        if engine.next_time_s() <= now:  # ``_continue``, inlined
             self._request_schedule()
         elif self.decode_only and self.waiting:
             self._start_next_step()

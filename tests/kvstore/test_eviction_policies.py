@@ -174,7 +174,7 @@ def test_lfu_heap_rebuild_keeps_order():
     for i in range(1000):  # far past the rebuild threshold: key 1 touched 334 times, 2 and 3 333
         policy.touch(i % 3 + 1)
     policy.touch(0)
-    assert len(policy._heap) <= 2 * len(policy) + 64 + 1
+    assert len(policy._by_count) <= 2 * len(policy) + 64 + 1
     # 0 has count 2; 2 and 3 tie at 334 and 2 was touched last before 3; 1 has 335
     assert [policy.evict()[0] for _ in range(4)] == [0, 2, 3, 1]
 

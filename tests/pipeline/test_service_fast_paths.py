@@ -1,8 +1,8 @@
 """The service pools' and KV store's fast paths give exactly what the general paths give.
 
-* A dispatch run at once (``ServicePool._dispatch_now``: the submitting event ends with the
-  submit and nothing else is pending at that instant) equals the scheduled dispatch event: the
-  same summary (``num_events`` included), per-request rows and trace spans.
+* A dispatch run at once (``ServicePool.submit`` through ``Engine.run_now``: the submitting
+  event ends with the submit and nothing else is pending at that instant) equals the scheduled
+  dispatch event: the same summary (``num_events`` included), per-request rows and trace spans.
 * Encoder batches priced from integer sums equal ``StepShape.for_prefill_chunks`` of the listed
   sequences, float for float.
 * ``KVStore.holds`` over the policies' key dicts equals the general loop over the copies.
@@ -58,9 +58,9 @@ def _rag_config(n: int, rate: float):
 def test_dispatching_at_once_equals_the_scheduled_dispatch_event(monkeypatch, rate):
     cfg = dataclasses.replace(_rag_config(300, rate), record_requests=True, record_trace=True)
     at_once = []
-    dispatch_now = ServicePool._dispatch_now
-    monkeypatch.setattr(ServicePool, "_dispatch_now",
-                        lambda self: at_once.append(self.name) or dispatch_now(self))
+    run_now = Engine.run_now
+    monkeypatch.setattr(Engine, "run_now", lambda self, callback, args=():
+                        at_once.append(callback.__self__.name) or run_now(self, callback, args))
     fast = simulate(cfg, 3)
     assert len(at_once) > 300  # embed, search and rerank mostly start at once
     submit = ServicePool.submit
