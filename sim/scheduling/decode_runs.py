@@ -16,7 +16,7 @@ recompute), which waits at the head of the queue.
 
 ``DecodeRuns`` is a mixin of ``Replica``: it reads and writes the replica's attributes directly
 (``engine``, ``cost``, ``stats``, ``bs``, ``admitted``, ``waiting``, ``prefilling``, block
-counters) and calls back ``_start_next_step``, ``_begin``, ``_continue``, ``_finish`` and the
+counters) and calls back ``start_next_step``, ``_begin``, ``_continue``, ``_finish`` and the
 block helpers, so nothing here costs an extra indirection on the hot path.
 """
 
@@ -67,7 +67,9 @@ class DecodeRuns:
             self.stats.record_itl_run(first_step_s + growth_s, growth_s, steps - 1, batch)
 
     # --- decode runs in closed form ----------------------------------------------------
-    def _start_decode_run(self) -> None:
+    def start_decode_run(self) -> None:
+        """Decode-only steps in closed form until the batch changes (``ReplicaView``): one event
+        at the run's end, cut short by the first finish, a full KV cache or an interrupt."""
         heap, admitted = self.finish_heap, self.admitted
         while heap and admitted.get(heap[0][1]) is not heap[0][2]:  # _drop_stale_finishes
             heapq.heappop(heap)
@@ -82,7 +84,7 @@ class DecodeRuns:
                     break
                 self._preempt_last()
                 if not self.num_decoding:
-                    return self._start_next_step()
+                    return self.start_next_step()
             self._drop_stale_finishes()
             steps = min(kv_steps, heap[0][0] - self.decode_step)
             n = self.num_decoding
@@ -163,7 +165,7 @@ class DecodeRuns:
         if engine.next_time_s() <= engine.now_s:
             self._request_schedule()
         elif self.decode_only and self.waiting:
-            self._start_next_step()
+            self.start_next_step()
         else:
             self.strategy.next_step(self)
 
@@ -246,7 +248,7 @@ class DecodeRuns:
             return self.phase_counts[-self.decode_step % self.bs] if self.num_decoding else 0
         return self._new_blocks(self.decode_step, steps) if self.num_decoding else 0
 
-    def _next_step_blocks(self) -> int:
+    def next_step_blocks(self) -> int:
         """Blocks the decode set allocates in its next step (``_decode_blocks_needed(1)``)."""
         return self.phase_counts[-self.decode_step % self.bs] if self.num_decoding else 0
 
@@ -264,7 +266,7 @@ class DecodeRuns:
             steps += 1
         return steps
 
-    def _reserve_decode_blocks(self, steps: int) -> bool:
+    def reserve_decode_blocks(self, steps: int) -> bool:
         """Make room for the decoders' next steps, preempting if needed; False if it preempted."""
         preempted = False
         while self.num_decoding and \

@@ -8,6 +8,8 @@ Layout: this module keeps the queues, admission bookkeeping, explicit (prefill o
 and activity; the replica's batching policy (``sim.scheduling.policies``, a stateless strategy
 object) decides at each step boundary which step runs next; the decode set and closed-form decode
 runs, KV growth and preemption live in ``sim.scheduling.decode_runs`` (a mixin of ``Replica``).
+What a policy may read and call is ``sim.scheduling.policies.contract.ReplicaView``: those
+members are public here (the rest is the replica's own, behind a leading underscore).
 
 Pipelines (``sim.pipeline``) add three things, none of which costs the single-stage path more
 than an attribute check:
@@ -92,7 +94,7 @@ class Replica(DecodeRuns):
         self.waiting: deque[Request] = deque()
         self.admitted: dict[int, Request] = {}  # admission order: the last one is preempted first
         self.prefilling: list[Request] = []  # admitted, prefill not finished (chunked keeps some)
-        self._admit_seq = 0
+        self.last_admit_seq = 0
         self._init_decode_set(self.bs)
         # activity
         self.busy = False
@@ -130,9 +132,9 @@ class Replica(DecodeRuns):
 
     def _prompt_blocks(self, req: Request) -> int:
         """Blocks admission reserves: the whole prompt (with cached prefix) and the fork copies."""
-        return -(-req.prefill_target // self.bs) + self._fork_blocks(req)
+        return -(-req.prefill_target // self.bs) + self.fork_blocks(req)
 
-    def _fork_blocks(self, req: Request) -> int:
+    def fork_blocks(self, req: Request) -> int:
         """Extra blocks N samples need when they fork: a copy of the partial last block each."""
         if req.samples == 1 or self.prefill_only or req.prefill_target % self.bs == 0:
             return 0
@@ -148,17 +150,21 @@ class Replica(DecodeRuns):
     def _schedule(self) -> None:
         self.pending_schedule = False
         if not self.busy:
-            self._start_next_step()
+            self.start_next_step()
 
-    def _start_next_step(self) -> None:
+    def start_next_step(self) -> None:
+        """Plan the next step from scratch (``ReplicaView``): decode-only replicas first admit
+        the requests whose KV arrived, then the strategy decides."""
         if self.decode_only and self.waiting:
             self._admit_decoders()
         self.strategy.next_step(self)
 
-    def _admit(self, req: Request) -> None:
-        self._admit_seq += 1
-        req.admit_seq = self._admit_seq
-        self.admitted[self._admit_seq] = req
+    def admit(self, req: Request) -> None:
+        """Record ``req``, just popped from ``waiting``, as running (``ReplicaView``); the
+        caller reserves its blocks."""
+        self.last_admit_seq += 1
+        req.admit_seq = self.last_admit_seq
+        self.admitted[self.last_admit_seq] = req
         if req.stage_start_s < 0:
             req.stage_start_s = self.engine.now_s
             if req.gen_start_s < 0:
@@ -166,20 +172,20 @@ class Replica(DecodeRuns):
 
     def _admit_decoders(self) -> None:
         """Decode-only: admit requests whose prompt KV arrived straight into the decode set."""
-        free = self.total_blocks - self.used_blocks - self._next_step_blocks() - self.watermark
+        free = self.total_blocks - self.used_blocks - self.next_step_blocks() - self.watermark
         waiting = self.waiting
         while waiting and len(self.admitted) < self.max_seqs:
             req = waiting[0]
             if req.computed < req.prefill_target:
                 break  # preempted here earlier: it is prefilled again like any request
             req.join_context = req.prefill_target
-            need = -(-req.prefill_target // self.bs) + self._fork_blocks(req)
+            need = -(-req.prefill_target // self.bs) + self.fork_blocks(req)
             if need > free:
                 break
             waiting.popleft()
             free -= need
             self.used_blocks += need
-            self._admit(req)
+            self.admit(req)
             req.context = req.prefill_target
             if req.generated >= req.output_tokens:
                 self._finish(req, req.context)
@@ -187,7 +193,9 @@ class Replica(DecodeRuns):
                 self._join_decode(req)
 
     # --- one explicit step (prefill, or prefill + decode) -------------------------------
-    def _start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
+    def start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
+        """One explicit step: each ``(request, tokens)`` prefills that many tokens, plus one token
+        per decoder if ``with_decode`` (``ReplicaView``)."""
         if not chunks:
             return
         if len(chunks) == 1:  # the common case, without the loop (0 + x is x: the same sums)
@@ -241,9 +249,9 @@ class Replica(DecodeRuns):
         if engine.next_time_s() <= engine.now_s:
             self._request_schedule()
         elif self.decode_only and self.waiting:
-            self._start_next_step()
+            self.start_next_step()
         else:
-            self.strategy.next_step(self)  # ``_start_next_step``, inlined
+            self.strategy.next_step(self)  # ``start_next_step``, inlined
 
     def _end_step(self, chunks: list[tuple[Request, int]], with_decode: bool) -> None:
         self.busy = False
@@ -281,7 +289,7 @@ class Replica(DecodeRuns):
         if engine.next_time_s() <= now:  # ``_continue``, inlined
             self._request_schedule()
         elif self.decode_only and self.waiting:
-            self._start_next_step()
+            self.start_next_step()
         else:
             self.strategy.next_step(self)
 

@@ -2,6 +2,7 @@
 
   base.py        the interface (``BatchingStrategy``): name, token budget, flags, validate,
                  next_step
+  contract.py    ``ReplicaView``: what a strategy may read and call on a replica
   admission.py   whole-prompt admission (static, continuous, mixed)
   static.py      a batch forms when the replica is idle and runs until every member ends
   continuous.py  iteration-level; prefill-only steps take priority over decode
@@ -14,5 +15,6 @@ Adding a policy: a module with a ``BatchingStrategy`` subclass, one line in
 values, in ``STRATEGIES`` order) is derived from the registry, so it needs no edit.
 
 May import: ``sim.errors``, ``sim.request`` and this folder (never ``sim.config`` or the
-replica: policies see both duck-typed, so ``sim.config`` can import the registry).
+replica: policies see the spec duck-typed and the replica through ``contract.ReplicaView``, so
+``sim.config`` can import the registry).
 """

@@ -8,13 +8,14 @@ decoders' next step, with the watermark still free afterwards; the blocks are re
 from __future__ import annotations
 
 from sim.request import Request
+from sim.scheduling.policies.contract import ReplicaView
 
 
-def admit_whole(replica, budget: int) -> list[tuple[Request, int]]:
+def admit_whole(replica: ReplicaView, budget: int) -> list[tuple[Request, int]]:
     """FCFS admission of whole prompts; a prompt longer than the budget may run alone.
     Returns the step's ``[(request, prefill tokens)]`` (empty: nothing admitted)."""
     chunks: list[tuple[Request, int]] = []
-    free = (replica.total_blocks - replica.used_blocks - replica._next_step_blocks()
+    free = (replica.total_blocks - replica.used_blocks - replica.next_step_blocks()
             - replica.watermark)
     waiting, admitted, max_seqs = replica.waiting, replica.admitted, replica.max_seqs
     bs = replica.bs
@@ -23,13 +24,13 @@ def admit_whole(replica, budget: int) -> list[tuple[Request, int]]:
         tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
         need = -(-req.prefill_target // bs)
         if req.samples > 1:
-            need += replica._fork_blocks(req)
+            need += replica.fork_blocks(req)
         if need > free or (tokens > budget and chunks):
             break
         waiting.popleft()
         free -= need
         budget -= tokens
-        replica._admit(req)
+        replica.admit(req)
         replica.used_blocks += need
         chunks.append((req, tokens))
         if budget <= 0:

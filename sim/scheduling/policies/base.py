@@ -5,25 +5,32 @@ the queues, the KV blocks and the decode set (``sim.scheduling.replica``), and a
 once per step boundary which step to run next (``next_step``). That keeps the decision apart
 from the bookkeeping, the way vLLM keeps its scheduler apart from the engine.
 
-Policies see the ``SchedulerSpec`` and the replica duck-typed and import neither ``sim.config``
-nor ``sim.scheduling.replica``, so the registry (``sim.scheduling.policies``) can be imported by
-``sim.config`` without an import cycle.
+Policies see the ``SchedulerSpec`` duck-typed and the replica through the ``ReplicaView``
+protocol (``contract.py``), and import neither ``sim.config`` nor ``sim.scheduling.replica``, so
+the registry (``sim.scheduling.policies``) can be imported by ``sim.config`` without an import
+cycle.
 
-What a replica offers a policy (all on the replica, so a policy adds no indirection):
+What a replica offers a policy (``ReplicaView``: all public names on the replica itself, so a
+policy adds no indirection; ``contract.py`` says what a policy may and must not do with them):
   state     ``waiting``, ``admitted``, ``prefilling``, ``num_decoding``, ``max_seqs``,
-            ``token_budget`` (this policy's ``token_budget(spec)``), KV counters
+            ``token_budget`` (this policy's ``token_budget(spec)``), ``engine.now_s``; KV:
+            ``bs``, ``total_blocks``, ``used_blocks``, ``watermark``, ``decode_step``,
+            ``phase_counts``
   admission ``sim.scheduling.policies.admission.admit_whole`` (whole prompts) or the policy's
-            own (``chunked.admit_chunks``); both call ``replica._admit``
-  steps     ``_start_step(chunks, with_decode=...)``: one explicit prefill (+ decode) step;
-            ``_start_decode_run()``: decode steps in closed form until the batch changes;
-            ``_reserve_decode_blocks(1)``: room for one decode step, preempting if needed
-            (False if it preempted); ``_start_next_step()``: plan again from scratch
+            own (``chunked.admit_chunks``); both call ``replica.admit`` (chunked inlines it,
+            with ``last_admit_seq``) and reserve ``next_step_blocks()``, ``fork_blocks(req)``
+  steps     ``start_step(chunks, with_decode=...)``: one explicit prefill (+ decode) step;
+            ``start_decode_run()``: decode steps in closed form until the batch changes;
+            ``reserve_decode_blocks(1)``: room for one decode step, preempting if needed
+            (False if it preempted); ``start_next_step()``: plan again from scratch
 """
 
 from __future__ import annotations
 
 import abc
 from typing import ClassVar
+
+from sim.scheduling.policies.contract import ReplicaView
 
 
 class BatchingStrategy(abc.ABC):
@@ -50,7 +57,7 @@ class BatchingStrategy(abc.ABC):
         last by ``SchedulerSpec.validate``. Raise ``sim.errors.ConfigError``; none by default."""
 
     @abc.abstractmethod
-    def next_step(self, replica) -> None:
+    def next_step(self, replica: ReplicaView) -> None:
         """Start the replica's next step (idle replica, at a step boundary), or leave it idle.
 
         Called once per step boundary, after a decode-only replica has admitted the requests

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sim.request import Request
+from sim.scheduling.policies.contract import ReplicaView
 from sim.scheduling.policies.mixed import MixedBatching
 
 
-def admit_chunks(replica, budget: int, decode_blocks: int | None = None) -> list[tuple[Request, int]]:
+def admit_chunks(replica: ReplicaView, budget: int,
+                 decode_blocks: int | None = None) -> list[tuple[Request, int]]:
     """Chunked prefill: continue partial prefills first, then admit new prompts in chunks.
     Admission reserves the whole prompt's blocks (``sim.scheduling.replica``'s docstring), so
     chunks allocate none. An admitted request stays in ``replica.prefilling`` until its prefill
@@ -24,20 +26,20 @@ def admit_chunks(replica, budget: int, decode_blocks: int | None = None) -> list
     if budget <= 0 or not waiting:
         return chunks
     if decode_blocks is None:
-        decode_blocks = replica._next_step_blocks()
+        decode_blocks = replica.next_step_blocks()
     free = replica.total_blocks - replica.used_blocks - decode_blocks - replica.watermark
     admitted, max_seqs, bs = replica.admitted, replica.max_seqs, replica.bs
     while budget > 0 and waiting and len(admitted) < max_seqs:
         req = waiting[0]
         need = -(-req.prefill_target // bs)
         if req.samples > 1:
-            need += replica._fork_blocks(req)
+            need += replica.fork_blocks(req)
         chunk = min(req.prefill_target - req.computed, budget)  # cached tokens: no compute
         if need > free or chunk <= 0:
             break
         waiting.popleft()
-        replica._admit_seq += 1  # ``replica._admit(req)``, inlined
-        req.admit_seq = seq = replica._admit_seq
+        replica.last_admit_seq += 1  # ``replica.admit(req)``, inlined
+        req.admit_seq = seq = replica.last_admit_seq
         admitted[seq] = req
         if req.stage_start_s < 0:
             req.stage_start_s = now = replica.engine.now_s
@@ -62,18 +64,18 @@ class ChunkedPrefill(MixedBatching):
     whole_prompts = False
     admit = staticmethod(admit_chunks)
 
-    def next_step(self, replica) -> None:
+    def next_step(self, replica: ReplicaView) -> None:
         """``MixedBatching.next_step`` with the decoders' block check done once, inline."""
         decoders = replica.num_decoding  # admission below does not change it
         blocks = 0
         if decoders:
             blocks = replica.phase_counts[-replica.decode_step % replica.bs]
             if blocks > replica.total_blocks - replica.used_blocks:
-                replica._reserve_decode_blocks(1)  # preempts
-                return replica._start_next_step()  # the batch changed; plan again
+                replica.reserve_decode_blocks(1)  # preempts
+                return replica.start_next_step()  # the batch changed; plan again
         if not replica.waiting and not replica.prefilling:  # nothing to admit or continue
             if decoders:
-                replica._start_decode_run()
+                replica.start_decode_run()
             return
         budget = replica.token_budget - decoders
         prefilling = replica.prefilling
@@ -81,9 +83,9 @@ class ChunkedPrefill(MixedBatching):
                 and prefilling[0].prefill_target - prefilling[0].computed >= budget:
             # a long prompt's middle chunk takes the whole budget: nothing else can be admitted
             # (what ``admit_chunks`` returns here, without the call)
-            return replica._start_step([(prefilling[0], budget)], with_decode=decoders > 0)
+            return replica.start_step([(prefilling[0], budget)], with_decode=decoders > 0)
         chunks = admit_chunks(replica, budget, blocks)
         if chunks:
-            replica._start_step(chunks, with_decode=decoders > 0)
+            replica.start_step(chunks, with_decode=decoders > 0)
         elif decoders:
-            replica._start_decode_run()
+            replica.start_decode_run()

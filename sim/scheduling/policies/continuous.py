@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sim.scheduling.policies.admission import admit_whole
 from sim.scheduling.policies.base import BatchingStrategy
+from sim.scheduling.policies.contract import ReplicaView
 
 
 class ContinuousBatching(BatchingStrategy):
@@ -14,9 +15,9 @@ class ContinuousBatching(BatchingStrategy):
     __slots__ = ()
     name = "continuous"
 
-    def next_step(self, replica) -> None:
+    def next_step(self, replica: ReplicaView) -> None:
         chunks = admit_whole(replica, replica.token_budget)
         if chunks:
-            replica._start_step(chunks, with_decode=False)
+            replica.start_step(chunks, with_decode=False)
         elif replica.num_decoding:
-            replica._start_decode_run()
+            replica.start_decode_run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sim.errors import require
 from sim.scheduling.policies.admission import admit_whole
 from sim.scheduling.policies.base import BatchingStrategy
+from sim.scheduling.policies.contract import ReplicaView
 
 
 class MixedBatching(BatchingStrategy):
@@ -22,12 +23,12 @@ class MixedBatching(BatchingStrategy):
                 f"must exceed max_num_seqs={spec.max_num_seqs} so every decode fits in a step "
                 f"with room for prompt tokens")
 
-    def next_step(self, replica) -> None:
+    def next_step(self, replica: ReplicaView) -> None:
         decoders = replica.num_decoding  # admission below does not change it
-        if decoders and not replica._reserve_decode_blocks(1):
-            return replica._start_next_step()  # a preemption changed the batch; plan again
+        if decoders and not replica.reserve_decode_blocks(1):
+            return replica.start_next_step()  # a preemption changed the batch; plan again
         chunks = self.admit(replica, replica.token_budget - decoders)
         if chunks:
-            replica._start_step(chunks, with_decode=decoders > 0)
+            replica.start_step(chunks, with_decode=decoders > 0)
         elif decoders:
-            replica._start_decode_run()
+            replica.start_decode_run()

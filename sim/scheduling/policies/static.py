@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sim.scheduling.policies.admission import admit_whole
 from sim.scheduling.policies.base import BatchingStrategy
+from sim.scheduling.policies.contract import ReplicaView
 
 
 class StaticBatching(BatchingStrategy):
@@ -15,8 +16,8 @@ class StaticBatching(BatchingStrategy):
     name = "static"
     interruptible = False
 
-    def next_step(self, replica) -> None:
+    def next_step(self, replica: ReplicaView) -> None:
         if replica.admitted:
-            replica._start_decode_run()
+            replica.start_decode_run()
         else:
-            replica._start_step(admit_whole(replica, replica.token_budget), with_decode=False)
+            replica.start_step(admit_whole(replica, replica.token_budget), with_decode=False)
