@@ -39,7 +39,7 @@ from sim.cost.factory import build_cost_model
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks
 from sim.roles import LLM_ROLES, PoolRole
-from sim.scheduling.policies.registry import BatchPolicy
+from sim.scheduling.policies.registry import strategy_for
 from sim.request import StageKind
 from sim.workload.spec import ArrivalKind
 
@@ -118,8 +118,8 @@ class _Replica:
     def __init__(self, pool: PoolSpec, prompt: LengthStats, output: LengthStats) -> None:
         self.pool, self.model = pool, build_cost_model(pool)
         sched = pool.scheduler
-        chunked = sched.policy is BatchPolicy.CHUNKED
-        self.budget = sched.chunk_size_tokens if chunked else sched.max_batched_tokens
+        # the per-step token budget, as the pool's batching strategy reads it from its spec
+        self.budget = strategy_for(sched.policy).token_budget(sched)
         self.px, self.po = prompt.mean, output.mean
         self.prompt = prompt
         # time-average context of a running sequence: its prompt plus half its answer, length-biased
