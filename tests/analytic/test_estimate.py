@@ -12,6 +12,7 @@ from hermes_opt.compose import to_sim
 from hermes_opt.compose.overrides import compose_overrides
 from sim.analytic.estimate import estimate
 from sim.analytic.lengths import length_stats
+from sim.scheduling.policies.chunked import ChunkedPrefill
 from sim.workload.spec import LengthKind, LengthSpec
 
 BASE = ["model=qwen3_32b", "cluster.weight_dtype=fp8", "cluster.kv_dtype=fp8", "workload=dse_chat",
@@ -81,3 +82,21 @@ def test_an_estimate_takes_a_few_milliseconds():
             times.append(time.perf_counter() - tic)
     # <= 5 ms on a quiet core (benchmarks/analytic_error.py); generous here for shared machines
     assert np.median(times) < 0.02
+
+
+def test_the_token_budget_is_the_batching_strategys(monkeypatch):
+    """The estimate asks the pool's strategy (``token_budget``) instead of knowing the policies:
+    a strategy that reads half the chunk size estimates like a config with half the chunk size."""
+    cfg = config(COLOCATED)
+    pool = cfg.pools[0]
+    half = pool.scheduler.chunk_size_tokens // 2
+    smaller = dataclasses.replace(cfg, pools=(dataclasses.replace(
+        pool, scheduler=dataclasses.replace(pool.scheduler, chunk_size_tokens=half)),
+        *cfg.pools[1:]))
+    expected, plain = estimate(smaller), estimate(cfg)
+    assert expected.ttft_ms != plain.ttft_ms  # the budget matters here
+    monkeypatch.setattr(ChunkedPrefill, "token_budget",
+                        lambda self, spec: spec.chunk_size_tokens // 2)
+    halved = estimate(cfg)
+    assert (halved.capacity_rps, halved.ttft_ms, halved.tpot_ms) == \
+        (expected.capacity_rps, expected.ttft_ms, expected.tpot_ms)
