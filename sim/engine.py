@@ -4,7 +4,9 @@ Events live in one heap keyed by ``(time_s, priority, seq)``: ``seq`` is a globa
 so two events at the same time and priority always fire in the order they were scheduled. Nothing
 happens except through the heap, which makes a run a pure function of its inputs. Only this module
 touches the heap (SimPy's rule; ``tests/layout`` checks it): other modules call ``schedule`` or, on
-hot paths, ``push``, and peek with ``next_time_s``.
+hot paths, ``push``, and peek with ``next_time_s``. That is also why ``num_events`` needs no
+counter of its own: every sequence number drawn is an event pushed or one run at once
+(``run_now``), so the events fired are the numbers drawn minus the events still pending.
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ PRIORITY_SCHEDULE = 2
 
 
 class Engine:
-    __slots__ = ("_heap", "_seq", "now_s", "num_events")
+    __slots__ = ("_heap", "_seq", "now_s")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, int, Callable[..., Any], tuple]] = []
         self._seq = 0
         self.now_s = 0.0
-        self.num_events = 0
 
     def schedule(self, time_s: float, callback: Callable[..., Any], *args: Any,
                  priority: int = PRIORITY_SCHEDULE) -> None:
@@ -55,10 +56,9 @@ class Engine:
 
         Only for a caller whose own event does nothing after this call returns, and only when
         no other event is due now (``next_time_s() > now_s``): then that event would be popped
-        next, with nothing in between, whatever its priority. It draws its sequence number and
-        counts as an event, so every later tie-break and ``num_events`` are unchanged."""
+        next, with nothing in between, whatever its priority. It draws that event's sequence
+        number, so every later tie-break is unchanged and it counts in ``num_events``."""
         self._seq += 1
-        self.num_events += 1
         callback(*args)
 
     def run(self, until_s: float = float("inf")) -> None:
@@ -68,7 +68,6 @@ class Engine:
             while heap:
                 time_s, _, _, callback, args = pop(heap)
                 self.now_s = time_s
-                self.num_events += 1
                 callback(*args)
             return
         while heap:
@@ -76,13 +75,18 @@ class Engine:
                 break
             time_s, _, _, callback, args = pop(heap)
             self.now_s = time_s
-            self.num_events += 1
             callback(*args)
 
     def next_time_s(self) -> float:
         """Time of the earliest pending event (inf when none)."""
         heap = self._heap
         return heap[0][0] if heap else _INF
+
+    @property
+    def num_events(self) -> int:
+        """Events fired so far (the one running included): sequence numbers drawn, less the
+        events still pending."""
+        return self._seq - len(self._heap)
 
     @property
     def pending(self) -> int:
