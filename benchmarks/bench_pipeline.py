@@ -17,12 +17,24 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
 from speed import time_at_load
-from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
-                 RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, Stage, StageKind,
-                 WorkloadSpec)
+
+from hermes_opt.compose import catalog, to_sim
+from sim import (
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolRole,
+    PoolSpec,
+    RequestTypeSpec,
+    RouterPolicy,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 from sim.kvstore.specs import KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
 from sim.pipeline.specs import IndexKind, IndexSpec, PrefixSpec, ReasoningSpec
 

@@ -13,11 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
 from speed import time_at_load
-from sim import (ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec, RequestTypeSpec,
-                 SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
+
+from hermes_opt.compose import catalog, to_sim
+from sim import (
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 
 
 def chat_config(num_requests: int, arrival: ArrivalSpec, policy: BatchPolicy) -> SimConfig:

@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from hermes_opt.calibration import fit, observations as om
+from hermes_opt.calibration import fit
+from hermes_opt.calibration import observations as om
 from hermes_opt.calibration.observations import ape
 from hermes_opt.calibration.predict import model_spec, predict
 from hermes_opt.compose import catalog

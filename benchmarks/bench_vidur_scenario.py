@@ -87,8 +87,20 @@ def startup(repeat: int) -> dict:
 
 def vidur_config(num_requests: int):
     from hermes_opt.compose import catalog, to_sim
-    from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                     RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
+    from sim import (
+        ArrivalKind,
+        ArrivalSpec,
+        BatchPolicy,
+        LengthKind,
+        LengthSpec,
+        PoolSpec,
+        RequestTypeSpec,
+        SchedulerSpec,
+        SimConfig,
+        Stage,
+        StageKind,
+        WorkloadSpec,
+    )
     sched = SchedulerSpec(policy=BatchPolicy.CHUNKED, chunk_size_tokens=512, max_num_seqs=128,
                           gpu_memory_utilization=0.97125, activation_reserve_fraction=0.0)
     pool = PoolSpec(name="llm", model=to_sim.model_spec(catalog.entry("model", "llama2_70b")),

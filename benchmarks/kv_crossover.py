@@ -19,11 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
-                 simulate)
+from hermes_opt.compose import catalog, to_sim
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.kvstore.specs import Domain, KVLinkSpec, KVStoreMode, KVStoreSpec, KVTierSpec, TierKind
 from sim.pipeline.specs import PrefixSpec
 

@@ -19,11 +19,23 @@ import argparse
 import json
 import time
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, DType, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
-                 simulate)
+from hermes_opt.compose import catalog, to_sim
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    DType,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.hardware.memory import weight_bytes_per_device
 
 POLICIES = (BatchPolicy.CONTINUOUS, BatchPolicy.MIXED, BatchPolicy.CHUNKED)

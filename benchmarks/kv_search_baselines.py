@@ -19,7 +19,8 @@ import sys
 import optuna
 
 from hermes_opt.run.worker import simulate_overrides
-from hermes_opt.study import definition, storage as storage_mod
+from hermes_opt.study import definition
+from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.objective import score
 from sim.errors import ConfigError
 

@@ -24,10 +24,9 @@ import math
 import sys
 from pathlib import Path
 
-from hermes_opt.calibration import mlperf_fit
+from hermes_opt.calibration import mlperf_fit, mlperf_sim
 from hermes_opt.compose.calibration_profile import all_profiles
 from hermes_opt.compose.profile_select import select_profile
-from hermes_opt.calibration import mlperf_sim
 from sim.cost.roofline import RooflineParams
 
 CANDIDATES = (150, 200, 250, 300, 350, 400, 450, 500, 600, 700)

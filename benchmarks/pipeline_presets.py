@@ -13,8 +13,8 @@ import argparse
 
 from hydra import compose, initialize_config_module
 
-from hermes_opt.compose import to_sim as hc
 from hermes_opt.compose import pricing
+from hermes_opt.compose import to_sim as hc
 from sim import simulate
 
 PRESETS = [("qa", "qa_8gpu"), ("qa_disagg", "qa_disagg_8gpu"), ("rag_news", "rag_8gpu"),

@@ -29,8 +29,12 @@ import optuna
 
 from hermes_opt.run import runner
 from hermes_opt.study.definition import load
-from hermes_opt.study.execution import (DEFAULT_MARGIN, DEFAULT_OBJECTIVE_MARGIN, ExecutorSpec,
-                                        ScreeningSpec)
+from hermes_opt.study.execution import (
+    DEFAULT_MARGIN,
+    DEFAULT_OBJECTIVE_MARGIN,
+    ExecutorSpec,
+    ScreeningSpec,
+)
 
 
 def summarise(study: optuna.Study) -> dict:

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from hermes_opt.run import runner
+from hermes_opt.run.pool import Pool
+from hermes_opt.run.worker import run_job, simulate_overrides
+from hermes_opt.study.definition import from_dict
 from hermes_opt.study.objective import score
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
-from hermes_opt.run.pool import Pool
 from hermes_opt.study.space import to_overrides
-from hermes_opt.study.definition import from_dict
-from hermes_opt.run.worker import run_job, simulate_overrides
 
 SCENARIO = {
     "name": "search_quality",

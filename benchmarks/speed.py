@@ -4,7 +4,7 @@ time repeated runs (the best of the repeats is the figure; the others show the n
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sim import ArrivalKind, ArrivalSpec, SimConfig, SimResult, simulate
 

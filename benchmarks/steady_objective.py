@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from hermes_opt.compose.overrides import compose_overrides
 from hermes_opt.compose.evaluate import simulate_config
+from hermes_opt.compose.overrides import compose_overrides
 
 BASE = ["model=qwen3_32b", "cluster.weight_dtype=fp8", "cluster.kv_dtype=fp8", "workload=dse_chat",
         "scheduler=chunked", "slo=interactive", "slo.ttft_ms=250", "slo.tpot_ms=40",

@@ -19,9 +19,19 @@ May import: ``sim`` only (numpy is the one third-party dependency). This file is
 API; nothing inside ``sim/`` takes names from it.
 """
 
-from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
-                        RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
-                        WorkloadSpec)
+from sim.config import (
+                        BatchPolicy,
+                        CostModelKind,
+                        CostModelSpec,
+                        PoolRole,
+                        PoolSpec,
+                        RequestTypeSpec,
+                        RouterPolicy,
+                        SchedulerSpec,
+                        SimConfig,
+                        SLOSpec,
+                        WorkloadSpec,
+)
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec

@@ -14,12 +14,20 @@ from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
 from sim.hardware.precision import PrecisionPlan, plan_precision
-from sim.hardware.specs import DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec, check_parallelism
+from sim.hardware.specs import (
+    DeviceKind,
+    DType,
+    HardwareSpec,
+    ModelKind,
+    ModelSpec,
+    check_parallelism,
+)
 from sim.kvstore.specs import KVStoreSpec, TierKind
-from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.pipeline.deployment import expand_workload
+from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
 from sim.request import Stage
+
 # Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
 # policies in sim.scheduling.policies (one module per policy, listed in its registry).
 from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole  # noqa: F401

@@ -11,8 +11,9 @@ counter of its own: every sequence number drawn is an event pushed or one run at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any, Callable
+from typing import Any
 
 _INF = float("inf")
 

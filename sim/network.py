@@ -12,8 +12,9 @@ DistServe's analyses: two equal transfers started together each take twice as lo
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sim.engine import PRIORITY_COMPLETION, Engine
 

@@ -151,7 +151,7 @@ class RichRequest(Request):
 class RequestBatch:
     """Arrays describing the requests a workload will emit (arrival order)."""
 
-    arrival_s: "object"  # np.ndarray[float]
-    prompt_tokens: "object"  # np.ndarray[int]
-    output_tokens: "object"  # np.ndarray[int]
+    arrival_s: object  # np.ndarray[float]
+    prompt_tokens: object  # np.ndarray[int]
+    output_tokens: object  # np.ndarray[int]
     type_names: list[str] = field(default_factory=list)

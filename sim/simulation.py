@@ -18,9 +18,9 @@ from sim.metrics.collector import Collector
 from sim.metrics.summary import summarize
 from sim.pipeline import reasoning, routing
 from sim.pipeline.deployment import service_groups
+from sim.pipeline.flow import StageFlow
 from sim.pipeline.pools import handoff_links, service_pool
 from sim.pipeline.service import ServicePool
-from sim.pipeline.flow import StageFlow
 from sim.pipeline.steps import plan_steps
 from sim.pipeline.workload import draw_pipeline
 from sim.random_streams import stream

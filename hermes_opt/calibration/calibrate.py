@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hermes_opt.calibration import errors, fit, observations as obs_mod, serving
+from hermes_opt.calibration import errors, fit, serving
+from hermes_opt.calibration import observations as obs_mod
 from hermes_opt.calibration.observations import StepObservation, ape
 from hermes_opt.calibration.predict import predict
-from hermes_opt.compose.calibration_profile import Profile
 from hermes_opt.calibration.splits import split
-from hermes_opt.compose.calibration_profile import Holdout
+from hermes_opt.compose.calibration_profile import Holdout, Profile
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
@@ -228,7 +228,7 @@ def _profile(req: Request, params: RooflineParams, free: tuple[str, ...], data: 
     provenance = {
         "data": _relative(data),
         "excluded": excluded,
-        "fitted_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fitted_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": req.command,
         "fitted_params": fitted,
         "params_left_at_start_values": kept,

@@ -8,8 +8,8 @@ free (``FREE_PARAMS``); the rest keep their starting values and the profile says
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.optimize import least_squares, minimize

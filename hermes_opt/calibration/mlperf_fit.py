@@ -24,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
+from hermes_opt.calibration import mlperf_rows, mlperf_sim
 from hermes_opt.calibration.observations import ape
 from hermes_opt.compose.calibration_profile import Holdout, Profile
-from hermes_opt.calibration import mlperf_rows, mlperf_sim
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
@@ -144,7 +144,7 @@ def run(req) -> Profile:
         "fit_error_pct": _errors(params, train),
         "heldout_error_pct": _errors(params, test),
         "uncalibrated_heldout_error_pct": _errors(RooflineParams(), test),
-        "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": req.command,
         "note": "input lengths of some MLPerf datasets are assumed (conf/tables/mlperf_benchmarks.yaml); "
                 "the fitted efficiencies absorb that assumption",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -85,7 +85,7 @@ def benchmark_table() -> BenchmarkTable:
     return _merged_benchmarks(_user_benchmarks)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _merged_benchmarks(user: tuple[str, ...]) -> BenchmarkTable:
     parts = [_read_benchmarks(Path(p)) for p in user] + [_read_benchmarks(BENCHMARKS_FILE)]
     metrics: dict[str, str] = {}
@@ -112,7 +112,7 @@ def _length(where: str, node: object) -> LengthSpec:
     return LengthSpec(kind=LengthKind(kind), mean=mean, std=std, min_tokens=lo, max_tokens=hi)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_benchmarks(path: Path) -> BenchmarkTable:
     where = f"mlperf-benchmarks={path}"
     try:

@@ -20,13 +20,25 @@ Engine assumptions (TensorRT-LLM-like; also in docs/validation.md) are ``ENGINE`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
-from hermes_opt.calibration.predict import hardware_spec, model_spec
 from hermes_opt.calibration.mlperf_rows import Benchmark, Constraints, Submission
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, CostModelSpec, PoolSpec, RequestTypeSpec,
-                 SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec, simulate)
+from hermes_opt.calibration.predict import hardware_spec, model_spec
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    CostModelSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks

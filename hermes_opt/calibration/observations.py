@@ -32,6 +32,7 @@ import pandas as pd
 from hermes_opt.compose.csv_input import bad_cell, check_numbers, positive_number, read_csv
 from sim.errors import ConfigError
 
+
 # --- name mapping -----------------------------------------------------------------------
 def catalog_name(kind: str, raw: object) -> str:
     """Catalog name for a file's spelling ('' when the catalog has no such entry).

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
-from hermes_opt.calibration.observations import (CollectiveObservation, OperatorObservation,
-                                                 StepObservation)
+from hermes_opt.calibration.observations import (
+    CollectiveObservation,
+    OperatorObservation,
+    StepObservation,
+)
+from hermes_opt.compose import catalog, to_sim
 from sim.cost.base import StepShape
 from sim.cost.roofline import RooflineCostModel, RooflineParams, allreduce_time_s
 from sim.hardware.specs import DType, HardwareSpec, ModelSpec
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_spec(name: str) -> ModelSpec:
     return to_sim.model_spec(catalog.entry("model", name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def hardware_spec(name: str) -> HardwareSpec:
     return to_sim.hardware_spec(catalog.entry("hardware", name))
 

@@ -20,9 +20,22 @@ import numpy as np
 
 from hermes_opt.calibration.observations import ServingObservation
 from hermes_opt.calibration.predict import hardware_spec, model_spec
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, CostModelSpec, LengthKind, LengthSpec,
-                 PoolSpec, RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind,
-                 WorkloadSpec, simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    CostModelSpec,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks

@@ -8,8 +8,12 @@ validation study reports error on exactly the rows the fit never saw.
 
 from __future__ import annotations
 
-from hermes_opt.calibration.observations import (CollectiveObservation, OperatorObservation,
-                                                 ServingObservation, StepObservation)
+from hermes_opt.calibration.observations import (
+    CollectiveObservation,
+    OperatorObservation,
+    ServingObservation,
+    StepObservation,
+)
 from hermes_opt.compose.calibration_profile import Holdout
 
 

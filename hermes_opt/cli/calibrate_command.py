@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
-from hermes_opt.compose import catalog
 from hermes_opt.calibration import calibrate
-from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.calibration.recipes import RECIPES, recipe_argv
+from hermes_opt.compose import calibration_profile as profile
+from hermes_opt.compose import catalog
 from hermes_opt.compose.calibration_profile import Holdout
 from sim.errors import ConfigError
 

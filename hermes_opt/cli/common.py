@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from hermes_opt.compose import catalog
 
@@ -75,7 +76,8 @@ _UNKNOWN_KEY = re.compile(r"Key '(?P<key>[^']+)' (is )?not in")
 
 def _with_hydra_node(overrides: list[str]):  # noqa: ANN202 (a DictConfig; Hydra imported lazily)
     """The ``sim`` config with Hydra's own part (``hydra.*``) for these overrides."""
-    from hydra import compose as hydra_compose, initialize_config_module
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     try:
         with initialize_config_module(config_module="hermes_opt.conf", version_base="1.3"):

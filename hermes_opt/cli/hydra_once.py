@@ -17,7 +17,8 @@ config a job gets, Hydra's part included, is the one ``@hydra.main`` gives it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -37,9 +38,14 @@ def run_once(task_function: Callable[[DictConfig], Any], config_path: str, confi
     return), ``check(cfg)``, then run the job as ``@hydra.main`` would. False (nothing run): the
     config asks for a multirun, which is ``@hydra.main``'s to run."""
     from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import (_run_app, create_automatic_config_search_path,
-                                       detect_calling_file_or_module_from_task_function,
-                                       detect_task_name, run_and_report, validate_config_path)
+    from hydra._internal.utils import (
+        _run_app,
+        create_automatic_config_search_path,
+        detect_calling_file_or_module_from_task_function,
+        detect_task_name,
+        run_and_report,
+        validate_config_path,
+    )
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 

@@ -14,13 +14,17 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from hermes_opt.cli import hydra_once
-from hermes_opt.cli.common import (check_group_choices, composition_error, fail, precheck_sweeper,
-                                   run_hydra)
+from hermes_opt.cli.common import (
+    check_group_choices,
+    composition_error,
+    fail,
+    precheck_sweeper,
+    run_hydra,
+)
 from hermes_opt.compose import outputs
 from hermes_opt.compose.evaluate import simulate_config
 from hermes_opt.compose.overrides import check_added_keys
 from sim.errors import ConfigError
-
 
 CONFIG_PATH = "pkg://hermes_opt.conf"
 CONFIG_NAME = "sim"

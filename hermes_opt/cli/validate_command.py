@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import textwrap
 import sys
+import textwrap
 
 from hermes_opt.cli.calibrate_command import CSV_COLUMNS, OneLineParser
 from sim.errors import ConfigError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -56,7 +56,7 @@ def table() -> Table:
     return _merged(_user_tables)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _merged(user: tuple[str, ...]) -> Table:
     parts = [_read(Path(p)) for p in user] + [_read(SHIPPED)]
     drop = {k: frozenset().union(*(t.drop_words[k] for t in parts)) for k in KINDS}
@@ -64,7 +64,7 @@ def _merged(user: tuple[str, ...]) -> Table:
     return Table(drop_words=drop, entries=entries, files=(*user, str(SHIPPED)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: Path) -> Table:
     where = str(path)
     try:

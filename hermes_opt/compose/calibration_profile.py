@@ -53,7 +53,7 @@ class Holdout:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @staticmethod
-    def from_dict(data: dict) -> "Holdout":
+    def from_dict(data: dict) -> Holdout:
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data).items()}
         return Holdout(**fields)
 

@@ -22,15 +22,23 @@ kv_tiers:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig
 
 from hermes_opt.compose.values import spec_default, spec_number
 from sim.errors import ConfigError
 from sim.kvstore.policies import Admission, Eviction
-from sim.kvstore.specs import (ClientAffinity, Domain, KVLinkSpec, KVStoreMode, KVStoreSpec,
-                               KVTierSpec, TierKind)
+from sim.kvstore.specs import (
+    ClientAffinity,
+    Domain,
+    KVLinkSpec,
+    KVStoreMode,
+    KVStoreSpec,
+    KVTierSpec,
+    TierKind,
+)
 
 GB = 1e9
 STORE_KEYS = ("name", "pool", "mode", "eviction", "admission", "dedup_inflight", "write_through",

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from hermes_opt.compose import catalog
 from sim.errors import ConfigError
 
-_CACHE: "OrderedDict[tuple[str, ...], DictConfig]" = OrderedDict()
+_CACHE: OrderedDict[tuple[str, ...], DictConfig] = OrderedDict()
 _CACHE_SIZE = 64
 
 
@@ -32,7 +32,8 @@ def needs_hydra(override: str) -> bool:
 
 
 def hydra_compose(overrides: list[str]) -> DictConfig:
-    from hydra import compose as hydra_compose_, initialize_config_module
+    from hydra import compose as hydra_compose_
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     # The driver may itself be a Hydra app or a test holding GlobalHydra; do not clobber it.
     if GlobalHydra.instance().is_initialized():

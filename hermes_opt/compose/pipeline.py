@@ -6,7 +6,8 @@ Route targets, per-type prefixes / reasoning / arrivals / SLOs, retrieval indexe
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 

@@ -21,10 +21,10 @@ with no class gets the roofline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -87,7 +87,7 @@ def parse_generations(data: object, source: str) -> Generations:
                        precision_classes={str(k): str(v) for k, v in classes.items()}, source=source)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_generations(path: str = str(TABLE)) -> Generations:
     try:
         data = yaml.safe_load(Path(path).read_text())

@@ -14,21 +14,38 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt.compose import catalog, deployment
-from hermes_opt.compose import kv_store, pipeline
-from hermes_opt.compose import traces
+from hermes_opt.compose import catalog, deployment, kv_store, pipeline, traces
 from hermes_opt.compose.csv_input import read_csv
-from sim.config import (BatchPolicy, CostModelKind, CostModelSpec, PoolRole, PoolSpec,
-                        RequestTypeSpec, RouterPolicy, SchedulerSpec, SimConfig, SLOSpec,
-                        WorkloadSpec)
+
+# Re-exported: callers use to_sim.number / to_sim.model_spec etc.
+from hermes_opt.compose.values import (  # noqa: E402,F401
+    GB,
+    dtype_value,
+    enum_value,
+    flag,
+    hardware_spec,
+    model_spec,
+    number,
+    spec_default,
+    spec_number,
+)
+from sim.config import (
+    BatchPolicy,
+    CostModelKind,
+    CostModelSpec,
+    PoolRole,
+    PoolSpec,
+    RequestTypeSpec,
+    RouterPolicy,
+    SchedulerSpec,
+    SimConfig,
+    SLOSpec,
+    WorkloadSpec,
+)
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
-
-# Re-exported: callers use to_sim.number / to_sim.model_spec etc.
-from hermes_opt.compose.values import (GB, dtype_value, enum_value, flag, hardware_spec,  # noqa: E402,F401
-                                       model_spec, number, spec_default, spec_number)
 
 
 # --- pool parts ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ hardware and model entries. Every bad value is one ConfigError naming its field.
 from __future__ import annotations
 
 import dataclasses
-
 import enum
 import math
 from typing import Any, TypeVar

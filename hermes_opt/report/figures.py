@@ -14,8 +14,17 @@ import pandas as pd
 
 from hermes_opt.report.importance import importance_figure, parallel_figure
 from hermes_opt.report.labels import metric_label
-from hermes_opt.report.render import (COLORS, Block, _axes, _draws_front, _front, _history, _hover,
-                                      _label, _log_scale)
+from hermes_opt.report.render import (
+    COLORS,
+    Block,
+    _axes,
+    _draws_front,
+    _front,
+    _history,
+    _hover,
+    _label,
+    _log_scale,
+)
 from hermes_opt.study.definition import StudySpec
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 16px;"

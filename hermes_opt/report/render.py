@@ -10,11 +10,16 @@ from typing import Any
 import pandas as pd
 
 from hermes_opt.report.compare import case_rows
-from hermes_opt.report.labels import (column_label, fmt_spread, group_reasons, metric_label,
-                                      param_label, shorten)
+from hermes_opt.report.labels import (
+    column_label,
+    fmt_spread,
+    group_reasons,
+    metric_label,
+    param_label,
+    shorten,
+)
+from hermes_opt.report.trials import OPTIONAL_STATES, SCREENED, STATE_ORDER, top_configurations
 from hermes_opt.report.vendors import layout as _layout
-from hermes_opt.report.trials import (OPTIONAL_STATES, SCREENED, STATE_ORDER,
-                                      top_configurations)
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, from_dict
 from hermes_opt.study.sampling import counted
 from sim.errors import ConfigError
-
 
 
 def git_commit(timeout_s: float = 5.0) -> str:
@@ -90,7 +89,7 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
                    f"max_devices={spec.budget.max_devices}"),
         "versions": f"optuna {optuna.__version__}, hydra-core {version('hydra-core')}, "
                     f"python {sys.version.split()[0]}",
-        "generated (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from hermes_opt.study.objective import score
 from hermes_opt.run.preflight import resolve_evaluator
-from hermes_opt.study.definition import StudySpec
 from hermes_opt.run.worker import Infeasible
+from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.objective import score
 from sim.errors import ConfigError, require
 
 

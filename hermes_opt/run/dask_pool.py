@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from sim.errors import ConfigError
 
@@ -50,7 +51,7 @@ class DaskPool:
         self._running: set[Any] = set()
         self._ready: deque[Any] = deque()
 
-    def __enter__(self) -> "DaskPool":
+    def __enter__(self) -> DaskPool:
         try:
             from distributed import Client, LocalCluster
         except ImportError:

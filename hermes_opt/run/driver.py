@@ -14,9 +14,9 @@ import optuna
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
+from hermes_opt.run import screen
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress
-from hermes_opt.run import screen
 from hermes_opt.run.worker import Evaluator, JobResult, run_trial
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
@@ -196,7 +196,7 @@ class Driver:
             self.stats.sim_s += result.sim_s
             self.stats.sim_cpu_s += result.cpu_s
 
-    def _complete(self, batch: "_Batch", number: int) -> bool:
+    def _complete(self, batch: _Batch, number: int) -> bool:
         return len(batch.done[number]) == self.spec.replicates
 
     def flush(self) -> bool:
@@ -215,7 +215,7 @@ class Driver:
         self.in_flight.popleft()
         return True
 
-    def _tell_finished(self, batch: "_Batch", trial: optuna.Trial) -> None:
+    def _tell_finished(self, batch: _Batch, trial: optuna.Trial) -> None:
         number = trial.number
         results = sorted(batch.done.pop(number), key=lambda r: r.replicate)
         params = batch.params.pop(number)

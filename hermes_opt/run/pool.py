@@ -12,7 +12,8 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 
 class StopFlag(Protocol):
@@ -50,6 +51,7 @@ def _init_worker(parent: int | None = None) -> None:
         threading.Thread(target=_exit_with_parent, args=(parent,), name="hermes-parent-watch",
                          daemon=True).start()
     import gc
+
     import hermes_opt.compose.evaluate  # noqa: F401  (hydra, omegaconf, sim, pricing)
     import hermes_opt.run.worker  # noqa: F401
     gc.collect()
@@ -71,7 +73,7 @@ class Pool:
         self._running: set[cf.Future] = set()
         self._ready: deque[cf.Future] = deque()
 
-    def __enter__(self) -> "Pool":
+    def __enter__(self) -> Pool:
         if self.n_workers > 1:
             from joblib.externals.loky import get_reusable_executor
             # idle workers live for 10 minutes so consecutive studies in one process reuse them

@@ -28,9 +28,9 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hermes_opt.run.capacity import with_capacity
 from hermes_opt.run.driver import Driver, RunStats
 from hermes_opt.run.pool import Pool
-from hermes_opt.run.capacity import with_capacity
 from hermes_opt.run.preflight import resolve_evaluator
 from hermes_opt.run.progress import Progress, space_line
 from hermes_opt.run.worker import Evaluator
@@ -53,7 +53,7 @@ class _Stop:
         print("\nhermes-opt: stopping after saving completed trials (Ctrl-C again to abort)",
               file=sys.stderr, flush=True)
 
-    def __enter__(self) -> "_Stop":
+    def __enter__(self) -> _Stop:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)

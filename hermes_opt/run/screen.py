@@ -22,8 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hermes_opt.compose.candidate import Candidate
-from hermes_opt.run.worker import (Evaluator, Infeasible, Simulate, TrialEvaluator,
-                                   prepared_candidate)
+from hermes_opt.run.worker import (
+    Evaluator,
+    Infeasible,
+    Simulate,
+    TrialEvaluator,
+    prepared_candidate,
+)
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.execution import ESTIMATED_LATENCIES, ESTIMATED_OBJECTIVES
 from hermes_opt.study.objective import Budget, Constraint, Objective, flatten
@@ -74,7 +79,7 @@ class Rule:
     objective_margin: float = 0.15
 
     @classmethod
-    def for_spec(cls, spec: StudySpec) -> "Rule":
+    def for_spec(cls, spec: StudySpec) -> Rule:
         constraints = tuple(c for c in spec.constraints
                             if c.metric.split(".", 1)[0] in ESTIMATED_LATENCIES)
         objective = (spec.objectives[0] if len(spec.objectives) == 1

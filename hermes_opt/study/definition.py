@@ -19,10 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hermes_opt.compose import catalog
-from hermes_opt.study.execution import (ExecutorSpec, ScreeningSpec, parse_executor,
-                                        parse_screening)
-from hermes_opt.study.objective import (SLO_TOKENS_PER_USD, Budget, Constraint, Objective,
-                                  check_metric, parse_constraint)
+from hermes_opt.study.execution import ExecutorSpec, ScreeningSpec, parse_executor, parse_screening
+from hermes_opt.study.objective import (
+    SLO_TOKENS_PER_USD,
+    Budget,
+    Constraint,
+    Objective,
+    check_metric,
+    parse_constraint,
+)
 from hermes_opt.study.space import SearchSpace, parse_space
 from sim.errors import ConfigError, require
 

@@ -146,7 +146,7 @@ class _Enumeration:
     branch (``_OTHER``) times how many such values there are: a wide int range costs nothing.
     A float without step counts as a single value."""
 
-    def __init__(self, space: "SearchSpace") -> None:
+    def __init__(self, space: SearchSpace) -> None:
         self.params = space.parameters
         n = len(self.params)
         read: list[frozenset[str]] = [frozenset()] * (n + 1)  # names conditions of params[i:] read
@@ -219,7 +219,7 @@ class _Enumeration:
 
 
 @lru_cache(maxsize=16)
-def _enumeration(space: "SearchSpace") -> _Enumeration:
+def _enumeration(space: SearchSpace) -> _Enumeration:
     return _Enumeration(space)
 
 

@@ -20,10 +20,11 @@ import threading
 import time
 import warnings
 import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -164,7 +165,7 @@ class DriverLock:
         self.path = path.with_suffix(path.suffix + ".lock") if path is not None else None
         self._fd: int | None = None
 
-    def __enter__(self) -> "DriverLock":
+    def __enter__(self) -> DriverLock:
         if self.path is None:
             return self
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -235,7 +236,7 @@ class Heartbeat:
                 except Exception:  # a transient DB error; the next beat retries
                     pass
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self.interval_s:
             self._thread = threading.Thread(target=self._beat, name="hermes-heartbeat", daemon=True)
             self._thread.start()

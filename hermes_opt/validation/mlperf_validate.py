@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hermes_opt.calibration import mlperf_rows, mlperf_sim
+from hermes_opt.calibration.predict import model_spec
 from hermes_opt.compose.calibration_profile import Profile
 from hermes_opt.compose.profile_select import select_profile
-from hermes_opt.calibration.predict import model_spec
-from hermes_opt.calibration import mlperf_rows, mlperf_sim
 from sim.cost.roofline import RooflineParams
 
 TABLE_METRICS = ("output_tokens_per_s", "samples_per_s", "ttft_ms.mean", "ttft_ms.p99",
@@ -124,7 +124,7 @@ def _cov(path: Path, frame, line: int, status: str, reason: str) -> dict:
     return {"file": path.name, "source": source, "row": line, "status": status, "reason": reason}
 
 
-def reason_counts(cov_rows) -> "object":
+def reason_counts(cov_rows) -> object:
     """Rows not reproduced per (file, status, reason), with counts."""
     f = cov_rows[cov_rows.status != "reproduced"]
     if f.empty:

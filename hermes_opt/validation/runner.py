@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hermes_opt.compose import catalog
-from hermes_opt.calibration import fit, observations as obs_mod, serving
+from hermes_opt.calibration import fit, serving
+from hermes_opt.calibration import observations as obs_mod
 from hermes_opt.calibration.calibrate import inconsistent_step_configs
 from hermes_opt.calibration.observations import ape
 from hermes_opt.calibration.predict import predict
-from hermes_opt.compose.calibration_profile import Profile
 from hermes_opt.calibration.splits import split
-from hermes_opt.compose.calibration_profile import Holdout
+from hermes_opt.compose import catalog
+from hermes_opt.compose.calibration_profile import Holdout, Profile
 from sim.cost.roofline import RooflineParams
 
 COLUMNS = ("dataset", "metric", "unit", "model", "hardware", "precision", "tp", "batch_size",
@@ -42,7 +42,7 @@ class Sources:
     mlperf: tuple[Path, ...] = ()  # MLPerf results tables (reference/mlperf*.csv)
 
     @staticmethod
-    def resolve(shared_dir: str | Path | None) -> "Sources":
+    def resolve(shared_dir: str | Path | None) -> Sources:
         root = Path(shared_dir) if shared_dir else None
         if root and (root / "hw-traces").is_dir() and (root / "reference" / "measurements.csv").is_file():
             return Sources(root / "hw-traces/splitwise/perf_model.csv", root / "hw-traces/vidur",
@@ -205,7 +205,7 @@ SERVING_DATASETS = {"TensorRT-LLM perf-overview (v0.17 table)": "trtllm-v0.17-ma
 
 
 def serving_rows(measurements: Path, profiles: list[Profile],
-                 keep: "callable | None" = None, key_prefix: str = "") -> list[dict]:
+                 keep: callable | None = None, key_prefix: str = "") -> list[dict]:
     """Serving rows of a measurements-shaped table; ``key_prefix`` tells the rows of an extra
     table (``--measurements``) from those of reference/measurements.csv (keys 'row<line>')."""
     rows, _ = obs_mod.load_serving(measurements)
@@ -245,7 +245,7 @@ def serving_rows(measurements: Path, profiles: list[Profile],
 
 # --- MLPerf results tables (simulated LoadGen scenarios) --------------------------------------
 def mlperf_rows(paths: list[Path], profiles: list[Profile],
-                keep: "callable | None" = None) -> tuple[list[dict], list[dict]]:
+                keep: callable | None = None) -> tuple[list[dict], list[dict]]:
     """(rows, coverage records) of MLPerf tables: see hermes_opt/validation/mlperf_validate.py."""
     from hermes_opt.validation import mlperf_validate
     return mlperf_validate.rows(list(paths), profiles, _row, keep=keep)

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
 from omegaconf import OmegaConf
 
-from hermes_opt.compose import catalog
-from hermes_opt.calibration import observations as obs_mod
-from hermes_opt.compose.calibration_profile import all_profiles
-from hermes_opt.compose import aliases
 from hermes_opt.calibration import mlperf_rows
+from hermes_opt.calibration import observations as obs_mod
+from hermes_opt.compose import aliases, catalog
+from hermes_opt.compose.calibration_profile import all_profiles
 from hermes_opt.validation import coverage, mlperf_validate, report, runner
 from sim.errors import ConfigError
 

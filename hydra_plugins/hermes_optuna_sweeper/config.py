@@ -1,7 +1,7 @@
 """Config schema of the sweeper, registered as ``hydra/sweeper=hermes_optuna``."""
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -11,8 +11,8 @@ class BudgetConf:
     """Typed (not ``Optional[Dict]``), so ``hydra.sweeper.budget={max_devices: 16}`` and
     ``hydra.sweeper.budget.max_devices=16`` merge and a wrong key or type is named."""
 
-    max_usd_per_hour: Optional[float] = None
-    max_devices: Optional[int] = None
+    max_usd_per_hour: float | None = None
+    max_devices: int | None = None
 
 
 @dataclass
@@ -25,15 +25,15 @@ class HermesOptunaSweeperConf:
     seed: int = 0
     sampler: str = "auto"  # auto | tpe | nsga2 | random
     # metric names of the hermes-sim summary (slo_tokens_per_usd, ttft_ms.p99, cost_usd_per_hour, ...)
-    objectives: List[Any] = field(default_factory=lambda: [
+    objectives: list[Any] = field(default_factory=lambda: [
         {"metric": "slo_tokens_per_usd", "direction": "maximize"}])
-    constraints: List[str] = field(default_factory=list)  # e.g. ["ttft_ms.p99 <= 1000"]
-    budget: Optional[BudgetConf] = field(default_factory=BudgetConf)  # {max_usd_per_hour: 100, ...}
+    constraints: list[str] = field(default_factory=list)  # e.g. ["ttft_ms.p99 <= 1000"]
+    budget: BudgetConf | None = field(default_factory=BudgetConf)  # {max_usd_per_hour: 100, ...}
     study_name: str = "hermes_sweep"
-    storage: Optional[str] = None  # None: in memory; e.g. sqlite:///sweep.db to keep/resume
+    storage: str | None = None  # None: in memory; e.g. sqlite:///sweep.db to keep/resume
     # search space in Hydra's override grammar, e.g. {cluster.tp: "choice(1,2,4)",
     # scheduler.max_num_seqs: "tag(log, int, interval(16, 256))"}
-    params: Optional[Dict[str, str]] = None
+    params: dict[str, str] | None = None
 
 ConfigStore.instance().store(group="hydra/sweeper", name="hermes_optuna",
                              node=HermesOptunaSweeperConf, provider="hermes_optuna_sweeper")

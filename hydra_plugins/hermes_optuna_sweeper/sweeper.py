@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import (ChoiceSweep, IntervalSweep, Override, RangeSweep)
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -35,6 +35,7 @@ def _import_runtime() -> None:
     global optuna, NAN_VIOLATION, score, RUNNABLE, batch_seed, make_sampler, Parameter
     global SearchSpace, to_overrides, StudySpec, from_dict, Infeasible, check_feasible
     import optuna  # noqa: F811
+
     from hermes_opt.run.driver import RUNNABLE
     from hermes_opt.run.worker import Infeasible, check_feasible
     from hermes_opt.study.definition import StudySpec, from_dict  # noqa: F811
@@ -68,8 +69,8 @@ def parameter(override: Override) -> Parameter:
 
 class HermesOptunaSweeper(Sweeper):
     def __init__(self, n_trials: int, batch_size: int, seed: int, sampler: str,
-                 objectives: List[Any], constraints: List[str], budget: Optional[Dict[str, Any]],
-                 study_name: str, storage: Optional[str], params: Optional[Dict[str, str]]) -> None:
+                 objectives: list[Any], constraints: list[str], budget: dict[str, Any] | None,
+                 study_name: str, storage: str | None, params: dict[str, str] | None) -> None:
         _import_runtime()
         self.settings = dict(n_trials=n_trials, batch_size=batch_size, seed=seed, sampler=sampler,
                              objectives=OmegaConf.to_container(OmegaConf.create(list(objectives))),
@@ -87,7 +88,7 @@ class HermesOptunaSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def _spec(self, arguments: List[str]) -> tuple[StudySpec, list[str]]:
+    def _spec(self, arguments: list[str]) -> tuple[StudySpec, list[str]]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         fixed, params = [], []
@@ -100,7 +101,7 @@ class HermesOptunaSweeper(Sweeper):
         return StudySpec(**{**{f: getattr(spec, f) for f in spec.__dataclass_fields__},
                             "space": SearchSpace(parameters=tuple(params))}), fixed
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         spec, fixed = self._spec(arguments)
         study = optuna.create_study(study_name=spec.name, storage=self.storage,

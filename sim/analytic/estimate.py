@@ -38,9 +38,9 @@ from sim.cost.base import StepShape
 from sim.cost.factory import build_cost_model
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks
+from sim.request import StageKind
 from sim.roles import LLM_ROLES, PoolRole
 from sim.scheduling.policies.registry import strategy_for
-from sim.request import StageKind
 from sim.workload.spec import ArrivalKind
 
 STATS = ("mean", "p50", "p90", "p99")
@@ -152,7 +152,7 @@ class _Replica:
         return self.model.step_time_s(shape)
 
 
-def _step_model(rep: _Replica, prefill_share: float) -> "tuple[float, float]":
+def _step_model(rep: _Replica, prefill_share: float) -> tuple[float, float]:
     """(B_max, T(B_max)) when each decode token comes with ``prefill_share`` prompt tokens."""
     b_max = rep.b_max
     if prefill_share:  # decodes and their prompts share the step's token budget

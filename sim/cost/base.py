@@ -25,7 +25,7 @@ class StepShape:
     decode_context_tokens: int = 0  # sum of decoding sequences' context lengths: KV read by decode
 
     @staticmethod
-    def for_prefill_chunks(chunks: list[tuple[int, int]]) -> "StepShape":
+    def for_prefill_chunks(chunks: list[tuple[int, int]]) -> StepShape:
         """Shape of a prefill-only step from ``(context_before, chunk_tokens)`` pairs."""
         tokens = pairs = context = 0
         for before, chunk in chunks:

@@ -23,7 +23,8 @@ broken by resource id and join order, never by hashing.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sim.engine import PRIORITY_COMPLETION, Engine
 from sim.network import LinkStats

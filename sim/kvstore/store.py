@@ -19,8 +19,8 @@ same way; nothing is stored (so a tier there is capacity that is paid for but ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

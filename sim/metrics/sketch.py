@@ -73,7 +73,7 @@ class RelativeSketch:
         self._counts += np.bincount(index - self._offset, weights=weights,
                                     minlength=self._counts.size)
 
-    def merge(self, other: "RelativeSketch") -> None:
+    def merge(self, other: RelativeSketch) -> None:
         """Fold another sketch of the same ``alpha`` into this one (bucket counts add)."""
         if other.alpha != self.alpha:
             raise ValueError(f"alpha {other.alpha} != {self.alpha}: sketches do not merge")

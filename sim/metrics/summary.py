@@ -9,8 +9,12 @@ import numpy as np
 from sim.config import RequestTypeSpec, SimConfig, SLOSpec
 from sim.metrics.collector import Collector
 from sim.metrics.folded_summary import PERCENTILES, folded_figures
-from sim.metrics.stages import (kv_tier_summary, link_summary, stage_breakdown,
-                                stage_breakdown_by_type)
+from sim.metrics.stages import (
+    kv_tier_summary,
+    link_summary,
+    stage_breakdown,
+    stage_breakdown_by_type,
+)
 from sim.metrics.steady import steady_state
 
 

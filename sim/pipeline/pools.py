@@ -3,7 +3,7 @@ disaggregated hand-offs, built from their specs."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sim.config import PoolSpec, SimConfig
 from sim.cost.factory import build_cost_model

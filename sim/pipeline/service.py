@@ -15,8 +15,9 @@ exactly the events the general loop schedules, in the same order, with the same 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sim.engine import PRIORITY_COMPLETION, PRIORITY_SCHEDULE, Engine
 from sim.metrics.collector import Collector

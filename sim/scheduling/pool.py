@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,8 +15,13 @@ from sim.metrics.collector import Collector
 from sim.request import DropReason, Request
 from sim.roles import PoolRole
 from sim.scheduling.policies.registry import strategy_for
-from sim.scheduling.replica import (MODE_COLOCATED, MODE_DECODE_ONLY, MODE_PREFILL_ONLY,
-                                    Replica, watermark_blocks)
+from sim.scheduling.replica import (
+    MODE_COLOCATED,
+    MODE_DECODE_ONLY,
+    MODE_PREFILL_ONLY,
+    Replica,
+    watermark_blocks,
+)
 from sim.scheduling.router import make_router
 
 _MODES = {PoolRole.COLOCATED: MODE_COLOCATED, PoolRole.PREFILL: MODE_PREFILL_ONLY,

@@ -38,7 +38,7 @@ request is preempted and readmitted with another first chunk: preemption by the 
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from sim.config import SchedulerSpec
 from sim.cost.base import StepCostModel, StepShape
@@ -47,7 +47,6 @@ from sim.metrics.collector import ReplicaStats
 from sim.request import Request
 from sim.scheduling.decode_runs import DecodeRuns
 from sim.scheduling.policies.registry import strategy_for
-
 
 MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
 

@@ -8,10 +8,10 @@ import sys
 import pandas as pd
 import pytest
 
-from hermes_opt.compose import calibration_profile as profile
-from hermes_opt.cli.calibrate_command import calibrate_main, parser
 from hermes_opt.calibration.observations import STEPS_COLUMNS, StepObservation
 from hermes_opt.calibration.predict import predict
+from hermes_opt.cli.calibrate_command import calibrate_main, parser
+from hermes_opt.compose import calibration_profile as profile
 from sim.cost.roofline import RooflineParams
 
 ENGINE = RooflineParams(compute_efficiency=0.5, memory_efficiency=0.7, step_overhead_s=5e-3,

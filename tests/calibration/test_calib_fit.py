@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hermes_opt.compose import catalog
-from hermes_opt.calibration import fit, observations as obs_mod
+from hermes_opt.calibration import fit
+from hermes_opt.calibration import observations as obs_mod
 from hermes_opt.calibration.calibrate import inconsistent_step_configs
 from hermes_opt.calibration.observations import StepObservation, ape, parse_load
 from hermes_opt.calibration.predict import predict
 from hermes_opt.calibration.splits import Holdout, is_held_out, split
+from hermes_opt.compose import catalog
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 

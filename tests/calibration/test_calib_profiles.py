@@ -4,12 +4,12 @@ roofline parameters for matching pools, and a mismatch is one clear error or a r
 from __future__ import annotations
 
 import pytest
-from hydra import compose as hydra_compose, initialize_config_module
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
 from hermes_opt.compose import calibration_profile as profile
+from hermes_opt.compose import catalog, to_sim
 from hermes_opt.compose.calibration_profile import Holdout
 from sim import simulate
 from sim.cost.roofline import RooflineParams

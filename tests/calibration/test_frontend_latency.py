@@ -8,18 +8,31 @@ import math
 
 import numpy as np
 import pytest
-from hydra import compose as hydra_compose, initialize_config_module
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from hermes_opt.compose import to_sim
 from hermes_opt.calibration import serving
-from hermes_opt.cli import calibrate_command as cli
-from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.calibration.observations import ServingObservation
 from hermes_opt.calibration.predict import hardware_spec, model_spec
 from hermes_opt.calibration.recipes import recipe_argv
-from sim import (ArrivalKind, ArrivalSpec, CostModelSpec, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SimConfig, Stage, StageKind, WorkloadSpec, simulate)
+from hermes_opt.cli import calibrate_command as cli
+from hermes_opt.compose import calibration_profile as profile
+from hermes_opt.compose import to_sim
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    CostModelSpec,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.errors import ConfigError
 
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
+
 from hermes_opt.calibration import fit
 from hermes_opt.calibration.observations import OperatorObservation, ape
 from hermes_opt.calibration.predict import predict

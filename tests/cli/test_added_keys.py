@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
+
 from hermes_opt.compose.overrides import check_added_keys, compose_overrides, unknown_key_message
 from sim.errors import ConfigError
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from fakes import subprocess_env
+
 from hermes_opt.compose import catalog
 
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]

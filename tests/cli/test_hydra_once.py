@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
 
 # In a subprocess (Hydra configures logging and changes process state): run hermes-sim's task with

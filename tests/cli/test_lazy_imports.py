@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
 
 HEAVY = ("pandas", "pyarrow", "matplotlib", "plotly", "optuna", "scipy", "sklearn", "dask",

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
 
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]

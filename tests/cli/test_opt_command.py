@@ -12,9 +12,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from fakes import subprocess_env
+from optuna.trial import TrialState
 
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
@@ -150,6 +149,7 @@ def test_replay_command_reproduces_the_trial(tmp_path):
     assert run([f"study={tmp_path / 'tiny.yaml'}", "n_jobs=1"], tmp_path).returncode == 0
     import json
     import shlex
+
     import pandas as pd
     frame = pd.read_csv(tmp_path / "runs" / "tiny" / "report" / "trials.csv")
     row = frame[frame.outcome.isin(["feasible", "violates SLO"])].iloc[0]

@@ -3,8 +3,7 @@
 import pytest
 from omegaconf import OmegaConf
 
-from hermes_opt.compose import to_sim
-from hermes_opt.compose import traces
+from hermes_opt.compose import to_sim, traces
 from sim.errors import ConfigError
 
 TABLE = {"kind": "table", "table_model": "llama2-70b", "table_hardware": "h100-80gb",

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from fakes import subprocess_env
+
 from hermes_opt.compose.overrides import compose_overrides
 from hermes_opt.compose.to_sim import sim_config
 from sim import PoolRole, StageKind, simulate

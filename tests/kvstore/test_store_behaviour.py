@@ -10,13 +10,24 @@ import numpy as np
 import pytest
 
 from hermes_opt.compose import catalog, to_sim
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
-                 simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.engine import PRIORITY_ARRIVAL, Engine
 from sim.kvstore.policies import Admission, Eviction
-from sim.kvstore.specs import (ClientAffinity, Domain, KVLinkSpec, KVStoreSpec, KVTierSpec,
-                               TierKind)
+from sim.kvstore.specs import ClientAffinity, Domain, KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
 from sim.kvstore.store import KVStore
 from sim.pipeline.specs import PrefixSpec
 from sim.pipeline.workload import draw_pipeline

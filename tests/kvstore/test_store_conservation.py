@@ -26,11 +26,22 @@ import numpy as np
 import pytest
 
 from hermes_opt.compose import catalog, to_sim
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 from sim.kvstore.policies import Admission, Eviction
-from sim.kvstore.specs import (ClientAffinity, Domain, KVLinkSpec, KVStoreSpec, KVTierSpec,
-                               TierKind)
+from sim.kvstore.specs import ClientAffinity, Domain, KVLinkSpec, KVStoreSpec, KVTierSpec, TierKind
 from sim.pipeline.specs import PrefixSpec
 from sim.scheduling.replica import Replica
 from sim.simulation import _Run

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import types
 
-import pytest
-
 import pipeline_builders as pb
+import pytest
 
 
 @pytest.fixture

@@ -6,10 +6,22 @@ loaded in the same session; there is no ``__init__.py`` here, as in tests/sim.
 
 from __future__ import annotations
 
-from hermes_opt.compose import catalog
-from hermes_opt.compose import to_sim
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolRole, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec)
+from hermes_opt.compose import catalog, to_sim
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolRole,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 
 
 def hw(name: str):

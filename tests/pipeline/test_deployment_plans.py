@@ -4,9 +4,9 @@ left alone; colocated pools of one model form one service group."""
 
 from __future__ import annotations
 
+import pipeline_builders as pb
 import pytest
 
-import pipeline_builders as pb
 from sim import PoolRole, RequestTypeSpec, SimConfig, StageKind, WorkloadSpec, simulate
 from sim.errors import ConfigError
 from sim.pipeline.deployment import expand_plan, expand_workload, service_groups

@@ -11,7 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import ArrivalKind, ArrivalSpec, PoolRole, RequestTypeSpec, RouterPolicy, SimConfig, WorkloadSpec, simulate
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    PoolRole,
+    RequestTypeSpec,
+    RouterPolicy,
+    SimConfig,
+    WorkloadSpec,
+    simulate,
+)
 from sim.kvstore.specs import KVStoreSpec, KVTierSpec, TierKind
 from sim.pipeline.specs import LinkSpec, PrefixSpec, ReasoningSpec
 from sim.request import RouteMode, RouteTarget, Stage, StageKind

@@ -4,7 +4,6 @@ conservation across tiers and links."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from sim import PoolRole, PoolSpec, RouterPolicy, simulate
@@ -18,6 +17,7 @@ from sim.simulation import _Run
 def mixed_config(b, *, n=300, rate=6.0, tiers=None, router=RouterPolicy.PREFIX_AFFINITY,
                  samples=2, gpu_util=0.9):
     from pipeline_builders import hw, model
+
     from sim import BatchPolicy, RequestTypeSpec, SchedulerSpec, SimConfig, WorkloadSpec
     sched = SchedulerSpec(policy=BatchPolicy.CHUNKED, chunk_size_tokens=1024,
                           gpu_memory_utilization=gpu_util)
@@ -87,6 +87,7 @@ def _check_blocks(run, final=False):
 @pytest.fixture(scope="module")
 def mixed_run():
     import types
+
     from pipeline_builders import cpu_pool, fixed, llm_pool, lognormal, poisson, stage
     b = types.SimpleNamespace(llm_pool=llm_pool, cpu_pool=cpu_pool, stage=stage, fixed=fixed,
                               lognormal=lognormal, poisson=poisson)

@@ -113,7 +113,7 @@ def test_cpu_job_time_is_fixed_plus_per_token(b):
 
 def test_cpu_cores_are_contended(b):
     """Two hosts' worth of jobs at once on one core-limited host queue up (M/D/c)."""
-    from sim import HardwareSpec, DeviceKind
+    from sim import DeviceKind, HardwareSpec
     tiny = HardwareSpec(name="cpu2", kind=DeviceKind.CPU, memory_bytes=64e9, mem_bw_bytes_per_s=1e11,
                         bf16_flops_per_s=1e12, scaleup_bw_bytes_per_s=1e10,
                         host_bw_bytes_per_s=1e10, num_cores=2)

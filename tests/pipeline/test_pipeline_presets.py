@@ -7,9 +7,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
+from hermes_opt.compose import outputs, pricing
 from hermes_opt.compose import to_sim as hc
-from hermes_opt.compose import outputs
-from hermes_opt.compose import pricing
 from sim import simulate
 
 PRESETS = [("qa", "qa_8gpu"), ("qa_disagg", "qa_disagg_8gpu"), ("rag_news", "rag_8gpu"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from sim import ConfigError, PoolRole, PoolSpec, simulate

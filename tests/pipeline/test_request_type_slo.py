@@ -8,11 +8,19 @@ import subprocess
 import sys
 
 import numpy as np
+import pipeline_builders as pb
 import pytest
 
-import pipeline_builders as pb
-from sim import (BatchPolicy, ConfigError, RequestTypeSpec, SchedulerSpec, SimConfig, SLOSpec,
-                 WorkloadSpec, simulate)
+from sim import (
+    BatchPolicy,
+    ConfigError,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    SLOSpec,
+    WorkloadSpec,
+    simulate,
+)
 
 STATS = ("mean", "p50", "p90", "p99")
 GLOBAL_SLO = SLOSpec(ttft_ms=100.0, tpot_ms=30.0)

@@ -14,9 +14,9 @@ import dataclasses
 import random
 
 import numpy as np
+import pipeline_builders as pb
 import pytest
 
-import pipeline_builders as pb
 from sim import PoolRole, PoolSpec, SchedulerSpec, simulate
 from sim.cost.base import StepShape
 from sim.cost.factory import build_cost_model

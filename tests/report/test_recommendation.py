@@ -11,14 +11,13 @@ import subprocess
 import optuna
 import pandas as pd
 import pytest
+from records import trial_row
 
 from hermes_opt.report import figures, recommend, render, study_report
 from hermes_opt.report.importance import importances
-from hermes_opt.report.labels import (column_label, fmt_spread, group_reasons, metric_label,
-                                      shorten)
+from hermes_opt.report.labels import column_label, fmt_spread, group_reasons, metric_label, shorten
 from hermes_opt.report.trials import top_configurations
 from hermes_opt.study.definition import from_dict
-from records import trial_row
 
 QWEN = "hermes-sim model=qwen3_32b cluster.weight_dtype=fp8"
 H200 = f"{QWEN} hardware=h200 cluster.num_replicas=2 workload.arrival.rate_per_s=8"

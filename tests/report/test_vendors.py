@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from records import trial_row
 
 from hermes_opt.report import vendors
 from hermes_opt.report.vendors import MIXED, Layout, best_per_vendor, mixed_vs_single
-from records import trial_row
 from hermes_opt.study.definition import from_dict
 
 QWEN = "hermes-sim model=qwen3_32b cluster.weight_dtype=fp8"

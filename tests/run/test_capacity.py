@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fakes import fake_evaluator
 
 from hermes_opt.run.capacity import find_capacity
 from hermes_opt.study.definition import from_dict
 from sim.errors import ConfigError
-
-from fakes import fake_evaluator
 
 
 def spec(tmp_path, **changes):

@@ -13,7 +13,6 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-
 from fakes import subprocess_env
 
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]

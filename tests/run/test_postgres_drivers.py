@@ -12,9 +12,8 @@ import uuid
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from fakes import subprocess_env
+from optuna.trial import TrialState
 
 pytestmark = pytest.mark.postgres
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]

@@ -9,14 +9,13 @@ import sys
 
 import pandas as pd
 import pytest
-
 from fakes import subprocess_env
-from hermes_opt.report import study_report
-from hermes_opt.report import render
+
+from hermes_opt.report import render, study_report
 from hermes_opt.report.trials import trial_rows
 from hermes_opt.run import runner
-from hermes_opt.study.objective import metric_or_fail
 from hermes_opt.study.definition import from_dict
+from hermes_opt.study.objective import metric_or_fail
 from sim.errors import ConfigError
 
 QA, MATH = "request_types.qa_routed.ttft_ms.p99", "request_types.math_reasoning.tpot_ms.p99"

@@ -7,9 +7,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hermes_opt.report.trials import front_quality, trial_rows
 from hermes_opt.run import runner
 from hermes_opt.run.pool import Pool
-from hermes_opt.report.trials import front_quality, trial_rows
 from hermes_opt.study.objective import named_constraints
 from hermes_opt.study.sampling import counted
 from sim.errors import ConfigError

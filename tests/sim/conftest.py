@@ -18,9 +18,27 @@ from pathlib import Path
 
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, CostModelKind, CostModelSpec, DType,
-                 HardwareSpec, LengthKind, LengthSpec, ModelSpec, PoolSpec, RequestTypeSpec,
-                 RouterPolicy, SchedulerSpec, SimConfig, SLOSpec, Stage, StageKind, WorkloadSpec)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    CostModelKind,
+    CostModelSpec,
+    DType,
+    HardwareSpec,
+    LengthKind,
+    LengthSpec,
+    ModelSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    RouterPolicy,
+    SchedulerSpec,
+    SimConfig,
+    SLOSpec,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 from sim.hardware.memory import kv_bytes_per_token_per_device, weight_bytes_per_device
 
 HERE = Path(__file__).resolve().parent
@@ -149,8 +167,8 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
     Returns ``(run, result)`` where ``result`` is the ``SimResult`` ``simulate`` would return.
     """
     from sim.metrics.summary import summarize
-    from sim.scheduling.replica import Replica
     from sim.results import SimResult, request_rows
+    from sim.scheduling.replica import Replica
     from sim.simulation import _Run
 
     run = _Run(config, seed)

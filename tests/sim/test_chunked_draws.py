@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, RequestTypeSpec, Stage,
-                 StageKind, WorkloadSpec)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    LengthKind,
+    LengthSpec,
+    RequestTypeSpec,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+)
 from sim.workload.generator import DrawnChunks, WorkloadStream, draw
 from sim.workload.spec import TraceRecords
 

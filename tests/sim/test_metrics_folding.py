@@ -8,9 +8,21 @@ import json
 import numpy as np
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, PoolSpec,
-                 RequestTypeSpec, SchedulerSpec, SimConfig, Stage, StageKind, WorkloadSpec,
-                 simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    PoolSpec,
+    RequestTypeSpec,
+    SchedulerSpec,
+    SimConfig,
+    Stage,
+    StageKind,
+    WorkloadSpec,
+    simulate,
+)
 from sim.hardware.specs import HardwareSpec, ModelSpec
 from sim.metrics import collector as collector_mod
 from sim.metrics.sketch import DEFAULT_ALPHA, RelativeSketch

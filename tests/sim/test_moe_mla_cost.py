@@ -13,7 +13,11 @@ from sim.cost.base import StepShape
 from sim.cost.layer_work import AttentionWork, ExpertWork
 from sim.cost.roofline import RooflineCostModel, RooflineParams
 from sim.errors import ConfigError
-from sim.hardware.memory import kv_bytes_per_token_per_device, kv_capacity_blocks, weight_bytes_per_device
+from sim.hardware.memory import (
+    kv_bytes_per_token_per_device,
+    kv_capacity_blocks,
+    weight_bytes_per_device,
+)
 from sim.hardware.precision import plan_precision
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec, check_parallelism
 

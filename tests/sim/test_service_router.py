@@ -7,7 +7,6 @@ import dataclasses
 import json
 from collections import Counter
 
-
 from sim import SchedulerSpec, simulate
 from sim.scheduling.service_router import ServiceRouter
 from sim.simulation import _Run
@@ -145,7 +144,15 @@ def test_request_rows_name_the_pool_that_served_each_request(sim_build):
 
 
 def test_reasoning_rounds_stay_on_the_pool_that_served_the_first(sim_build):
-    from sim import LengthKind, LengthSpec, RequestTypeSpec, SimConfig, Stage, StageKind, WorkloadSpec
+    from sim import (
+        LengthKind,
+        LengthSpec,
+        RequestTypeSpec,
+        SimConfig,
+        Stage,
+        StageKind,
+        WorkloadSpec,
+    )
     from sim.pipeline.specs import ReasoningSpec
     cfg = two_pool_config(sim_build, n=30, rate=20.0, slow_replicas=3)
     think = LengthSpec(kind=LengthKind.FIXED, mean=64)

@@ -15,8 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, RouterPolicy,
-                 TraceRecords, simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    RouterPolicy,
+    TraceRecords,
+    simulate,
+)
 from sim.cost.base import StepShape
 from sim.cost.roofline import RooflineCostModel
 from sim.scheduling import router as router_module

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, TraceRecords,
-                 simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    TraceRecords,
+    simulate,
+)
 
 SEED = 3
 

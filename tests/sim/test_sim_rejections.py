@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, LengthKind, LengthSpec, TraceRecords,
-                 simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    LengthKind,
+    LengthSpec,
+    TraceRecords,
+    simulate,
+)
 
 BLOCKS, BLOCK = 50, 16  # KV capacity of the replica: 800 tokens
 

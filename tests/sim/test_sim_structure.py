@@ -13,6 +13,7 @@ import sim.roles
 from sim import BatchPolicy, ConfigError, SchedulerSpec
 from sim.scheduling.policies.registry import STRATEGIES, BatchingStrategy, strategy_for
 
+
 def test_batch_policy_is_derived_from_the_one_registry():
     assert [p.value for p in BatchPolicy] == [cls.name for cls in STRATEGIES] \
         == ["static", "continuous", "mixed", "chunked"]

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from sim import (ArrivalKind, ArrivalSpec, BatchPolicy, ConfigError, DType, LengthSpec,
-                 RequestTypeSpec, SimConfig, SLOSpec, Stage, StageKind, TraceRecords,
-                 WorkloadSpec, simulate)
+from sim import (
+    ArrivalKind,
+    ArrivalSpec,
+    BatchPolicy,
+    ConfigError,
+    DType,
+    LengthSpec,
+    RequestTypeSpec,
+    SimConfig,
+    SLOSpec,
+    Stage,
+    StageKind,
+    TraceRecords,
+    WorkloadSpec,
+    simulate,
+)
 
 
 def raises_config_error(build, *fragments):

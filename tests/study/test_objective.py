@@ -6,8 +6,14 @@ import math
 
 import pytest
 
-from hermes_opt.study.objective import (NAN_VIOLATION, Budget, Objective, metric, parse_constraint,
-                                  score)
+from hermes_opt.study.objective import (
+    NAN_VIOLATION,
+    Budget,
+    Objective,
+    metric,
+    parse_constraint,
+    score,
+)
 from sim.errors import ConfigError
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import shlex
-from functools import lru_cache
+from functools import cache
 
 from hermes_opt.compose.candidate import record_of_overrides
 
@@ -14,7 +14,7 @@ def overrides_of(replay: str) -> list[str]:
     return [w for w in shlex.split(replay)[1:] if not w.startswith("seed=")]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _record(replay: str) -> dict | None:
     return record_of_overrides(overrides_of(replay))
 

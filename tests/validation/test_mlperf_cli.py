@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from hermes_opt.calibration import mlperf_rows
 from hermes_opt.cli.validate_command import parser, validate_main
 from hermes_opt.compose import aliases
-from hermes_opt.calibration import mlperf_rows
 
 
 @pytest.fixture(autouse=True)

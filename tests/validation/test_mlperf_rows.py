@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hermes_opt.compose import aliases
 from hermes_opt.calibration import mlperf_rows as mr
+from hermes_opt.compose import aliases
 from sim.errors import ConfigError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "mlperf_v4.1.csv"

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hermes_opt.calibration import mlperf_rows as mr
+from hermes_opt.calibration import mlperf_sim
 from hermes_opt.compose import aliases
-from hermes_opt.calibration import mlperf_rows as mr, mlperf_sim
 from hermes_opt.validation import mlperf_validate, runner
 from sim import LengthKind, LengthSpec
 from sim.cost.roofline import RooflineParams

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from hermes_opt.validation import study
 from hermes_opt.cli.validate_command import validate_main
+from hermes_opt.validation import study
 
 # (dataset, metric) -> (median %, p90 %) achieved by the calibrated model on held-out rows where
 # the issue-5 target is missed (None: that figure meets its target, which is then the limit);
