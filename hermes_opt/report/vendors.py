@@ -30,7 +30,7 @@ class Layout:
 
 def record(row: Any) -> dict | None:
     """The trial's deployment record (None: a custom evaluator's trial, or not composable)."""
-    value = row.get(RECORD) if hasattr(row, "get") else None
+    value = row.get(RECORD)
     return value if isinstance(value, dict) else None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from omegaconf import DictConfig
@@ -133,14 +133,17 @@ def run_trial(evaluator: Evaluator | TrialEvaluator, trial_number: int, override
         return {}
     first = _timed(trial_number, 0, prepare)
     if first.status != "ok":
-        return [first, *(_copy(first, r) for r in range(1, len(seeds)))]
+        # the same outcome for every other replicate, none of them run
+        return [first, *(replace(first, replicate=r, sim_s=0.0, cpu_s=0.0)
+                         for r in range(1, len(seeds)))]
     prepared = holder["prepared"]
     deployment = evaluator.deployment(prepared)
     results = []
     for r, seed in enumerate(seeds):
         result = _timed(trial_number, r, lambda s=seed: evaluator.run(prepared, s), deployment)
         if r == 0:  # preparing counts as the first replicate's time
-            result = _add_time(result, first)
+            result = replace(result, sim_s=result.sim_s + first.sim_s,
+                             cpu_s=result.cpu_s + first.cpu_s, started_s=first.started_s)
         results.append(result)
     return results
 
@@ -148,10 +151,8 @@ def run_trial(evaluator: Evaluator | TrialEvaluator, trial_number: int, override
 def run_job(evaluator: Evaluator | TrialEvaluator, trial_number: int, replicate: int,
             overrides: list[str], seed: int, budget: Budget | None) -> JobResult:
     """One replicate on its own (benchmarks that spread one candidate's seeds over workers)."""
-    result = run_trial(evaluator, trial_number, overrides, [seed], budget)[0]
-    return JobResult(result.trial_number, replicate, result.status, result.summary,
-                     result.reason, result.sim_s, result.cpu_s, result.started_s,
-                     result.deployment)
+    return replace(run_trial(evaluator, trial_number, overrides, [seed], budget)[0],
+                   replicate=replicate)
 
 
 def _timed(trial_number: int, replicate: int, call: Callable[[], dict],
@@ -177,14 +178,3 @@ def _timed(trial_number: int, replicate: int, call: Callable[[], dict],
                          reason=f"{type(err).__name__}: {err}\n{tb}", deployment=deployment,
                          **timing())
 
-
-def _copy(result: JobResult, replicate: int) -> JobResult:
-    """The same outcome for another replicate of a trial that could not be prepared."""
-    return JobResult(result.trial_number, replicate, result.status, reason=result.reason,
-                     deployment=result.deployment, started_s=result.started_s)
-
-
-def _add_time(result: JobResult, before: JobResult) -> JobResult:
-    return JobResult(result.trial_number, result.replicate, result.status, result.summary,
-                     result.reason, result.sim_s + before.sim_s, result.cpu_s + before.cpu_s,
-                     before.started_s, result.deployment)
