@@ -151,7 +151,7 @@ def report(columns: dict[str, list[Record]], min_gap: float) -> tuple[str, dict]
         p, rho = f["pairwise"], f["spearman"]["median"]
         lines.append(f"\n== {c}")
         for flt in ranking.PAIR_FILTERS:
-            lines.append(f"  {flt:13s} pooled {_share(p[flt]['pooled'])}")
+            lines.append(f"  {flt:21s} pooled {_share(p[flt]['pooled'])}")
         lines.append(f"  Spearman median over groups: {'n/a' if rho is None else f'{rho:.3f}'}")
         for scen, e in f["errors"].items():
             if c in SIMULATED:  # a datasheet figure has no unit in common with the measurement

@@ -86,6 +86,8 @@ PAIR_FILTERS: dict[str, Callable[[Record, Record], bool]] = {
     "all": lambda a, b: True,
     "cross_vendor": lambda a, b: a.vendor != b.vendor,  # NVIDIA vs AMD: the buying decision
     "cross_gpu": lambda a, b: a.gpu != b.gpu,  # different accelerators, any vendor
+    # different accelerators of one vendor: separates "orders GPUs" from "orders vendors"
+    "same_vendor_cross_gpu": lambda a, b: a.vendor == b.vendor and a.gpu != b.gpu,
 }
 
 

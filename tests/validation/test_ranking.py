@@ -54,6 +54,13 @@ def test_cross_gpu_filter_drops_same_gpu_pairs():
     assert ranking.pairwise_accuracy(recs)["cross_gpu"]["pooled"]["pairs"] == 2
 
 
+def test_same_vendor_cross_gpu_filter_drops_same_gpu_and_cross_vendor_pairs():
+    recs = [rec("a", 100, 1), rec("b", 200, 2), rec("c", 400, 3, gpu="h200"),
+            rec("m", 800, 0.5, vendor="AMD", gpu="mi300x")]
+    t = ranking.pairwise_accuracy(recs)["same_vendor_cross_gpu"]["pooled"]
+    assert (t["pairs"], t["correct"]) == (2, 2)  # a-c, b-c; not a-b (same GPU), not *-m (AMD)
+
+
 def test_ties_in_prediction_count_wrong_in_share_and_half_in_share_ties_half():
     recs = [rec("a", 100, 7), rec("b", 200, 7), rec("c", 400, 9)]
     t = ranking.pairwise_accuracy(recs)["all"]["pooled"]
