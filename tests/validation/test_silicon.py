@@ -1,0 +1,119 @@
+"""Row mapping of AIConfigurator's silicon_sample.csv (hand-written rows; no aiconfigurator)."""
+
+import csv
+
+import pytest
+
+from hermes_opt.validation import silicon
+
+HEADER = ("id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,"
+          "gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,"
+          "moe_ep_size,prefill_batch_size,prefill_num_workers,prefill_tp_size,prefill_pp_size,"
+          "prefill_attention_dp_size,prefill_moe_tp_size,prefill_moe_ep_size,decode_batch_size,"
+          "decode_num_workers,decode_tp_size,decode_pp_size,decode_attention_dp_size,"
+          "decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms")
+ROWS = [
+    # DeepSeek-R1 nvfp4 on 8 x B200, attention DP 8 + EP 8 (DEP), 64 clients
+    "dep,src,trtllm,1.2,deepseek-ai/DeepSeek-R1,b200_sxm,fp4,agg,1024,1024,nvfp4,nvfp4,64,1,1,8,1,8,"
+    ",,,,,,,,,,,,,,200.0,20.0",
+    # Llama-3.1-70B fp8 TP4 on H200, 16 clients (dense: no ep)
+    "dense,src,vllm,0.12,meta-llama/Llama-3.1-70B,h200_sxm,fp8,agg,8192,1024,fp8,fp8,16,4,1,1,4,1,"
+    ",,,,,,,,,,,,,,500.0,10.0",
+    # model outside the catalog
+    "kimi,src,sglang,0.5,moonshotai/Kimi-K2.5,b200_sxm,fp4,agg,1024,1024,nvfp4,nvfp4,8,8,1,1,8,1,"
+    ",,,,,,,,,,,,,,100.0,5.0",
+    # disagg with workers: 1 x prefill DEP4 + 1 x decode DEP8, concurrency in the source
+    "pd,x; silicon_concurrency=32; y,trtllm,1.2,deepseek-ai/DeepSeek-R1,gb200,fp4,disagg,8192,1024,"
+    "nvfp4,nvfp4,,,,,,,1,1,1,1,4,1,4,32,1,1,1,8,1,8,300.0,12.0",
+    # disagg without worker counts
+    "pd_noworkers,x; silicon_concurrency=8,sglang,0.5,deepseek-ai/DeepSeek-R1,b200_sxm,fp8,disagg,"
+    "1024,1024,fp8,fp8_block,,,,,,,,,8,1,1,1,8,,,8,1,1,8,,150.0,9.0",
+    # bf16 Qwen3-32B with no quant modes, TP2 on H100
+    "bf16,src,trtllm,1.0,Qwen/Qwen3-32B,h100_sxm,,agg,1024,128,,,4,2,1,,1,1,"
+    ",,,,,,,,,,,,,,80.0,12.0",
+    # attention DP mixed with moe tp (hermes DEP cannot express it)
+    "mixdp,src,trtllm,1.2,deepseek-ai/DeepSeek-R1,gb200,fp4,agg,1024,1024,nvfp4,nvfp4,64,1,1,16,4,4,"
+    ",,,,,,,,,,,,,,200.0,20.0",
+]
+
+
+@pytest.fixture
+def rows(tmp_path):
+    path = tmp_path / "silicon_sample.csv"
+    path.write_text(HEADER + "\n" + "\n".join(ROWS) + "\n")
+    return {r["id"]: r for r in silicon.read_rows(path)}
+
+
+def ov(m: silicon.Mapped) -> dict[str, str]:
+    return dict(o.split("=", 1) for o in m.overrides if "=" in o and not o.startswith(("~", "+")))
+
+
+def test_agg_attention_dp_row(rows, tmp_path):
+    m = silicon.map_row(rows["dep"], conf_dir=tmp_path)
+    assert m.reason is None
+    o = ov(m)
+    assert o["model"] == "deepseek_r1" and o["hardware"] == "b200"
+    assert o["cluster.weight_dtype"] == "nvfp4" and o["cluster.kv_dtype"] == "fp8"
+    assert (o["cluster.tp"], o["cluster.ep"], o["cluster.attention_dp"]) == ("8", "8", "true")
+    assert o["workload"] == "closed_loop" and o["workload.arrival.concurrency"] == "64"
+    assert int(o["workload.num_requests"]) >= 4 * 64
+    assert m.gpus == 8 and m.partition == ("b200_sxm", "trtllm", "agg")
+    assert "engine" not in o
+    assert any("mean: 1024" in x for x in m.overrides if x.startswith("+workload.request_types"))
+
+
+def test_dense_row_and_measured_throughput(rows, tmp_path):
+    m = silicon.map_row(rows["dense"], conf_dir=tmp_path)
+    o = ov(m)
+    assert m.reason is None
+    assert (o["model"], o["hardware"], o["cluster.tp"], o["cluster.ep"]) == (
+        "llama3_1_70b", "h200", "4", "1")
+    assert o["cluster.attention_dp"] == "false" and o["cluster.weight_dtype"] == "fp8"
+    # 16 clients x 1024 tokens per (0.5 + 1023 * 0.01) s, over 4 GPUs
+    assert m.throughput_per_gpu == pytest.approx(16 * 1024 / (0.5 + 1023 * 0.01) / 4)
+
+
+def test_reasons(rows, tmp_path):
+    assert silicon.map_row(rows["kimi"], conf_dir=tmp_path).reason.startswith("model not in catalog")
+    assert silicon.map_row(rows["pd_noworkers"], conf_dir=tmp_path).reason == (
+        "disagg row without worker counts")
+    assert "attention DP 16" in silicon.map_row(rows["mixdp"], conf_dir=tmp_path).reason
+
+
+def test_disagg_row(rows, tmp_path):
+    m = silicon.map_row(rows["pd"], conf_dir=tmp_path)
+    assert m.reason is None and m.concurrency == 32 and m.gpus == 12
+    o = ov(m)
+    assert o["deployment.architecture"] == "disaggregated"
+    assert o["deployment.total_devices"] == "12" and o["deployment.prefill.devices"] == "4"
+    assert (o["deployment.prefill.tp"], o["deployment.prefill.attention_dp"]) == ("4", "true")
+    assert (o["deployment.decode.tp"], o["deployment.decode.ep"]) == ("8", "8")
+    assert o["hardware"] == "gb200"
+
+
+def test_bf16_row_without_quant_modes(rows, tmp_path):
+    o = ov(silicon.map_row(rows["bf16"], conf_dir=tmp_path))
+    assert (o["model"], o["cluster.weight_dtype"], o["cluster.kv_dtype"], o["cluster.tp"]) == (
+        "qwen3_32b", "bf16", "bf16", "2")
+
+
+def test_engine_override_only_when_config_exists(rows, tmp_path):
+    assert silicon.engine_overrides("vllm", conf_dir=tmp_path) == []
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "vllm.yaml").write_text("name: vllm\n")
+    assert silicon.engine_overrides("vllm", conf_dir=tmp_path) == ["engine=vllm"]
+    assert "engine=vllm" in silicon.map_row(rows["dense"], conf_dir=tmp_path).overrides
+
+
+def test_overrides_compose(rows):
+    """The mapped overrides are a valid hermes-sim candidate."""
+    from hermes_opt.compose.candidate import compose
+    cand = compose(list(silicon.map_row(rows["dense"]).overrides))
+    assert cand.deployment["num_accelerators"] == 4
+
+
+def test_csv_helpers_read_plain_csv(tmp_path):
+    path = tmp_path / "x.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["id", "mode"], ["a", "agg"]])
+    assert silicon.read_rows(path) == [{"id": "a", "mode": "agg"}]
