@@ -315,5 +315,5 @@ def predict(mapped: Mapped) -> dict[str, Any]:
 def short_reason(message: str) -> str:
     """A ConfigError, shortened to its kind so coverage counts group (numbers dropped)."""
     text = message.split(": ", 1)[-1] if message.startswith(("cluster.", "deployment.")) else message
-    text = re.sub(r"(?<![A-Za-z_])\d+(\.\d+)?", "N", text)
+    text = re.sub(r"(?<![\w.])\d+(\.\d+)?", "N", text)
     return text[:90]
