@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 both_aic[m.partition].append(ea)
                 aic_coverage["predicted"] += 1
             else:
-                aic_coverage[(a or {}).get("reason") or "no AIC row"] += 1
+                aic_coverage[(a or {}).get("reason") or ("disagg: not attempted" if m.mode == "disagg"
+                                                         else "no AIC row")] += 1
         records.append(rec)
 
     lines = [f"hermes-sim vs AIConfigurator silicon_sample.csv ({path})",
