@@ -39,11 +39,12 @@ def read_table(path: Path):
 
 
 def _version_key(name: str) -> tuple:
-    # 1.3.0rc20 < 1.3.0; 0.5.6.post2 > 0.5.6: split digits from tags, rc sorts below release
+    # 1.3.0rc20 < 1.3.0 < 1.3.0.post1: numbers sort above the end of a version (0, 0), which
+    # sorts above pre-release tags (-1) and below post-release tags (0, 1)
     import re
     parts = re.findall(r"\d+|[a-z]+", name.lower())
-    return tuple((1, int(p)) if p.isdigit() else ((-1, 0) if p in ("rc", "dev", "a", "b")
-                                                   else (0, 0)) for p in parts)
+    return tuple((1, int(p)) if p.isdigit() else ((0, 1) if p == "post" else (-1, 0))
+                 for p in parts) + ((0, 0),)
 
 
 def newest_table(root: Path, system: str, op: str, framework: str, filename: str, keep=None):
@@ -135,8 +136,8 @@ def _head_keys(r):
 
 def context_attention_rows(df, kv_dtype: str):
     """Full-attention prompts of >= 1024 tokens; an fp8 KV cache prefers fp8 math when measured."""
-    df = df[(df.window_size == 0) & (df.isl >= 1024) & (df.kv_cache_dtype == kv_dtype)]
-    if kv_dtype == "fp8" and (df.attn_dtype == "fp8").any():
+    df = df[(df.get("window_size", 0) == 0) & (df.isl >= 1024) & (df.kv_cache_dtype == kv_dtype)]
+    if kv_dtype == "fp8" and (df.get("attn_dtype", "") == "fp8").any():
         df = df[df.attn_dtype == "fp8"]
     return df
 
@@ -153,7 +154,7 @@ def fit_context_attention(rows, peak_flops: float):
 
 
 def generation_attention_rows(df, kv_dtype: str):
-    return df[(df.window_size == 0) & (df.kv_cache_dtype == kv_dtype)]
+    return df[(df.get("window_size", 0) == 0) & (df.kv_cache_dtype == kv_dtype)]  # old: no window
 
 
 def fit_generation_attention(rows, bw_bytes_s: float, kv_bytes: float):
@@ -174,10 +175,16 @@ def fit_generation_attention(rows, bw_bytes_s: float, kv_bytes: float):
 
 
 # --- MoE ------------------------------------------------------------------------------
+def _moe_mask(df, table_dtype: str):
+    """Balanced routing, no expert parallelism, gated (3-matrix) experts."""
+    return ((df.moe_dtype == table_dtype) & (df.moe_ep_size == 1)
+            & (df.get("distribution", "balanced") == "balanced")
+            & ~df.kernel_source.astype(str).str.contains("nongated"))
+
+
 def moe_rows(df, table_dtype: str):
-    """Balanced routing, no expert parallelism, gated (3-matrix) experts, best kernel per shape."""
-    df = df[(df.moe_dtype == table_dtype) & (df.moe_ep_size == 1)
-            & (df.distribution == "balanced") & ~df.kernel_source.str.contains("nongated")]
+    """The rows ``_moe_mask`` keeps, best kernel per shape."""
+    df = df[_moe_mask(df, table_dtype)]
     keys = ["num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size"]
     return df.groupby(keys, as_index=False).latency.min()
 
@@ -273,7 +280,7 @@ def fit_framework_system(root, system: str, framework: str, hw: dict, comm: dict
         entry.update(n_rows=len(rows), heldout_median_pct=err[0], heldout_p90_pct=err[1])
         entry.update(_attention_fits(root, system, framework, KV_DTYPE[key], hw))
         moe_df, moe_ver = newest_table(root, system, "moe", framework, "moe_perf.parquet",
-                                       keep=lambda d, t=table_dtype: d.moe_dtype == t)
+                                       keep=lambda d, t=table_dtype: _moe_mask(d, t))
         if moe_df is not None and len(mrows := moe_rows(moe_df, table_dtype)):
             const, by_bin, merr = moe_efficiency(mrows, gemm, peak * 1e12, bw, w_bytes)
             entry.update(moe_efficiency=None if const is None else round(const, 4),
