@@ -9,10 +9,12 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
+from sim.hardware.memory import KV_MEMORY_RULES, TOTAL_FRACTION, kv_capacity_blocks
 from sim.hardware.precision import PrecisionPlan, plan_precision
 from sim.hardware.specs import (
     DeviceKind,
@@ -72,6 +74,10 @@ class SchedulerSpec:
     # of the replica's blocks free (vLLM V0 BlockSpaceManager watermark, default 0.01): headroom
     # for running decodes, so admissions do not force preemptions (see docs/architecture.md).
     kv_watermark_fraction: float = 0.01
+    # How the engine sizes its KV cache (sim.hardware.memory.KV_MEMORY_RULES): 'total_fraction'
+    # (vLLM gpu_memory_utilization, SGLang mem_fraction_static) or 'free_fraction' (TensorRT-LLM
+    # kv_cache_free_gpu_mem_fraction, of the memory left after the weights).
+    kv_memory_rule: str = TOTAL_FRACTION
 
     def validate(self, prefix: str) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens"):
@@ -90,6 +96,8 @@ class SchedulerSpec:
         require(isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and 0 <= value < 1, f"{prefix}.kv_watermark_fraction",
                 value, "must be a number in [0, 1) (share of KV blocks kept free at admission)")
+        require(self.kv_memory_rule in KV_MEMORY_RULES, f"{prefix}.kv_memory_rule",
+                self.kv_memory_rule, f"allowed: {', '.join(KV_MEMORY_RULES)}")
         require(isinstance(self.policy, BatchPolicy), f"{prefix}.policy", self.policy,
                 f"allowed: {', '.join(p.value for p in BatchPolicy)}")
         strategy_for(self.policy).validate(self, prefix)  # the policy's own checks
@@ -114,6 +122,9 @@ class CostModelSpec:
     # How MLA models' prefill attends: 'decompressed' (expand cached latents to per-head K/V; what
     # vLLM and SGLang do) or 'absorbed' (attend in the latent space, as decode does).
     mla_prefill: str = "decompressed"
+    # Where the terms came from, for records (e.g. the engine-efficiency entry, its fallback step
+    # and its measured error band): (key, value) pairs; the simulator never reads them.
+    provenance: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         require(self.mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", self.mla_prefill,
@@ -146,6 +157,7 @@ class PoolSpec:
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     cost_model: CostModelSpec = field(default_factory=CostModelSpec)
     config_path: str = ""  # where users set this pool (error messages); default cluster.pools.<name>
+    engine: str = ""  # the serving engine's name and version (results and records), '' = not stated
     index: IndexSpec | None = None  # retrieval pools: the vector index every node holds
     workers_per_node: int = 1  # retrieval pools: search workers per node, each with its core share
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
@@ -193,6 +205,18 @@ class PoolSpec:
                     f"{prefix}.index.num_vectors", self.index.num_vectors,
                     f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
                     f"but {self.hardware.name} has {self.hardware.memory_bytes / 1e9:.0f} GB")
+
+    def kv_capacity_blocks(self) -> int:
+        """KV blocks one replica holds under its engine's memory rule (ConfigError if the model
+        does not fit)."""
+        sched = self.scheduler
+        return kv_capacity_blocks(
+            self.model, self.hardware, tp=self.tp, pp=self.pp, weight_dtype=self.weight_dtype,
+            kv_dtype=self.kv_dtype, block_size_tokens=sched.block_size_tokens,
+            gpu_memory_utilization=sched.gpu_memory_utilization,
+            activation_reserve_fraction=sched.activation_reserve_fraction,
+            pool_name=self.field_path, attention_dp=self.attention_dp,
+            kv_memory_rule=sched.kv_memory_rule)
 
     @property
     def precision(self) -> PrecisionPlan:

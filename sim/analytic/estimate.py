@@ -37,7 +37,6 @@ from sim.config import PoolSpec, SimConfig
 from sim.cost.base import StepShape
 from sim.cost.factory import build_cost_model
 from sim.errors import ConfigError
-from sim.hardware.memory import kv_capacity_blocks
 from sim.request import StageKind
 from sim.roles import LLM_ROLES, PoolRole
 from sim.scheduling.policies.registry import strategy_for
@@ -124,12 +123,7 @@ class _Replica:
         self.prompt = prompt
         # time-average context of a running sequence: its prompt plus half its answer, length-biased
         self.ctx = prompt.mean + output.second_moment / (2 * output.mean)
-        blocks = kv_capacity_blocks(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
-                                    weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
-                                    block_size_tokens=sched.block_size_tokens,
-                                    gpu_memory_utilization=sched.gpu_memory_utilization,
-                                    activation_reserve_fraction=sched.activation_reserve_fraction,
-                                    pool_name=pool.field_path, attention_dp=pool.attention_dp)
+        blocks = pool.kv_capacity_blocks()
         kv_tokens = blocks * (1 - sched.kv_watermark_fraction) * sched.block_size_tokens
         per_seq = self.ctx + sched.block_size_tokens / 2  # a partly filled last block
         self.b_kv = kv_tokens / per_seq

@@ -73,12 +73,21 @@ class RooflineParams:
     # the mean by this fraction beyond the multinomial spread of uniform routing (real routers
     # favour some experts; EPLB-style replication lowers it). 0 = uniform routing.
     expert_load_imbalance: float = 0.0
+    # Routed-expert (grouped) GEMMs reach a lower share of the roofline than dense GEMMs at a few
+    # tokens per expert: their time is divided by this factor (0 = same as dense GEMMs).
+    moe_efficiency: float = 0.0
+    # Decode-only steps of at most this many sequences replay a captured CUDA/HIP graph: one
+    # launch for the whole step instead of per-kernel launches, so they pay graph_step_overhead_s
+    # instead of step_overhead_s (0 = eager: no step is captured).
+    cuda_graph_max_batch: int = 0
+    graph_step_overhead_s: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("compute_efficiency", "memory_efficiency", "attention_efficiency",
                       "comm_efficiency"):
             require_fraction(f"cost_model.{field}", getattr(self, field))
-        for field in ("decode_attention_efficiency", "comm_large_message_efficiency"):
+        for field in ("decode_attention_efficiency", "comm_large_message_efficiency",
+                      "moe_efficiency"):
             require_fraction(f"cost_model.{field}", getattr(self, field), allow_zero=True)
         require(self.roofline_sharpness == 0 or self.roofline_sharpness >= 1,
                 "cost_model.roofline_sharpness", self.roofline_sharpness,
@@ -87,8 +96,12 @@ class RooflineParams:
                       "layer_overhead_s", "seq_overhead_s", "prefill_seq_overhead_s",
                       "comm_large_message_bytes", "allreduce_latency_per_peer_s",
                       "attention_half_context_tokens", "prefill_step_overhead_s",
-                      "expert_load_imbalance"):
+                      "expert_load_imbalance", "graph_step_overhead_s"):
             require_non_negative(f"cost_model.{field}", getattr(self, field))
+        value = self.cuda_graph_max_batch
+        require(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                "cost_model.cuda_graph_max_batch", value,
+                "must be a whole number of sequences >= 0 (0 = eager, no captured graphs)")
 
 
 def comm_slowdown(params: RooflineParams, num_bytes: float) -> float:
@@ -151,6 +164,7 @@ class RooflineCostModel:
                                   for n, params_dev, moe in kinds if n)
         self._experts = ExpertWork(model, tp=tp, ep=ep, imbalance=p.expert_load_imbalance)
         self._expert_bpe = w_bpe
+        self._expert_slowdown = 1.0 / p.moe_efficiency if p.moe_efficiency else 1.0
         self._attention = AttentionWork(model, tp=tp, attention_dp=attention_dp, kv_bpe=kv_bpe,
                                         mla_prefill=mla_prefill)
         # TP all-reduce after attention and after MLP; ring moves 2 (tp-1)/tp of the payload.
@@ -186,7 +200,8 @@ class RooflineCostModel:
                              + 2 * dev_tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
         if moe:
             flops, params_read = self._experts.per_device(tokens)
-            time_s += max(flops / flops_rate, params_read * self._expert_bpe / self._bw)
+            time_s += self._expert_slowdown * max(flops / flops_rate,
+                                                  params_read * self._expert_bpe / self._bw)
         return time_s
 
     def _roof(self, compute_s: float, memory_s: float) -> float:
@@ -214,6 +229,11 @@ class RooflineCostModel:
     def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
         """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
         p = self.params
+        if not num_prefill_seqs and num_seqs <= p.cuda_graph_max_batch:
+            # a captured graph replays the whole decode step with one launch: the host's per-step
+            # cost shrinks; the kernels' own minimum times (layer_overhead_s) remain
+            return (p.graph_step_overhead_s + self._layers * p.layer_overhead_s
+                    + p.seq_overhead_s * num_seqs)
         return (p.step_overhead_s + self._layers * p.layer_overhead_s + p.seq_overhead_s * num_seqs
                 + p.prefill_seq_overhead_s * num_prefill_seqs
                 + (p.prefill_step_overhead_s if num_prefill_seqs else 0.0))

@@ -8,6 +8,9 @@ from sim.errors import ConfigError
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec
 
 GB = 1e9
+TOTAL_FRACTION = "total_fraction"  # KV = memory x fraction - reserve - weights (vLLM, SGLang)
+FREE_FRACTION = "free_fraction"  # KV = (memory - reserve - weights) x fraction (TensorRT-LLM)
+KV_MEMORY_RULES = (TOTAL_FRACTION, FREE_FRACTION)
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType, *,
@@ -44,10 +47,21 @@ def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: 
 def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp: int,
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
-                       pool_name: str = "pool", attention_dp: bool = False) -> int:
-    """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit."""
-    usable = hardware.memory_bytes * (gpu_memory_utilization - activation_reserve_fraction)
+                       pool_name: str = "pool", attention_dp: bool = False,
+                       kv_memory_rule: str = TOTAL_FRACTION) -> int:
+    """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
+
+    Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
+    the device's *total* memory for weights, activations and KV together (``total_fraction``:
+    KV = memory x fraction - reserve - weights); TensorRT-LLM gives the KV cache a fraction of the
+    memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
+    reserve - weights) x fraction)."""
     weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
+    reserve = hardware.memory_bytes * activation_reserve_fraction
+    if kv_memory_rule == FREE_FRACTION:
+        usable = weights + (hardware.memory_bytes - reserve - weights) * gpu_memory_utilization
+    else:
+        usable = hardware.memory_bytes * gpu_memory_utilization - reserve
     per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
     block = per_token * block_size_tokens
     if per_token == 0:  # encoder-only models keep no KV cache between steps
@@ -64,6 +78,7 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
             f"tp={tp} pp={pp} ({weight_dtype.value} weights): needs {weights / GB:.1f} GB of weights "
             f"per device but only {usable / GB:.1f} GB is usable "
             f"(memory {hardware.memory_bytes / GB:.0f} GB x (gpu_memory_utilization "
-            f"{gpu_memory_utilization} - activation reserve {activation_reserve_fraction})); short by "
+            f"{gpu_memory_utilization}, activation reserve {activation_reserve_fraction}, rule "
+            f"{kv_memory_rule})); short by "
             f"{(weights + block - usable) / GB:.1f} GB. Raise tp/pp, use fp8 weights or a larger device.")
     return int(math.floor((usable - weights) / block))

@@ -10,7 +10,7 @@ from sim.config import PoolSpec
 from sim.cost.factory import build_cost_model
 from sim.engine import Engine
 from sim.errors import ConfigError
-from sim.hardware.memory import kv_bytes_per_token_per_device, kv_capacity_blocks
+from sim.hardware.memory import kv_bytes_per_token_per_device
 from sim.metrics.collector import Collector
 from sim.request import DropReason, Request
 from sim.roles import PoolRole
@@ -35,12 +35,7 @@ class LLMPool:
                  holds: Callable[[int, int], int] | None = None) -> None:
         self.spec = spec
         sched = spec.scheduler
-        self.num_blocks = kv_capacity_blocks(
-            spec.model, spec.hardware, tp=spec.tp, pp=spec.pp, weight_dtype=spec.weight_dtype,
-            kv_dtype=spec.kv_dtype, block_size_tokens=sched.block_size_tokens,
-            gpu_memory_utilization=sched.gpu_memory_utilization,
-            activation_reserve_fraction=sched.activation_reserve_fraction, pool_name=spec.field_path,
-            attention_dp=spec.attention_dp)
+        self.num_blocks = spec.kv_capacity_blocks()
         if hbm_cache_bytes:
             # The HBM prefix tier is carved out of the replica's KV blocks (per device share).
             block = kv_bytes_per_token_per_device(spec.model, spec.tp, spec.pp, spec.kv_dtype,
