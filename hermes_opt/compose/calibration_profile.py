@@ -22,7 +22,7 @@ from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 
 GROUP = "calibration"
-SPECIAL = ("none", "auto")  # options of the group that are not profile files (auto: profile_select)
+SPECIAL = ("none", "auto", "engine")  # not profile files (auto: profile_select; engine: the efficiency table)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +140,9 @@ def params_from(node: dict, field_prefix: str) -> RooflineParams:
     for key, value in node.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{field_prefix}.params.{key}={value!r}: must be a number")
-        values[key] = float(value)
+        # integer terms (cuda_graph_max_batch) stay whole numbers; a fraction is an error there
+        whole = known[key].type in (int, "int") and float(value).is_integer()
+        values[key] = int(value) if whole else float(value)
     try:
         return RooflineParams(**values)
     except ConfigError as err:

@@ -14,9 +14,13 @@ key of the ``hermes-sim`` JSON and of each stored trial) holds:
 * ``layout``: one human line, ``"prefill 2 x h200 (1 replica of tp 2) + decode 6 x mi300x (6
   replicas of tp 1)"``;
 * ``offered_rate_per_s``: the workload's configured arrival rate (None when it has none);
+* ``error_band``: the widest measured error band of its LLM pools' engine-efficiency entries
+  ({median_pct, p90_pct, n, validated_on, pool}; docs/engines.md), None without the engine model;
 * ``num_devices``, ``num_accelerators``;
 * ``pools``: per pool its role, hardware, vendor, devices, replicas, parallelism, number formats,
-  batching policy, cost model, calibration profile and (LLM pools) the precision plan.
+  batching policy, cost model, calibration profile and (LLM pools) the precision plan, the
+  serving ``engine`` ("vllm 0.11") and ``efficiency`` (the table entry used, its fallback step
+  and error band).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from hermes_opt.compose import catalog, pricing, to_sim
 from hermes_opt.compose.overrides import compose_overrides
 from sim.config import LLM_ROLES, PoolSpec, SimConfig
 from sim.errors import ConfigError
-from sim.hardware.memory import kv_capacity_blocks, weight_bytes_per_device
+from sim.hardware.memory import weight_bytes_per_device
 from sim.hardware.specs import DeviceKind
 from sim.roles import MODEL_ROLES
 
@@ -70,12 +74,7 @@ def check_memory(pool: PoolSpec) -> None:
     building a run (e.g. a KV tier too large) are still caught and reported as infeasible."""
     sched = pool.scheduler
     if pool.role in LLM_ROLES:
-        kv_capacity_blocks(pool.model, pool.hardware, tp=pool.tp, pp=pool.pp,
-                           weight_dtype=pool.weight_dtype, kv_dtype=pool.kv_dtype,
-                           block_size_tokens=sched.block_size_tokens,
-                           gpu_memory_utilization=sched.gpu_memory_utilization,
-                           activation_reserve_fraction=sched.activation_reserve_fraction,
-                           pool_name=pool.field_path, attention_dp=pool.attention_dp)
+        pool.kv_capacity_blocks()
     elif pool.model is not None:
         usable = pool.hardware.memory_bytes * sched.gpu_memory_utilization
         weights = weight_bytes_per_device(pool.model, pool.tp, pool.pp, pool.weight_dtype)
@@ -112,7 +111,20 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
     }
     if pool.role in LLM_ROLES:
         out["precision"] = pool.precision.summary()
+        out["engine"] = pool.engine or None
+        provenance = dict(pool.cost_model.provenance)
+        if provenance:  # the engine-efficiency entry used, its fallback step and error band
+            out["efficiency"] = provenance
     return out
+
+
+def widest_band(pools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The deployment's error band: its LLM pools' widest (by p90) measured band, with the pool
+    it comes from; None when no pool runs the engine model (calibration=none or a profile)."""
+    bands = [{**p["efficiency"]["error_band"], "pool": p["name"]} for p in pools
+             if (p.get("efficiency") or {}).get("error_band")]
+    return max(bands, key=lambda b: (b.get("p90_pct") or 0, b.get("median_pct") or 0),
+               default=None)
 
 
 def layout_line(pools: list[dict[str, Any]]) -> str | None:
@@ -142,6 +154,7 @@ def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
     """The deployment record (module docstring) of a built config's pools."""
     pools = [pool_record(p) for p in pool_specs]
     return {"vendor": vendor_label(pools), "layout": layout_line(pools),
+            "error_band": widest_band(pools),
             "offered_rate_per_s": offered_rate(cfg),
             "num_devices": sum(p.num_devices for p in pool_specs),
             "num_accelerators": sum(p.num_accelerators for p in pool_specs),

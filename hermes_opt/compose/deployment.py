@@ -42,6 +42,7 @@ class LLMPoolPlan:
     cluster: dict[str, Any]  # num_replicas, tp, pp, role, ep, attention_dp, number formats
     scheduler: DictConfig
     field: str
+    engine: dict[str, Any]  # {'engine': <name>} or {} (the top-level engine group)
 
 
 def architecture(cfg: DictConfig) -> str | None:
@@ -92,8 +93,9 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
         "attention_dp": node.get("attention_dp", spec_default(PoolSpec, "attention_dp")),
         **{key: main.get(key, spec_default(PoolSpec, key))
            for key in ("weight_dtype", "kv_dtype", "precision_fallback")}}
+    engine = {"engine": node.get("engine")} if node.get("engine") is not None else {}
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
-                       field=field)
+                       field=field, engine=engine)
 
 
 def llm_pools(cfg: DictConfig) -> list[LLMPoolPlan] | None:

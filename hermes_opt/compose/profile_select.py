@@ -21,6 +21,7 @@ with no class gets the roofline.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +34,8 @@ from hermes_opt.compose.calibration_profile import Profile
 from sim.errors import ConfigError
 
 TABLE = catalog.CONF_DIR / "tables" / "hardware_generations.yaml"
+# (pattern in a profile's `engine` text, engine name): first match wins
+ENGINE_PATTERNS = ((r"vllm", "vllm"), (r"sglang", "sglang"), (r"tensorrt|trt-?llm", "trtllm"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +119,31 @@ def _benchmark_specific(p: Profile) -> bool:
     return p.validation_source.startswith(BENCHMARK_SOURCES)
 
 
+def engine_of_text(text: str) -> str:
+    """The engine a profile's free-text ``engine`` names ('' when none of ours)."""
+    lowered = str(text).lower()
+    for pattern, name in ENGINE_PATTERNS:
+        if re.search(pattern, lowered):
+            return name
+    return ""
+
+
 def select_profile(profiles: list[Profile], *, hardware: str, precision: str, family: str,
                    generation_of: Callable[[str], str | None] = catalog_generation,
-                   table: Generations | None = None,
-                   prefer_source: str = "") -> tuple[Profile | None, str]:
+                   table: Generations | None = None, prefer_source: str = "",
+                   engine: str = "") -> tuple[Profile | None, str]:
     """(profile or None = uncalibrated roofline, a sentence saying which was chosen and why).
-    ``prefer_source``: consider only profiles validated on that source when any matches."""
+    ``prefer_source``: consider only profiles validated on that source when any matches.
+    ``engine``: the pool's serving engine; profiles measured on it are tried first (a
+    TensorRT-LLM profile of another Hopper GPU before an eager-engine profile of this one)."""
+    if engine:
+        same = [p for p in profiles if engine_of_text(p.engine) == engine]
+        if same:
+            chosen, why = select_profile(same, hardware=hardware, precision=precision,
+                                         family=family, generation_of=generation_of, table=table,
+                                         prefer_source=prefer_source)
+            if chosen is not None:
+                return chosen, f"{why} [same engine: {engine}]"
     table = table or load_generations()
     cls = precision_class(precision, table)
     want = f"{hardware}/{precision}/{family}"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt.compose import catalog, deployment, kv_store, pipeline, traces
+from hermes_opt.compose import catalog, deployment, efficiency, engines, kv_store, pipeline, traces
 from hermes_opt.compose.csv_input import read_csv
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
@@ -49,19 +49,33 @@ from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
 
 # --- pool parts ---------------------------------------------------------------------------
-def scheduler_spec(node: DictConfig, field: str) -> SchedulerSpec:
+def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
+                   memory_bytes: float = 0.0) -> SchedulerSpec:
+    """The pool's scheduler: the ``scheduler`` group's values, null keys taken from the pool's
+    engine (budgets, block size, memory rule), else ``SchedulerSpec``'s defaults."""
+    values = engines.with_engine_defaults(node, engine) if engine is not None else \
+        {k: v for k, v in (OmegaConf.to_container(node) if isinstance(node, DictConfig)
+                           else dict(node)).items() if v is not None}
+    reserve_bytes = values.pop("activation_reserve_bytes", None)
+    if values.get("activation_reserve_fraction") is None and reserve_bytes and memory_bytes:
+        # the engine states its activation reserve in GiB; a share of this device's memory
+        values["activation_reserve_fraction"] = reserve_bytes / memory_bytes
+    rule = values.get("kv_memory_rule", spec_default(SchedulerSpec, "kv_memory_rule"))
     return SchedulerSpec(
-        policy=enum_value(BatchPolicy, node.policy, f"{field}.policy"),
-        max_num_seqs=number(node, "max_num_seqs", field, integer=True),
-        max_batched_tokens=number(node, "max_batched_tokens", field, integer=True),
-        chunk_size_tokens=spec_number(SchedulerSpec, node, "chunk_size_tokens", field,
+        policy=enum_value(BatchPolicy, values.get("policy", spec_default(SchedulerSpec, "policy")),
+                          f"{field}.policy"),
+        max_num_seqs=spec_number(SchedulerSpec, values, "max_num_seqs", field, integer=True),
+        max_batched_tokens=spec_number(SchedulerSpec, values, "max_batched_tokens", field,
+                                       integer=True),
+        chunk_size_tokens=spec_number(SchedulerSpec, values, "chunk_size_tokens", field,
                                       integer=True),
-        block_size_tokens=spec_number(SchedulerSpec, node, "block_size_tokens", field,
+        block_size_tokens=spec_number(SchedulerSpec, values, "block_size_tokens", field,
                                       integer=True),
-        gpu_memory_utilization=spec_number(SchedulerSpec, node, "gpu_memory_utilization", field),
-        activation_reserve_fraction=spec_number(SchedulerSpec, node,
+        gpu_memory_utilization=spec_number(SchedulerSpec, values, "gpu_memory_utilization", field),
+        activation_reserve_fraction=spec_number(SchedulerSpec, values,
                                                 "activation_reserve_fraction", field),
-        kv_watermark_fraction=spec_number(SchedulerSpec, node, "kv_watermark_fraction", field))
+        kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
+        kv_memory_rule=str(rule))
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
@@ -73,7 +87,14 @@ def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
 def _cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
     kind = enum_value(CostModelKind, node.kind, "cost_model.kind")
     calibration = node.get("calibration")
-    selected = calibration is not None and str(calibration.get("name", "none")) != "none"
+    name = str(calibration.get("name", "none")) if calibration is not None else "none"
+    if name == ENGINE_CALIBRATION:
+        # the default: the pool's engine's efficiencies; they refine the roofline only, so other
+        # cost models (constant, table) and pools without an engine keep their own terms
+        if kind is CostModelKind.ROOFLINE and pool_hint.get("engine") is not None:
+            return efficiency.cost_spec(node, pool_hint["engine"], pool_hint["weight_dtype"])
+        name = "none"
+    selected = name != "none"
     if selected and kind is not CostModelKind.ROOFLINE:
         raise ConfigError(f"calibration={calibration.get('name')!r}: calibrates cost_model=roofline; "
                           f"this config uses cost_model.kind={kind.value!r} (use calibration=none)")
@@ -85,12 +106,14 @@ def _cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSp
     if selected:
         return calibrated_spec(calibration, pool_hint)
     fields = RooflineParams.__dataclass_fields__
-    params = {k: number(node, k, "cost_model") for k in fields if node.get(k) is not None}
+    params = {k: number(node, k, "cost_model", integer=k == "cuda_graph_max_batch")
+              for k in fields if node.get(k) is not None}
     # Why: `mla_prefill` is a mode string on CostModelSpec, not a fitted RooflineParams number.
     return CostModelSpec(kind=kind, roofline=RooflineParams(**params))
 
 
 LLM_ROLES = ("colocated", "prefill", "decode")
+ENGINE_CALIBRATION = "engine"  # calibration=engine (default): conf/tables/engine_efficiency.yaml
 
 
 def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:
@@ -124,9 +147,10 @@ def calibrated_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpe
     where = pool_hint.get("field", "cluster")
 
     def nearest(note: str) -> CostModelSpec:
+        serving = pool_hint.get("engine")
         chosen, why = select_profile(all_profiles(), hardware=str(pool_hint.get("hardware")),
                                      precision=str(pool_hint.get("weight_dtype") or "bf16"),
-                                     family=family)
+                                     family=family, engine=serving.name if serving else "")
         if chosen is None:
             return CostModelSpec(calibration=why + note)
         return CostModelSpec(roofline=chosen.params, calibration=why + note,
@@ -178,12 +202,18 @@ def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple,
 
 def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: DictConfig,
               scheduler: DictConfig, router: DictConfig, cost_model: DictConfig,
-              field: str) -> PoolSpec:
+              field: str, engine: DictConfig | None = None) -> PoolSpec:
     tp = spec_number(PoolSpec, cluster, "tp", field, integer=True)
     role = cluster.get("role", spec_default(PoolSpec, "role"))
     weight_dtype = cluster.get("weight_dtype", spec_default(PoolSpec, "weight_dtype"))
+    hw = hardware_spec(hardware)
+    # the engine runs the LLM roles; CPU, retrieval, embedding and rerank pools keep the
+    # scheduler group's values and their own cost models
+    serving = (engines.resolve(engine, hardware, str(weight_dtype), engines.engine_field(field))
+               if engine is not None and str(role) in LLM_ROLES else None)
+    sched_field = f"{field}.scheduler" if field != "cluster" else "scheduler"
     return PoolSpec(
-        name=name, hardware=hardware_spec(hardware),
+        name=name, hardware=hw,
         model=model_spec(model) if model is not None else None,
         index=pipeline.index_spec(cluster.get("index"), f"{field}.index", number,
                                           enum_value),
@@ -201,12 +231,13 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
                              f"{field}.kv_dtype"),
         precision_fallback=str(cluster.get("precision_fallback",
                                            spec_default(PoolSpec, "precision_fallback"))),
-        scheduler=scheduler_spec(scheduler, f"{field}.scheduler" if field != "cluster" else "scheduler"),
+        scheduler=scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes),
         router=enum_value(RouterPolicy, router.policy, "router.policy"),
         cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
                                                 "model": model, "field": field,
-                                                "role": str(role),
+                                                "role": str(role), "engine": serving,
                                                 "weight_dtype": str(weight_dtype)}),
+        engine=serving.label if serving is not None else "",
         config_path=field)
 
 
@@ -216,11 +247,13 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
     if derived is None:
         main = [pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware,
                           model=cfg.model, cluster=cluster, scheduler=cfg.scheduler,
-                          router=cfg.router, cost_model=cfg.cost_model, field="cluster")]
+                          router=cfg.router, cost_model=cfg.cost_model, field="cluster",
+                          engine=cfg.get("engine"))]
     else:
         main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
                           scheduler=p.scheduler, router=cfg.router, cost_model=cfg.cost_model,
-                          field=p.field) for p in derived]
+                          field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"))
+                for p in derived]
     extra = []
     for name, node in (cluster.get("pools") or {}).items():
         field = f"cluster.pools.{name}"
@@ -230,7 +263,8 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
             model=(catalog.entry("model", node.get("model"), f"{field}.model")
                    if node.get("model") is not None else None), cluster=node,
             scheduler=merged_sched, router=node.get("router") or cfg.router,
-            cost_model=node.get("cost_model") or cfg.cost_model, field=field))
+            cost_model=node.get("cost_model") or cfg.cost_model, field=field,
+            engine=engines.pool_engine(node, cfg, f"{field}.engine")))
     return (*main, *extra)
 
 

@@ -77,6 +77,14 @@ def dtype_value(value: Any, field: str) -> DType:
 
 
 # --- catalog entries ----------------------------------------------------------------------
+def _memory_bytes(node: DictConfig, field: str) -> float:
+    """Device memory as the engine sees it: the driver's total (``memory_gib``: HBM labels are
+    binary, an "80 GB" H100 reports 79.6 GiB = 85.5e9 bytes) where the catalog knows it, else the
+    vendor label in decimal GB."""
+    gib = number(node, "memory_gib", field)
+    return gib * 2**30 if gib else number(node, "memory_gb", field) * GB
+
+
 def hardware_spec(node: DictConfig) -> HardwareSpec:
     field = f"hardware[{node.get('name')}]"
     fp8 = number(node, "fp8_dense_tflops", field)
@@ -84,7 +92,7 @@ def hardware_spec(node: DictConfig) -> HardwareSpec:
     cores = number(node, "num_cores", field, integer=True)
     return HardwareSpec(
         name=str(node.name), kind=enum_value(DeviceKind, node.kind, f"{field}.kind"),
-        memory_bytes=number(node, "memory_gb", field) * GB,
+        memory_bytes=_memory_bytes(node, field),
         mem_bw_bytes_per_s=number(node, "mem_bw_gb_per_s", field) * GB,
         bf16_flops_per_s=number(node, "bf16_dense_tflops", field) * 1e12,
         fp8_flops_per_s=fp8 * 1e12 if fp8 else None,

@@ -51,7 +51,7 @@ def test_profile_yaml_round_trips(tmp_path):
 
 
 def test_selected_profile_replaces_roofline_params_and_is_recorded():
-    plain = sim_config("model=llama2_70b", "hardware=h100_sxm", "cluster.tp=4")
+    plain = sim_config("model=llama2_70b", "hardware=h100_sxm", "cluster.tp=4", "calibration=none")
     cal = sim_config("model=llama2_70b", "hardware=h100_sxm", "cluster.tp=4",
                      "calibration=splitwise_h100_fp16")
     spec = cal.pools[0].cost_model

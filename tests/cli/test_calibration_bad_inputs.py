@@ -98,10 +98,10 @@ CASES = {
                                 "other: has neither reference/ nor hw-traces/ (expected the shared data folder)"),
     "block_size_huge": (lambda t: ["scheduler.block_size_tokens=100000000"], "hermes-sim",
                         "scheduler.block_size_tokens=100000000: must be an integer in 1..65536 (vLLM uses 16)"),
-    "block_larger_than_kv": (lambda t: ["scheduler.gpu_memory_utilization=0.26",
+    "block_larger_than_kv": (lambda t: ["scheduler.gpu_memory_utilization=0.22",
                                         "scheduler.block_size_tokens=65536"], "hermes-sim",
                              "scheduler.block_size_tokens=65536: one KV block (8.59 GB per device) is larger "
-                             "than the 0.74 GB of KV memory per device left after"),
+                             "than the 0.60 GB of KV memory per device left after"),
 }
 
 
