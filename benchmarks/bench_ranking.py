@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hermes_opt.calibration import mlperf_rows, mlperf_sim
+from hermes_opt.calibration import mlperf_engine, mlperf_rows, mlperf_sim
 from hermes_opt.calibration.mlperf_rows import Submission
 from hermes_opt.calibration.predict import hardware_spec
 from hermes_opt.compose import catalog
@@ -37,27 +37,40 @@ from hermes_opt.validation import mlperf_validate, ranking
 from hermes_opt.validation.ranking import Record
 from sim.cost.roofline import RooflineParams
 
-# (name, RooflineParams) for a submission and the layout the roofline chose
-ParameterSource = Callable[[Submission, mlperf_sim.Layout], tuple[str, RooflineParams]]
-SIMULATED = ("roofline", "calibrated")
+# A column's prediction for a submission, given the roofline's prediction (its layout)
+Predictor = Callable[[Submission, "mlperf_sim.Prediction"], "mlperf_sim.Prediction | str"]
+SIMULATED = ("roofline", "calibrated", "engine")
 COLUMNS = (*SIMULATED, "peak_flops", "hbm_bw")
 
 
-def parameter_sources(profiles) -> dict[str, ParameterSource]:
-    """How parameters are chosen per submission, per simulated column. To rank with a
-    leave-submitters-out fit, return a source here that picks the parameters fitted without
-    ``sub.submitter``; everything downstream is unchanged."""
-    def roofline(sub, layout):
-        return "roofline", RooflineParams()
+def parameter_sources(profiles, entries_for=None) -> dict[str, Predictor]:
+    """How each simulated column predicts a submission. ``engine`` is the default model (the
+    submission's serving engine and the efficiency table); ``entries_for(sub)``, when given,
+    returns the table entries to use for ``sub`` (a leave-submitters-out fit), so no entry that
+    saw the submission's own rows predicts it."""
+    sims: dict[str, mlperf_sim.Simulator] = {}
+    engine_sims: dict[object, mlperf_engine.EngineSimulators] = {}
 
-    def calibrated(sub, layout):
-        precision = layout.weights.value  # the precision class select_profile keys on
+    def roofline(sub, roof):
+        return roof
+
+    def calibrated(sub, roof):
         family = mlperf_validate._family(sub.model)
         prof, _ = mlperf_validate.calibrated_profile(profiles, hardware=sub.hardware,
-                                                     precision=precision, family=family)
-        return (prof.name, prof.params) if prof is not None else roofline(sub, layout)
+                                                     precision=roof.layout.weights.value,
+                                                     family=family)
+        if prof is None:
+            return roof
+        sim = sims.setdefault(prof.name, mlperf_sim.Simulator(prof.params))
+        return mlperf_sim.predict(sub, sim, fixed_tp=roof.layout.tp)
 
-    return {"roofline": roofline, "calibrated": calibrated}
+    def engine(sub, roof):
+        entries = entries_for(sub) if entries_for is not None else None
+        key = id(entries) if entries is not None else None
+        sims_for = engine_sims.setdefault(key, mlperf_engine.EngineSimulators(entries))
+        return sims_for.predict(sub)[0]
+
+    return {"roofline": roofline, "calibrated": calibrated, "engine": engine}
 
 
 def default_shared_dir() -> str:
@@ -109,7 +122,7 @@ def hardware_figures(sub: Submission) -> dict[str, float]:
     return {"peak_flops": hw.peak_flops_per_s(weights), "hbm_bw": hw.mem_bw_bytes_per_s}
 
 
-def simulate_records(subs: list[Submission], sources: dict[str, ParameterSource]
+def simulate_records(subs: list[Submission], sources: dict[str, Predictor]
                      ) -> dict[str, list[Record]]:
     """Records per column: the simulated ones (``sources``) and the datasheet rankings."""
     sims: dict[str, mlperf_sim.Simulator] = {}
@@ -119,12 +132,7 @@ def simulate_records(subs: list[Submission], sources: dict[str, ParameterSource]
         roof = mlperf_sim.predict(sub, sims.setdefault("roofline", mlperf_sim.Simulator(RooflineParams())))
         line = []
         for column, source in sources.items():
-            if isinstance(roof, str):
-                pred = roof
-            else:
-                name, params = source(sub, roof.layout)
-                sim = sims.setdefault(name, mlperf_sim.Simulator(params))
-                pred = roof if name == "roofline" else mlperf_sim.predict(sub, sim, fixed_tp=roof.layout.tp)
+            pred = roof if isinstance(roof, str) else source(sub, roof)
             rec = _record(sub, _predicted_per_gpu(sub, pred))
             out[column].append(rec)
             line.append(f"{column} {rec.predicted / rec.measured:.2f}x")

@@ -228,6 +228,7 @@ class Submission:
     weights: str
     submitter: str
     system: str
+    engine_raw: str = ""  # the table's `engine` column (e.g. "TensorRT 10.2.0, CUDA 12.4")
     lines: list[int] = field(default_factory=list)
     benchmark: Benchmark | None = None
     hardware: str = ""
@@ -308,7 +309,8 @@ def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: floa
     sub = Submission(key=key, file=path.name, benchmark_raw=str(r.model), scenario=scenario,
                      target_qps=qps, gpu_raw=str(r.gpu), num_gpus=gpus,
                      weights=weights_kind(r.precision, notes),
-                     submitter=note_field(notes, "submitter"), system=note_field(notes, "system"))
+                     submitter=note_field(notes, "submitter"), system=note_field(notes, "system"),
+                     engine_raw=str(r.get("engine", "") or ""))
     sub.benchmark = table.find(r.model)
     sub.hardware, hw_reason = aliases.resolve("hardware", r.gpu)
     if sub.benchmark is None:

@@ -94,7 +94,25 @@ def dtypes(weights: str, hardware: str) -> tuple[DType, DType]:
     return DType.BF16, DType.BF16
 
 
-def layouts(sub: Submission) -> tuple[list[Layout], str]:
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """How the engine sizes its KV cache (``sim.hardware.memory``): the ``ENGINE`` defaults, or a
+    serving engine's rule (``hermes_opt.compose.engines``)."""
+
+    rule: str = "total_fraction"
+    fraction: float = ENGINE["memory_fraction"]
+    reserve_gib: float = -1.0  # < 0: ENGINE's activation_reserve share of device memory
+
+    def reserve_fraction(self, hw) -> float:
+        if self.reserve_gib < 0:
+            return ENGINE["activation_reserve"]
+        return self.reserve_gib * 2**30 / hw.memory_bytes
+
+
+DEFAULT_MEMORY = Memory()
+
+
+def layouts(sub: Submission, memory: Memory = DEFAULT_MEMORY) -> tuple[list[Layout], str]:
     """Every TP degree that divides the GPU count and fits the model ('' or why none does)."""
     bench = sub.benchmark
     w, kv = dtypes(sub.weights, sub.hardware)
@@ -108,9 +126,9 @@ def layouts(sub: Submission) -> tuple[list[Layout], str]:
         try:
             blocks = kv_capacity_blocks(model, hw, tp=tp, pp=1, weight_dtype=w, kv_dtype=kv,
                                         block_size_tokens=ENGINE["block_tokens"],
-                                        gpu_memory_utilization=ENGINE["memory_fraction"],
-                                        activation_reserve_fraction=ENGINE["activation_reserve"],
-                                        pool_name="mlperf")
+                                        gpu_memory_utilization=memory.fraction,
+                                        activation_reserve_fraction=memory.reserve_fraction(hw),
+                                        pool_name="mlperf", kv_memory_rule=memory.rule)
         except ConfigError as err:
             why = f"model does not fit at tp<={tp} ({str(err)[:80]})"
             continue
@@ -131,7 +149,8 @@ def _longest(spec) -> int:
 
 
 def config(layout: Layout, bench: Benchmark, params: RooflineParams, *, rate: float | None,
-           num: int) -> SimConfig:
+           num: int, memory: Memory = DEFAULT_MEMORY) -> SimConfig:
+    hw = hardware_spec(layout.hardware)
     pool = PoolSpec(
         name="llm", model=model_spec(layout.model), hardware=hardware_spec(layout.hardware),
         tp=layout.tp, weight_dtype=layout.weights, kv_dtype=layout.kv,
@@ -139,7 +158,9 @@ def config(layout: Layout, bench: Benchmark, params: RooflineParams, *, rate: fl
                                 chunk_size_tokens=ENGINE["token_budget"],
                                 max_batched_tokens=ENGINE["token_budget"],
                                 block_size_tokens=ENGINE["block_tokens"],
-                                gpu_memory_utilization=ENGINE["memory_fraction"]),
+                                gpu_memory_utilization=memory.fraction,
+                                activation_reserve_fraction=memory.reserve_fraction(hw),
+                                kv_memory_rule=memory.rule),
         cost_model=CostModelSpec(roofline=params, frontend_latency_s=ENGINE["frontend_latency_s"]))
     rt = RequestTypeSpec(name=bench.key, plan=(Stage(kind=StageKind.GENERATE, pool="llm"),),
                          prompt_tokens=bench.isl, output_tokens=bench.osl)
@@ -152,8 +173,8 @@ def config(layout: Layout, bench: Benchmark, params: RooflineParams, *, rate: fl
 class Simulator:
     """Runs and caches the simulations of one parameter set (roofline or a calibrated profile)."""
 
-    def __init__(self, params: RooflineParams):
-        self.params = params
+    def __init__(self, params: RooflineParams, memory: Memory = DEFAULT_MEMORY):
+        self.params, self.memory = params, memory
         self._cache: dict[tuple, dict] = {}
         self.runs = 0
 
@@ -162,8 +183,8 @@ class Simulator:
                None if rate is None else round(rate, 9), num)
         if key not in self._cache:
             self.runs += 1
-            self._cache[key] = simulate(config(layout, bench, self.params, rate=rate, num=num),
-                                        ENGINE["seed"]).summary
+            self._cache[key] = simulate(config(layout, bench, self.params, rate=rate, num=num,
+                                               memory=self.memory), ENGINE["seed"]).summary
         return self._cache[key]
 
     def offline(self, layout: Layout, bench: Benchmark) -> dict[str, float]:
@@ -247,7 +268,7 @@ class Prediction:
 def predict(sub: Submission, sim: Simulator, fixed_tp: int | None = None) -> Prediction | str:
     """Predicted figures of one submission, or the reason it cannot be simulated. ``fixed_tp``
     reuses a layout chosen before (the calibrated run keeps the roofline's choice if given)."""
-    options, why = layouts(sub)
+    options, why = layouts(sub, sim.memory)
     if not options:
         return why
     bench = sub.benchmark

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hermes_opt.calibration import mlperf_rows, mlperf_sim
+from hermes_opt.calibration import mlperf_engine, mlperf_rows, mlperf_sim
 from hermes_opt.calibration.predict import model_spec
 from hermes_opt.compose.calibration_profile import Profile
 from hermes_opt.compose.profile_select import select_profile
@@ -55,6 +55,7 @@ def rows(paths: list[Path], profiles: list[Profile], make_row, *,
     out, cov = [], []
     roof = mlperf_sim.Simulator(RooflineParams())
     calibrated: dict[str, mlperf_sim.Simulator] = {}
+    engine_sims = mlperf_engine.EngineSimulators()
     for path in paths:
         subs, other, frame = mlperf_rows.read_table(path)
         cov += [_cov(path, frame, line, "not expressible", why) for line, why in other.items()]
@@ -74,11 +75,15 @@ def rows(paths: list[Path], profiles: list[Profile], make_row, *,
             prof, provenance = calibrated_profile(profiles, hardware=sub.hardware,
                                                   precision=precision.split("/")[0],
                                                   family=_family(sub.model))
-            cal_fig: dict[str, float] = {}
-            if prof is not None:
+            if prof is not None and prof.validation_source.startswith("MLPerf"):
                 sim = calibrated.setdefault(prof.name, mlperf_sim.Simulator(prof.params))
                 cal = mlperf_sim.predict(sub, sim, fixed_tp=pred.layout.tp)
-                cal_fig = cal.figures if not isinstance(cal, str) else {}
+            else:  # the default model: the submission's serving engine (docs/engines.md)
+                prof = None
+                cal, found = engine_sims.predict(sub)
+                provenance = (f"engine {mlperf_engine.serving_engine(sub).label}: "
+                              f"{found.key or 'roofline'} ({found.match})")
+            cal_fig = cal.figures if not isinstance(cal, str) else {}
             out += _rows_of(sub, pred, cal_fig, prof, provenance, precision, make_row)
             for ln in sub.lines:
                 why = sub.line_reasons.get(ln)
@@ -115,7 +120,9 @@ def _rows_of(sub, pred, cal_fig, prof, provenance, precision, make_row) -> list[
 
 
 def _split(prof: Profile | None, sub) -> str:
-    fitted = (prof.provenance.get("fit_submissions") or []) if prof is not None else []
+    if prof is None:  # the engine table's serving factors are fitted on MLPerf Offline rows
+        return "fit" if sub.scenario == "Offline" else "held_out"
+    fitted = prof.provenance.get("fit_submissions") or []
     return "fit" if sub.key in fitted else "held_out"
 
 
