@@ -19,6 +19,7 @@ from hermes_opt.compose import catalog, to_sim
 from sim import (
     ArrivalSpec,
     BatchPolicy,
+    CostModelSpec,
     LengthKind,
     LengthSpec,
     PoolSpec,
@@ -31,10 +32,25 @@ from sim import (
 )
 
 
-def chat_config(num_requests: int, arrival: ArrivalSpec, policy: BatchPolicy) -> SimConfig:
+def engine_cost(name: str | None) -> CostModelSpec:
+    """The roofline terms an engine gives this pool (``--engine``: its efficiency-table entry, host
+    costs and graph capture), so the engine model's speed cost is measured on the same workload
+    and scheduler; None = the plain roofline."""
+    if name is None:
+        return CostModelSpec()
+    from hermes_opt.compose import efficiency, engines
+    engine = engines.resolve(catalog.entry("engine", name), catalog.entry("hardware", "h100_sxm"),
+                             "bf16", "engine")
+    return CostModelSpec(roofline=efficiency.roofline_params(
+        {}, engine, efficiency.lookup(engine, "bf16")))
+
+
+def chat_config(num_requests: int, arrival: ArrivalSpec, policy: BatchPolicy,
+                engine: str | None = None) -> SimConfig:
     pool = PoolSpec(name="llm", model=to_sim.model_spec(catalog.entry("model", "llama3_1_8b")),
                     hardware=to_sim.hardware_spec(catalog.entry("hardware", "h100_sxm")),
-                    num_replicas=8, scheduler=SchedulerSpec(policy=policy, chunk_size_tokens=2048))
+                    num_replicas=8, scheduler=SchedulerSpec(policy=policy, chunk_size_tokens=2048),
+                    cost_model=engine_cost(engine))
     chat = RequestTypeSpec(
         name="chat", plan=(Stage(kind=StageKind.GENERATE, pool="llm"),),
         prompt_tokens=LengthSpec(kind=LengthKind.LOGNORMAL, mean=161, std=200, min_tokens=4,
@@ -51,14 +67,18 @@ def main() -> None:
     parser.add_argument("--policy", default="chunked", choices=[p.value for p in BatchPolicy])
     parser.add_argument("--load", type=float, default=0.8, help="fraction of saturation throughput")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", help="cost model from this engine (vllm, sglang, trtllm): "
+                                         "efficiency table, host costs, graph capture")
     args = parser.parse_args()
     policy = BatchPolicy(args.policy)
     capacity, rate, times, result = time_at_load(
-        lambda n, arrival: chat_config(n, arrival, policy), args.requests, args.load, args.repeat)
+        lambda n, arrival: chat_config(n, arrival, policy, args.engine), args.requests, args.load,
+        args.repeat)
     best = min(times)
     s = result.summary
     print(json.dumps({
-        "benchmark": "sim_speed", "policy": policy.value, "requests": args.requests,
+        "benchmark": "sim_speed", "policy": policy.value, "engine": args.engine,
+        "requests": args.requests,
         "capacity_requests_per_s": round(capacity, 2), "rate_per_s": round(rate, 2),
         "utilization": round(s["pools"]["llm"]["utilization"], 3),
         "wall_s_best": round(best, 3), "wall_s_all": [round(t, 3) for t in times],

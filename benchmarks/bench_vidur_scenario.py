@@ -9,7 +9,8 @@ KV capacity: Vidur (like vLLM) gives the replica 3,328 blocks of 16 tokens. herm
 states device memory in decimal GB (80e9 bytes for the A100-80G, which has 80 GiB) and keeps a
 5% activation reserve, so with the defaults Llama-2-70B's 69 GB of weights per device do not
 fit. The benchmark sets ``activation_reserve_fraction=0`` and
-``gpu_memory_utilization=0.97125`` gives exactly 3,328 blocks (see docs/performance.md).
+``gpu_memory_utilization=0.90455`` of the A100's 80 GiB (the catalog's ``memory_gib``; 0.97125 of
+80e9 bytes before issue 22) gives exactly 3,328 blocks (see docs/performance.md).
 
     python benchmarks/bench_vidur_scenario.py [--sizes 10000 100000 1000000] [--repeat 3]
     python benchmarks/bench_vidur_scenario.py --startup [--repeat 3]
@@ -102,7 +103,7 @@ def vidur_config(num_requests: int):
         WorkloadSpec,
     )
     sched = SchedulerSpec(policy=BatchPolicy.CHUNKED, chunk_size_tokens=512, max_num_seqs=128,
-                          gpu_memory_utilization=0.97125, activation_reserve_fraction=0.0)
+                          gpu_memory_utilization=0.90455, activation_reserve_fraction=0.0)
     pool = PoolSpec(name="llm", model=to_sim.model_spec(catalog.entry("model", "llama2_70b")),
                     hardware=to_sim.hardware_spec(catalog.entry("hardware", "a100_80g")),
                     num_replicas=1, tp=2, scheduler=sched)

@@ -222,6 +222,21 @@ def workload_overrides(isl: int, osl: int, concurrency: int) -> list[str]:
             f"prompt_tokens: {fixed(isl)}, output_tokens: {fixed(osl)}}}"]
 
 
+def _unmapped(base: dict[str, Any], model: str | None, hardware: str | None) -> str | None:
+    """Why a row cannot be simulated before its parallelism is read (None: it can so far)."""
+    if model is None:
+        return f"model not in catalog: {base['model_path']}"
+    if hardware is None:
+        return f"system not mapped: {base['system']}"
+    if base["mode"] not in ("agg", "disagg"):
+        return f"mode {base['mode']!r}"
+    if base["isl"] <= 0 or base["osl"] <= 0 or base["concurrency"] <= 0:
+        return "isl/osl/concurrency missing"
+    if not (base["ttft_ms"] > 0 and base["tpot_ms"] > 0):
+        return "measured ttft/tpot missing"
+    return None
+
+
 def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
     """The row's hermes-sim overrides, or its one coverage reason."""
     mode = (row.get("mode") or "").strip()
@@ -243,17 +258,7 @@ def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
     else:
         a = parallel("", row, model or "")
         gpus = a[1]
-    reason: str | None = None
-    if model is None:
-        reason = f"model not in catalog: {model_path}"
-    elif hardware is None:
-        reason = f"system not mapped: {system}"
-    elif mode not in ("agg", "disagg"):
-        reason = f"mode {mode!r}"
-    elif base["isl"] <= 0 or base["osl"] <= 0 or base["concurrency"] <= 0:
-        reason = "isl/osl/concurrency missing"
-    elif not (base["ttft_ms"] > 0 and base["tpot_ms"] > 0):
-        reason = "measured ttft/tpot missing"
+    reason = _unmapped(base, model, hardware)
     if reason is not None:
         return Mapped(**base, gpus=gpus, reason=reason)
     dt = dtypes(row, model)
@@ -306,10 +311,13 @@ def predict(mapped: Mapped) -> dict[str, Any]:
     accelerators = summary.get("num_accelerators") or mapped.gpus
     steady = summary.get("steady_state") or {}
     tokens_per_s = steady.get("output_tokens_per_s") or summary["output_tokens_per_s"]
+    entries = sorted({(p.get("efficiency") or {}).get("entry") or "none"
+                      for p in summary["deployment"]["pools"] if p.get("engine")})
     return {"id": mapped.id, "ttft_ms": summary["ttft_ms"]["p50"],
             "tpot_ms": summary["tpot_ms"]["p50"],
             "ttft_mean_ms": summary["ttft_ms"]["mean"], "tpot_mean_ms": summary["tpot_ms"]["mean"],
-            "throughput_per_gpu": tokens_per_s / accelerators}
+            "throughput_per_gpu": tokens_per_s / accelerators,
+            "efficiency_entry": "+".join(entries)}
 
 
 def short_reason(message: str) -> str:
