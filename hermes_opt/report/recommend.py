@@ -94,6 +94,9 @@ def cost_model_note(row: pd.Series) -> tuple[str, dict[str, tuple[str, str]]]:
     if not models:
         return "cost model not known (the trial has no deployment record)", models
     kinds = {k for k, _ in models.values()}
+    engine_note = engine_band_note(vendors.record(row))
+    if engine_note:
+        return engine_note, models
     profiles = sorted({c for _, c in models.values() if c and c != "none"
                        and not c.startswith("none")})
     if kinds != {"roofline"}:
@@ -103,6 +106,20 @@ def cost_model_note(row: pd.Series) -> tuple[str, dict[str, tuple[str, str]]]:
         return UNCALIBRATED_BAND, models
     return (f"roofline cost model calibrated with {', '.join(profiles)}, {CALIBRATED_BAND}",
             models)
+
+
+def engine_band_note(record: dict | None) -> str:
+    """The engine model's measured error band of the deployment (its widest pool's), or ''."""
+    band = (record or {}).get("error_band")
+    if not band:
+        return ""
+    pool = next((p for p in record.get("pools", []) if p.get("name") == band.get("pool")), {})
+    efficiency = pool.get("efficiency") or {}
+    entry = efficiency.get("entry") or "no table entry (uncalibrated roofline)"
+    return (f"{pool.get('engine') or 'engine'} on {pool.get('hardware', '?')}, efficiency entry "
+            f"{entry} ({efficiency.get('match', '?')}); measured error median "
+            f"{fmt(band.get('median_pct'))}%, p90 {fmt(band.get('p90_pct'))}% (n={band.get('n')}, "
+            f"{band.get('validated_on', '')}; docs/engines.md)")
 
 
 def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> str:

@@ -73,8 +73,10 @@ def test_the_recommendation_names_deployment_cost_per_token_margins_and_confiden
     assert "no replicate spread" in text
     assert ("Headroom to capacity was not measured" in text and "at the offered 8 requests/s"
             in text and "`hermes-opt capacity study=rec " in text)
-    assert "uncalibrated roofline cost model, validated error about ±24%" in text
-    assert "docs/validation.md" in text
+    # the engine model's measured band of the deployment's efficiency entry (docs/engines.md)
+    assert re.search(r"Confidence: vllm [0-9.]+ on h200, efficiency entry vllm/cuda/hopper/\w+ "
+                     r"\(exact\); measured error median [0-9.]+%, p90 [0-9.]+% \(n=\d+", text)
+    assert "docs/engines.md" in text
     assert "Next distinct alternative: llm 2 x b200" in text
 
 

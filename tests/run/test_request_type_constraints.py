@@ -27,7 +27,7 @@ def mix_study(tmp_path, **changes) -> dict:
                     "slo=interactive", "+workload.request_types.math_reasoning.slo.ttft_ms=30000"],
            "space": {"cluster.pools.small.num_replicas": {"type": "int", "low": 1, "high": 3},
                      "cluster.tp": {"choices": [4, 8]}},
-           "constraints": [f"{QA} <= 6000", f"{MATH} <= 35"],
+           "constraints": [f"{QA} <= 6000", f"{MATH} <= 22"],
            "n_trials": 4, "batch_size": 2, "replicates": 1, "seed": 1, "n_jobs": 1,
            "storage": f"sqlite:///{tmp_path / 'mix.db'}"}
     raw.update(changes)
@@ -45,10 +45,10 @@ def test_per_type_constraints_are_told_to_optuna_and_reported(tmp_path):
         qa, math_tpot = metrics[QA], metrics[MATH]
         # Optuna holds (value - bound) / bound for each per-type constraint
         assert t.constraints[f"{QA} <= 6000"] == pytest.approx((qa - 6000) / 6000, rel=1e-12)
-        assert t.constraints[f"{MATH} <= 35"] == pytest.approx((math_tpot - 35) / 35, rel=1e-12)
+        assert t.constraints[f"{MATH} <= 22"] == pytest.approx((math_tpot - 22) / 22, rel=1e-12)
         # and they are the type's own figures, not the workload-wide ones
         assert qa != metrics["ttft_ms.p99"] and math_tpot != metrics["tpot_ms.p99"]
-        seen.append(math_tpot <= 35)
+        seen.append(math_tpot <= 22)
     # the reasoning type's TPOT bound splits the candidates (TP8 meets it, TP4 does not)
     assert any(seen) and not all(seen)
     frame = trial_rows(study, spec)

@@ -58,7 +58,7 @@ def test_multi_pool_pipeline_with_cpu_pools_is_checked_not_crashed():
     rag = ["workload=rag_news", "+cluster=rag_8gpu"]
     check_feasible(compose_overrides(rag), None)  # CPU/retrieval pools hold no model
     with pytest.raises(Infeasible, match="does not fit"):
-        check_feasible(compose_overrides(rag + ["cluster.tp=2"]), None)
+        check_feasible(compose_overrides(rag + ["cluster.tp=1"]), None)  # 141 GB of bf16 weights
     cfg = compose_overrides(rag + ["cluster.pools.search.num_replicas=3"])
     assert OmegaConf.to_container(cfg) == OmegaConf.to_container(
         hydra_compose(rag + ["cluster.pools.search.num_replicas=3"]))
