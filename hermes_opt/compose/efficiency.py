@@ -12,8 +12,12 @@ Fallback order (docs/engines.md), first match wins; every JSON records which ste
 3. ``same stack``: another engine's entry on the same stack, generation and precision class;
 4. ``same stack, nearest generation``: another engine, adjacent generation;
 5. ``other precision``: the pool's engine, stack and generation at another precision class;
-6. else the uncalibrated roofline (the ``cost_model`` group's values) with the table's
-   ``no_data`` band.
+6. ``nearest generation, other precision``: the pool's engine and stack, adjacent generation;
+7. ``same stack, other precision``: any engine of the stack within one generation;
+8. else the uncalibrated roofline (the ``cost_model`` group's values) with the table's
+   ``no_data`` band. (A stack's own data, even a generation or a precision away, says more about
+   its kernels than the generic roofline: MI355X's FP4 takes the MI300X FP8 entry, not the
+   datasheet.)
 
 Within one step the entry validated on more rows wins, then the table's order: never the
 alphabet. Data never crosses stacks: CUDA kernels say nothing about ROCm's.
@@ -111,7 +115,7 @@ def precision_class(weight_dtype: str) -> str:
 
 
 STEPS = ("exact", "nearest generation", "same stack", "same stack, nearest generation",
-         "other precision")
+         "other precision", "nearest generation, other precision", "same stack, other precision")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +137,9 @@ def _step(entry: dict, engine: _Key, precision: str) -> int | None:
     same_engine, same_precision = entry["engine"] == engine.name, entry["precision"] == precision
     if same_precision:
         return (0 if distance == 0 else 1) if same_engine else (2 if distance == 0 else 3)
-    return 4 if same_engine and distance == 0 else None
+    if same_engine:
+        return 4 if distance == 0 else 5
+    return 6
 
 
 def lookup(engine: Engine, precision: str, entries: tuple[dict, ...] | None = None) -> Efficiency:

@@ -113,12 +113,21 @@ def _entry(engine, stack, generation, precision, n=1, **params):
     ([_entry("sglang", "cuda", "blackwell", "fp8")], "sglang/cuda/blackwell/fp8",
      "same stack, nearest generation"),
     ([_entry("vllm", "cuda", "hopper", "bf16")], "vllm/cuda/hopper/bf16", "other precision"),
+    ([_entry("vllm", "cuda", "blackwell", "bf16")], "vllm/cuda/blackwell/bf16",
+     "nearest generation, other precision"),
+    ([_entry("sglang", "cuda", "blackwell", "bf16"), _entry("sglang", "cuda", "ampere", "fp8")],
+     "sglang/cuda/blackwell/bf16", "same stack, other precision"),
     ([_entry("vllm", "rocm", "cdna3", "fp8"), _entry("vllm", "cuda", "ampere", "fp8")], "", "none"),
 ])
 def test_the_fallback_order_is_the_documented_one(entries, expected_key, step):
     found = efficiency.lookup(_engine("vllm", "h100_sxm"), "fp8", entries=tuple(entries))
     assert found.key == expected_key
     assert found.match.startswith(step)
+
+
+def test_a_newer_rocm_part_takes_the_older_rocm_data_not_the_datasheet():
+    found = efficiency.lookup(_engine("vllm", "mi355x", "mxfp4"), "fp4")
+    assert found.key == "vllm/rocm/cdna3/fp8" and found.match.startswith("nearest generation")
 
 
 def test_data_never_crosses_stacks():
