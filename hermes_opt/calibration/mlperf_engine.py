@@ -14,6 +14,7 @@ from hermes_opt.calibration import mlperf_sim
 from hermes_opt.calibration.mlperf_rows import Submission
 from hermes_opt.compose import catalog, efficiency, engines
 from hermes_opt.compose.profile_select import engine_of_text
+from sim.config import BatchPolicy
 from sim.cost.roofline import RooflineParams
 
 # What a vendor's submissions run when the column does not say (MLPerf v4.1: NVIDIA's and its
@@ -48,7 +49,8 @@ BENCHMARK_MEMORY_FRACTION = {"trtllm": 0.95}
 def memory_of(engine: engines.Engine) -> mlperf_sim.Memory:
     fraction = BENCHMARK_MEMORY_FRACTION.get(engine.name, engine.memory_fraction)
     return mlperf_sim.Memory(rule=engine.memory_rule, fraction=fraction,
-                             reserve_gib=engine.activation_reserve_bytes / 2**30)
+                             reserve_gib=engine.activation_reserve_bytes / 2**30,
+                             policy=BatchPolicy(engine.scheduler["policy"]))
 
 
 def params_of(engine: engines.Engine, weights: str,

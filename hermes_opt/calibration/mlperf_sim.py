@@ -102,6 +102,7 @@ class Memory:
     rule: str = "total_fraction"
     fraction: float = ENGINE["memory_fraction"]
     reserve_gib: float = -1.0  # < 0: ENGINE's activation_reserve share of device memory
+    policy: BatchPolicy = BatchPolicy.CHUNKED  # the engine's batching (ENGINE: chunked)
 
     def reserve_fraction(self, hw) -> float:
         if self.reserve_gib < 0:
@@ -154,7 +155,7 @@ def config(layout: Layout, bench: Benchmark, params: RooflineParams, *, rate: fl
     pool = PoolSpec(
         name="llm", model=model_spec(layout.model), hardware=hardware_spec(layout.hardware),
         tp=layout.tp, weight_dtype=layout.weights, kv_dtype=layout.kv,
-        scheduler=SchedulerSpec(policy=BatchPolicy.CHUNKED, max_num_seqs=layout.max_num_seqs,
+        scheduler=SchedulerSpec(policy=memory.policy, max_num_seqs=layout.max_num_seqs,
                                 chunk_size_tokens=ENGINE["token_budget"],
                                 max_batched_tokens=ENGINE["token_budget"],
                                 block_size_tokens=ENGINE["block_tokens"],
