@@ -13,11 +13,13 @@ from hermes_opt.study.objective import Objective, parse_constraint
 
 
 def small_raw(tmp_path, name: str, **changes) -> dict:
-    """dse_chat_wide on 4 devices, 300 requests, 10 colocated points: some fail the SLOs."""
+    """dse_chat_wide on 4 devices at 30 requests/s, 300 requests, 10 colocated points: some
+    fail the SLOs, some meet them."""
     raw = to_raw(load("dse_chat_wide"))
     raw["base"] = [b for b in raw["base"] if not b.startswith(("deployment.total_devices",
                                                                "workload.num_requests"))]
-    raw["base"] += ["deployment.total_devices=4", "workload.num_requests=300"]
+    raw["base"] += ["deployment.total_devices=4", "workload.num_requests=300",
+                    "workload.arrival.rate_per_s=30"]
     raw["space"] = {"deployment.architecture": {"type": "categorical", "choices": ["colocated"]},
                     "deployment.colocated.hardware": {"type": "categorical", "choices": [
                         "h200", "b200", "mi300x", "gaudi3", "tpu_v6e"]},
