@@ -28,9 +28,28 @@ OPTIONAL_STATES = ("re-run elsewhere", SCREENED)  # listed in the report only wh
 OVERRIDES = "_overrides"
 
 
-def replay_command(spec: StudySpec, overrides: list[str], seed: int) -> str:
-    return " ".join(["hermes-sim", *(shlex.quote(o) for o in [*spec.base, *overrides,
+def replay_command(spec: StudySpec, overrides: list[str], seed: int,
+                   engine: str | None = None) -> str:
+    """The ``hermes-sim`` line that re-runs a trial. It names the serving engine the trial ran
+    (``engine=vllm``) unless the study's own overrides already choose it, so the line still
+    reproduces the trial if the default engine ever changes."""
+    chosen = any(o.split("=", 1)[0].lstrip("+~").endswith("engine") for o in
+                 [*spec.base, *overrides])
+    named = [f"engine={engine}"] if engine and not chosen else []
+    return " ".join(["hermes-sim", *(shlex.quote(o) for o in [*spec.base, *overrides, *named,
                                                                f"seed={seed}"])])
+
+
+def engine_label(deployment: dict | None) -> str | None:
+    """The serving engine(s) of a deployment's LLM pools: "vllm 0.11", or per pool when they
+    differ ("prefill trtllm 1.0 + decode sglang 0.5")."""
+    pools = [p for p in (deployment or {}).get("pools", []) if p.get("engine")]
+    engines = list(dict.fromkeys(p["engine"] for p in pools))
+    if not engines:
+        return None
+    if len(engines) == 1:
+        return engines[0]
+    return " + ".join(f"{p['name']} {p['engine']}" for p in pools)
 
 
 def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
@@ -84,7 +103,9 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
             deployment = _recomposed(spec, overrides, recomposed)
         row["vendor"] = (deployment or {}).get("vendor")
         row["deployment"] = (deployment or {}).get("layout")
-        row["replay"] = replay_command(spec, overrides, spec.replicate_seeds[0])
+        row["engine"] = engine_label(deployment)
+        single = row["engine"].split()[0] if row["engine"] and " + " not in row["engine"] else None
+        row["replay"] = replay_command(spec, overrides, spec.replicate_seeds[0], single)
         row["sim_s"] = record.get("sim_s", math.nan)
         row[RECORD], row[OVERRIDES] = deployment, list(overrides)
         rows.append(row)

@@ -53,7 +53,11 @@ def layout(row: Any) -> Layout | None:
     dep = record(row)
     if dep is None or not dep.get("vendor") or not dep.get("layout"):
         return None
-    return Layout(vendor=str(dep["vendor"]), description=str(dep["layout"]))
+    engines = list(dict.fromkeys(p["engine"] for p in dep.get("pools", []) if p.get("engine")))
+    # the engine is part of the deployment: name it where one engine serves every LLM pool
+    # (mixed engines are in each pool's record and the trials table's engine column)
+    suffix = f" on {engines[0]}" if len(engines) == 1 else ""
+    return Layout(vendor=str(dep["vendor"]), description=str(dep["layout"]) + suffix)
 
 
 def ranked_feasible(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:

@@ -63,7 +63,7 @@ def test_the_recommendation_names_deployment_cost_per_token_margins_and_confiden
     spec = study()
     top = top_configurations(FRAME, spec)
     text = recommend.recommendation(spec, FRAME, top)
-    assert text.startswith("Recommendation: deploy llm 2 x h200 (2 replicas of tp 1) (trial 1")
+    assert text.startswith("Recommendation: deploy llm 2 x h200 (2 replicas of tp 1) on vllm 0.11 (trial 1")
     assert "$10.01/hour" in text
     usd_m = 10.01 / (1000.0 * 3600 / 1e6)  # $/hour over millions of steady-state tokens/hour
     assert f"${usd_m:.3g} per million SLO-meeting output tokens" in text
@@ -92,7 +92,7 @@ def test_an_alternative_with_the_same_layout_says_which_setting_and_latency_diff
     spec = study()
     same = frame(row(0, H200, 64, 1000.0, ttft=180.0), row(1, H200, 256, 999.0, ttft=240.0))
     text = recommend.recommendation(spec, same, top_configurations(same, spec))
-    assert ("Next distinct alternative: llm 2 x h200 (2 replicas of tp 1) with "
+    assert ("Next distinct alternative: llm 2 x h200 (2 replicas of tp 1) on vllm 0.11 with "
             "scheduler.max_num_seqs=256 (trial 1, -0.1%") in text
     assert "p99 TTFT 240 ms" in text
 

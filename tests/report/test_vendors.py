@@ -16,7 +16,8 @@ from hermes_opt.study.definition import from_dict
 QWEN = "hermes-sim model=qwen3_32b cluster.weight_dtype=fp8"
 MIXED_DISAGG = (f"{QWEN} deployment.architecture=disaggregated deployment.prefill.hardware=b200 "
                 "deployment.decode.hardware=mi300x seed=0")
-MIXED_DESCRIPTION = "prefill 4 x b200 (4 replicas of tp 1) + decode 4 x mi300x (4 replicas of tp 1)"
+MIXED_DESCRIPTION = ("prefill 4 x b200 (4 replicas of tp 1) + decode 4 x mi300x (4 replicas of tp 1)"
+                     " on vllm 0.11")  # one engine serves both pools: named once
 H200 = f"{QWEN} hardware=h200 cluster.num_replicas=2 seed=0"
 B200 = f"{QWEN} hardware=b200 seed=0"
 MI300X = f"{QWEN} hardware=mi300x seed=0"
@@ -46,14 +47,15 @@ def layout(replay):
 
 
 def test_a_colocated_single_vendor_layout():
-    assert layout(H200) == Layout(vendor="NVIDIA", description="llm 2 x h200 (2 replicas of tp 1)")
-    assert layout(MI300X_TP2) == Layout(vendor="AMD", description="llm 2 x mi300x (1 replica of tp 2)")
+    assert layout(H200) == Layout(vendor="NVIDIA", description="llm 2 x h200 (2 replicas of tp 1) on vllm 0.11")
+    assert layout(MI300X_TP2) == Layout(vendor="AMD", description="llm 2 x mi300x (1 replica of tp 2) on vllm 0.11")
 
 
 def test_a_disaggregated_mixed_vendor_layout_lists_both_pools():
     assert layout(MIXED_DISAGG) == Layout(vendor=MIXED, description=MIXED_DESCRIPTION)
     assert layout(MIXED_SKEWED) == Layout(
-        vendor=MIXED, description="prefill 1 x h200 (1 replica of tp 1) + decode 3 x mi325x (3 replicas of tp 1)")
+        vendor=MIXED, description="prefill 1 x h200 (1 replica of tp 1) + decode 3 x mi325x (3 replicas of tp 1)"
+                    " on vllm 0.11")
 
 
 def test_a_disaggregated_single_vendor_layout_is_that_vendor():
@@ -61,7 +63,7 @@ def test_a_disaggregated_single_vendor_layout_is_that_vendor():
               "deployment.decode.hardware=h200 seed=3")
     assert layout(replay) == Layout(vendor="NVIDIA",
                                     description="prefill 4 x b200 (4 replicas of tp 1) "
-                                                "+ decode 4 x h200 (4 replicas of tp 1)")
+                                                "+ decode 4 x h200 (4 replicas of tp 1) on vllm 0.11")
 
 
 def test_a_replay_that_does_not_compose_has_no_layout():
@@ -70,7 +72,7 @@ def test_a_replay_that_does_not_compose_has_no_layout():
 
 def test_cpu_pools_are_left_out_of_the_label():
     assert layout("hermes-sim workload=qa +cluster=qa_8gpu seed=0") == Layout(
-        vendor="NVIDIA", description="llm 8 x h100_sxm (2 replicas of tp 4)")
+        vendor="NVIDIA", description="llm 8 x h100_sxm (2 replicas of tp 4) on vllm 0.11")
 
 
 def test_cpu_hosted_encoder_pools_are_left_out_of_the_label_too():
@@ -96,7 +98,7 @@ def test_best_per_vendor_picks_the_best_feasible_trial_of_each_label():
     assert list(table.objective) == [180.0, 150.0, 120.0]
     assert list(table.usd_per_hour) == [16.0, 20.0, 8.0]
     assert table.deployment[0] == MIXED_DESCRIPTION
-    assert table.deployment[1] == "llm 1 x b200 (1 replica of tp 1)"
+    assert table.deployment[1] == "llm 1 x b200 (1 replica of tp 1) on vllm 0.11"
     assert table.ttft_p99_ms.isna().all()  # no such column in the frame
 
 
@@ -116,7 +118,7 @@ def test_mixed_vs_single_gives_signed_percentages_against_the_best_single_vendor
     text = mixed_vs_single(best_per_vendor(frame(TRIALS), study()), study())
     # mixed 180 at 16 $/h vs NVIDIA's 150 at 20 $/h: +20% objective at -20% cost
     assert text == (f"Best mixed-vendor deployment (trial 4: {MIXED_DESCRIPTION}) vs best "
-                    "single-vendor (NVIDIA, trial 1: llm 1 x b200 (1 replica of tp 1)): +20.0% "
+                    "single-vendor (NVIDIA, trial 1: llm 1 x b200 (1 replica of tp 1) on vllm 0.11): +20.0% "
                     "slo_tokens_per_usd at -20.0% $/hour.")
 
 
