@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from hermes_opt.compose import catalog
 from sim.errors import ConfigError
 from sim.hardware.memory import KV_MEMORY_RULES
+from sim.scheduling.policies.registry import BatchPolicy
 
 GIB = float(2**30)
 KEYS = ("name", "display_name", "version", "versions", "version_fallback", "runs_on",
@@ -75,6 +76,10 @@ def resolve(node: DictConfig | dict, hardware: DictConfig, weight_dtype: str,
     if missing:
         raise ConfigError(f"{field}.scheduler.{missing[0]}: missing; engine entries state "
                           f"{', '.join(SCHEDULER_KEYS)}")
+    # the entry's own block and the device-memory tier's values are checked alike (a tier may
+    # replace a value the user edited: the scheduler group is where to change batching)
+    for where, values in (("scheduler", data.get("scheduler") or {}), ("scheduler", scheduler)):
+        _check_scheduler(values, f"{field}.{where}")
     host = {k: _seconds(data.get("host") or {}, k, f"{field}.host") for k in HOST_KEYS}
     return Engine(name=name, version=version, stack=stack, generation=generation,
                   memory_rule=rule, memory_fraction=float(memory.get("fraction")),
@@ -90,11 +95,11 @@ def _plain(node: DictConfig) -> dict:
 def _version(data: dict, name: str, field: str) -> tuple[str, str]:
     version = str(data.get("version"))
     versions = [str(v) for v in data.get("versions") or []]
-    if version in versions:
-        return version, ""
     fallback = str(data.get("version_fallback") or "error")
     if fallback not in FALLBACKS:
         raise ConfigError(f"{field}.version_fallback={fallback!r}: allowed: {', '.join(FALLBACKS)}")
+    if version in versions:
+        return version, ""
     if fallback == "error" or not versions:
         raise ConfigError(f"{field}.version={version!r}: no data for {name} {version}; versions "
                           f"with data: {', '.join(versions) or 'none'} (or set "
@@ -136,6 +141,19 @@ def _tiered(data: dict, hardware: DictConfig, generation: str) -> tuple[dict, di
             graph.update(tier.get("cuda_graph") or {})
             break
     return memory, scheduler, graph
+
+
+def _check_scheduler(values: dict, field: str) -> None:
+    for key in SCHEDULER_KEYS[1:]:
+        value = values.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ConfigError(f"{field}.{key}={value!r}: must be a whole number >= 1 (to change "
+                              f"a pool's batching, set scheduler.{key})")
+    policy = values.get("policy")
+    allowed = [p.value for p in BatchPolicy]
+    if policy is not None and policy not in allowed:
+        raise ConfigError(f"{field}.policy={policy!r}: allowed: {', '.join(allowed)}")
 
 
 def _graph_max(graph: dict, scheduler: dict, field: str) -> int:

@@ -159,3 +159,22 @@ def test_an_unknown_engine_name_in_a_pool_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match=r"deployment.colocated.engine='tgi': unknown engine; "
                                           r"allowed: sglang, trtllm, vllm"):
         compose(["deployment.architecture=colocated", "deployment.colocated.engine=tgi"])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("+engine.foo=1", "engine.foo=1: unknown key"),
+    ("engine.memory.rule=half", "engine.memory.rule='half': allowed: total_fraction, free_fraction"),
+    ("engine.cuda_graph.max_batch=-1", "engine.cuda_graph.max_batch=-1: must be a whole number >= 0"),
+    ("engine.host.seq_overhead_s=abc", "engine.host.seq_overhead_s='abc': must be a number of "
+                                       "seconds in [0, 1)"),
+    ("engine.scheduler.max_num_seqs=0", "engine.scheduler.max_num_seqs=0: must be a whole number"),
+    ("engine.scheduler.policy=fifo", "engine.scheduler.policy='fifo': allowed: static"),
+    ("engine.version_fallback=maybe", "engine.version_fallback='maybe': allowed: error, nearest"),
+    ("engine.memory.fraction=nan", "scheduler.gpu_memory_utilization=nan: must be a finite number"),
+])
+def test_a_bad_engine_value_is_one_line_and_exit_2(override, message):
+    out = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
+                          override], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"hermes-sim: error: {message}"), out.stderr
