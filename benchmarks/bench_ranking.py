@@ -31,7 +31,6 @@ from pathlib import Path
 from hermes_opt.calibration import mlperf_engine, mlperf_rows, mlperf_sim
 from hermes_opt.calibration.mlperf_rows import Submission
 from hermes_opt.calibration.predict import hardware_spec
-from hermes_opt.compose import catalog
 from hermes_opt.compose.calibration_profile import all_profiles
 from hermes_opt.validation import mlperf_validate, ranking
 from hermes_opt.validation.ranking import Record
@@ -89,29 +88,9 @@ def submissions(shared_dir: str, fast: bool) -> list[Submission]:
     return [s for s in subs if not s.reason and s.scenario in wanted]
 
 
-def _system(sub: Submission) -> str:
-    parts = sub.key.split("/")  # <submitter>/<system>/<benchmark>/<scenario> from the url
-    return parts[1] if len(parts) == 4 else sub.system
-
-
-def _measured_per_gpu(sub: Submission) -> float:
-    if sub.scenario == "Offline":
-        return sub.metrics["output_tokens_per_s"].value / sub.num_gpus
-    return sub.target_qps / sub.num_gpus  # submitters raise it until the SLO is just met
-
-
-def _predicted_per_gpu(sub: Submission, pred: mlperf_sim.Prediction | str) -> float:
-    if isinstance(pred, str):
-        return float("nan")
-    figure = "output_tokens_per_s" if sub.scenario == "Offline" else "slo_capacity_qps"
-    return pred.figures[figure] / sub.num_gpus
-
-
-def _record(sub: Submission, predicted: float) -> Record:
-    vendor = str(catalog.entry("hardware", sub.hardware).get("vendor") or "")
-    return Record(group=(sub.benchmark_raw, sub.scenario), system=_system(sub),
-                  submitter=sub.submitter, vendor=vendor, gpu=sub.hardware,
-                  num_gpus=sub.num_gpus, measured=_measured_per_gpu(sub), predicted=predicted)
+def _record(sub: Submission, predicted_per_gpu: float) -> Record:
+    _, measured = mlperf_validate.headline(sub, "")
+    return mlperf_validate.ranking_record(sub, predicted_per_gpu, measured / sub.num_gpus)
 
 
 def hardware_figures(sub: Submission) -> dict[str, float]:
@@ -133,7 +112,7 @@ def simulate_records(subs: list[Submission], sources: dict[str, Predictor]
         line = []
         for column, source in sources.items():
             pred = roof if isinstance(roof, str) else source(sub, roof)
-            rec = _record(sub, _predicted_per_gpu(sub, pred))
+            rec = _record(sub, mlperf_validate.headline(sub, pred)[0] / sub.num_gpus)
             out[column].append(rec)
             line.append(f"{column} {rec.predicted / rec.measured:.2f}x")
         for column, value in hardware_figures(sub).items():

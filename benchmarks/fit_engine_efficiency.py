@@ -40,6 +40,7 @@ from hermes_opt.calibration.mlperf_rows import Submission
 from hermes_opt.calibration.observations import load_serving
 from hermes_opt.compose import catalog, efficiency, engines
 from hermes_opt.validation import ranking
+from hermes_opt.validation.mlperf_validate import headline, ranking_record
 from hermes_opt.validation.ranking import Record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,19 +132,9 @@ def with_isl(subs: list[Submission], mean: float) -> list[Submission]:
     return out
 
 
-def figure(sub: Submission, pred) -> tuple[float, float]:
-    """(predicted, measured) headline figure: Offline tokens/s, Server SLO capacity."""
-    measured = (sub.metrics["output_tokens_per_s"].value if sub.scenario == "Offline"
-                else sub.target_qps)
-    if isinstance(pred, str):
-        return float("nan"), measured
-    key = "output_tokens_per_s" if sub.scenario == "Offline" else "slo_capacity_qps"
-    return pred.figures[key], measured
-
-
 def _loss(table: tuple[dict, ...], subs: list[Submission]) -> float:
     sims = mlperf_engine.EngineSimulators(table)
-    return engine_fit.log_error(figure(s, sims.predict(s)[0]) for s in subs)
+    return engine_fit.log_error(headline(s, sims.predict(s)[0]) for s in subs)
 
 
 def fit_fold(kernel: list[dict], cuda: float, subs: list[Submission], label: str) -> dict:
@@ -179,20 +170,11 @@ def run_fold(args: tuple) -> tuple[dict, list[dict]]:
     rows = []
     for s in with_isl([s for s in subs if s.submitter in held], fitted["isl_mean"]):
         pred, found = sims.predict(s)
-        predicted, measured = figure(s, pred)
+        predicted, measured = headline(s, pred)
         rows.append({"key": s.key, "predicted": predicted, "measured": measured,
-                     "entry": found.key, "record": _record(s, predicted, measured)})
+                     "entry": found.key, "record": ranking_record(
+                         s, predicted / s.num_gpus, measured / s.num_gpus).to_dict()})
     return fitted, rows
-
-
-def _record(sub: Submission, predicted: float, measured: float) -> dict:
-    vendor = str(catalog.entry("hardware", sub.hardware).get("vendor") or "")
-    parts = sub.key.split("/")
-    per_gpu = 1.0 / sub.num_gpus
-    return Record(group=(sub.benchmark_raw, sub.scenario),
-                  system=parts[1] if len(parts) == 4 else sub.system, submitter=sub.submitter,
-                  vendor=vendor, gpu=sub.hardware, num_gpus=sub.num_gpus,
-                  measured=measured * per_gpu, predicted=predicted * per_gpu).to_dict()
 
 
 def main(argv: list[str]) -> None:

@@ -50,15 +50,18 @@ class Engine:
 
 
 def entry_of(name: Any, field: str) -> DictConfig:
-    """A catalog engine by name (a pool's ``engine: <name>``); one error listing the names."""
-    return catalog.entry("engine", name, field)
+    """A catalog engine by name (a pool's ``engine: <name>``); one error listing the names.
+    Read-only: the entry is shared by every pool that names it."""
+    node = catalog.entry("engine", name, field)
+    OmegaConf.set_readonly(node, True)
+    return node
 
 
 def resolve(node: DictConfig | dict, hardware: DictConfig, weight_dtype: str,
             field: str) -> Engine:
     """The engine ``node`` on ``hardware``: checked (known keys, version with data, runs on this
     hardware, supports the weight format) and with its device-memory tier applied."""
-    data = node if isinstance(node, dict) else _plain(node)
+    data = plain(node)
     name = str(data.get("name"))
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
@@ -88,8 +91,29 @@ def resolve(node: DictConfig | dict, hardware: DictConfig, weight_dtype: str,
                   host=host, note=note)
 
 
-def _plain(node: DictConfig) -> dict:
-    return OmegaConf.to_container(node, resolve=True)
+# Read-only nodes (a study's untouched sections, catalog entries) are the same object for every
+# candidate: their plain form is made once. The node is kept with it, so its id is never reused.
+_PLAIN: dict[int, tuple[DictConfig, dict]] = {}
+_PLAIN_MAX = 256
+
+
+def plain(node: Any) -> dict:
+    """A config node as a plain mapping (callers only read it)."""
+    if not isinstance(node, DictConfig):
+        return node if isinstance(node, dict) else dict(node or {})
+    if not OmegaConf.is_readonly(node):
+        return OmegaConf.to_container(node, resolve=True)
+    hit = _PLAIN.get(id(node))
+    if hit is None or hit[0] is not node:
+        if len(_PLAIN) >= _PLAIN_MAX:
+            _PLAIN.clear()
+        hit = _PLAIN[id(node)] = (node, OmegaConf.to_container(node, resolve=True))
+    return hit[1]
+
+
+def set_values(node: Any) -> dict[str, Any]:
+    """The keys a node sets (null = not set)."""
+    return {k: v for k, v in plain(node).items() if v is not None}
 
 
 def _version(data: dict, name: str, field: str) -> tuple[str, str]:
@@ -175,19 +199,13 @@ def _seconds(node: dict, key: str, field: str) -> float:
 def with_engine_defaults(scheduler: DictConfig, engine: Engine) -> dict[str, Any]:
     """The pool's scheduler settings: the ``scheduler`` group's values, its null keys filled with
     the engine's (policy, budgets, block size) and its memory rule."""
-    values = {k: v for k, v in _plain_any(scheduler).items() if v is not None}
+    values = set_values(scheduler)
     for key, value in engine.scheduler.items():
         values.setdefault(key, value)
     values.setdefault("gpu_memory_utilization", engine.memory_fraction)
     values.setdefault("kv_memory_rule", engine.memory_rule)
     values.setdefault("activation_reserve_bytes", engine.activation_reserve_bytes)
     return values
-
-
-def _plain_any(node: Any) -> dict:
-    if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True)
-    return dict(node or {})
 
 
 def engine_field(field: str) -> str:

@@ -53,9 +53,8 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
                    memory_bytes: float = 0.0) -> SchedulerSpec:
     """The pool's scheduler: the ``scheduler`` group's values, null keys taken from the pool's
     engine (budgets, block size, memory rule), else ``SchedulerSpec``'s defaults."""
-    values = engines.with_engine_defaults(node, engine) if engine is not None else \
-        {k: v for k, v in (OmegaConf.to_container(node) if isinstance(node, DictConfig)
-                           else dict(node)).items() if v is not None}
+    values = (engines.with_engine_defaults(node, engine) if engine is not None
+              else engines.set_values(node))
     reserve_bytes = values.pop("activation_reserve_bytes", None)
     if values.get("activation_reserve_fraction") is None and reserve_bytes and memory_bytes:
         # the engine states its activation reserve in GiB; a share of this device's memory

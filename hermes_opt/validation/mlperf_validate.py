@@ -21,8 +21,10 @@ import numpy as np
 
 from hermes_opt.calibration import mlperf_engine, mlperf_rows, mlperf_sim
 from hermes_opt.calibration.predict import model_spec
+from hermes_opt.compose import catalog
 from hermes_opt.compose.calibration_profile import Profile
 from hermes_opt.compose.profile_select import select_profile
+from hermes_opt.validation.ranking import Record
 from sim.cost.roofline import RooflineParams
 
 TABLE_METRICS = ("output_tokens_per_s", "samples_per_s", "ttft_ms.mean", "ttft_ms.p99",
@@ -139,3 +141,26 @@ def reason_counts(cov_rows) -> object:
     w = f["count"].fillna(1).astype(int) if "count" in f else 1
     return (f.assign(count=w).groupby(["file", "status", "reason"], as_index=False)["count"].sum()
             .sort_values(["file", "count"], ascending=[True, False]))
+
+
+# --- ranking records (benchmarks/bench_ranking.py, benchmarks/fit_engine_efficiency.py) -----------
+def headline(sub, pred) -> tuple[float, float]:
+    """(predicted, measured) system figure a submission is ranked by: Offline output tokens/s,
+    Server SLO capacity (the submitted target QPS is the measured one: submitters raise it until
+    the constraints are just met). Predicted is NaN when the submission could not be simulated."""
+    measured = (sub.metrics["output_tokens_per_s"].value if sub.scenario == "Offline"
+                else sub.target_qps)
+    if isinstance(pred, str):
+        return float("nan"), measured
+    key = "output_tokens_per_s" if sub.scenario == "Offline" else "slo_capacity_qps"
+    return pred.figures[key], measured
+
+
+def ranking_record(sub, predicted_per_gpu: float, measured_per_gpu: float) -> Record:
+    """The submission as a ``ranking.Record``: figures per accelerator, system from the url."""
+    vendor = str(catalog.entry("hardware", sub.hardware).get("vendor") or "")
+    parts = sub.key.split("/")  # <submitter>/<system>/<benchmark>/<scenario> from the url
+    return Record(group=(sub.benchmark_raw, sub.scenario),
+                  system=parts[1] if len(parts) == 4 else sub.system, submitter=sub.submitter,
+                  vendor=vendor, gpu=sub.hardware, num_gpus=sub.num_gpus,
+                  measured=measured_per_gpu, predicted=predicted_per_gpu)
