@@ -141,10 +141,25 @@ def test_the_json_names_the_engine_and_carries_the_error_band():
                           "engine=trtllm", "hardware=h200", "cluster.weight_dtype=fp8",
                           "cluster.kv_dtype=fp8", "workload.num_requests=50"],
                          capture_output=True, text=True, check=True)
-    pool = json.loads(out.stdout)["deployment"]["pools"][0]
+    record = json.loads(out.stdout)["deployment"]
+    pool = record["pools"][0]
     assert pool["engine"].startswith("trtllm ")
+    assert pool["efficiency"]["entry"] == "trtllm/cuda/hopper/fp8"
+    assert pool["efficiency"]["match"] == "exact"
     band = pool["efficiency"]["error_band"]
-    assert pool["efficiency"]["stack"] == "cuda" and band["median_pct"] > 0 and band["n"] > 0
+    assert band["median_pct"] > 0 and band["n"] > 0 and band["validated_on"]
+    assert record["error_band"] == {**band, "pool": "llm"}  # the one LLM pool's band
+
+
+def test_the_deployment_band_is_its_widest_pool_band():
+    candidate = compose(["deployment.architecture=disaggregated", "deployment.total_devices=4",
+                         "deployment.prefill.devices=2", "deployment.prefill.engine=trtllm",
+                         "deployment.decode.engine=sglang", "cluster.weight_dtype=fp8",
+                         "cluster.kv_dtype=fp8"])
+    bands = {p["name"]: p["efficiency"]["error_band"] for p in candidate.deployment["pools"]}
+    widest = max(bands, key=lambda name: bands[name]["p90_pct"])
+    assert bands["prefill"] != bands["decode"]  # two entries, so the choice is tested
+    assert candidate.deployment["error_band"] == {**bands[widest], "pool": widest}
 
 
 def test_a_study_can_search_the_engine_per_pool():
