@@ -191,6 +191,8 @@ class Collector:
         cols = {name: d.np(name) for name in RequestColumns.__slots__}
         for name in RequestColumns.__slots__:
             del getattr(d, name)[:]
+        if self.folded.warmup_e2e_s is None and cols["arrival"].size:
+            self.folded.note_warmup(cols["arrival"], cols["finish"])
         # the first fold holds REQUEST_EXACT_MAX rows: fold them a buffer at a time, so the
         # summary's temporaries stay the size of one buffer
         for start in range(0, len(cols["arrival"]), REQUEST_FOLD_ROWS):

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from sim.metrics.sketch import DEFAULT_ALPHA, RelativeSketch
+from sim.metrics.stability import fill_time_s
 
 MAX_BINS = 1 << 15
 FIRST_BIN_WIDTH_S = 1e-3
@@ -111,7 +112,7 @@ class FoldedRequests:
     """Per request type: exact counters and sums, sketches of the latencies; time bins for the
     steady window. Channels of ``arrivals``: every finished request (completed or rejected),
     SLO-meeting, output tokens, SLO-meeting output tokens; of ``finishes``: completed, SLO-meeting,
-    output, SLO-meeting output."""
+    output, SLO-meeting output; ``departures``: every request when it left (stability)."""
 
     def __init__(self, slos: list, alpha: float = DEFAULT_ALPHA) -> None:
         self.slos = slos  # per type (workload order): its SLOSpec
@@ -129,6 +130,17 @@ class FoldedRequests:
         self.rejected = 0
         self.arrivals = TimeBins(4)
         self.finishes = TimeBins(4)
+        # completed requests at their finish, rejected ones at their arrival (they leave when
+        # refused): the backlog for sim.metrics.stability
+        self.departures = TimeBins(1)
+        self.warmup_e2e_s: float | None = None
+
+    def note_warmup(self, arrival: np.ndarray, finish: np.ndarray) -> None:
+        """The fill time for sim.metrics.stability, from the first fold's rows: they are the
+        first REQUEST_EXACT_MAX requests to finish, so their earliest tenth by arrival stands
+        for the warm-up requests (the exact summary uses those before the steady window)."""
+        order = np.sort(arrival)
+        self.warmup_e2e_s = fill_time_s(arrival, finish, float(order[max(0, order.size // 10)]))
 
     def add(self, arrival, first, finish, last, prompt, output, answer, kind) -> None:
         """A buffer of finished requests (``collector.RequestColumns`` as numpy arrays); the
@@ -165,11 +177,13 @@ class FoldedRequests:
         good = ok.astype(np.int64)
         self.arrivals.add(arrival, np.stack([np.ones_like(out), good, out, out * good]))
         self.finishes.add(finish, np.stack([np.ones_like(out), good, out, out * good]))
+        self.departures.add(finish, np.ones((1, finish.size), dtype=np.int64))
 
     def add_rejected(self, arrival: np.ndarray) -> None:
         self.rejected += arrival.size
         zeros = np.zeros(arrival.size, dtype=np.int64)
         self.arrivals.add(arrival, np.stack([np.ones_like(zeros), zeros, zeros, zeros]))
+        self.departures.add(arrival, np.ones((1, arrival.size), dtype=np.int64))
 
     def merged(self, name: str) -> RelativeSketch:
         """The sketch of ``name`` over every type."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sim.config import SimConfig
 from sim.metrics import collector as collector_module  # its REQUEST_EXACT_MAX, read at run time
+from sim.metrics import stability as stability_mod
 from sim.metrics.folded import MAX_BINS, FoldedRequests
 from sim.metrics.sketch import RelativeSketch
 from sim.metrics.steady import DRAIN_FRACTION, MIN_WINDOW_REQUESTS, WARMUP_FRACTION
@@ -51,7 +52,8 @@ def folded_steady_state(f: FoldedRequests) -> dict:
     n = sum(f.completed)
     empty = {"basis": "arrival", "window_start_s": 0.0, "window_end_s": 0.0, "window_s": 0.0,
              "requests": 0, "slo_attainment": 0.0, "output_tokens_per_s": 0.0,
-             "goodput_output_tokens_per_s": 0.0}
+             "goodput_output_tokens_per_s": 0.0,
+             "stability": stability_mod.burst("none_completed")}
     if n == 0:
         return empty
     every = n + f.rejected
@@ -64,7 +66,7 @@ def folded_steady_state(f: FoldedRequests) -> dict:
         lo, hi = ((bins.quantile(lo_q), bins.quantile(hi_q)) if n >= MIN_WINDOW_REQUESTS
                   else (f.first_arrival_s, f.last_finish_s))
         if hi - lo <= 0:
-            return dict(empty, basis=basis)
+            return dict(empty, basis=basis, stability=stability_mod.burst())
     counted, ok, output, ok_output = bins.within(lo, hi).tolist()
     window_s = float(hi - lo)
     return {
@@ -73,7 +75,25 @@ def folded_steady_state(f: FoldedRequests) -> dict:
         "slo_attainment": ok / counted if counted else 0.0,
         "output_tokens_per_s": output / window_s,
         "goodput_output_tokens_per_s": ok_output / window_s,
+        "stability": _folded_stability(f, basis, lo, hi, counted / window_s),
     }
+
+
+def _folded_stability(f: FoldedRequests, basis: str, lo: float, hi: float,
+                      rate_per_s: float) -> dict:
+    """``stability.stability`` from the time bins; the fill time from the first fold
+    (``FoldedRequests.note_warmup``)."""
+    if basis != "arrival":
+        return stability_mod.burst()
+    mid = 0.5 * (lo + hi)
+    first = f.first_arrival_s
+    return stability_mod.verdict(
+        first_arrival_s=first, window=(lo, hi),
+        arrivals_in_half=float(f.arrivals.within(mid, hi)[0]),
+        departures_in_half=float(f.departures.within(mid, hi)[0]),
+        backlog_at_mid=float(f.arrivals.within(first, mid)[0] - f.departures.within(first, mid)[0]),
+        fill_s=f.warmup_e2e_s if f.warmup_e2e_s is not None else f.merged("e2e").quantile(0.5),
+        arrival_rate_per_s=rate_per_s)
 
 
 def folded_figures(config: SimConfig, collector) -> dict:

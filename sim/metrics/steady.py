@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.metrics.stability import burst, stability
+
 WARMUP_FRACTION = 0.1
 DRAIN_FRACTION = 0.1
 MIN_WINDOW_REQUESTS = 20  # fewer requests than this: the window is the whole run
@@ -36,7 +38,7 @@ def steady_state(arrival: np.ndarray, finish: np.ndarray, output: np.ndarray, ok
     n = arrival.size
     empty = {"basis": "arrival", "window_start_s": 0.0, "window_end_s": 0.0, "window_s": 0.0,
              "requests": 0, "slo_attainment": 0.0, "output_tokens_per_s": 0.0,
-             "goodput_output_tokens_per_s": 0.0}
+             "goodput_output_tokens_per_s": 0.0, "stability": burst("none_completed")}
     if n == 0:
         return empty
     every = np.concatenate([arrival, rejected_arrival]) if rejected_arrival.size else arrival
@@ -49,7 +51,7 @@ def steady_state(arrival: np.ndarray, finish: np.ndarray, output: np.ndarray, ok
         lo, hi = np.quantile(finish, [lo_q, hi_q]) if n >= MIN_WINDOW_REQUESTS else (
             float(arrival.min()), float(finish.max()))
         if hi - lo <= 0:
-            return dict(empty, basis=basis)
+            return dict(empty, basis=basis, stability=burst())
     inside = (times >= lo) & (times <= hi)
     window_s = float(hi - lo)
     counted = int(inside.sum())
@@ -61,4 +63,5 @@ def steady_state(arrival: np.ndarray, finish: np.ndarray, output: np.ndarray, ok
         "slo_attainment": float(ok[inside].sum() / counted) if counted else 0.0,
         "output_tokens_per_s": float(output[inside].sum()) / window_s,
         "goodput_output_tokens_per_s": float(output[inside & ok].sum()) / window_s,
+        "stability": stability(arrival, finish, rejected_arrival, (float(lo), float(hi)), basis),
     }

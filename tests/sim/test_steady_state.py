@@ -110,7 +110,10 @@ def test_no_completed_request_gives_the_empty_figures():
     out = steady_state(NONE, NONE, NONE, np.empty(0, bool), np.array([1.0, 2.0]))
     assert out == {"basis": "arrival", "window_start_s": 0.0, "window_end_s": 0.0,
                    "window_s": 0.0, "requests": 0, "slo_attainment": 0.0,
-                   "output_tokens_per_s": 0.0, "goodput_output_tokens_per_s": 0.0}
+                   "output_tokens_per_s": 0.0, "goodput_output_tokens_per_s": 0.0,
+                   "stability": {"status": "none_completed", "completion_ratio": 0.0,
+                                 "tolerance": 0.0, "fill_s": 0.0, "measured_from_s": 0.0,
+                                 "requests_to_tell": 0}}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
