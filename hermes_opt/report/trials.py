@@ -16,7 +16,7 @@ from hermes_opt.compose.candidate import record_of_overrides
 from hermes_opt.report import alternatives
 from hermes_opt.report.vendors import RECORD
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import named_constraints
+from hermes_opt.study.objective import KEEPS_UP, named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
 SCREENED = "screened (analytic)"  # decided by the analytical tier (study key screening)
@@ -77,9 +77,10 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
             kind = "feasible"
         else:
             kind = "violates SLO"
+        reason = (why_not_feasible(constraints, record) if kind == "violates SLO" else
+                  record.get("reason", "").splitlines()[0] if record.get("reason") else "")
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "outcome": kind,
-                               "reason": record.get("reason", "").splitlines()[0]
-                               if record.get("reason") else ""}
+                               "reason": reason}
         if spec.screening.enabled:  # which fidelity decided the trial (analytic / simulator)
             row["fidelity"] = record.get("fidelity", "")
         for name in spec.space.names:
@@ -112,6 +113,29 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame.attrs["recomposed"] = recomposed["count"]
     return frame
+
+
+def why_not_feasible(constraints: dict[str, float], record: dict) -> str:
+    """A simulated trial's failed constraints in words: the SLOs first, then keeping up, then the
+    stress checks (hermes_opt.run.checks)."""
+    metrics = record.get("metrics") or {}
+    parts = []
+    for key, value in constraints.items():
+        if value <= 0 or key in ("runnable", "screened"):
+            continue
+        if key == KEEPS_UP:
+            ratio = (record.get("stability") or {}).get("completion_ratio")
+            parts.append("falls behind the demand" + (
+                f" (completes {ratio:.0%} of arrivals)" if ratio is not None else ""))
+        elif key.startswith(("headroom ", "redundancy ")):
+            check = (record.get("checks") or {}).get(key) or {}
+            parts.append(f"fails {key}" + (f" ({check['reason']})" if check.get("reason")
+                                           else ""))
+        else:
+            metric = key.split()[0]
+            shown = metrics.get(metric)
+            parts.append(f"{metric} {shown:.4g} breaks {key}" if shown is not None else key)
+    return "; ".join(parts)
 
 
 def _recomposed(spec: StudySpec, overrides: list[str], counter: dict[str, int]) -> dict | None:

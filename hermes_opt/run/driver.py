@@ -14,36 +14,19 @@ import optuna
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
+from hermes_opt.run import checks as checks_mod
 from hermes_opt.run import screen
 from hermes_opt.run.pool import Pool, StopFlag
-from hermes_opt.run.progress import Progress
-from hermes_opt.run.worker import Evaluator, JobResult, run_trial
+from hermes_opt.run.progress import Progress, RunStats
+from hermes_opt.run.worker import CHECKS, Evaluator, JobResult, run_trial
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import NAN_VIOLATION, Score, metric_or_fail, score
+from hermes_opt.study.objective import KEEPS_UP, NAN_VIOLATION, Score, metric_or_fail, score
 from hermes_opt.study.sampling import batch_seed, counted, make_sampler
 from hermes_opt.study.space import to_overrides
 
 RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
 SCREENED = "screened"  # constraint (screening studies): > 0 when the analytical tier decided it
-
-
-@dataclass(slots=True)
-class RunStats:
-    """What this driver did (for the progress line and benchmarks/opt_throughput.py)."""
-
-    trials_told: int = 0
-    jobs: int = 0  # (trial, replicate) evaluations run
-    reused: int = 0  # trials answered from an identical earlier candidate of this run
-    sim_s: float = 0.0  # summed wall time inside the evaluator, over workers
-    sim_cpu_s: float = 0.0  # summed CPU time inside the evaluator, over workers
-    driver_s: float = 0.0  # wall time of ask/suggest/tell/storage in the driver
-    driver_cpu_s: float = 0.0  # CPU time of the driver process outside evaluation
-    wall_s: float = 0.0
-    first_job_at: float = math.inf  # time.time() when the first evaluation started
-    workers: int = 1
-    interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
@@ -89,6 +72,10 @@ class Driver:
         self.asking_done = False  # n_trials reached: the last batches are told without successor
         self.rule = screen.Rule.for_spec(spec) if spec.screening.enabled else None
         self._fixed = {SCREENED: -1.0} if self.rule else {}  # trials the estimate did not decide
+        # constraints every trial carries after the study's own, in this order (run.checks)
+        self.check_keys = checks_mod.Checks(objectives=spec.objectives, constraints=(),
+                                            headroom=spec.headroom,
+                                            redundancy=spec.redundancy).keys
 
     # --- asking ------------------------------------------------------------------------
     def orphans(self) -> list[optuna.Trial]:
@@ -266,27 +253,21 @@ class Driver:
                 trial.set_user_attr("result", record)
                 trial.set_user_attr("infeasible_reason", infeasible[0].reason)
                 set_constraints(trial, {RUNNABLE: 1.0, **self._fixed,
-                                        **{c.key: NAN_VIOLATION for c in spec.constraints}})
+                                        **{c.key: NAN_VIOLATION for c in spec.constraints},
+                                        KEEPS_UP: NAN_VIOLATION,
+                                        **dict.fromkeys(self.check_keys, NAN_VIOLATION)})
                 self.study.tell(trial, [o.worst() for o in spec.objectives])
             elif screen.fidelity(results[0].summary) == screen.ANALYTIC:
                 values, constraints, metrics = screen.analytic_score(results[0].summary, spec)
                 record.update(status="screened", fidelity=screen.ANALYTIC, metrics=metrics,
                               reason=results[0].summary[screen.SCREENING]["decision"])
                 trial.set_user_attr("result", record)
-                set_constraints(trial, {RUNNABLE: -1.0, SCREENED: 1.0, **constraints})
+                # the estimate decides neither stability nor the stress checks: neutral values
+                set_constraints(trial, {RUNNABLE: -1.0, SCREENED: 1.0, **constraints, KEEPS_UP: 0.0,
+                                        **dict.fromkeys(self.check_keys, 0.0)})
                 self.study.tell(trial, values)
             else:
-                summaries = [r.summary for r in results]
-                if self.rule is not None:
-                    record["fidelity"] = screen.SIMULATOR
-                self._check_dynamic_metrics(summaries[0])
-                outcome: Score = score(summaries, spec.objectives, spec.constraints)
-                record.update(status="ok", metrics=outcome.metrics, spread=outcome.spread,
-                              price_set=summaries[0].get("price_set"),
-                              price_date=summaries[0].get("price_date"))
-                trial.set_user_attr("result", record)
-                set_constraints(trial, {RUNNABLE: -1.0, **self._fixed, **outcome.constraints})
-                self.study.tell(trial, list(outcome.values))
+                self._tell_simulated(trial, record, [r.summary for r in results])
             self.stats.trials_told += 1
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError) as err:
             if not self.multi_driver:
@@ -298,6 +279,29 @@ class Driver:
         finally:
             self.heartbeat.discard(trial._trial_id)
             self.stats.driver_s += time.perf_counter() - start
+
+    def _tell_simulated(self, trial: optuna.Trial, record: dict, summaries: list[dict]) -> None:
+        """A simulated trial: objectives and constraints from its replicates, its stability and
+        the stress checks (``run.checks``) in the record."""
+        spec = self.spec
+        checks = summaries[0].get(CHECKS) or {"constraints": {}}
+        if CHECKS in summaries[0]:  # a record, not a metric of the first replicate
+            summaries[0] = {k: v for k, v in summaries[0].items() if k != CHECKS}
+        if self.rule is not None:
+            record["fidelity"] = screen.SIMULATOR
+        self._check_dynamic_metrics(summaries[0])
+        outcome: Score = score(summaries, spec.objectives, spec.constraints)
+        record.update(status="ok", metrics=outcome.metrics, spread=outcome.spread,
+                      price_set=summaries[0].get("price_set"),
+                      price_date=summaries[0].get("price_date"),
+                      stability=checks_mod.stability_record(summaries))
+        if self.check_keys:
+            record["checks"] = {k: v for k, v in checks.items() if k != "constraints"}
+        trial.set_user_attr("result", record)
+        set_constraints(trial, {RUNNABLE: -1.0, **self._fixed, **outcome.constraints,
+                                **{k: checks["constraints"].get(k, checks_mod.NOT_CHECKED)
+                                   for k in self.check_keys}})
+        self.study.tell(trial, list(outcome.values))
 
     def _check_dynamic_metrics(self, summary: dict) -> None:
         for obj in self.spec.objectives:

@@ -39,6 +39,11 @@ def check_base(spec: StudySpec) -> None:
         check_added_keys(cfg, list(spec.base))
     except ConfigError as err:
         raise ConfigError(f"base: {err}") from None
+    arrival = str(OmegaConf.select(cfg, "workload.arrival.kind", default=""))
+    if spec.headroom > 1 and arrival == "max_load":
+        raise ConfigError(f"headroom={spec.headroom:g}: the base workload has arrival kind "
+                          f"max_load (every request at once), so there is no demand to scale; "
+                          f"use poisson, gamma, trace or closed_loop arrivals, or headroom: 1")
     group_cfgs = None
     for param in spec.space.parameters:
         if param.is_group:

@@ -5,12 +5,32 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import optuna
 from optuna.trial import TrialState
 
 from hermes_opt.study.definition import StudySpec
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What this driver did (for the progress line and benchmarks/opt_throughput.py)."""
+
+    trials_told: int = 0
+    jobs: int = 0  # (trial, replicate) evaluations run
+    reused: int = 0  # trials answered from an identical earlier candidate of this run
+    sim_s: float = 0.0  # summed wall time inside the evaluator, over workers
+    sim_cpu_s: float = 0.0  # summed CPU time inside the evaluator, over workers
+    driver_s: float = 0.0  # wall time of ask/suggest/tell/storage in the driver
+    driver_cpu_s: float = 0.0  # CPU time of the driver process outside evaluation
+    wall_s: float = 0.0
+    assess_s: float = 0.0  # the assessment after the trials (hermes_opt.run.assess)
+    first_job_at: float = math.inf  # time.time() when the first evaluation started
+    workers: int = 1
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
 
 WIDTH = 20
 

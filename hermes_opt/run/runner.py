@@ -22,18 +22,21 @@ import dataclasses
 import signal
 import sys
 import threading
+import time
 import warnings
 from typing import Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hermes_opt.run.assess import MULTIPLES, assess
 from hermes_opt.run.capacity import with_capacity
-from hermes_opt.run.driver import Driver, RunStats
+from hermes_opt.run.checks import Checks
+from hermes_opt.run.driver import Driver
 from hermes_opt.run.pool import Pool
 from hermes_opt.run.preflight import resolve_evaluator
-from hermes_opt.run.progress import Progress, space_line
-from hermes_opt.run.worker import Evaluator
+from hermes_opt.run.progress import Progress, RunStats, space_line
+from hermes_opt.run.worker import Evaluator, Simulate
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, to_raw
 from hermes_opt.study.sampling import counted, open_study
@@ -79,6 +82,9 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
     multi_driver = not storage_mod.is_sqlite(url)
     # a capacity objective turns each replicate into a bisection on the arrival rate
     evaluator = with_capacity(spec, evaluator or resolve_evaluator(spec.evaluator))
+    if spec.stress_checked and isinstance(evaluator, Simulate):
+        evaluator = Simulate(checks=Checks(objectives=spec.objectives, constraints=spec.constraints,
+                                           headroom=spec.headroom, redundancy=spec.redundancy))
     # Workers boot (interpreter + simulator imports, ~1 s) while the storage and study open.
     with make_pool(spec, n_jobs or spec.n_jobs) as pool:
         storage = storage_mod.open_storage(url, heartbeat_interval_s=spec.heartbeat_interval_s,
@@ -109,12 +115,35 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                 driver = Driver(run_spec, study, pool, heartbeat, evaluator, progress, stop,
                                 multi_driver, storage)
                 stats = driver.run()
+                if not stats.interrupted and not below:
+                    _assess(run_spec, study, pool, stop, progress, stats)
             if run_spec is not spec and not below and not stats.interrupted and all(
                     t.state.is_finished() for t in counted(study.get_trials(deepcopy=False))):
                 progress.note(f"space exhausted: all {points:,} points evaluated; stopping "
                               f"before n_trials={spec.n_trials:,}")
             progress.done(study, stats)
     return study, stats
+
+
+def _assess(spec: StudySpec, study: optuna.Study, pool: Any, stop: _Stop, progress: Progress,
+            stats: RunStats) -> None:
+    """The decision's measurements (hermes_opt.run.assess) on the study's own pool."""
+    tic = time.perf_counter()
+    progress.note("assessing the recommendation: measuring the headroom of the best "
+                  "configurations and sizing for " + ", ".join(f"{m:g}x" for m in MULTIPLES[1:])
+                  + " the demand")
+    result = assess(spec, study, pool, stop)
+    if result is None:
+        stats.interrupted = True
+        progress.note("interrupted while assessing; the trials are saved and the next run "
+                      "measures again")
+        return
+    stats.assess_s = time.perf_counter() - tic
+    if result.get("skipped"):
+        progress.note(f"assessment skipped: {result['skipped']}")
+    else:
+        progress.note(f"assessed {len(result['candidates'])} configurations in "
+                      f"{stats.assess_s:.0f}s")
 
 
 def make_pool(spec: StudySpec, n_jobs: int | None) -> Any:

@@ -162,6 +162,13 @@ class ScreenedEvaluator:
                               **({"estimate": _key_figures(analytic)} if analytic else {})}
         return summary
 
+    def after(self, prepared: Screened, summaries: list[dict], seeds: list[int]) -> dict | None:
+        """The inner evaluator's stress checks for a simulated trial (none for a screened one)."""
+        after = getattr(self.inner, "after", None)
+        if prepared.decision or after is None or prepared.inner_prepared is None:
+            return None
+        return after(prepared.inner_prepared, summaries, seeds)
+
     def deployment(self, prepared: Screened) -> dict | None:
         return prepared.candidate.deployment
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from hermes_opt.compose import candidate as candidate_mod
 from hermes_opt.compose.candidate import Candidate
 from hermes_opt.compose.evaluate import simulate_candidate
+from hermes_opt.run.checks import NOT_CHECKED, Checks, extended, replace_config
 from hermes_opt.study.objective import Budget
 from sim.errors import ConfigError
 
@@ -49,6 +50,7 @@ class JobResult:
 
 
 Evaluator = Callable[[list[str], int, "Budget | None"], dict]
+CHECKS = "checks"  # summary key of the first replicate: the stress checks (run.checks)
 
 
 @runtime_checkable
@@ -90,18 +92,36 @@ def prepared_candidate(overrides: list[str], budget: Budget | None) -> Candidate
     return candidate
 
 
+@dataclass(frozen=True, slots=True)
 class Simulate:
-    """The default evaluator: the real simulator, priced (the ``hermes-sim`` JSON summary).
-    Stateless, so one module-level instance travels to every worker."""
+    """The default evaluator: the real simulator, priced (the ``hermes-sim`` JSON summary). A run
+    too short to tell whether the deployment keeps up is extended (``run.checks.extended``);
+    ``checks``: the study's headroom and redundancy (``run.checks.Checks``), simulated after the
+    replicates by ``after``. Without checks it is the module-level instance, pickled by name."""
+
+    checks: Checks | None = None
 
     def prepare(self, overrides: list[str], budget: Budget | None) -> Candidate:
         return prepared_candidate(overrides, budget)
 
     def run(self, prepared: Candidate, seed: int) -> dict:
         try:
-            return simulate_candidate(prepared, int(seed))
+            summary = simulate_candidate(prepared, int(seed))
+            return extended(prepared, summary, lambda config: simulate_candidate(
+                replace_config(prepared, config), int(seed)))
         except ConfigError as err:  # found only while simulating: still a property of the candidate
             raise Infeasible(str(err)) from None
+
+    def after(self, prepared: Candidate, summaries: list[dict], seeds: list[int]) -> dict | None:
+        """The stress checks, once every replicate ran (None without checks)."""
+        if self.checks is None or not self.checks.keys:
+            return None
+        try:
+            return self.checks.run(prepared, summaries, seeds, lambda config, seed: self.run(
+                replace_config(prepared, config), seed))
+        except Infeasible as err:  # a stressed variant that cannot run fails its check
+            return {"constraints": {k: NOT_CHECKED for k in self.checks.keys},
+                    **{k: {"checked": False, "reason": str(err)} for k in self.checks.keys}}
 
     def deployment(self, prepared: Candidate) -> dict | None:
         return prepared.deployment
@@ -110,8 +130,10 @@ class Simulate:
         """One seed, composed on its own (benchmarks, the capacity bisection)."""
         return self.run(self.prepare(overrides, budget), seed)
 
-    def __reduce__(self) -> str:
-        return "simulate_overrides"  # pickles as the module-level instance
+    def __reduce__(self) -> Any:
+        if self.checks is None:
+            return "simulate_overrides"  # pickles as the module-level instance
+        return (Simulate, (self.checks,))
 
 
 simulate_overrides = Simulate()
@@ -145,6 +167,19 @@ def run_trial(evaluator: Evaluator | TrialEvaluator, trial_number: int, override
             result = replace(result, sim_s=result.sim_s + first.sim_s,
                              cpu_s=result.cpu_s + first.cpu_s, started_s=first.started_s)
         results.append(result)
+    after = getattr(evaluator, "after", None)
+    if after is not None and all(r.status == "ok" for r in results):
+        # the stress checks (headroom, redundancy) ride on the first replicate's summary, timed
+        # with it, so the driver tells the trial once with everything
+        summaries = [r.summary for r in results]
+        checked = _timed(trial_number, 0, lambda: {CHECKS: after(prepared, summaries, seeds)},
+                         deployment)
+        if checked.status != "ok":
+            return [replace(checked, replicate=r) for r in range(len(seeds))]
+        if checked.summary[CHECKS] is not None:
+            head = results[0]
+            results[0] = replace(head, summary={**head.summary, CHECKS: checked.summary[CHECKS]},
+                                 sim_s=head.sim_s + checked.sim_s, cpu_s=head.cpu_s + checked.cpu_s)
     return results
 
 

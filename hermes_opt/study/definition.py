@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from hermes_opt.compose import catalog
-from hermes_opt.study.execution import ExecutorSpec, ScreeningSpec, parse_executor, parse_screening
+from hermes_opt.study.args import apply_override, merge_overrides
+from hermes_opt.study.execution import (
+    CapacitySpec,
+    ExecutorSpec,
+    ScreeningSpec,
+    parse_executor,
+    parse_screening,
+)
 from hermes_opt.study.objective import (
     SLO_TOKENS_PER_USD,
     Budget,
@@ -38,7 +44,10 @@ RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s",
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
                 "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
                 "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
-                "grace_period_s", "capacity", "n_startup_trials", "screening", "executor")
+                "grace_period_s", "capacity", "n_startup_trials", "screening", "executor",
+                "headroom", "redundancy")
+MAX_HEADROOM = 10.0
+REDUNDANCY_CHOICES = ("none", "n+1")
 
 
 def nsga2_population(batch_size: int) -> int:
@@ -61,21 +70,6 @@ def kind(name: str) -> str:
     except Exception:  # a malformed file: load() gives the precise message
         return "optimization"
     return str(node.get("kind", "optimization")) if isinstance(node, DictConfig) else "optimization"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CapacitySpec:
-    """Capacity mode: the highest arrival rate at which a deployment still meets the SLOs."""
-
-    param: str = "workload.arrival.rate_per_s"
-    low: float = 0.5
-    high: float = 64.0
-    rel_tol: float = 0.05
-
-    def __post_init__(self) -> None:
-        require(0 < self.low < self.high, "capacity.low", self.low,
-                f"must be > 0 and < capacity.high={self.high}")
-        require(0 < self.rel_tol < 1, "capacity.rel_tol", self.rel_tol, "must be in (0, 1)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +109,10 @@ class StudySpec:
     capacity: CapacitySpec = field(default_factory=CapacitySpec)
     screening: ScreeningSpec = field(default_factory=ScreeningSpec)  # hermes_opt.study.execution
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    # the SLOs must also hold at headroom x the demand, and with one replica of every pool down
+    # (redundancy: n+1); hermes_opt.run.checks
+    headroom: float = 1.0
+    redundancy: str = "none"
 
     def __post_init__(self) -> None:
         require(bool(self.name) and "/" not in self.name, "name", self.name,
@@ -150,6 +148,22 @@ class StudySpec:
                 True, "not available with the capacity_tokens_per_usd objective")
         if self.evaluator is not None:
             require(":" in self.evaluator, "evaluator", self.evaluator, "must be 'module:function'")
+        require(isinstance(self.headroom, (int, float)) and not isinstance(self.headroom, bool)
+                and 1 <= self.headroom <= MAX_HEADROOM, "headroom", self.headroom,
+                f"must be a number in 1..{MAX_HEADROOM:g} (1.3 = the SLOs hold at 1.3x the "
+                f"demand; 1 = no headroom check)")
+        require(self.redundancy in REDUNDANCY_CHOICES, "redundancy", self.redundancy,
+                f"allowed: {', '.join(REDUNDANCY_CHOICES)}")
+        if self.stress_checked:
+            require(self.evaluator is None, "evaluator", self.evaluator,
+                    "headroom and redundancy checks need the built-in simulator (evaluator: null)")
+            require(not any(o.metric.startswith("capacity_") for o in self.objectives),
+                    "headroom", self.headroom, "not available with a capacity objective (it "
+                    "measures the headroom itself)")
+
+    @property
+    def stress_checked(self) -> bool:
+        return self.headroom > 1 or self.redundancy != "none"
 
     @property
     def multi_objective(self) -> bool:
@@ -194,6 +208,8 @@ class StudySpec:
             **({"n_startup_trials": self.n_startup_trials}
                if self.n_startup_trials is not None else {}),
             **({"screening": self.screening.definition()} if self.screening.enabled else {}),
+            **({"headroom": self.headroom} if self.headroom != 1 else {}),
+            **({"redundancy": self.redundancy} if self.redundancy != "none" else {}),
         }
 
     @property
@@ -251,7 +267,7 @@ def load(name: str = "default", overrides: list[str] | None = None, *,
     raw = OmegaConf.to_container(node, resolve=True)
     study_args, sim_args = split_overrides(list(overrides or []))
     for arg in study_args:
-        _apply_override(raw, arg)
+        apply_override(raw, arg)
     raw["base"] = merge_overrides(list(raw.get("base") or []), sim_args)
     raw.setdefault("name", path.stem)
     if without_space:
@@ -263,38 +279,6 @@ def load(name: str = "default", overrides: list[str] | None = None, *,
                 "hermes-sim <overrides>; for the highest arrival rate meeting the SLOs, "
                 "hermes-opt capacity)")
     return from_dict(raw)
-
-
-def merge_overrides(base: list[str], extra: list[str]) -> list[str]:
-    """``base`` with ``extra`` applied: a key given again replaces its earlier value in place
-    (so the replay command never names a key twice), new keys are appended."""
-    merged = list(base)
-    for arg in extra:
-        key = arg.split("=", 1)[0]
-        same = [i for i, b in enumerate(merged) if b.split("=", 1)[0] == key]
-        if same:
-            merged[same[0]] = arg
-        else:
-            merged.append(arg)
-    return merged
-
-
-def _apply_override(raw: dict, arg: str) -> None:
-    key, _, text = arg.partition("=")
-    try:
-        value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"{key}={text!r}: {str(err).splitlines()[0]}") from None
-    parts = key.split(".")
-    if parts[0] == "space" and len(parts) > 2:
-        # parameter names contain dots (cluster.tp): the last part is the field
-        raw.setdefault("space", {}).setdefault(".".join(parts[1:-1]), {})[parts[-1]] = value
-        return
-    node = raw
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        require(isinstance(node, dict), key, text, f"{part} is not a mapping")
-    node[parts[-1]] = value
 
 
 def from_dict(raw: dict) -> StudySpec:
@@ -322,19 +306,7 @@ def from_dict(raw: dict) -> StudySpec:
     if budget:
         unknown_b = sorted(set(budget) - {"max_usd_per_hour", "max_devices"})
         require(not unknown_b, "budget", unknown_b, "allowed: max_usd_per_hour, max_devices")
-    report = raw.get("report") or {}
-    require(isinstance(report, dict), "report", report,
-            "must be {top_k: <int>, pareto: [x, y], compare: [metric, ...]}")
-    unknown_r = sorted(set(report) - {"top_k", "pareto", "compare"})
-    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto, compare")
-    compare = report.get("compare") or []
-    require(isinstance(compare, (list, tuple)) and len(compare) <= 12, "report.compare", compare,
-            "must be a list of at most 12 metric names, e.g. [e2e_ms.p50, e2e_ms.p99]")
-    compare = tuple(check_metric(m, f"report.compare[{i}]") for i, m in enumerate(compare))
-    pareto = report.get("pareto") or []
-    require(isinstance(pareto, (list, tuple)) and len(pareto) in (0, 2), "report.pareto", pareto,
-            "must be two metric names [x, y], e.g. [ttft_ms.p99, slo_tokens_per_usd]")
-    pareto = tuple(check_metric(m, f"report.pareto[{i}]") for i, m in enumerate(pareto))
+    report, pareto, compare = _parse_report(raw.get("report"))
     capacity = raw.get("capacity") or {}
     param_names = set((raw.get("space") or {}).keys())
     for b in base:  # a parameter also fixed in the base would be silently overridden
@@ -357,9 +329,28 @@ def from_dict(raw: dict) -> StudySpec:
             heartbeat_interval_s=raw.get("heartbeat_interval_s", 10),
             grace_period_s=raw.get("grace_period_s", 60),
             capacity=CapacitySpec(**capacity), screening=parse_screening(raw.get("screening")),
-            executor=parse_executor(raw.get("executor")))
+            executor=parse_executor(raw.get("executor")),
+            headroom=raw.get("headroom", 1.0), redundancy=str(raw.get("redundancy", "none")))
     except TypeError as err:
         raise ConfigError(f"study: {err}") from None
+
+
+def _parse_report(report: Any) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
+    """The ``report`` section: (the mapping, pareto axes, compare metrics)."""
+    report = report or {}
+    require(isinstance(report, dict), "report", report,
+            "must be {top_k: <int>, pareto: [x, y], compare: [metric, ...]}")
+    unknown_r = sorted(set(report) - {"top_k", "pareto", "compare"})
+    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto, compare")
+    compare = report.get("compare") or []
+    require(isinstance(compare, (list, tuple)) and len(compare) <= 12, "report.compare", compare,
+            "must be a list of at most 12 metric names, e.g. [e2e_ms.p50, e2e_ms.p99]")
+    compare = tuple(check_metric(m, f"report.compare[{i}]") for i, m in enumerate(compare))
+    pareto = report.get("pareto") or []
+    require(isinstance(pareto, (list, tuple)) and len(pareto) in (0, 2), "report.pareto", pareto,
+            "must be two metric names [x, y], e.g. [ttft_ms.p99, slo_tokens_per_usd]")
+    pareto = tuple(check_metric(m, f"report.pareto[{i}]") for i, m in enumerate(pareto))
+    return report, pareto, compare
 
 
 def to_raw(spec: StudySpec) -> dict[str, Any]:
@@ -395,4 +386,5 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
         "capacity": {"param": spec.capacity.param, "low": spec.capacity.low,
                      "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},
         "screening": spec.screening.to_raw(), "executor": spec.executor.to_raw(),
+        "headroom": spec.headroom, "redundancy": spec.redundancy,
     }

@@ -97,3 +97,18 @@ def parse_executor(raw: Any) -> ExecutorSpec:
     unknown = sorted(set(raw) - {"kind", "address"})
     require(not unknown, "executor", unknown, "allowed: kind, address")
     return ExecutorSpec(kind=raw.get("kind", "loky"), address=raw.get("address"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapacitySpec:
+    """Capacity mode: the highest arrival rate at which a deployment still meets the SLOs."""
+
+    param: str = "workload.arrival.rate_per_s"
+    low: float = 0.5
+    high: float = 64.0
+    rel_tol: float = 0.05
+
+    def __post_init__(self) -> None:
+        require(0 < self.low < self.high, "capacity.low", self.low,
+                f"must be > 0 and < capacity.high={self.high}")
+        require(0 < self.rel_tol < 1, "capacity.rel_tol", self.rel_tol, "must be in (0, 1)")

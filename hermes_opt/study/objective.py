@@ -20,6 +20,9 @@ import numpy as np
 from sim.errors import ConfigError, require
 
 SLO_TOKENS_PER_USD = "slo_tokens_per_usd"
+# Constraint every trial carries: the deployment keeps up with its demand (sim.metrics.stability)
+KEEPS_UP = "keeps_up"
+UNDECIDED_VIOLATION = 1.0  # a run too short to tell, or with nothing completed
 DIRECTIONS = ("maximize", "minimize")
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ttfat_ms")  # ttfat: reasoning workloads
 STATS = ("mean", "p50", "p90", "p99")
@@ -225,7 +228,26 @@ def score(summaries: list[dict], objectives: tuple[Objective, ...],
         value = means[obj.metric]
         values.append(obj.worst() if math.isnan(value) else value)
     violations = {c.key: c.violation(means[c.metric]) for c in constraints}
+    violations[KEEPS_UP] = keeps_up_violation(summaries)
     return Score(values=tuple(values), constraints=violations, metrics=means, spread=spread)
+
+
+def keeps_up_violation(summaries: list[dict]) -> float:
+    """The ``keeps_up`` constraint over replicates (the worst one): (1 - tolerance) - completion
+    ratio when the run could tell (<= 0: it keeps up), ``UNDECIDED_VIOLATION`` when it could not
+    or nothing completed, -1 for a burst (no demand rate) or a summary without the check (a
+    custom evaluator's)."""
+    worst = -1.0
+    for summary in summaries:
+        stability = (summary.get("steady_state") or {}).get("stability")
+        if not stability or stability["status"] == "burst":
+            continue
+        if stability["status"] in ("keeps_up", "falls_behind"):
+            value = (1 - stability["tolerance"]) - stability["completion_ratio"]
+        else:
+            value = UNDECIDED_VIOLATION
+        worst = max(worst, value)
+    return worst
 
 
 def named_constraints(trial: Any) -> dict[str, float]:

@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 def _import_runtime() -> None:
     """Import Optuna and the study code when a sweep is built, not at module load: Hydra's plugin
     scan imports this module on every ``hermes-sim`` start, and these imports are ~0.8 s of it."""
-    global optuna, NAN_VIOLATION, score, RUNNABLE, batch_seed, make_sampler, Parameter
+    global optuna, NAN_VIOLATION, KEEPS_UP, score, RUNNABLE, batch_seed, make_sampler, Parameter
     global SearchSpace, to_overrides, StudySpec, from_dict, Infeasible, check_feasible
     import optuna  # noqa: F811
 
     from hermes_opt.run.driver import RUNNABLE
     from hermes_opt.run.worker import Infeasible, check_feasible
     from hermes_opt.study.definition import StudySpec, from_dict  # noqa: F811
-    from hermes_opt.study.objective import NAN_VIOLATION, score
+    from hermes_opt.study.objective import KEEPS_UP, NAN_VIOLATION, score
     from hermes_opt.study.sampling import batch_seed, make_sampler
     from hermes_opt.study.space import Parameter, SearchSpace, to_overrides  # noqa: F811
 
@@ -140,6 +140,7 @@ class HermesOptunaSweeper(Sweeper):
         trial.set_constraint(RUNNABLE, 1.0)
         for c in spec.constraints:
             trial.set_constraint(c.key, NAN_VIOLATION)
+        trial.set_constraint(KEEPS_UP, NAN_VIOLATION)  # every told trial carries the same keys
         study.tell(trial, [o.worst() for o in spec.objectives])
         log.info(f"trial {trial.number} infeasible: {reason}")
 

@@ -47,13 +47,24 @@ def builds(monkeypatch):
 
 
 @pytest.mark.parametrize("screening", [False, True])
-def test_one_simconfig_build_per_evaluated_trial(tmp_path, builds, screening):
+def test_one_simconfig_build_per_evaluated_trial(tmp_path, builds, screening, monkeypatch):
     spec = real_spec(tmp_path, f"once_{screening}",
                      screening={"enabled": screening, "margin": 0.5})
+    during_trials = []
+    real_assess = runner.assess
+
+    def counted_assess(*args):  # the assessment after the trials composes its own probes
+        during_trials.append(len(builds))
+        return real_assess(*args)
+    monkeypatch.setattr(runner, "assess", counted_assess)
     study, stats = runner.run_study(spec, progress_stream=None)
     evaluated = stats.trials_told - stats.reused  # repeats are answered from the first one
     assert stats.trials_told == 9 and evaluated >= 3
-    assert len(builds) == evaluated  # not replicates x trials, not 2-3 per trial
+    assert during_trials == [evaluated]  # not replicates x trials, not 2-3 per trial
+    # the assessment builds each measured candidate once in this process (cached), plus one
+    # per resized deployment it probes
+    measured = len(study.user_attrs["assessment"].get("candidates", []))
+    assert len(builds) - evaluated <= measured + 2
     stored = [t.user_attrs["result"] for t in study.trials]
     # every trial that composed carries its record; over-budget ones too (they composed)
     assert all(r["deployment"]["layout"] for r in stored if r["status"] != "error")

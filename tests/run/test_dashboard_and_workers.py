@@ -40,7 +40,9 @@ def test_every_told_trial_carries_the_dashboard_constraints_list(tmp_path):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 4
-    keys = ["runnable", "ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"]
+    # the default study's: its SLOs, keeping up, then its headroom and redundancy checks
+    keys = ["runnable", "ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50", "keeps_up",
+            "headroom 1.25x", "redundancy n+1"]
     for t in complete:
         listed = t.system_attrs["constraints"]  # optuna.samplers._base._CONSTRAINTS_KEY
         assert isinstance(listed, list) and len(listed) == len(keys)
