@@ -119,16 +119,22 @@ def why_not_feasible(constraints: dict[str, float], record: dict) -> str:
     """A simulated trial's failed constraints in words: the SLOs first, then keeping up, then the
     stress checks (hermes_opt.run.checks)."""
     metrics = record.get("metrics") or {}
+    checks = record.get("checks") or {}
+    failed = {k: v for k, v in constraints.items() if v > 0 and k not in ("runnable", "screened")}
+    if any(not k.startswith(("headroom ", "redundancy ")) for k in failed):
+        # a check not simulated because the trial fails at the demand says nothing more
+        failed = {k: v for k, v in failed.items() if (checks.get(k) or {}).get("checked", True)
+                  or not k.startswith(("headroom ", "redundancy "))}
+    order = sorted(failed, key=lambda k: (k.startswith(("headroom ", "redundancy ")),
+                                          k == KEEPS_UP, k))
     parts = []
-    for key, value in constraints.items():
-        if value <= 0 or key in ("runnable", "screened"):
-            continue
+    for key in order:
         if key == KEEPS_UP:
             ratio = (record.get("stability") or {}).get("completion_ratio")
             parts.append("falls behind the demand" + (
                 f" (completes {ratio:.0%} of arrivals)" if ratio is not None else ""))
         elif key.startswith(("headroom ", "redundancy ")):
-            check = (record.get("checks") or {}).get(key) or {}
+            check = checks.get(key) or {}
             parts.append(f"fails {key}" + (f" ({check['reason']})" if check.get("reason")
                                            else ""))
         else:
