@@ -12,6 +12,7 @@ the breakdown says so (``notes``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -21,6 +22,11 @@ from sim.hardware.specs import DeviceKind
 from sim.kvstore.specs import KVStoreMode
 
 GB = 1e9
+# What kind of price an entry is (``usd_per_hour.<hardware>.kind``): a list price paid by the hour,
+# a committed-use or reserved rate, a spot/preemptible rate, a capacity-block booking, or a
+# total-cost-of-ownership estimate of owning the hardware. A buyer weighs them differently, so the
+# report names the kind next to the price.
+PRICE_KINDS = ("on_demand", "reserved", "spot", "capacity_block", "tco")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,10 @@ def deployment_cost(config: SimConfig, pricing: DictConfig) -> CostBreakdown:
             raise ConfigError(f"pricing={pricing.name!r}: usd_per_hour.{name}.unit={unit!r}: allowed: "
                               f"device (GPUs, accelerators, TPUs; per device), instance (CPU "
                               f"hardware only; one CPU-only instance per replica)")
+        kind = prices[name].get("kind")
+        if kind is not None and kind not in PRICE_KINDS:
+            raise ConfigError(f"pricing={pricing.name!r}: usd_per_hour.{name}.kind={kind!r}: "
+                              f"allowed: {', '.join(PRICE_KINDS)}")
         # GPU prices include their host CPUs; a CPU pool pays one CPU-only instance per replica
         parts[pool.name] = float(prices[name].value) * pool.num_devices
     memory = pricing.get("memory_usd_per_gb_hour") or {}
@@ -71,3 +81,20 @@ def deployment_cost(config: SimConfig, pricing: DictConfig) -> CostBreakdown:
     return CostBreakdown(usd_per_hour=sum(parts.values()), parts=parts,
                          price_set=str(pricing.name), price_date=str(pricing.date),
                          notes=tuple(notes))
+
+
+def price_record(pricing: DictConfig, hardware_name: str) -> dict[str, Any] | None:
+    """Where one hardware kind's price comes from, as plain JSON (the deployment record's per-pool
+    ``price``): the set, the $/hour per unit, its provider, product, date observed, kind and trust
+    grade. None when the set does not price the hardware (the cost check reports that)."""
+    entry = (pricing.get("usd_per_hour") or {}).get(hardware_name)
+    if entry is None:
+        return None
+
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        return None if value is None else str(value)
+    return {"set": str(pricing.name), "set_date": str(pricing.get("date")),
+            "usd_per_hour": float(entry.value), "unit": str(entry.get("unit") or "device"),
+            "provider": text("provider"), "product": text("product"),
+            "date_observed": text("date_observed"), "kind": text("kind"), "trust": text("trust")}

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from hermes_opt.compose.pricing import PRICE_KINDS
+
 CONF = Path(__file__).resolve().parents[2] / "hermes_opt" / "conf"
 PRICE_SETS = sorted((CONF / "pricing").glob("*.yaml"))
 HARDWARE = {p.stem: OmegaConf.load(p) for p in (CONF / "hardware").glob("*.yaml")}
@@ -21,6 +23,7 @@ MIXED = "mixed"
 UNITS = {"device", "instance"}
 LEGACY_PER_SOCKET = {"ondemand_2026_11"}  # CPU entries priced per socket; values pinned by the default study
 KV_TIERS = {"hbm", "dram", "cxl", "ssd", "remote"}
+TRUST = ("A", "B", "C", "D")  # as in hardware.csv; D = estimate or proxy
 
 
 def _load(path: Path):
@@ -69,6 +72,9 @@ def test_device_prices_have_value_source_date_and_provider(path):
                 f"{where}.provider={entry['provider']!r} is not the set's provider ({sorted(allowed)})")
         unit = entry.get("unit", "device")
         assert unit in UNITS, f"{where}.unit={unit!r} must be one of {sorted(UNITS)}"
+        assert entry.get("kind") in PRICE_KINDS, (
+            f"{where}.kind={entry.get('kind')!r} must be one of {PRICE_KINDS} (the report names it)")
+        assert str(entry.get("trust") or "") in TRUST, f"{where}.trust must be one of {TRUST}"
 
 
 @pytest.mark.parametrize("path", PRICE_SETS, ids=lambda p: p.stem)
