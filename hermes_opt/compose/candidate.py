@@ -18,9 +18,11 @@ key of the ``hermes-sim`` JSON and of each stored trial) holds:
   ({median_pct, p90_pct, n, validated_on, pool}; docs/engines.md), None without the engine model;
 * ``num_devices``, ``num_accelerators``;
 * ``pools``: per pool its role, hardware, vendor, devices, replicas, parallelism, number formats,
-  batching policy, cost model, calibration profile and (LLM pools) the precision plan, the
-  serving ``engine`` ("vllm 0.11") and ``efficiency`` (the table entry used, its fallback step
-  and error band).
+  batching policy, cost model, calibration profile, ``price`` (``compose.pricing.price_record``:
+  set, $/hour per unit, provider, product, date observed, kind, trust) and (LLM pools) the
+  precision plan, the serving ``engine`` ("vllm 0.11"), its ``scheduler`` settings (max_num_seqs,
+  max_batched_tokens, chunk_size_tokens, gpu_memory_utilization) and ``efficiency`` (the table
+  entry used, its fallback step and error band).
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
     if pool.role in LLM_ROLES:
         out["precision"] = pool.precision.summary()
         out["engine"] = pool.engine or None
+        sched = pool.scheduler  # the engine settings a buyer configures (the report's engine flags)
+        out["scheduler"] = {"max_num_seqs": sched.max_num_seqs,
+                            "max_batched_tokens": sched.max_batched_tokens,
+                            "chunk_size_tokens": sched.chunk_size_tokens,
+                            "gpu_memory_utilization": sched.gpu_memory_utilization}
         provenance = dict(pool.cost_model.provenance)
         if provenance:  # the engine-efficiency entry used, its fallback step and error band
             out["efficiency"] = provenance
@@ -153,6 +160,9 @@ def offered_rate(cfg: DictConfig) -> float | None:
 def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
     """The deployment record (module docstring) of a built config's pools."""
     pools = [pool_record(p) for p in pool_specs]
+    pricing_cfg = cfg.get("pricing")
+    for pool in pools:  # where each pool's price comes from (None: the set does not price it)
+        pool["price"] = pricing.price_record(pricing_cfg, pool["hardware"]) if pricing_cfg else None
     return {"vendor": vendor_label(pools), "layout": layout_line(pools),
             "error_band": widest_band(pools),
             "offered_rate_per_s": offered_rate(cfg),
