@@ -36,6 +36,8 @@ PARAMS = {
     "cluster.weight_dtype": "Weight precision", "cluster.kv_dtype": "KV precision",
     "scheduler": "Scheduler", "deployment.architecture": "Architecture",
     "deployment.total_devices": "Devices", "deployment.prefill.devices": "Prefill devices",
+    "scheduler.max_num_seqs": "Max sequences", "scheduler.chunk_size_tokens": "Chunk (tokens)",
+    "scheduler.max_batched_tokens": "Token budget",
 }
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
 

@@ -28,7 +28,7 @@ TOKENS_PER_S = ("metric:steady_state.goodput_output_tokens_per_s",
                 "metric:goodput_output_tokens_per_s", "metric:output_tokens_per_s")
 
 
-def _num(row: pd.Series, column: str) -> float:
+def number(row: pd.Series, column: str) -> float:
     value = row.get(column, math.nan)
     try:
         return float(value)
@@ -38,9 +38,9 @@ def _num(row: pd.Series, column: str) -> float:
 
 def usd_per_million_tokens(row: pd.Series) -> tuple[float, str]:
     """($ per million output tokens, which throughput it used): $/hour / (tokens/hour / 1e6)."""
-    cost = _num(row, "metric:cost_usd_per_hour")
+    cost = number(row, "metric:cost_usd_per_hour")
     for column in TOKENS_PER_S:
-        tps = _num(row, column)
+        tps = number(row, column)
         if not math.isnan(tps) and tps > 0 and not math.isnan(cost):
             what = ("SLO-meeting output tokens (steady state)" if "steady_state" in column else
                     "SLO-meeting output tokens" if "goodput" in column else "output tokens")
@@ -50,7 +50,7 @@ def usd_per_million_tokens(row: pd.Series) -> tuple[float, str]:
 
 def tokens_per_accelerator(row: pd.Series) -> float:
     """Output tokens per second per GPU/accelerator (CPU hosts not counted)."""
-    tps, n = _num(row, "metric:output_tokens_per_s"), _num(row, "metric:num_accelerators")
+    tps, n = number(row, "metric:output_tokens_per_s"), number(row, "metric:num_accelerators")
     return tps / n if not math.isnan(tps) and not math.isnan(n) and n > 0 else math.nan
 
 
@@ -58,13 +58,13 @@ def slo_margins(spec: StudySpec, row: pd.Series) -> list[str]:
     """"p99 TTFT 139 ms against 1000 ms (86% margin)" per constraint."""
     out = []
     for c in spec.constraints:
-        value = _num(row, f"metric:{c.metric}")
+        value = number(row, f"metric:{c.metric}")
         if math.isnan(value):
             continue
         u = unit(c.metric)
         margin = ((c.bound - value) if c.op == "<=" else (value - c.bound)) / abs(c.bound or 1)
         label = metric_label(c.metric).replace(" (ms)", "")
-        std = fmt_spread(value, _num(row, f"std:{c.metric}"), spec.replicates)
+        std = fmt_spread(value, number(row, f"std:{c.metric}"), spec.replicates)
         out.append(f"{label} {std}{u} against {fmt(c.bound)}{u} ({margin:.0%} margin)")
     return out
 
@@ -76,7 +76,7 @@ def deployment_overrides(row: pd.Series) -> list[str]:
 
 
 def headroom(spec: StudySpec, row: pd.Series) -> str:
-    capacity = _num(row, "metric:capacity_rate_per_s")
+    capacity = number(row, "metric:capacity_rate_per_s")
     offered = vendors.offered_rate(row)
     if not math.isnan(capacity) and offered:
         return (f"Headroom: it sustains {fmt(capacity)} requests/s within the SLOs against the "
@@ -134,18 +134,18 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
     where = lay.description if lay is not None else ", ".join(
         f"{n}={best.get(f'param:{n}')}" for n in spec.space.names)
     settings = [f"{n}={best.get(f'range:{n}', best.get(f'param:{n}'))}" for n in spec.space.names
-                if not _is_layout_param(n) and _present(best.get(f"param:{n}"))]
+                if not is_layout_param(n) and present(best.get(f"param:{n}"))]
     first = spec.objectives[0]
     seeds = len(spec.replicate_seeds)
     objective = fmt_spread(best[f"objective:{first.metric}"],
-                           _num(best, f"std:{first.metric}"), spec.replicates)
+                           number(best, f"std:{first.metric}"), spec.replicates)
     spread = (f"mean ± std over {seeds} workload seeds" if seeds > 1 else
               "one workload seed, so no replicate spread was measured")
     usd_m, tokens = usd_per_million_tokens(best)
     parts = [f"Recommendation: deploy {where} (trial {int(best.trial)}"
              + (f"; {', '.join(settings)}" if settings else "") + ")."]
     per_gpu = tokens_per_accelerator(best)
-    parts.append(f"It costs ${fmt(_num(best, 'metric:cost_usd_per_hour'))}/hour"
+    parts.append(f"It costs ${fmt(number(best, 'metric:cost_usd_per_hour'))}/hour"
                  + (f", ${usd_m:.3g} per million {tokens}" if not math.isnan(usd_m) else "")
                  + (f", {per_gpu:,.0f} output tokens/s per accelerator" if not math.isnan(per_gpu)
                     else "")
@@ -158,32 +158,32 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
     parts.append(f"Confidence: {note}.")
     if len(top) > 1:
         runner_up = top.iloc[1]
-        gap = _num(runner_up, f"objective:{first.metric}") / _num(best, f"objective:{first.metric}") - 1
+        gap = number(runner_up, f"objective:{first.metric}") / number(best, f"objective:{first.metric}") - 1
         lay2 = vendors.layout(runner_up)
         # the same layout is a distinct alternative through its settings and latencies: say so
-        differs = [f"{n}={_value(runner_up.get(f'param:{n}'))}" for n in spec.space.names
-                   if not _is_layout_param(n) and _present(runner_up.get(f"param:{n}"))
+        differs = [f"{n}={plain_value(runner_up.get(f'param:{n}'))}" for n in spec.space.names
+                   if not is_layout_param(n) and present(runner_up.get(f"param:{n}"))
                    and str(runner_up.get(f"param:{n}")) != str(best.get(f"param:{n}"))]
         same = lay2 is not None and lay is not None and lay2.description == lay.description
-        ttft = _num(runner_up, "metric:ttft_ms.p99")
+        ttft = number(runner_up, "metric:ttft_ms.p99")
         parts.append(f"Next distinct alternative: {lay2.description if lay2 else 'trial'}"
                      + (f" with {', '.join(differs)}" if same and differs else "")
                      + f" (trial {int(runner_up.trial)}, {gap:+.1%} {metric_label(first.metric)}, "
-                     f"${fmt(_num(runner_up, 'metric:cost_usd_per_hour'))}/hour"
+                     f"${fmt(number(runner_up, 'metric:cost_usd_per_hour'))}/hour"
                      + (f", p99 TTFT {fmt(ttft)} ms" if not math.isnan(ttft) else "") + ").")
     return " ".join(parts)
 
 
-def _value(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A parameter value as the user wrote it (a pandas column turns 4096 into 4096.0)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _present(value: Any) -> bool:
+def present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _is_layout_param(name: str) -> bool:
+def is_layout_param(name: str) -> bool:
     """Parameters the layout sentence already states (hardware, TP, replicas, pool sizes)."""
     return (name in ("hardware", "cluster.tp", "cluster.num_replicas", "deployment.architecture",
                      "deployment.total_devices")
