@@ -9,21 +9,23 @@ from typing import Any
 
 import pandas as pd
 
+from hermes_opt.report.card import Card
 from hermes_opt.report.compare import case_rows
 from hermes_opt.report.labels import (
     column_label,
-    fmt_spread,
     group_reasons,
     metric_label,
     param_label,
     shorten,
 )
+from hermes_opt.report.top_table import top_table
 from hermes_opt.report.trials import OPTIONAL_STATES, SCREENED, STATE_ORDER, top_configurations
 from hermes_opt.report.vendors import layout as _layout
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 
-Block = tuple  # ("h1"|"h2"|"h3"|"p"|"lead"|"code", text), ("charts", which) or ("table", headers, rows)
+Block = tuple  # ("h1"|"h2"|"h3"|"p"|"lead"|"code", text), ("charts", which), ("table", headers,
+# rows) or ("card", [(what, value), ...]): the decision card's key/value table
 COLORS = {"feasible": "#1f77b4", "violates SLO": "#ff7f0e", "front": "#d62728"}
 
 
@@ -40,9 +42,22 @@ def _column(spec: StudySpec, metric: str) -> str:
     return f"objective:{metric}" if metric in objectives else f"metric:{metric}"
 
 
-def _draws_front(spec: StudySpec) -> bool:
-    """The scatter shows a Pareto front (two objectives or ``report.pareto``), not one best."""
-    return spec.multi_objective or bool(spec.report_pareto)
+def latency_metric(spec: StudySpec, frame: pd.DataFrame | None) -> str | None:
+    """The latency a single-objective study's first chart plots the objective against (the
+    trade-off a buyer weighs; objective against $/hour is a hyperbola by construction at a fixed
+    demand): the study's first latency constraint, else p99 TTFT; None when the trials lack it."""
+    columns = frame.columns if frame is not None else ()
+    for c in spec.constraints:
+        if c.metric.split(".")[0].endswith("_ms") and f"metric:{c.metric}" in columns:
+            return c.metric
+    return "ttft_ms.p99" if "metric:ttft_ms.p99" in columns else None
+
+
+def _draws_front(spec: StudySpec, frame: pd.DataFrame | None = None) -> bool:
+    """The scatter shows a Pareto front (two objectives, ``report.pareto``, or one objective
+    against a latency), not one best point."""
+    return (spec.multi_objective or bool(spec.report_pareto)
+            or latency_metric(spec, frame) is not None)
 
 
 def _direction(spec: StudySpec, metric: str) -> str:
@@ -52,39 +67,41 @@ def _direction(spec: StudySpec, metric: str) -> str:
     return "minimize" if "_ms" in metric or metric.startswith("cost_") else "maximize"
 
 
-def _axes(spec: StudySpec) -> tuple[str, str]:
-    """The two columns a scatter shows: ``report.pareto``, else two objectives, else cost vs
-    the single objective."""
+def _axes(spec: StudySpec, frame: pd.DataFrame | None = None) -> tuple[str, str]:
+    """The two columns a scatter shows: ``report.pareto``, else two objectives, else the single
+    objective against ``latency_metric`` (cost when the trials have no latency)."""
     if spec.report_pareto:
         return _column(spec, spec.report_pareto[0]), _column(spec, spec.report_pareto[1])
     if spec.multi_objective:
         return f"objective:{spec.objectives[0].metric}", f"objective:{spec.objectives[1].metric}"
-    return "metric:cost_usd_per_hour", f"objective:{spec.objectives[0].metric}"
+    latency = latency_metric(spec, frame)
+    x = f"metric:{latency}" if latency else "metric:cost_usd_per_hour"
+    return x, f"objective:{spec.objectives[0].metric}"
 
 
 def _label(column: str) -> str:
     return column_label(column)
 
 
-def _log_scale(frame: pd.DataFrame, column: str) -> bool:
-    """Latencies of SLO-violating trials can be 1000x the feasible ones: use a log axis then."""
+def _log_scale(frame: pd.DataFrame, column: str, ratio: float = 100) -> bool:
+    """Latencies of SLO-violating trials can be 1000x the feasible ones: use a log axis when the
+    largest is more than ``ratio`` times the smallest."""
     if column not in frame or "_ms" not in column:
         return False
     values = frame[column][frame[column] > 0].dropna()
-    return len(values) > 1 and values.max() / values.min() > 100
+    return len(values) > 1 and values.max() / values.min() > ratio
 
 
 def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, quality: Any,
                    prov: dict[str, str], vendors: pd.DataFrame | None = None,
                    vendor_note: str | None = None, *, lead: str | None = None,
                    importance: tuple[dict[str, float], str | None] | None = None,
-                   hardware: pd.DataFrame | None = None) -> list[Block]:
-    """Title, the recommendation (``lead``), then ("charts",) where the HTML puts its charts,
-    then the tables. Markdown skips chart blocks."""
-    blocks: list[Block] = [("h1", f"Study {spec.name}")]
-    if lead:
-        blocks.append(("lead", lead))
-    blocks.append(("charts", "main"))
+                   hardware: pd.DataFrame | None = None, card: Card | None = None) -> list[Block]:
+    """Title, the decision card (``card``: headline and key/value table; without one, the
+    recommendation paragraph ``lead`` in its place), then ("charts",) where the HTML puts its
+    charts, then the tables; with a card, ``lead`` follows the top configurations as the
+    recommendation in full. Markdown skips chart blocks."""
+    blocks: list[Block] = [("h1", f"Study {spec.name}"), *_opening(card, lead)]
     if spec.description:
         blocks.append(("p", spec.description))
     tally = Counter(frame.outcome) if len(frame) else Counter()
@@ -112,23 +129,11 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
         blocks.append(("h2", title))
         blocks.append(("p", "Configurations with the same deployment layout whose objectives, "
                             "cost and p99 latencies agree within 0.5% are one row; the settings "
-                            "that differ show their range and the other trials are listed."))
-        spread = " (mean ± std)" if spec.replicates > 1 else ""
-        headers = ["rank", "trial", "alike trials", *(param_label(n) for n in spec.space.names),
-                   *(f"{metric_label(o.metric)}{spread}" for o in spec.objectives),
-                   "Cost ($/hour)", "Devices", "p99 TTFT (ms)", "p99 TPOT (ms)"]
-        rows = []
-        for rank, (_, r) in enumerate(top.iterrows(), start=1):
-            rows.append([rank, int(r.trial), r.get("alike") or "–",
-                         *(r.get(f"range:{n}") or _fmt(r.get(f"param:{n}"))
-                           for n in spec.space.names),
-                         *(fmt_spread(r[f"objective:{o.metric}"], r[f"std:{o.metric}"],
-                                      spec.replicates) for o in spec.objectives),
-                         _fmt(r.get("metric:cost_usd_per_hour", math.nan)),
-                         _fmt(r.get("metric:num_devices", math.nan)),
-                         _fmt(r.get("metric:ttft_ms.p99", math.nan)),
-                         _fmt(r.get("metric:tpot_ms.p99", math.nan))])
-        blocks.append(("table", headers, rows))
+                            "that differ show their range, and the alike trials are counted "
+                            "(listed under Details)."))
+        blocks.append(("table", *top_table(spec, top)))
+        if card is not None and lead:  # the paragraph the card replaced at the top
+            blocks += [("h2", "The recommendation in full"), ("p", lead)]
     if vendors is not None and len(vendors) > 1:
         blocks.extend(_vendor_blocks(spec, vendors, vendor_note))
     if hardware is not None and len(hardware) > 1:
@@ -190,6 +195,19 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
                        [[n, shorten(reason)] for n, reason in reasons]))
     blocks.append(("h2", "Provenance"))
     blocks.append(("table", ["", ""], [[k, v] for k, v in prov.items()]))
+    return blocks
+
+
+def _opening(card: Card | None, lead: str | None) -> list[Block]:
+    """The first screen: the card, the charts, and a line for the cost-against-load chart the
+    HTML draws from the assessment (or why it is not drawn)."""
+    if card is None:
+        return [*([("lead", lead)] if lead else []), ("charts", "main")]
+    blocks: list[Block] = [("lead", card.headline), ("card", card.rows), ("charts", "main")]
+    if not card.load_table:
+        blocks.append(("p", "Cost against load: not drawn, because the study stores no "
+                            "assessment of the cheapest deployment at other demands (its "
+                            "load_table); the search ran at one demand."))
     return blocks
 
 
@@ -279,6 +297,11 @@ def to_markdown(blocks: list[Block]) -> str:
         elif kind in ("p", "lead"):
             head, sep, rest = block[1].partition(": ")
             lines += [f"**{head}:** {rest}" if kind == "lead" and sep else block[1], ""]
+        elif kind == "card":
+            lines += ["| | |", "|---|---|"]
+            lines += [f"| **{what}** | {str(value).replace('|', chr(92) + '|')} |"
+                      for what, value in block[1]]
+            lines.append("")
         elif kind == "code":
             lines += ["```sh", block[1], "```", ""]
         elif kind == "table":
@@ -304,19 +327,21 @@ def _hover(spec: StudySpec, r: pd.Series) -> str:
 
 
 def _front(spec: StudySpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The feasible trials no other feasible trial beats on both axes of the scatter, sorted by
+    x (a single objective without a latency axis: its best trial)."""
     feasible = frame[frame.outcome == "feasible"]
-    if spec.report_pareto and not feasible.empty:
-        cols = list(_axes(spec))
-        directions = [_direction(spec, m) for m in spec.report_pareto]
-        values = feasible[cols].dropna()
-        front = feasible.loc[values[pareto_mask(values.to_numpy(), directions)].index]
-        params = [f"param:{n}" for n in spec.space.names]  # a revisited candidate: listed once
-        return front.drop_duplicates(subset=params or None).sort_values(cols[0])
-    if feasible.empty or not spec.multi_objective:
+    if feasible.empty or not _draws_front(spec, frame):
         return top_configurations(frame, spec).head(1)
-    cols = [f"objective:{o.metric}" for o in spec.objectives]
-    front = feasible[pareto_mask(feasible[cols].to_numpy(), spec.directions)]
-    return front.sort_values(cols[0])
+    if spec.multi_objective and not spec.report_pareto:
+        cols = [f"objective:{o.metric}" for o in spec.objectives]
+        front = feasible[pareto_mask(feasible[cols].to_numpy(), spec.directions)]
+        return front.sort_values(cols[0])
+    cols = list(_axes(spec, frame))
+    directions = [_direction(spec, c.split(":", 1)[1]) for c in cols]
+    values = feasible[cols].dropna()
+    front = feasible.loc[values[pareto_mask(values.to_numpy(), directions)].index]
+    params = [f"param:{n}" for n in spec.space.names]  # a revisited candidate: listed once
+    return front.drop_duplicates(subset=params or None).sort_values(cols[0])
 
 
 def _history(spec: StudySpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

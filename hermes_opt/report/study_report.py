@@ -3,7 +3,8 @@
 * ``report.html`` — self-contained (plotly JS embedded, works offline): interactive Pareto front /
   cost-vs-objective chart with feasible and infeasible trials (hover shows the configuration),
   history, and the same summary as summary.md.
-* ``pareto.png``, ``history.png`` — the same charts drawn with matplotlib (no browser needed).
+* ``pareto.png``, ``history.png`` — the same charts drawn with matplotlib (no browser needed);
+  ``load.png`` (cost against load) when the study stores an assessment with a ``load_table``.
 * ``trials.csv`` — every trial: parameters, objectives, constraint values, metrics, replay command.
 * ``summary.md`` — top configurations with cost, per-stage and (several request types) per-type
   breakdowns, replay commands, hypervolume (multi-objective) and provenance.
@@ -20,7 +21,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hermes_opt.report import figures, recommend, render, vendors
+from hermes_opt.report import card, figures, load_chart, recommend, render, vendors
 from hermes_opt.report.alternatives import best_per_hardware
 from hermes_opt.report.importance import importances
 from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
@@ -144,11 +145,19 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
             notes.append(f"No deployment met the SLOs for: {', '.join(missing)} (every simulated "
                          f"candidate of theirs violated an SLO; see trials.csv).")
     found = importances(study, spec, frame)
+    # the first screen: the assessment (headroom, robustness, cost at other loads) is optional
+    decision = card.decision_card(spec, frame, top, study.user_attrs.get("assessment"))
     blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
                                    " ".join(n for n in notes if n) or None,
                                    lead=recommend.recommendation(spec, frame, top),
-                                   importance=found, hardware=best_per_hardware(frame, spec))
+                                   importance=found, hardware=best_per_hardware(frame, spec),
+                                   card=decision)
     paths["md"].write_text(render.to_markdown(blocks))
     figures.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
-    paths["html"].write_text(figures.to_html(spec, frame, blocks, found[0]))
+    loads = decision.load_table if decision is not None else None
+    demand = vendors.offered_rate(top.iloc[0]) if not top.empty else None
+    if loads:
+        paths["load_png"] = out_dir / "load.png"
+        load_chart.load_png(loads, paths["load_png"], demand)
+    paths["html"].write_text(figures.to_html(spec, frame, blocks, found[0], loads, demand))
     return paths

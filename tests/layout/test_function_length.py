@@ -20,7 +20,7 @@ MAX_FUNCTION_LINES = 60
 # Qualified name -> the length it may not grow past. These predate the guard; split one when
 # you next change it, then lower its number or drop it (the test says when it is short enough).
 LONG_FUNCTIONS: dict[str, int] = {
-    "hermes_opt.report.render.summary_blocks": 115,  # the summary section, one block per table
+    "hermes_opt.report.render.summary_blocks": 100,  # the summary section, one block per table
     "hermes_opt.validation.study.run": 74,
     "sim.analytic.estimate.estimate": 66,
     "hermes_opt.report.render._detail": 63,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from records import trial_row
 
-from hermes_opt.report import figures, recommend, render, study_report
+from hermes_opt.report import card, figures, recommend, render, study_report
 from hermes_opt.report.importance import importances
 from hermes_opt.report.labels import column_label, fmt_spread, group_reasons, metric_label, shorten
 from hermes_opt.report.trials import top_configurations
@@ -126,16 +126,30 @@ def test_other_layouts_or_results_beyond_the_tolerance_stay_separate():
     assert list(top_configurations(apart, study()).trial) == [0, 1]
 
 
-def test_summary_puts_the_recommendation_first_and_never_prints_plus_minus_zero():
+def test_summary_puts_the_card_first_and_the_paragraph_below_and_never_prints_plus_minus_zero():
     spec = study()
     top = top_configurations(FRAME, spec)
     lead = recommend.recommendation(spec, FRAME, top)
-    blocks = render.summary_blocks(spec, FRAME, top, None, {"git commit": "abc1234"}, lead=lead)
-    assert blocks[0][0] == "h1" and blocks[1] == ("lead", lead) and blocks[2] == ("charts", "main")
+    decision = card.decision_card(spec, FRAME, top)
+    blocks = render.summary_blocks(spec, FRAME, top, None, {"git commit": "abc1234"}, lead=lead,
+                                   card=decision)
+    assert blocks[0][0] == "h1" and blocks[1] == ("lead", decision.headline)
+    assert blocks[2] == ("card", decision.rows) and blocks[3] == ("charts", "main")
     md = render.to_markdown(blocks)
-    assert md.splitlines()[2].startswith("**Recommendation:** deploy llm 2 x h200")
+    assert md.splitlines()[2].startswith("**Recommendation:** 2 x NVIDIA H200 SXM in one HGX H200 "
+                                         "8-GPU server (2 of its 8 GPUs) on vLLM 0.11: $7,307 "
+                                         "per month at the demand of 8 requests/s")
+    assert "| **Cost** | $7,307 per month ($10.01 per hour x 730 hours)" in md
+    # the paragraph the card replaced, with its replay/capacity command, follows the top table
+    assert md.index("## Top 2 distinct") < md.index("## The recommendation in full") < md.index(
+        "Recommendation: deploy llm 2 x h200")
+    assert "`hermes-opt capacity study=rec " in md.split("## The recommendation in full")[1]
     assert "± 0" not in md and "(mean ± std)" not in md
-    assert "| 1 | 1 | 0, 2 | h200 | 64-256 |" in md
+    assert ("| # | Trial | Deployment | Max sequences | SLO-meeting tokens per $ | Cost ($/hour) "
+            "| p99 TTFT / TPOT (ms) |") in md
+    assert "| 1 | 1 (+2 alike) | 2 x NVIDIA H200 SXM (2 replicas of TP 1) | 64-256 | 1002 |" in md
+    without_card = render.summary_blocks(spec, FRAME, top, None, {}, lead=lead)
+    assert without_card[1] == ("lead", lead) and without_card[2] == ("charts", "main")
     assert "SLO-meeting tokens per $" in md and "Cost ($/hour)" in md and "p99 TTFT (ms)" in md
     three = study(replicates=3)
     spread = FRAME.assign(**{"std:slo_tokens_per_usd": 5.0})
