@@ -81,12 +81,23 @@ def _hardware_row(spec: StudySpec, best: pd.Series, record: dict | None) -> str:
     pools = products.deployment_hardware(record)
     if not pools:
         return _without_record(spec, best) + ": the trial has no deployment record"
+    models = [p for p in pools if p.accelerated]
     parts = []
-    for p in pools:
+    for p in models:
         where = p.server_phrase()
         text = (f"{p.count} in {where}" if where else p.count)
         text += f", {p.replicas} replica{'s' if p.replicas != 1 else ''} of TP {p.tp}"
-        parts.append(f"{p.pool}: {text}" if len(pools) > 1 else text)
+        parts.append(f"{p.pool}: {text}" if len(models) > 1 else text)
+    # the other pools (CPU stages, retrieval): what they run on, in one phrase per product
+    others: dict[str, list] = {}
+    for p in pools:
+        if not p.accelerated:
+            others.setdefault(p.product, []).append(p)
+    for product, group in others.items():
+        names = [p.pool for p in group]
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+        parts.append(f"plus {sum(p.devices for p in group)} x {product} for the {listed} "
+                     f"pool{'s' if len(names) > 1 else ''}")
     return "; ".join(parts)
 
 
@@ -124,9 +135,9 @@ def _price_row(record: dict | None) -> str:
         per = f"{hw.noun}{unit}" if price.get("unit") != "instance" else unit.strip()
         kind = str(price.get("kind") or "kind not stated").replace("_", "-")
         seen[pool["hardware"]] = (
-            f"{hw.product}: {_usd(price['usd_per_hour'], 2)} per {per} from "
-            f"{price.get('provider') or 'an unnamed provider'} ({price.get('product') or '?'}), "
-            f"observed {price.get('date_observed') or '?'}, {kind}, trust "
+            f"{hw.product}: {_usd(price['usd_per_hour'], 2)} per {per}, "
+            f"{price.get('provider') or 'provider not stated'}: {price.get('product') or '?'}; "
+            f"observed {price.get('date_observed') or '?'}; {kind}; trust "
             f"{price.get('trust') or '?'}")
     if not seen:
         why = ("the trial has no deployment record" if record is None else

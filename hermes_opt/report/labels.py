@@ -77,6 +77,10 @@ def param_label(name: str) -> str:
     for pool in ("prefill", "decode", "colocated"):
         if name.startswith(f"deployment.{pool}."):
             return f"{pool} {name.rsplit('.', 1)[1].replace('_', ' ')}"
+    parts = name.split(".")
+    if len(parts) == 4 and parts[:2] == ["cluster", "pools"]:  # a named pool's setting
+        key = "replicas" if parts[3] == "num_replicas" else parts[3].replace("_", " ")
+        return f"{parts[2]} {key}"
     return name
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hermes_opt.report.render import _axes, _draws_front, _front, latency_metric
+from hermes_opt.report.render import _axes, _draws_front, _front
 from hermes_opt.report.trials import top_configurations
 from hermes_opt.study.definition import StudySpec
 
@@ -22,7 +22,7 @@ class Marks:
     front: pd.DataFrame  # sorted by x; one row (the best) when no front is drawn
     front_label: str
     joined: bool  # draw the front as a line (a front), or as a point (the best alone)
-    recommended: pd.Series | None  # single objective with a latency axis: the best trial
+    recommended: pd.Series | None  # one objective on y, a front drawn: the best trial
     bound: tuple[float, str] | None  # (x of the SLO bound, legend text)
     x_limit: float | None = None  # trials beyond it are not drawn (a latency axis only)
 
@@ -41,11 +41,13 @@ def scatter_marks(spec: StudySpec, frame: pd.DataFrame) -> Marks:
     if not len(frame):
         return Marks(frame, "best feasible", False, None, None)
     joined = _draws_front(spec, frame)
-    latency = None if spec.multi_objective or spec.report_pareto else latency_metric(spec, frame)
-    label = ("feasible front (best value for its latency)" if latency else
-             "Pareto front" if joined else "best feasible")
-    best = top_configurations(frame, spec).head(1) if latency else frame.iloc[:0]
-    x, _ = _axes(spec, frame)
+    x, y = _axes(spec, frame)
+    # one objective on y against a latency on x (the default axes, or report.pareto's choice)
+    single = not spec.multi_objective and y == f"objective:{spec.objectives[0].metric}"
+    latency = single and x.startswith("metric:") and x[7:].split(".")[0].endswith("_ms")
+    label = ("Pareto front" if spec.report_pareto or spec.multi_objective else
+             "feasible front (best value for its latency)" if latency else "best feasible")
+    best = top_configurations(frame, spec).head(1) if single and joined else frame.iloc[:0]
     bound = None
     for c in spec.constraints:
         if latency and f"metric:{c.metric}" == x and c.op == "<=":

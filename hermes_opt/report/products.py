@@ -13,7 +13,7 @@ from typing import Any
 from hermes_opt.compose import catalog
 from sim.errors import ConfigError
 
-NOUNS = {"gpu": "GPU", "tpu": "chip", "accelerator": "accelerator", "cpu": "CPU"}
+NOUNS = {"gpu": "GPU", "tpu": "chip", "accelerator": "accelerator", "cpu": "CPU socket"}
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
 

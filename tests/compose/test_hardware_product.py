@@ -10,6 +10,7 @@ from hermes_opt.compose import catalog
 
 NAMES = catalog.options("hardware")
 # the brand a product name starts with, per catalog vendor (Google sells TPUs as "Google TPU ...")
+NODE_NOUNS = ("server", "tray", "host", "VM")  # "s" makes each plural
 BRAND = {"NVIDIA": "NVIDIA ", "AMD": "AMD ", "Intel": "Intel ", "Google": "Google TPU"}
 
 
@@ -34,6 +35,9 @@ def test_every_entry_says_how_many_devices_one_server_holds_and_where_that_comes
     devices = node.get("devices")
     assert isinstance(devices, int) and not isinstance(devices, bool) and 1 <= devices <= 72
     assert str(node.get("name") or "").strip(), f"hardware {name}: node.name is missing"
+    # it reads inside a sentence, singular and plural ("two HGX B200 8-GPU servers")
+    assert "(" not in str(node.name) and str(node.name).split()[-1] in NODE_NOUNS, (
+        f"hardware {name}: node.name={node.name!r} must end with one of {NODE_NOUNS}, no ()")
     assert "http" in str(node.get("source") or ""), f"hardware {name}: node.source needs a URL"
 
 

@@ -85,8 +85,8 @@ def test_the_headline_names_products_servers_and_engine():
 
 def test_the_price_row_names_provider_product_date_kind_trust_and_set():
     price = rows(the_card())["Price"]
-    assert price == ("NVIDIA H200 SXM: $4.50 per GPU-hour from Nebius (HGX H200 on-demand, per "
-                     "GPU), observed 2026-09-25, on-demand, trust B. Price set ondemand_2026_11 "
+    assert price == ("NVIDIA H200 SXM: $4.50 per GPU-hour, Nebius: HGX H200 on-demand, per GPU; "
+                     "observed 2026-09-25; on-demand; trust B. Price set ondemand_2026_11 "
                      "(2026-11-09); trust A-D as in the catalog, D = an estimate")
 
 

@@ -53,7 +53,12 @@ def test_one_objective_is_plotted_against_its_first_latency_constraint_with_the_
 def test_report_pareto_axes_are_kept():
     spec = study(report={"pareto": ["cost_usd_per_hour", "slo_tokens_per_usd"]})
     assert render._axes(spec, frame()) == ("metric:cost_usd_per_hour", OBJ)
-    assert scatter_marks(spec, frame()).recommended is None
+    marks = scatter_marks(spec, frame())
+    assert marks.front_label == "Pareto front" and int(marks.recommended.trial) == 1
+    assert marks.bound is None and marks.x_limit is None  # cost on x: no SLO line, nothing cut
+    on_latency = scatter_marks(study(report={"pareto": ["ttft_ms.p99", "slo_tokens_per_usd"]}),
+                               frame())
+    assert on_latency.bound == (1000.0, "SLO: ttft_ms.p99 <= 1000")
 
 
 def test_trials_far_beyond_the_bound_are_left_out_and_counted():
