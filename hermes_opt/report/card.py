@@ -178,8 +178,9 @@ def _confidence_row(spec: StudySpec, top: pd.DataFrame, assessed: dict) -> str:
              f"{fmt(band.get('median_pct'))}%, p90 {fmt(band.get('p90_pct'))}% (docs/engines.md)"
              if band else recommend.cost_model_note(best)[0])
     if found:
-        text = f"{found['verdict']} (best in {found['p_best']:.0%} of resamples"
-        text += f"; within the noise of {found['alternative']})" if found["alternative"] else ")"
+        text = f"{found['verdict']}, best in {found['p_best']:.0%} of resamples"
+        if found["alternative"]:
+            text += f"; cannot be told apart from {found['alternative']}"
         if found["break_even"]:
             text += "; another choice wins if " + "; ".join(found["break_even"])
         return f"{text}. {model[0].upper()}{model[1:]}"

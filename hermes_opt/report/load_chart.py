@@ -1,7 +1,9 @@
 """Cost against load: the cheapest deployment meeting every SLO at each multiple of the demand
 (the assessment's ``load_table``, checked by ``card_inputs``), as $ per month. It shows what a
 table of one study cannot: how the bill steps up as traffic grows, and where the search space
-runs out (loads no deployment serves are marked on the axis, never given a cost)."""
+runs out (loads no deployment serves are marked on the axis, never given a cost). Between two
+measured loads the line steps up at the lower one: a deployment that serves the higher load
+serves any load below it, so the line is an upper bound where nothing was measured."""
 
 from __future__ import annotations
 
@@ -28,13 +30,13 @@ def load_figure(table: list[dict], demand_rate_per_s: float | None = None):
     fig.add_trace(go.Scatter(
         x=[r["multiple"] for r in served],
         y=[r["usd_per_hour"] * HOURS_PER_MONTH for r in served], mode="lines+markers+text",
-        line={"shape": "hv", "color": SERVED}, name="cheapest deployment meeting the SLOs",
-        text=[r["deployment"] for r in served], textposition="top left",
+        line={"shape": "vh", "color": SERVED}, name="cheapest deployment meeting the SLOs",
+        text=[r["deployment"] for r in served], textposition="middle right", cliponaxis=False,
         hovertext=[_hover(r, demand_rate_per_s) for r in served], hoverinfo="text"))
     if unserved:
         fig.add_trace(go.Scatter(
             x=[r["multiple"] for r in unserved], y=[0] * len(unserved), mode="markers",
-            marker={"symbol": "x", "size": 12, "color": UNSERVED},
+            marker={"symbol": "x", "size": 12, "color": UNSERVED}, cliponaxis=False,
             name="no deployment in the search space meets the SLOs",
             hovertext=[_hover(r, demand_rate_per_s) for r in unserved], hoverinfo="text"))
     demand = f" of {demand_rate_per_s:g} requests/s" if demand_rate_per_s else ""
@@ -62,13 +64,13 @@ def load_png(table: list[dict], path: Path, demand_rate_per_s: float | None = No
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
     served, unserved = _split(table)
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
     xs = [r["multiple"] for r in served]
     ys = [r["usd_per_hour"] * HOURS_PER_MONTH for r in served]
-    ax.step(xs, ys, where="post", color=SERVED, label="cheapest deployment meeting the SLOs")
+    ax.step(xs, ys, where="pre", color=SERVED, label="cheapest deployment meeting the SLOs")
     ax.scatter(xs, ys, color=SERVED, zorder=3)
     for x, y, row in zip(xs, ys, served, strict=True):
-        ax.annotate(row["deployment"], (x, y), textcoords="offset points", xytext=(4, 6),
+        ax.annotate(row["deployment"], (x, y), textcoords="offset points", xytext=(6, -3),
                     fontsize=8)
     if unserved:
         ax.scatter([r["multiple"] for r in unserved], [0] * len(unserved), marker="x", s=60,
@@ -76,13 +78,14 @@ def load_png(table: list[dict], path: Path, demand_rate_per_s: float | None = No
                    label="no deployment in the search space meets the SLOs")
     demand = f" of {demand_rate_per_s:g} requests/s" if demand_rate_per_s else ""
     ax.set_xlabel(X_LABEL.replace("demand", f"demand{demand}"))
-    ax.set_ylabel(Y_LABEL)
+    ax.set_ylabel(Y_LABEL.replace("$", r"\$"))  # a "$...$" pair is mathtext to matplotlib
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.0f}"))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}x"))
     ax.set_title(TITLE, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+              frameon=False)  # below the axes: the labels of the points stay readable
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -119,9 +119,12 @@ def test_an_assessment_fills_headroom_confidence_and_the_cost_at_other_loads():
     r = rows(c)
     assert r["Headroom"] == ("sustains 14.6 requests/s within every SLO against the demand of 8 "
                              "requests/s (1.82x)")
-    assert r["Confidence"].startswith("within the noise (best in 62% of resamples; within the "
-                                      "noise of 2 x NVIDIA B200 (trial 1)); another choice wins "
-                                      "if the B200 price falls below $5.10/hour. ")
+    assert r["Confidence"].startswith("within the noise, best in 62% of resamples; cannot be "
+                                      "told apart from 2 x NVIDIA B200 (trial 1); another choice "
+                                      "wins if the B200 price falls below $5.10/hour. The "
+                                      "simulator's measured error")
+    robust = {"robustness": {"p_best": 0.97, "verdict": "robust", "alternative": None}}
+    assert rows(the_card(robust))["Confidence"].startswith("robust, best in 97% of resamples. ")
     assert r["Cost at other loads"] == ("1x demand: $6,570/month, 2 x NVIDIA H200 SXM; 2x demand: "
                                         "$13,140/month, 4 x NVIDIA H200 SXM; 8x demand: no "
                                         "deployment meets the SLOs")
