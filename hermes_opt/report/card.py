@@ -275,7 +275,7 @@ def decision_card(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame,
     margins = recommend.slo_margins(spec, best)
     rows = [("Hardware", _hardware_row(spec, best, record)), ("Engine", _engine_row(record)),
             ("Cost", _cost_row(best)),
-            ("Per token", f"${usd_m:.3g} per million {tokens}" if not math.isnan(usd_m)
+            ("Per million tokens", f"${usd_m:.3g} per million {tokens}" if not math.isnan(usd_m)
              else "not computed (no throughput recorded)"),
             ("SLO margins", "; ".join(margins) if margins else "the study sets no SLO"),
             ("Headroom", _headroom_row(spec, best, assessed)),

@@ -81,6 +81,8 @@ def test_the_headline_names_products_servers_and_engine():
                                    "GPUs), 2 replicas of TP 1")
     usd_m = 9.0 / (1000.0 * 3600 / 1e6)
     assert c.headline.endswith(f", ${usd_m:.3g} per million SLO-meeting output tokens.")
+    assert rows(c)["Per million tokens"] == (f"${usd_m:.3g} per million SLO-meeting output "
+                                             f"tokens (steady state)")
 
 
 def test_the_price_row_names_provider_product_date_kind_trust_and_set():
