@@ -75,7 +75,13 @@ def deployment_overrides(row: pd.Series) -> list[str]:
     return [str(o) for o in stored] if isinstance(stored, (list, tuple)) else []
 
 
-def headroom(spec: StudySpec, row: pd.Series) -> str:
+def headroom(spec: StudySpec, row: pd.Series, measured: dict | None = None) -> str:
+    """The measured headroom: the assessment's (``measured``: the card's ``headroom`` section),
+    a capacity objective's, or the command that measures it."""
+    if measured and measured.get("trial") == int(row.trial):
+        return (f"Headroom: it sustains {fmt(measured['capacity_rate_per_s'])} requests/s within "
+                f"the SLOs, keeping up, against the {fmt(measured['demand_rate_per_s'])} "
+                f"requests/s demanded ({measured['ratio']:.2f}x, measured after the study).")
     capacity = number(row, "metric:capacity_rate_per_s")
     offered = vendors.offered_rate(row)
     if not math.isnan(capacity) and offered:
@@ -122,8 +128,9 @@ def engine_band_note(record: dict | None) -> str:
             f"{band.get('validated_on', '')}; docs/engines.md)")
 
 
-def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> str:
-    """The paragraph a decision maker reads first."""
+def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame,
+                   measured_headroom: dict | None = None) -> str:
+    """The recommendation in full (below the decision card)."""
     if top.empty:
         simulated = int(frame.outcome.isin(["feasible", "violates SLO"]).sum()) if len(frame) else 0
         return (f"Recommendation: none. No configuration met every SLO within the budget "
@@ -153,7 +160,7 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame) -> s
     margins = slo_margins(spec, best)
     parts.append("SLO margins: " + "; ".join(margins) + "." if margins else
                  "The study sets no SLO constraints.")
-    parts.append(headroom(spec, best))
+    parts.append(headroom(spec, best, measured_headroom))
     note, _ = cost_model_note(best)
     parts.append(f"Confidence: {note}.")
     if len(top) > 1:

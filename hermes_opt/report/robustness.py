@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 SAMPLES = 4000
+ROBUST_P_BEST = 0.9  # the verdict "robust" from this probability of staying best
 DEFAULT_BAND_P90_PCT = 30.0
 Z90 = 1.6449  # the 90th percentile of |N(0, 1)| is its 95th percentile
 # one standard deviation of a price's log, by trust grade (docs/CATALOG_SCHEMA.md "trust")
@@ -150,13 +151,13 @@ def analyse(assessment: dict, objective: tuple[str, str], seed: int,
     rival = max(order[1:], key=lambda c: (shares[c["trial"]], -c["trial"]), default=None)
     others = [c for c in order[1:] if set(c["kinds"]) != set(rec["kinds"])]
     best_other = others[0] if others else None
-    verdict = ("robust" if p_best >= 0.9 else
-               f"within the noise of trial {rival['trial']} ({rival['layout']})" if rival
-               else "robust")
+    verdict = ("robust" if p_best >= ROBUST_P_BEST or rival is None else
+               f"within the noise of trial {rival['trial']} ({rival['layout']})")
     evens = []
     for alt in others:
         evens.extend(break_even(rec, alt))
     return {"choice": rec["trial"], "why": why, "p_best": p_best, "verdict": verdict,
+            "rival": rival["trial"] if rival is not None else None,
             "shares": shares, "alternative": best_other["trial"] if best_other else None,
             "break_even": evens, "samples": SAMPLES,
             "none_holds": float(np.mean(winners == -1))}

@@ -23,6 +23,8 @@ import pandas as pd
 
 from hermes_opt.report import card, figures, load_chart, recommend, render, vendors
 from hermes_opt.report.alternatives import best_per_hardware
+from hermes_opt.report.decision import recommended_first
+from hermes_opt.report.decision import view as decision_view
 from hermes_opt.report.importance import importances
 from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
@@ -146,10 +148,13 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
                          f"candidate of theirs violated an SLO; see trials.csv).")
     found = importances(study, spec, frame)
     # the first screen: the assessment (headroom, robustness, cost at other loads) is optional
-    decision = card.decision_card(spec, frame, top, study.user_attrs.get("assessment"))
+    assessed = decision_view(spec, frame, study.user_attrs.get("assessment"))
+    top = recommended_first(top, frame, assessed.get("choice"))
+    decision = card.decision_card(spec, frame, top, assessed)
     blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
                                    " ".join(n for n in notes if n) or None,
-                                   lead=recommend.recommendation(spec, frame, top),
+                                   lead=recommend.recommendation(spec, frame, top,
+                                                                 assessed.get("headroom")),
                                    importance=found, hardware=best_per_hardware(frame, spec),
                                    card=decision)
     paths["md"].write_text(render.to_markdown(blocks))
