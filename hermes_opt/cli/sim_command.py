@@ -49,12 +49,34 @@ def _sim_task(cfg: DictConfig) -> dict:
     if multirun:  # sweep jobs finish in any order (joblib): each line says which job it is
         summary["overrides"] = list(hydra_cfg.overrides.task)
     try:
-        print(json.dumps(summary, sort_keys=True), flush=True)
+        _print_line(json.dumps(summary, sort_keys=True),
+                    hydra_cfg.sweep.dir if multirun else None)
     except BrokenPipeError:  # the reader closed the pipe (`hermes-sim ... | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second one at exit
     if multirun:
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
     return summary  # the hermes_optuna sweeper reads objectives and SLOs from it
+
+
+def _print_line(line: str, sweep_dir: str | None) -> None:
+    """One JSON line on stdout. Parallel sweep jobs (joblib) share the pipe, and a write longer
+    than PIPE_BUF (4 KiB; a summary with its deployment record is longer) is not atomic, so two
+    jobs' lines interleaved: the jobs take turns under a lock file in the sweep directory."""
+    if sweep_dir is None:
+        print(line, flush=True)
+        return
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): lines may interleave under joblib
+        print(line, flush=True)
+        return
+    os.makedirs(sweep_dir, exist_ok=True)
+    with open(os.path.join(sweep_dir, ".stdout.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            print(line, flush=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 _sim_app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(_sim_task)

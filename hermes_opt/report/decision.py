@@ -37,9 +37,11 @@ def view(spec: StudySpec, frame: pd.DataFrame, assessment: dict | None) -> dict[
     objective = (spec.objectives[0].metric, spec.objectives[0].direction)
     analysis = robustness.analyse(assessment, objective, spec.seed)
     cands = {c["trial"]: c for c in assessment["candidates"]}
-    choice = analysis.get("choice", assessment["candidates"][0]["trial"])
+    best = assessment["candidates"][0]["trial"]  # ranked as the report ranks: the top row
+    # a simpler configuration within the noise of the best is recommended instead (robustness)
+    choice = analysis["choice"] if analysis.get("why") else best
     demand = assessment.get("demand_rate_per_s") or 0.0
-    out: dict[str, Any] = {"choice": choice}
+    out: dict[str, Any] = {"choice": choice if choice != best else None}
     if demand > 0:
         low = cands[choice]["capacity_multiple"]["low"]
         out["headroom"] = {"trial": choice, "capacity_rate_per_s": low * demand,

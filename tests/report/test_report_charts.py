@@ -93,6 +93,24 @@ def test_the_cost_against_load_chart_is_drawn_from_the_load_table(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def stored_assessment(load_table: list[dict]) -> dict:
+    """What hermes_opt.run.assess stores, with one measured candidate (trial 0) and the given
+    load rows in the card's form turned into the stored form."""
+    candidate = {"trial": 0, "kinds": ["h200"], "layout": "llm 2 x h200 (1 replica of tp 2)",
+                 "capacity_multiple": {"low": 1.5, "high": 1.55, "probes": 4},
+                 "usd_per_hour": 9.0, "other_usd_per_hour": 0.0,
+                 "pools": {"llm": {"hardware": "h200", "devices": 2, "usd_per_hour": 9.0}},
+                 "prices": {"h200": {"usd_per_hour": 4.5, "trust": "B"}},
+                 "objective": 1e6, "objective_std": 0.0, "error_band": None,
+                 "efficiency_entries": ["none:h200"]}
+    rows = [{"multiple": r["multiple"], "layout": r["deployment"] or None,
+             "usd_per_hour": r["usd_per_hour"], "trial": r["trial"],
+             "basis": "no candidate fits the budget" if r["usd_per_hour"] is None else "test"}
+            for r in load_table]
+    return {"version": 1, "trials": 8, "headroom_required": 1.0, "redundancy": "none",
+            "demand_rate_per_s": 12.0, "candidates": [candidate], "load_table": rows}
+
+
 def run_fake_study(tmp_path, assessment=None):
     tmp_path.mkdir()
     path = tmp_path / "tiny.yaml"
@@ -119,7 +137,7 @@ def test_the_report_writes_load_png_only_with_an_assessment(tmp_path):
     # a custom evaluator stores no deployment record: the card names the trial's parameters
     assert "**Recommendation:** trial " in summary and "(hardware=" in summary.splitlines()[2]
     assert "the trial has no deployment record" in summary
-    assessed = run_fake_study(tmp_path / "b", {"load_table": LOAD_TABLE})
+    assessed = run_fake_study(tmp_path / "b", stored_assessment(LOAD_TABLE))
     assert assessed["load_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = assessed["md"].read_text()
     assert "Cost against load: not drawn" not in summary

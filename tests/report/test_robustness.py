@@ -95,3 +95,31 @@ def test_deterministic_for_a_seed_and_skipped_for_other_objectives():
 
 def test_constants_the_cases_assume():
     assert robustness.TRUST_SIGMA["B"] == 0.08 and robustness.NOISE_FLOOR == 0.01
+
+
+def test_the_card_view_of_an_assessment_and_the_simpler_choice_first():
+    import pandas as pd
+
+    from hermes_opt.report.decision import recommended_first, view
+    from hermes_opt.study.definition import from_dict
+    spec = from_dict({"name": "x", "space": {"cluster.tp": {"choices": [1]}}})
+    best = cand(1, "mi300x", 8, 2.0, 1.2, objective=1.001e6, std=3e3, pools=2)
+    simple = cand(2, "mi300x", 8, 2.0, 1.3, objective=1.000e6, std=3e3, pools=1)
+    stored = {**assessment(best, simple), "demand_rate_per_s": 10.0,
+              "load_table": [{"multiple": 1.0, "layout": "8 x mi300x", "usd_per_hour": 16.0,
+                              "trial": 1, "basis": "the recommendation"},
+                             {"multiple": 2.0, "layout": None, "usd_per_hour": None,
+                              "trial": None, "basis": "no candidate fits the budget"}]}
+    got = view(spec, pd.DataFrame(), stored)
+    assert got["choice"] == 2
+    assert got["headroom"] == {"trial": 2, "capacity_rate_per_s": 13.0, "demand_rate_per_s": 10.0,
+                               "ratio": 1.3, "upper_ratio": 1.3 * 1.05}
+    # the same devices at the same price, more capacity: the simpler one is also robust
+    assert got["robustness"]["verdict"].startswith("robust; recommended over the best because "
+                                                   "trial 2 is within the noise")
+    assert got["load_table"][1] == {"multiple": 2.0, "deployment": "no candidate fits the budget",
+                                    "usd_per_hour": None, "trial": None}
+    top = pd.DataFrame({"trial": [1, 3]})
+    frame = pd.DataFrame({"trial": [1, 2, 3]})
+    assert recommended_first(top, frame, 2).trial.tolist() == [2, 1, 3]
+    assert recommended_first(top, frame, None).trial.tolist() == [1, 3]
