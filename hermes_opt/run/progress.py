@@ -68,11 +68,10 @@ def space_line(spec: StudySpec, sampler: str) -> str:
                 f"{', '.join(continuous)}; {sampler} samples n_trials={n:,})")
     if sampler != "grid":
         return f"space: {points:,} point{'s' * (points != 1)} ({sampler} samples n_trials={n:,})"
-    if n >= points:
-        return (f"space: {points:,} point{'s' * (points != 1)} (grid enumerates all; "
-                f"n_trials={n:,}" + (f", so it stops after {points:,})" if n > points else ")"))
-    return (f"space: {points:,} points (grid enumerates them in order; n_trials={n:,} "
-            f"covers the first {n:,})")
+    if n == points:
+        return f"space: {points:,} point{'s' * (points != 1)} (grid enumerates all)"
+    return (f"space: {points:,} point{'s' * (points != 1)} (grid enumerates all of them; "
+            f"n_trials={n:,} is not used)")
 
 
 class Progress:

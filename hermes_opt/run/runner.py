@@ -97,11 +97,12 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
             sampler = str(study.user_attrs.get("sampler", spec.resolved_sampler))
             points = spec.space.num_points()
             run_spec = spec
-            if sampler == "grid" and spec.n_trials > points:
-                # the grid stops when every point is evaluated (the driver asks up to n_trials)
+            if sampler == "grid" and spec.n_trials != points:
+                # the grid evaluates every point whatever n_trials says (the driver asks up to
+                # n_trials, so it runs with the number of points)
                 run_spec = dataclasses.replace(spec, n_trials=points)
             have = len(counted(study.get_trials(deepcopy=False)))
-            below = have > spec.n_trials
+            below = have > run_spec.n_trials
             if below:
                 run_spec = _keep_trials(study, spec, have, stored_n_trials)
             progress = Progress(run_spec, progress_stream)
@@ -119,8 +120,8 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                     _assess(run_spec, study, pool, stop, progress, stats)
             if run_spec is not spec and not below and not stats.interrupted and all(
                     t.state.is_finished() for t in counted(study.get_trials(deepcopy=False))):
-                progress.note(f"space exhausted: all {points:,} points evaluated; stopping "
-                              f"before n_trials={spec.n_trials:,}")
+                progress.note(f"space exhausted: all {points:,} points evaluated (sampler grid "
+                              f"enumerates the whole space; n_trials={spec.n_trials:,} is not used)")
             progress.done(study, stats)
     return study, stats
 

@@ -110,9 +110,11 @@ class HermesOptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         returns = []
+        # sampler grid evaluates every point of the space, whatever n_trials says
+        total = spec.space.num_points() if spec.resolved_sampler == "grid" else spec.n_trials
         while True:
             done = len(study.get_trials(deepcopy=False))
-            size = min(spec.batch_size, spec.n_trials - done)
+            size = min(spec.batch_size, total - done)
             if size <= 0:
                 break
             study.sampler = make_sampler(spec, batch_seed(spec, done))

@@ -132,22 +132,30 @@ def test_grid_study_visits_every_point_once_and_stops(fake_spec, tmp_path):
     evaluated = log.read_text().splitlines()  # one line per (point, replicate) evaluated
     assert len(evaluated) == len(set(evaluated)) == GRID_POINTS * spec.replicates
     lines = out.getvalue().splitlines()
-    assert lines[0] == ("[fake] space: 18 points (grid enumerates all; n_trials=100, so it "
-                        "stops after 18)")
-    assert "[fake] space exhausted: all 18 points evaluated; stopping before n_trials=100" in lines
+    assert lines[0] == ("[fake] space: 18 points (grid enumerates all of them; n_trials=100 is "
+                        "not used)")
+    assert ("[fake] space exhausted: all 18 points evaluated (sampler grid enumerates the whole "
+            "space; n_trials=100 is not used)") in lines
     assert not any("Traceback" in line for line in lines)
     # running it again asks nothing more: the space is exhausted
     again, more = runner.run_study(spec, progress_stream=None)
     assert more.trials_told == 0 and len(again.get_trials()) == GRID_POINTS
 
 
-def test_fewer_trials_than_points_then_more_continues_the_enumeration(fake_spec):
-    first, _ = runner.run_study(grid_spec(fake_spec, n_trials=7), progress_stream=None)
-    assert len(first.get_trials()) == 7
-    study, stats = runner.run_study(grid_spec(fake_spec, n_trials=40), progress_stream=None)
-    assert stats.trials_told == GRID_POINTS - 7
-    assert len(points_of(study)) == GRID_POINTS
+def test_fewer_trials_than_points_still_enumerates_every_point(fake_spec):
+    """The grid is exhaustive whatever n_trials says (issue 23: it used to stop at n_trials)."""
+    out = io.StringIO()
+    study, stats = runner.run_study(grid_spec(fake_spec, n_trials=7), progress_stream=out)
+    assert stats.trials_told == len(study.get_trials()) == GRID_POINTS
     assert set(points_of(study)) == all_points(parse_space(GRID_SPACE))
+    assert in_enumeration_order(study, parse_space(GRID_SPACE))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[fake] space: 18 points (grid enumerates all of them; n_trials=7 is not used)"
+    assert lines[-2] == ("[fake] space exhausted: all 18 points evaluated (sampler grid "
+                         "enumerates the whole space; n_trials=7 is not used)")
+    # running it again (any n_trials) evaluates nothing: every point is held
+    again, more = runner.run_study(grid_spec(fake_spec, n_trials=40), progress_stream=None)
+    assert more.trials_told == 0 and len(again.get_trials()) == GRID_POINTS
 
 
 def trials_of(study):
@@ -196,16 +204,20 @@ def test_trials_a_dead_driver_asked_keep_their_points(fake_spec):
     """A driver killed between asking a batch and suggesting it: the trials hold their points
     (claimed at ask time) but not all their parameters; the resume evaluates those points."""
     spec = grid_spec(fake_spec)
-    runner.run_study(grid_spec(fake_spec, n_trials=8), progress_stream=None)
-    study = optuna.load_study(study_name=spec.name, storage=spec.storage_url(),
-                              sampler=ExhaustiveSampler(spec.space))
+    study = optuna.create_study(study_name=spec.name, storage=spec.storage_url(),
+                                directions=spec.directions, sampler=ExhaustiveSampler(spec.space))
+    for _ in range(8):  # a driver that evaluated 8 points (failed ones count), asked 3 and died
+        trial = study.ask()
+        spec.space.suggest(trial)
+        study.tell(trial, state=TrialState.FAIL)
     orphans = [study.ask() for _ in range(3)]
     spec.space.suggest(orphans[0])  # one had its parameters stored, the others not
     assert [study._storage.get_trial_system_attrs(t._trial_id)[GRID_POINT]
             for t in orphans] == [8, 9, 10]
     study, stats = runner.run_study(spec, progress_stream=None)
     assert stats.trials_told == 3 + GRID_POINTS - 11
-    assert all(t.state is TrialState.COMPLETE for t in study.get_trials())
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL] * 8 + [
+        TrialState.COMPLETE] * (GRID_POINTS - 8)
     assert len(set(points_of(study))) == GRID_POINTS and in_enumeration_order(study, spec.space)
 
 
@@ -251,10 +263,10 @@ def test_float_without_step_is_a_one_line_error_naming_the_key(fake_spec, tmp_pa
 def test_space_line_for_every_sampler(fake_spec):
     spec = fake_spec(space=GRID_SPACE, n_trials=12)
     assert space_line(spec, "tpe") == "space: 18 points (tpe samples n_trials=12)"
-    assert space_line(spec, "grid") == ("space: 18 points (grid enumerates them in order; "
-                                        "n_trials=12 covers the first 12)")
+    assert space_line(spec, "grid") == ("space: 18 points (grid enumerates all of them; "
+                                        "n_trials=12 is not used)")
     assert space_line(fake_spec(space=GRID_SPACE, n_trials=18), "grid") == (
-        "space: 18 points (grid enumerates all; n_trials=18)")
+        "space: 18 points (grid enumerates all)")
     mixed = fake_spec(space={**GRID_SPACE, "a.x": {"type": "float", "low": 0, "high": 1}},
                       n_trials=1234)
     assert space_line(mixed, "random") == ("space: continuous (18 discrete combinations x 1 "
