@@ -10,27 +10,13 @@ import re
 from collections import Counter
 from typing import Any
 
-METRICS = {
-    "slo_tokens_per_usd": "SLO-meeting tokens per $",
-    "capacity_tokens_per_usd": "Tokens per $ at capacity",
-    "output_tokens_per_usd": "Output tokens per $",
-    "goodput_tokens_per_usd": "SLO-meeting tokens per $ (whole run)",
-    "cost_usd_per_hour": "Cost ($/hour)",
-    "num_devices": "Devices",
-    "num_accelerators": "Accelerators",
-    "slo_attainment": "SLO attainment",
-    "capacity_rate_per_s": "Capacity (requests/s)",
-    "requests_per_s": "Throughput (requests/s)",
-    "goodput_requests_per_s": "SLO-meeting requests/s",
-    "output_tokens_per_s": "Output tokens/s",
-    "goodput_output_tokens_per_s": "SLO-meeting output tokens/s",
-    "total_tokens_per_s": "Total tokens/s",
-    "input_tokens_per_s": "Input tokens/s",
-    "preemptions": "Preemptions",
-    "requests_completed": "Requests completed",
-}
-LATENCIES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E latency",
-             "queue_ms": "queueing", "service_ms": "service time", "total_ms": "stage time"}
+from hermes_opt.study.metric_labels import (  # noqa: F401  re-exported: the report reads labels here
+    LATENCIES,
+    METRICS,
+    metric_label,
+    unit,
+)
+
 PARAMS = {
     "hardware": "Hardware", "cluster.tp": "TP", "cluster.num_replicas": "Replicas",
     "cluster.weight_dtype": "Weight precision", "cluster.kv_dtype": "KV precision",
@@ -40,35 +26,6 @@ PARAMS = {
     "scheduler.max_batched_tokens": "Token budget",
 }
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
-
-
-def metric_label(name: str) -> str:
-    """A metric name (no ``metric:`` prefix) as a chart axis / table header, with its unit."""
-    if name in METRICS:
-        return METRICS[name]
-    for prefix, word in (("request_types.", "type"), ("pools.", "pool"), ("stages.", "stage")):
-        if name.startswith(prefix):
-            head, _, rest = name[len(prefix):].partition(".")
-            if rest and prefix == "stages." and "@" in head:
-                return f"{head}: {metric_label(rest)}"
-            if rest:
-                tail = "utilisation" if rest == "utilization" else metric_label(rest)
-                return f"{head} ({word}): {tail}"
-    base, _, stat = name.rpartition(".")
-    if base in LATENCIES:
-        return f"{stat} {LATENCIES[base]} (ms)"
-    if name in LATENCIES:
-        return f"{LATENCIES[name]} (ms)"
-    if name.startswith("steady_state."):
-        return metric_label(name.split(".", 1)[1]) + " (steady state)"
-    if name.startswith("cost_breakdown_usd_per_hour."):
-        return f"{name.split('.', 1)[1]} cost ($/hour)"
-    text = name.replace("_", " ")
-    for suffix, unit in ((" usd per hour", " ($/hour)"), (" ms", " (ms)"), (" per s", " (/s)"),
-                         (" per usd", " per $"), (" s", " (s)")):
-        if text.endswith(suffix):
-            return text[: -len(suffix)] + unit
-    return text
 
 
 def param_label(name: str) -> str:
@@ -90,15 +47,6 @@ def column_label(column: str) -> str:
     if not name:
         return metric_label(kind)
     return param_label(name) if kind == "param" else metric_label(name)
-
-
-def unit(metric: str) -> str:
-    """The unit written after a value in a sentence ("180 ms", "$12/hour" is written by hand)."""
-    if metric.rsplit(".", 1)[0] in LATENCIES or metric.endswith("_ms"):
-        return " ms"
-    if metric.endswith("_per_s"):
-        return "/s"
-    return ""
 
 
 def fmt(value: Any) -> str:

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import TrialState
 
+from hermes_opt.study import dashboard
 from hermes_opt.study.definition import StudySpec
 
 
@@ -36,8 +37,7 @@ WIDTH = 20
 
 
 def best_feasible(study: optuna.Study, spec: StudySpec) -> str:
-    feasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.constraints and all(v <= 0 for v in t.constraints.values())]
+    feasible = dashboard.feasible(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if not feasible:
         return "no feasible trial yet"
     if spec.multi_objective:
@@ -87,6 +87,9 @@ class Progress:
         self._print(f"[{self.spec.name}] {text}")
 
     def update(self, study: optuna.Study, stats: Any) -> None:
+        """After each told batch: the progress line, and the study's ``best_feasible``
+        attribute (what optuna-dashboard's Best Trial card cannot tell)."""
+        dashboard.mark_best_feasible(study, self.spec)
         trials = study.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state.is_finished()]
         infeasible = sum(1 for t in finished if "infeasible_reason" in t.user_attrs)
@@ -104,6 +107,7 @@ class Progress:
                     f"ETA {_clock(eta)}")
 
     def done(self, study: optuna.Study, stats: Any) -> None:
+        dashboard.mark_best_feasible(study, self.spec)  # trials told while stopping, too
         verb = "interrupted" if stats.interrupted else "finished"
         self._print(f"[{self.spec.name}] {verb}: {stats.trials_told} trial(s) evaluated in "
                     f"{_clock(stats.wall_s)} on {stats.workers} worker(s); "

@@ -11,6 +11,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
+from hermes_opt.study import dashboard
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec, nsga2_population, to_raw
 from hermes_opt.study.space import SearchSpace
@@ -132,6 +133,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     if [d.name.lower() for d in study.directions] != spec.directions:
         raise ConfigError(f"study={spec.name!r}: stored directions {study.directions} differ")
     study.set_user_attr("spec", to_raw(spec))  # the latest run settings, for `hermes-opt report`
+    dashboard.name_objectives(study, spec)  # optuna-dashboard: readable names, not "Objective 0"
     return study
 
 

@@ -34,10 +34,12 @@ def _import_runtime() -> None:
     scan imports this module on every ``hermes-sim`` start, and these imports are ~0.8 s of it."""
     global optuna, NAN_VIOLATION, KEEPS_UP, score, RUNNABLE, batch_seed, make_sampler, Parameter
     global SearchSpace, to_overrides, StudySpec, from_dict, Infeasible, check_feasible
+    global name_objectives
     import optuna  # noqa: F811
 
     from hermes_opt.run.driver import RUNNABLE
     from hermes_opt.run.worker import Infeasible, check_feasible
+    from hermes_opt.study.dashboard import name_objectives
     from hermes_opt.study.definition import StudySpec, from_dict  # noqa: F811
     from hermes_opt.study.objective import KEEPS_UP, NAN_VIOLATION, score
     from hermes_opt.study.sampling import batch_seed, make_sampler
@@ -106,6 +108,7 @@ class HermesOptunaSweeper(Sweeper):
         spec, fixed = self._spec(arguments)
         study = optuna.create_study(study_name=spec.name, storage=self.storage,
                                     directions=spec.directions, load_if_exists=True)
+        name_objectives(study, spec)  # optuna-dashboard: readable names, not "Objective 0"
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
