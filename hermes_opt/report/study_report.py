@@ -28,6 +28,7 @@ from hermes_opt.report.decision import view as decision_view
 from hermes_opt.report.importance import importances
 from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
+from hermes_opt.study.coverage import main_trials
 from hermes_opt.study.definition import StudySpec, from_dict
 from hermes_opt.study.sampling import counted
 from sim.errors import ConfigError
@@ -99,7 +100,11 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
 def _trial_count(study: optuna.Study, spec: StudySpec) -> str:
     trials = study.get_trials(deepcopy=False)
     kept = counted(trials)
-    text = f"{len(kept)} of n_trials={spec.n_trials}"
+    main = main_trials(kept)
+    text = f"{len(main)} of n_trials={spec.n_trials}"
+    if len(kept) > len(main):
+        text += (f" + {len(kept) - len(main)} coverage trials (choices simulated fewer than "
+                 f"{spec.coverage.min_per_choice} times)")
     if len(trials) > len(kept):
         text += (f" (+{len(trials) - len(kept)} failed when their worker stopped sending "
                  f"heartbeats and were re-run)")

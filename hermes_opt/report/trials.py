@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from hermes_opt.compose.candidate import record_of_overrides
 from hermes_opt.report import alternatives
 from hermes_opt.report.vendors import RECORD
+from hermes_opt.study.coverage import COVERAGE
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.objective import KEEPS_UP, named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
@@ -63,26 +64,15 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         record = t.user_attrs.get("result") or {}
         status = record.get("status")
         constraints = named_constraints(t) if t.state is TrialState.COMPLETE else {}
-        if t.number in replaced:
-            kind = "re-run elsewhere"  # its driver died; a re-queued copy replaced it
-        elif t.state is TrialState.FAIL:
-            kind = "failed"
-        elif t.state is not TrialState.COMPLETE:
-            kind = "unfinished"
-        elif status == "infeasible":
-            kind = "infeasible (not simulated)"
-        elif status == "screened":
-            kind = SCREENED
-        elif all(v <= 0 for v in constraints.values()):
-            kind = "feasible"
-        else:
-            kind = "violates SLO"
+        kind = "re-run elsewhere" if t.number in replaced else outcome(t, status, constraints)
         reason = (why_not_feasible(constraints, record) if kind == "violates SLO" else
                   record.get("reason", "").splitlines()[0] if record.get("reason") else "")
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "outcome": kind,
                                "reason": reason}
         if spec.screening.enabled:  # which fidelity decided the trial (analytic / simulator)
             row["fidelity"] = record.get("fidelity", "")
+        # "hardware=l40s": a coverage trial, added after n_trials for that choice
+        row["coverage"] = t.user_attrs.get(COVERAGE, "")
         for name in spec.space.names:
             row[f"param:{name}"] = t.params.get(name)
         metrics = record.get("metrics") or {}
@@ -142,6 +132,19 @@ def why_not_feasible(constraints: dict[str, float], record: dict) -> str:
             shown = metrics.get(metric)
             parts.append(f"{metric} {shown:.4g} breaks {key}" if shown is not None else key)
     return "; ".join(parts)
+
+
+def outcome(trial: Any, status: str | None, constraints: dict[str, float]) -> str:
+    """One of STATE_ORDER for a trial no re-queued copy replaced."""
+    if trial.state is TrialState.FAIL:
+        return "failed"
+    if trial.state is not TrialState.COMPLETE:
+        return "unfinished"
+    if status == "infeasible":
+        return "infeasible (not simulated)"
+    if status == "screened":
+        return SCREENED
+    return "feasible" if all(v <= 0 for v in constraints.values()) else "violates SLO"
 
 
 def _recomposed(spec: StudySpec, overrides: list[str], counter: dict[str, int]) -> dict | None:

@@ -4,14 +4,12 @@ pool, tell the results back in trial-number order (the determinism rules are in
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
-from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
 from hermes_opt.run import checks as checks_mod
@@ -19,32 +17,22 @@ from hermes_opt.run import screen
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress, RunStats
 from hermes_opt.run.worker import CHECKS, Evaluator, JobResult, run_trial
+from hermes_opt.study import coverage, dashboard
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import KEEPS_UP, NAN_VIOLATION, Score, metric_or_fail, score
+from hermes_opt.study.objective import (
+    KEEPS_UP,
+    NAN_VIOLATION,
+    Score,
+    metric_or_fail,
+    score,
+    set_constraints,
+)
 from hermes_opt.study.sampling import batch_seed, counted, make_sampler
 from hermes_opt.study.space import to_overrides
 
 RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
 SCREENED = "screened"  # constraint (screening studies): > 0 when the analytical tier decided it
-
-
-def set_constraints(trial: optuna.Trial, constraints: dict[str, float]) -> None:
-    """What ``Trial.set_constraint`` stores, without its read-before-write of every system
-    attribute (~13 ms per constraint on SQLite, a third of the driver's time per trial). The key
-    format is Optuna's; tests read it back through ``FrozenTrial.constraints``. The same values
-    also go under the plain key as a list in constraint order, the form optuna-dashboard reads to
-    tell feasible trials from SLO-breaking ones (``FrozenTrial.constraints`` then lists them twice,
-    once named and once as "0", "1", ...: feasibility and the samplers' ordering of violations are
-    unchanged; readers that show names skip the numbered copies, ``named_constraints``)."""
-    values = []
-    for key, value in constraints.items():
-        value = float(value)
-        if math.isnan(value):
-            raise ValueError(f"constraint {key!r} is NaN")
-        trial.storage.set_trial_system_attr(trial._trial_id, f"{_CONSTRAINTS_KEY}:{key}", value)
-        values.append(value)
-    trial.storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, values)
 
 
 class Driver:
@@ -71,6 +59,9 @@ class Driver:
         self.followers: dict[int, list[int]] = {}  # leader trial -> trials sharing its results
         self.asking_done = False  # n_trials reached: the last batches are told without successor
         self.rule = screen.Rule.for_spec(spec) if spec.screening.enabled else None
+        # the grid evaluates every point: nothing to top up
+        self.covers = (spec.coverage.min_per_choice > 0 and self.sampler_kind != "grid"
+                       and bool(coverage.keys(spec.space)))
         self._fixed = {SCREENED: -1.0} if self.rule else {}  # trials the estimate did not decide
         # constraints every trial carries after the study's own, in this order (run.checks)
         self.check_keys = checks_mod.Checks(objectives=spec.objectives, constraints=(),
@@ -78,10 +69,16 @@ class Driver:
                                             redundancy=spec.redundancy).keys
 
     # --- asking ------------------------------------------------------------------------
-    def orphans(self) -> list[optuna.Trial]:
-        """SQLite: RUNNING trials of a dead driver (DriverLock guarantees it is dead)."""
+    def orphans(self) -> list[list[optuna.Trial]]:
+        """SQLite: RUNNING trials of a dead driver (DriverLock guarantees it is dead), as the
+        batches they were asked in: contiguous runs of trial numbers, and the coverage batch
+        (asked alone, after every earlier trial was told)."""
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return [optuna.trial.Trial(self.study, t._trial_id) for t in running]
+        batches: dict[int, list[optuna.Trial]] = {}
+        for t in running:
+            index = -1 if coverage.COVERAGE in t.user_attrs else t.number // self.spec.batch_size
+            batches.setdefault(index, []).append(optuna.trial.Trial(self.study, t._trial_id))
+        return sorted(batches.values(), key=lambda batch: batch[0].number)
 
     def ask_batch(self) -> list[optuna.Trial]:
         with storage_mod.ask_lock(self.rdb, self.spec.name):
@@ -90,7 +87,8 @@ class Driver:
             trials = counted(self.study.get_trials(deepcopy=False))
             # re-queued (WAITING) trials are taken first by ask(); they replace their originals
             waiting = sum(t.state is TrialState.WAITING for t in trials)
-            size = min(self.spec.batch_size, waiting + max(0, self.spec.n_trials - len(trials)))
+            main = len(coverage.main_trials(trials))  # coverage trials are not in n_trials
+            size = min(self.spec.batch_size, waiting + max(0, self.spec.n_trials - main))
             if size <= 0:
                 return []
             self.study.sampler = make_sampler(self.spec, batch_seed(self.spec, len(trials)),
@@ -98,6 +96,27 @@ class Driver:
             batch = []
             for _ in range(size):  # beat at once: see storage._fail_never_beaten
                 batch.append(self._ask(waiting > 0))
+                self.heartbeat.add(batch[-1]._trial_id)
+            return batch
+
+    def ask_coverage(self) -> list[optuna.Trial]:
+        """The next coverage batch (``hermes_opt.study.coverage``), asked once every earlier
+        trial is told; [] when every watched choice has its simulated candidates."""
+        with storage_mod.ask_lock(self.rdb, self.spec.name):
+            trials = counted(self.study.get_trials(deepcopy=False))
+            best = None if self.spec.multi_objective else dashboard.best_feasible_trial(
+                trials, self.spec)
+            todo, served = coverage.plan(self.spec.space, self.spec.coverage, trials,
+                                         self.spec.batch_size, best.params if best else None)
+            if not todo:
+                return []
+            # the free parameters: random, not the study's sampler (hermes_opt.study.coverage)
+            self.study.sampler = optuna.samplers.RandomSampler(
+                seed=batch_seed(self.spec, len(trials)))
+            self.progress.note(coverage.note(served, len(todo), self.spec.coverage))
+            batch = []
+            for params, name in todo:
+                batch.append(coverage.ask_pinned(self.study, params, name))
                 self.heartbeat.add(batch[-1]._trial_id)
             return batch
 
@@ -117,15 +136,16 @@ class Driver:
         return sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
 
     # --- evaluating ----------------------------------------------------------------------
-    def start(self, trials: list[optuna.Trial]) -> None:
+    def start(self, trials: list[optuna.Trial], *, alone: bool = False) -> None:
         """Sample each trial and hand its simulations to the pool at once, so workers start on
-        the first candidate while the driver samples the next."""
+        the first candidate while the driver samples the next. ``alone``: a batch asked once
+        every earlier trial was told (coverage)."""
         batch = _Batch(sorted(trials, key=lambda t: t.number))
         self.in_flight.append(batch)
         evaluator = self.evaluator
         if self.rule is not None:
             evaluator = screen.ScreenedEvaluator(self.evaluator, self.rule,
-                                                 self._incumbent(batch.untold[0].number))
+                                                 self._incumbent(batch.untold[0].number, alone))
         for trial in batch.untold:
             tic = time.perf_counter()
             params = self.spec.space.suggest(trial)  # stored params on a resume
@@ -153,13 +173,15 @@ class Driver:
             self.pool.submit(run_trial, evaluator, trial.number, list(overrides),
                              list(self.spec.replicate_seeds), self.spec.budget)
 
-    def _incumbent(self, first: int) -> float | None:
+    def _incumbent(self, first: int, alone: bool) -> float | None:
         """Screening: the best feasible simulated objective among the batches that are told
-        whenever this one is asked (those before the previous one with two in flight), so the
-        decision does not depend on timing or the number of workers."""
+        whenever this one is asked (those before the previous one with two in flight; every
+        earlier one for a batch asked alone), so the decision does not depend on timing or the
+        number of workers."""
         if self.rule is None or self.rule.objective is None:
             return None
-        cutoff = (first // self.spec.batch_size - (self.depth - 1)) * self.spec.batch_size
+        cutoff = first if alone else (
+            (first // self.spec.batch_size - (self.depth - 1)) * self.spec.batch_size)
         values = [t.values[0] for t in self.study.get_trials(deepcopy=False,
                                                              states=(TrialState.COMPLETE,))
                   if t.number < cutoff and (t.user_attrs.get("result") or {}).get("status") == "ok"
@@ -321,28 +343,28 @@ class Driver:
         # SQLite: it stays RUNNING and the next run re-evaluates it under the same number
 
     # --- main loop ------------------------------------------------------------------------
+    def _timed(self, ask: Any) -> list[optuna.Trial]:
+        tic = time.perf_counter()
+        try:
+            return ask()
+        finally:
+            self.stats.driver_s += time.perf_counter() - tic
+
     def run(self) -> RunStats:
         start, cpu = time.perf_counter(), time.process_time()
         if self.multi_driver:
             storage_mod.fail_stale(self.study)
         else:
-            recovered = self.orphans()
+            recovered = self.orphans()  # up to two batches were in flight when it stopped
             if recovered:
-                self.progress.note(f"resuming: re-running {len(recovered)} trial(s) left unfinished "
-                                   f"by an interrupted run")
-                # batches are contiguous runs of trial numbers on a single-driver storage; up to
-                # two were in flight when the run stopped
-                by_batch: dict[int, list[optuna.Trial]] = {}
-                for trial in recovered:
-                    by_batch.setdefault(trial.number // self.spec.batch_size, []).append(trial)
-                for index in sorted(by_batch):
-                    self.start(by_batch[index])
+                self.progress.note(f"resuming: re-running {sum(map(len, recovered))} trial(s) "
+                                   f"left unfinished by an interrupted run")
+                for batch in recovered:
+                    self.start(batch, alone=coverage.COVERAGE in batch[0].user_attrs)
         self.asking_done, waited_s = False, 0.0
         while not self.stop.requested:
             if not self.asking_done and len(self.in_flight) < self.depth:
-                tic = time.perf_counter()
-                batch = self.ask_batch()
-                self.stats.driver_s += time.perf_counter() - tic
+                batch = self._timed(self.ask_batch)
                 if batch:
                     waited_s = 0.0
                     self.start(batch)
@@ -359,6 +381,10 @@ class Driver:
                     self.receive(result)
                 elif not self.stop.requested:  # would spin for ever: a bookkeeping bug
                     raise RuntimeError("hermes-opt: trials in flight but no simulation pending")
+                continue
+            # n_trials reached and every trial told: top up rarely simulated choices
+            if self.covers and (batch := self._timed(self.ask_coverage)):
+                self.start(batch, alone=True)
                 continue
             # Nothing of ours left. Other drivers may still hold trials: wait, so that a trial
             # whose driver dies is re-queued and taken here. Give up after two grace periods

@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hermes_opt.study import dashboard
+from hermes_opt.study.coverage import main_trials
 from hermes_opt.study.definition import StudySpec
 
 
@@ -32,6 +33,7 @@ class RunStats:
     workers: int = 1
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+
 
 WIDTH = 20
 
@@ -95,14 +97,17 @@ class Progress:
         infeasible = sum(1 for t in finished if "infeasible_reason" in t.user_attrs)
         failed = sum(1 for t in finished if t.state is TrialState.FAIL)
         from hermes_opt.study.sampling import counted
-        done = sum(1 for t in counted(trials) if t.state.is_finished())
+        told = [t for t in counted(trials) if t.state.is_finished()]
+        done = len(main_trials(told))
+        extra = len(told) - done  # coverage trials, after n_trials
         total = self.spec.n_trials
         filled = int(WIDTH * min(done, total) / total)
         elapsed = time.perf_counter() - self.start
         rate = stats.trials_told / stats.wall_s if stats.wall_s > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else math.inf
         self._print(f"[{self.spec.name}] [{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total} "
-                    f"trials ({infeasible} infeasible, {failed} failed) | "
+                    f"trials{f' + {extra} coverage' if extra else ''} ({infeasible} infeasible, "
+                    f"{failed} failed) | "
                     f"{best_feasible(study, self.spec)} | {_clock(elapsed)} elapsed, "
                     f"ETA {_clock(eta)}")
 

@@ -38,6 +38,7 @@ from hermes_opt.run.preflight import resolve_evaluator
 from hermes_opt.run.progress import Progress, RunStats, space_line
 from hermes_opt.run.worker import Evaluator, Simulate
 from hermes_opt.study import storage as storage_mod
+from hermes_opt.study.coverage import CoverageSpec, main_trials
 from hermes_opt.study.definition import StudySpec, to_raw
 from hermes_opt.study.sampling import counted, open_study
 
@@ -101,10 +102,11 @@ def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
                 # the grid evaluates every point whatever n_trials says (the driver asks up to
                 # n_trials, so it runs with the number of points)
                 run_spec = dataclasses.replace(spec, n_trials=points)
-            have = len(counted(study.get_trials(deepcopy=False)))
+            have = len(main_trials(counted(study.get_trials(deepcopy=False))))
             below = have > run_spec.n_trials
-            if below:
-                run_spec = _keep_trials(study, spec, have, stored_n_trials)
+            if below:  # nothing new is asked, coverage trials included
+                run_spec = dataclasses.replace(_keep_trials(study, spec, have, stored_n_trials),
+                                               coverage=CoverageSpec(min_per_choice=0))
             progress = Progress(run_spec, progress_stream)
             if below:
                 progress.note(f"{have:,} trials already done, n_trials={spec.n_trials:,}: "

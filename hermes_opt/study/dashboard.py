@@ -14,7 +14,7 @@
   telling violating trials a false objective, so the study carries the feasible answer as its
   user attribute ``best_feasible`` (the dashboard lists a study's user attributes), updated
   after every batch. The dashboard's charts already tell feasible from infeasible trials by the
-  ``constraints`` list every told trial carries (``hermes_opt.run.driver.set_constraints``).
+  ``constraints`` list every told trial carries (``hermes_opt.study.objective.set_constraints``).
 """
 
 from __future__ import annotations
@@ -63,11 +63,18 @@ def best_feasible_line(trials: Sequence[FrozenTrial], spec: StudySpec) -> str | 
         mask = pareto_mask([t.values for t in found], spec.directions)
         numbers = ", ".join(str(t.number) for t, keep in zip(found, mask) if keep)
         return f"Pareto front of the trials meeting every constraint: trials {numbers}"
-    obj = spec.objectives[0]
-    pick = max if obj.direction == "maximize" else min
-    best = pick(found, key=lambda t: (t.values[0], -t.number) if obj.direction == "maximize"
-                else (t.values[0], t.number))
-    return f"trial {best.number}: {metric_label(obj.metric)} {_number(best.values[0])}"
+    best = best_feasible_trial(found, spec)
+    return f"trial {best.number}: {metric_label(spec.objectives[0].metric)} " \
+           f"{_number(best.values[0])}"
+
+
+def best_feasible_trial(trials: Sequence[FrozenTrial], spec: StudySpec) -> FrozenTrial | None:
+    """The feasible trial with the best first objective (ties: the earlier trial)."""
+    found = feasible(trials)
+    if not found:
+        return None
+    sign = 1.0 if spec.objectives[0].direction == "maximize" else -1.0
+    return max(found, key=lambda t: (sign * t.values[0], -t.number))
 
 
 def mark_best_feasible(study: optuna.Study, spec: StudySpec) -> None:

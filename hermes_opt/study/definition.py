@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
 from hermes_opt.study.args import apply_override, merge_overrides
+from hermes_opt.study.coverage import CoverageSpec, parse_coverage
 from hermes_opt.study.execution import (
     CapacitySpec,
     ExecutorSpec,
@@ -40,12 +41,12 @@ from sim.errors import ConfigError, require
 SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid")
 # Fields that change how a study runs but not what it computes: they may differ on resume.
 RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
-              "description", "executor")
+              "description", "executor", "coverage")
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
                 "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
                 "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
                 "grace_period_s", "capacity", "n_startup_trials", "screening", "executor",
-                "headroom", "redundancy")
+                "headroom", "redundancy", "coverage")
 MAX_HEADROOM = 10.0
 REDUNDANCY_CHOICES = ("none", "n+1")
 
@@ -113,6 +114,8 @@ class StudySpec:
     # (redundancy: n+1); hermes_opt.run.checks
     headroom: float = 1.0
     redundancy: str = "none"
+    # trials after n_trials for hardware/engine/architecture choices simulated too rarely
+    coverage: CoverageSpec = field(default_factory=CoverageSpec)  # hermes_opt.study.coverage
 
     def __post_init__(self) -> None:
         require(bool(self.name) and "/" not in self.name, "name", self.name,
@@ -306,7 +309,7 @@ def from_dict(raw: dict) -> StudySpec:
     if budget:
         unknown_b = sorted(set(budget) - {"max_usd_per_hour", "max_devices"})
         require(not unknown_b, "budget", unknown_b, "allowed: max_usd_per_hour, max_devices")
-    report, pareto, compare = _parse_report(raw.get("report"))
+    report, pareto, compare = _report_keys(raw.get("report") or {})
     capacity = raw.get("capacity") or {}
     param_names = set((raw.get("space") or {}).keys())
     for b in base:  # a parameter also fixed in the base would be silently overridden
@@ -330,18 +333,18 @@ def from_dict(raw: dict) -> StudySpec:
             grace_period_s=raw.get("grace_period_s", 60),
             capacity=CapacitySpec(**capacity), screening=parse_screening(raw.get("screening")),
             executor=parse_executor(raw.get("executor")),
-            headroom=raw.get("headroom", 1.0), redundancy=str(raw.get("redundancy", "none")))
+            headroom=raw.get("headroom", 1.0), redundancy=str(raw.get("redundancy", "none")),
+            coverage=parse_coverage(raw.get("coverage")))
     except TypeError as err:
         raise ConfigError(f"study: {err}") from None
 
 
-def _parse_report(report: Any) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
-    """The ``report`` section: (the mapping, pareto axes, compare metrics)."""
-    report = report or {}
+def _report_keys(report: Any) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
+    """The ``report`` mapping, its ``pareto`` pair and its ``compare`` metrics, checked."""
     require(isinstance(report, dict), "report", report,
             "must be {top_k: <int>, pareto: [x, y], compare: [metric, ...]}")
-    unknown_r = sorted(set(report) - {"top_k", "pareto", "compare"})
-    require(not unknown_r, "report", unknown_r, "allowed: top_k, pareto, compare")
+    unknown = sorted(set(report) - {"top_k", "pareto", "compare"})
+    require(not unknown, "report", unknown, "allowed: top_k, pareto, compare")
     compare = report.get("compare") or []
     require(isinstance(compare, (list, tuple)) and len(compare) <= 12, "report.compare", compare,
             "must be a list of at most 12 metric names, e.g. [e2e_ms.p50, e2e_ms.p99]")
@@ -349,8 +352,8 @@ def _parse_report(report: Any) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
     pareto = report.get("pareto") or []
     require(isinstance(pareto, (list, tuple)) and len(pareto) in (0, 2), "report.pareto", pareto,
             "must be two metric names [x, y], e.g. [ttft_ms.p99, slo_tokens_per_usd]")
-    pareto = tuple(check_metric(m, f"report.pareto[{i}]") for i, m in enumerate(pareto))
-    return report, pareto, compare
+    return report, tuple(check_metric(m, f"report.pareto[{i}]") for i, m in enumerate(pareto)), \
+        compare
 
 
 def to_raw(spec: StudySpec) -> dict[str, Any]:

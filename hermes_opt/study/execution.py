@@ -1,4 +1,4 @@
-"""Two study keys about how trials are evaluated, parsed and checked here:
+"""Three study keys about how trials are evaluated, parsed and checked here:
 
 * ``screening`` (part of the definition: it decides which candidates are simulated) — the
   analytical tier (``sim.analytic``) answers candidates that cannot meet an SLO even if the
@@ -8,6 +8,8 @@
 * ``executor`` (a run setting: results do not depend on it) — where the simulations run:
   ``loky`` (processes on this machine, the default) or ``dask`` (a Dask distributed cluster at
   ``address``, or a local one started for the study when no address is given).
+* ``capacity`` — the bisection on the arrival rate that capacity mode and the
+  ``capacity_tokens_per_usd`` objective run (``hermes_opt.run.capacity``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,21 @@ class ExecutorSpec:
         return {"kind": self.kind, "address": self.address}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapacitySpec:
+    """Capacity mode: the highest arrival rate at which a deployment still meets the SLOs."""
+
+    param: str = "workload.arrival.rate_per_s"
+    low: float = 0.5
+    high: float = 64.0
+    rel_tol: float = 0.05
+
+    def __post_init__(self) -> None:
+        require(0 < self.low < self.high, "capacity.low", self.low,
+                f"must be > 0 and < capacity.high={self.high}")
+        require(0 < self.rel_tol < 1, "capacity.rel_tol", self.rel_tol, "must be in (0, 1)")
+
+
 def parse_screening(raw: Any) -> ScreeningSpec:
     if raw is None:
         return ScreeningSpec()
@@ -97,18 +114,3 @@ def parse_executor(raw: Any) -> ExecutorSpec:
     unknown = sorted(set(raw) - {"kind", "address"})
     require(not unknown, "executor", unknown, "allowed: kind, address")
     return ExecutorSpec(kind=raw.get("kind", "loky"), address=raw.get("address"))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CapacitySpec:
-    """Capacity mode: the highest arrival rate at which a deployment still meets the SLOs."""
-
-    param: str = "workload.arrival.rate_per_s"
-    low: float = 0.5
-    high: float = 64.0
-    rel_tol: float = 0.05
-
-    def __post_init__(self) -> None:
-        require(0 < self.low < self.high, "capacity.low", self.low,
-                f"must be > 0 and < capacity.high={self.high}")
-        require(0 < self.rel_tol < 1, "capacity.rel_tol", self.rel_tol, "must be in (0, 1)")

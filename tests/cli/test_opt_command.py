@@ -122,7 +122,7 @@ def test_stopped_study_resumes_with_every_trial_kept_once(tmp_path, sig):
 
 def test_report_files_are_complete_and_offline(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("n_trials: 24", "n_trials: 8"))
-    proc = run([f"study={tmp_path / 'tiny.yaml'}"], tmp_path)
+    proc = run([f"study={tmp_path / 'tiny.yaml'}", "coverage.min_per_choice=0"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "8/8 trials" in proc.stderr and "ETA" in proc.stderr
     report_dir = tmp_path / "runs" / "tiny" / "report"

@@ -57,8 +57,10 @@ def run_sim(overrides: list[str]) -> str:
 
 
 # A real (simulated) study, small: the default study's space and objective on 300-request runs.
+# Coverage trials (after n_trials) are off: the pinned trials are the sampler's 16; with the
+# default coverage the study appends 10 trials (16-25) for h100_sxm, h200, b200, l40s, mi300x.
 STUDY_ARGS = ["n_trials=16", "batch_size=8", "replicates=2", "n_jobs=1",
-              "workload.num_requests=300"]
+              "workload.num_requests=300", "coverage.min_per_choice=0"]
 STUDY_PATH = HERE / "study_default_small.json"
 
 

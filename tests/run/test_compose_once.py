@@ -28,7 +28,8 @@ def real_spec(tmp_path, name, **changes):
                      "scheduler.max_num_seqs": {"type": "int", "low": 16, "high": 256}},
            "constraints": ["ttft_ms.p99 <= 2000"], "budget": {"max_devices": 2},
            "n_trials": 9, "batch_size": 3, "replicates": 2, "seed": 1, "n_jobs": 1,
-           "storage": f"sqlite:///{tmp_path / 'study.db'}"}
+           "storage": f"sqlite:///{tmp_path / 'study.db'}",
+           "coverage": {"min_per_choice": 0}}  # the sampler's trials only
     raw.update(changes)
     return from_dict(raw)
 

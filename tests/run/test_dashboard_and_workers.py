@@ -24,7 +24,8 @@ def tiny_study(tmp_path: Path, **changes) -> Path:
     num_requests = changes.pop("num_requests", 50)
     raw["base"] = [b if not b.startswith("workload.num_requests=")
                    else f"workload.num_requests={num_requests}" for b in raw["base"]]
-    raw.update({"name": "tiny", "n_trials": 4, "batch_size": 2, "replicates": 1, **changes})
+    raw.update({"name": "tiny", "n_trials": 4, "batch_size": 2, "replicates": 1,
+                "coverage": {"min_per_choice": 0}, **changes})
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

@@ -21,7 +21,8 @@ def trials_of(study):
 
 
 def test_runs_exactly_n_trials_and_marks_infeasible(fake_spec):
-    study, stats = runner.run_study(fake_spec(n_trials=12), progress_stream=None)
+    study, stats = runner.run_study(fake_spec(n_trials=12, coverage={"min_per_choice": 0}),
+                                    progress_stream=None)
     trials = study.get_trials()
     assert len(trials) == 12 and stats.trials_told == 12
     assert all(t.state is TrialState.COMPLETE for t in trials)
@@ -97,15 +98,20 @@ def test_interrupted_study_resumes_exactly_like_an_uninterrupted_run(fake_spec, 
                            if t.state is TrialState.COMPLETE)
     resumed, second = runner.run_study(spec, progress_stream=None)
     assert not second.interrupted
-    assert first.trials_told + second.trials_told == 32  # each trial told exactly once
+    # the sampler's 32, then coverage trials for the hardware kinds simulated fewer than 3 times
+    told = len(straight.get_trials())
+    assert told > 32 and first.trials_told + second.trials_told == told  # each told once
     assert [t[1:] for t in trials_of(resumed)] == [t[1:] for t in trials_of(straight)]
+    assert [t.user_attrs.get("coverage") for t in resumed.get_trials()] == [
+        t.user_attrs.get("coverage") for t in straight.get_trials()]
 
 
 def test_raising_n_trials_continues_a_finished_study(fake_spec, tmp_path):
-    spec = fake_spec(n_trials=8, storage=f"sqlite:///{tmp_path / 'grown.db'}")
+    off = {"min_per_choice": 0}  # the sampler's trials only
+    spec = fake_spec(n_trials=8, storage=f"sqlite:///{tmp_path / 'grown.db'}", coverage=off)
     runner.run_study(spec, progress_stream=None)
     before = trials_of(optuna.load_study(study_name=spec.name, storage=spec.storage))
-    grown, stats = runner.run_study(fake_spec(n_trials=20, storage=spec.storage),
+    grown, stats = runner.run_study(fake_spec(n_trials=20, storage=spec.storage, coverage=off),
                                     progress_stream=None)
     assert stats.trials_told == 12
     assert trials_of(grown)[:8] == before
@@ -113,8 +119,8 @@ def test_raising_n_trials_continues_a_finished_study(fake_spec, tmp_path):
 
 
 def test_trials_left_running_by_a_dead_driver_are_evaluated_once(fake_spec):
-    spec = fake_spec(n_trials=8)
-    runner.run_study(fake_spec(n_trials=4), progress_stream=None)
+    spec = fake_spec(n_trials=8, coverage={"min_per_choice": 0})
+    runner.run_study(fake_spec(n_trials=4, coverage={"min_per_choice": 0}), progress_stream=None)
     # a driver that died after asking two trials (params suggested, never told)
     study = optuna.load_study(study_name=spec.name, storage=spec.storage_url())
     orphans = [study.ask() for _ in range(2)]

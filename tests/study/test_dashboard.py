@@ -8,8 +8,8 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from hermes_opt.run import runner
-from hermes_opt.run.driver import set_constraints
 from hermes_opt.study.dashboard import BEST_FEASIBLE, best_feasible_line, metric_names
+from hermes_opt.study.objective import set_constraints
 
 
 def test_a_run_names_the_objectives_and_stores_the_best_feasible_trial(fake_spec):
@@ -60,3 +60,10 @@ def test_the_dashboards_best_trial_ignores_constraints_so_the_study_says_which_i
     assert study._storage.get_best_trial(study._study_id).number == 1  # the violating one
     assert study.best_trial.number == 0
     assert best_feasible_line(study.get_trials(), spec) == "trial 0: SLO-meeting tokens per $ 900"
+
+
+def test_the_constraints_key_is_optunas():
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+    from hermes_opt.study.objective import CONSTRAINTS_KEY
+    assert CONSTRAINTS_KEY == _CONSTRAINTS_KEY
