@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from typing import Any
 
 import pandas as pd
@@ -86,27 +85,3 @@ def _same_layout(a: pd.Series, b: pd.Series) -> bool:
     """Both trials have one deployment layout (unknown layouts never merge)."""
     la, lb = vendors.layout(a), vendors.layout(b)
     return la is not None and lb is not None and la.description == lb.description
-
-
-HARDWARE = re.compile(r"\d+ x (\S+) \(")
-
-
-def best_per_hardware(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """One row per hardware kind (or "b200 + h200" for a mix): its best feasible trial."""
-    ranked = vendors.ranked_feasible(frame, spec)
-    if ranked.empty:
-        return pd.DataFrame()
-    col = f"objective:{spec.objectives[0].metric}"
-    best: dict[str, dict] = {}
-    for _, row in ranked.iterrows():
-        lay = vendors.layout(row)
-        if lay is None:
-            continue
-        kind = " + ".join(dict.fromkeys(HARDWARE.findall(lay.description))) or lay.description
-        if kind not in best:
-            best[kind] = {"hardware": kind, "trial": int(row.trial), "deployment": lay.description,
-                          "objective": float(row[col]),
-                          "usd_per_hour": float(row.get("metric:cost_usd_per_hour", math.nan)),
-                          "ttft_p99_ms": float(row.get("metric:ttft_ms.p99", math.nan)),
-                          "tpot_p99_ms": float(row.get("metric:tpot_ms.p99", math.nan))}
-    return pd.DataFrame(list(best.values()))

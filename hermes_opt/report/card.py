@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from hermes_opt.report import card_inputs, engine_flags, products, recommend, vendors
-from hermes_opt.report.alternatives import best_per_hardware
+from hermes_opt.report.accounting import best_per, hardware_label
 from hermes_opt.report.labels import fmt, metric_label, param_label
 from hermes_opt.study.definition import StudySpec
 
@@ -211,11 +211,11 @@ def _spread(spec: StudySpec, top: pd.DataFrame) -> str:
 
 
 def _alternative_row(spec: StudySpec, frame: pd.DataFrame, best: pd.Series) -> str | None:
-    table = best_per_hardware(frame, spec)
+    table = best_per(frame, spec, "hardware", hardware_label)
+    table = table[table.trial.notna()].rename(columns={"label": "hardware"})  # feasible kinds
     if table.empty:
         return None
-    mine = table[table.trial == int(best.trial)]
-    kind = mine.iloc[0].hardware if len(mine) else None
+    kind = hardware_label(best, spec)
     others = table[table.hardware != kind]
     if others.empty:
         return "none: every feasible deployment uses the same hardware"

@@ -1,104 +1,134 @@
-"""Which parameters drive the result: Optuna's fANOVA importances of the first objective over the
-feasible completed trials (seeded, so the report is deterministic), and the plotly figures of the
-HTML report (importance bars, parallel coordinates of the feasible trials)."""
+"""What each choice is worth, in numbers a buyer can check in trials.csv: per parameter, the best
+first objective among the feasible trials with each of its values (numeric parameters with many
+values in a few ranges), and the spread, the best value's best over the worst value's best. The
+plotly figures of the HTML report (spread bars, parallel coordinates of the feasible trials).
+
+Why not fANOVA (Optuna's ``FanovaImportanceEvaluator``, what the report showed before): it
+measures how much of the objective's variance *over the sampled feasible trials* a parameter
+explains. A sampler concentrates its trials where it found the best, so a parameter it settled
+early explains little variance among them even when its other values cost a factor of three:
+the default study showed hardware at 0.3% next to best-per-kind results from 404,948 (mi300x) to
+1,359,266 (b200) SLO-meeting tokens per $. The spread is a plain maximum per value: it cannot
+contradict the per-kind table (its hardware row is that table's best over its worst)."""
 
 from __future__ import annotations
 
 import math
-import warnings
+from dataclasses import dataclass
 from typing import Any
 
-import optuna
+import numpy as np
 import pandas as pd
-from optuna.trial import TrialState
 
-from hermes_opt.report.labels import metric_label, param_label
+from hermes_opt.report.labels import fmt, metric_label, param_label
 from hermes_opt.study.definition import StudySpec
+from hermes_opt.study.space import Parameter
 
-MIN_TRIALS = 4
-
-
-def importances(study: optuna.Study, spec: StudySpec,
-                frame: pd.DataFrame) -> tuple[dict[str, float], str | None]:
-    """({param: importance} best first, "method[, scope]") or ({}, why there are none)."""
-    feasible = set(frame.trial[frame.outcome == "feasible"]) if len(frame) else set()
-    trials = [t for t in study.get_trials(deepcopy=False)
-              if t.state is TrialState.COMPLETE and t.number in feasible and t.values]
-    if len(trials) < MIN_TRIALS:
-        return {}, (f"not enough trials: {len(trials)} feasible completed trial(s), fANOVA "
-                    f"needs at least {MIN_TRIALS}")
-    trials, varied, scope = _largest_common(spec, trials)
-    if len(varied) < 2:
-        return {}, (f"not enough trials: the feasible trials vary {len(varied)} parameter(s) "
-                    f"in common; fANOVA needs at least 2")
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        single = optuna.create_study(direction=spec.objectives[0].direction)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    single.add_trials([optuna.trial.create_trial(
-        params={n: t.params[n] for n in varied},
-        distributions={n: t.distributions[n] for n in varied}, value=t.values[0])
-        for t in trials])
-    method = "fANOVA (Optuna, seed 0)"
-    sign = -1.0 if spec.objectives[0].direction == "maximize" else 1.0
-    target = lambda t: sign * t.values[0]  # noqa: E731 - PED-ANOVA ranks low targets as good
-    try:
-        try:
-            found = optuna.importance.get_param_importances(
-                single, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-                params=varied, target=target)
-        except ImportError:  # fANOVA's random forest needs scikit-learn; PED-ANOVA does not
-            method = "PED-ANOVA (Optuna; fANOVA needs scikit-learn, which is not installed)"
-            with warnings.catch_warnings():  # "computes importances for low target": it does
-                warnings.simplefilter("ignore", UserWarning)
-                found = optuna.importance.get_param_importances(
-                    single, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
-                    params=varied, target=target)
-    except Exception as exc:  # noqa: BLE001 - a report never fails on an optional section
-        return {}, f"not enough trials (importance failed: {type(exc).__name__}: {exc})"
-    ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {k: float(v) for k, v in ranked}, method + (f", {scope}" if scope else "")
+MIN_FEASIBLE = 2
+MAX_VALUES = 8  # numeric parameters with more values are shown in RANGES ranges
+RANGES = 4
 
 
-def _varied(spec: StudySpec, trials: list) -> list[str]:
-    common = set.intersection(*(set(t.params) for t in trials))
-    return [n for n in spec.space.names if n in common
-            and len({repr(t.params[n]) for t in trials}) > 1]
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """One parameter: the best objective among feasible trials for each of its values (or
+    ranges), summarised by the best and the worst of those and their ratio."""
+
+    param: str
+    best: tuple[str, float, int]  # (value, the best objective with it, that trial)
+    worst: tuple[str, float, int]
+    ratio: float  # best value's best / worst value's best (inverse when minimising); nan: none
+    values: int  # values (or ranges) with a feasible trial
+    none_feasible: tuple[str, ...]  # values with no feasible trial (categorical: every choice)
 
 
-def _largest_common(spec: StudySpec, trials: list) -> tuple[list, list[str], str | None]:
-    """All trials when they vary >= 2 parameters in common; else (conditional spaces, e.g. a
-    colocated and a disaggregated branch) the largest group of trials sharing one parameter
-    set that does, with a note naming it. The note is None for all trials."""
-    varied = _varied(spec, trials)
-    if len(varied) >= 2:
-        return trials, varied, None
-    groups: dict[tuple, list] = {}
-    for t in trials:
-        groups.setdefault(tuple(sorted(t.params)), []).append(t)
-    for members in sorted(groups.values(), key=lambda g: (-len(g), g[0].number)):
-        inner = _varied(spec, members)
-        if len(members) >= MIN_TRIALS and len(inner) >= 2:
-            fixed = ", ".join(f"{n}={members[0].params[n]}" for n in spec.space.names
-                              if n in members[0].params and n not in inner)
-            return members, inner, (f"over the {len(members)} of {len(trials)} feasible trials "
-                                    f"that share one branch of the space ({fixed})")
-    return trials, varied, None
+def spreads(spec: StudySpec, frame: pd.DataFrame) -> tuple[list[Spread], str | None]:
+    """(one Spread per parameter, largest spread first; None) or ([], why there are none)."""
+    col = f"objective:{spec.objectives[0].metric}"
+    feasible = frame[frame.outcome == "feasible"] if len(frame) else frame
+    if len(feasible) < MIN_FEASIBLE:
+        return [], (f"not enough feasible trials: {len(feasible)}, the table needs at least "
+                    f"{MIN_FEASIBLE}")
+    maximize = spec.objectives[0].direction == "maximize"
+    found = []
+    for param in spec.space.parameters:
+        column = f"param:{param.name}"
+        if column not in frame:
+            continue
+        groups = _groups(param, frame[column])
+        fine = groups[feasible.index].dropna()
+        if fine.empty:
+            continue
+        best_of = {}
+        for value, members in feasible.loc[fine.index].groupby(fine, sort=False):
+            top = members.sort_values([col, "trial"], ascending=[not maximize, True]).iloc[0]
+            best_of[value] = (str(value), float(top[col]), int(top.trial))
+        ranked = sorted(best_of.values(), key=lambda b: b[1], reverse=maximize)
+        found.append(Spread(param=param.name, best=ranked[0], worst=ranked[-1],
+                            ratio=_ratio(ranked[0][1], ranked[-1][1], len(ranked)),
+                            values=len(ranked),
+                            none_feasible=_without(param, groups, set(best_of))))
+    order = {n: i for i, n in enumerate(spec.space.names)}
+    found.sort(key=lambda s: (-(s.ratio if math.isfinite(s.ratio) else 1.0),
+                              -len(s.none_feasible), order[s.param]))
+    return found, None
+
+
+def _ratio(best: float, worst: float, count: int) -> float:
+    if count < 2 or best <= 0 or worst <= 0:
+        return math.nan
+    return max(best, worst) / min(best, worst)
+
+
+def _without(param: Parameter, groups: pd.Series, feasible_values: set) -> tuple[str, ...]:
+    """Values (ranges) with no feasible trial, in the parameter's order: every choice of a
+    categorical one, the values or ranges some trial had of a numeric one."""
+    if param.kind == "categorical":
+        offered = [str(c) for c in param.choices]
+    else:
+        offered = sorted(set(groups.dropna()), key=lambda v: float(str(v).split("-")[0]))
+    return tuple(v for v in offered if v not in feasible_values)
+
+
+def _groups(param: Parameter, values: pd.Series) -> pd.Series:
+    """Each trial's value as text ("4", "h200"), or its range ("16-58") for a numeric parameter
+    with more than MAX_VALUES values; NaN where the parameter was not active."""
+    present = values.map(lambda v: not (v is None or (isinstance(v, float) and math.isnan(v))))
+    if param.kind == "categorical" or (param.enumerable and param.grid_size() <= MAX_VALUES):
+        return values.where(present).map(_text, na_action="ignore")
+    edges = (np.geomspace if param.log else np.linspace)(param.low, param.high, RANGES + 1)
+    if param.kind == "int":
+        edges = np.unique(np.round(edges).astype(int))
+    tops = [hi - 1 if param.kind == "int" and k < len(edges) - 2 else hi
+            for k, hi in enumerate(edges[1:])]
+    labels = [_text(lo) if lo == top else f"{_text(lo)}-{_text(top)}"
+              for lo, top in zip(edges[:-1], tops)]
+    index = values.where(present).map(
+        lambda v: labels[min(int(np.searchsorted(edges, float(v), side="right")) - 1,
+                             len(labels) - 1)], na_action="ignore")
+    return index
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return fmt(value) if isinstance(value, float) else str(value)
 
 
 def importance_figure(spec: StudySpec, found: dict[str, float]) -> Any:
+    """Bars of each parameter's spread (``found``: parameter -> ratio; nan: one value only)."""
     import plotly.graph_objects as go
-    names = list(found)[::-1]  # plotly draws the first bar at the bottom
-    fig = go.Figure(go.Bar(x=[found[n] for n in names], y=[param_label(n) for n in names],
+    shown = {n: r for n, r in found.items() if math.isfinite(r)}
+    names = list(shown)[::-1]  # plotly draws the first bar at the bottom
+    fig = go.Figure(go.Bar(x=[shown[n] for n in names], y=[param_label(n) for n in names],
                            orientation="h", marker={"color": "#1f77b4"},
-                           hovertext=[f"{n}: {found[n]:.3f}" for n in names], hoverinfo="text"))
-    fig.update_layout(title=f"Parameter importance for {metric_label(spec.objectives[0].metric)} "
-                            f"(feasible trials)",
-                      xaxis_title="share of the objective's variance", template="plotly_white",
+                           hovertext=[f"{n}: {shown[n]:.2f}x" for n in names], hoverinfo="text"))
+    fig.update_layout(title=f"Best {metric_label(spec.objectives[0].metric)} of a parameter's "
+                            f"best value over its worst value's (feasible trials)",
+                      xaxis_title="spread (x)", template="plotly_white",
                       height=220 + 45 * len(names), margin={"l": 220})
-    fig.update_xaxes(tickformat=".0%", range=[0, 1])
     return fig
 
 

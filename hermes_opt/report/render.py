@@ -5,12 +5,15 @@ from __future__ import annotations
 import html
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from hermes_opt.report.accounting import Table
 from hermes_opt.report.card import Card
 from hermes_opt.report.compare import case_rows
+from hermes_opt.report.importance import Spread
 from hermes_opt.report.labels import (
     column_label,
     group_reasons,
@@ -95,8 +98,8 @@ def _log_scale(frame: pd.DataFrame, column: str, ratio: float = 100) -> bool:
 def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, quality: Any,
                    prov: dict[str, str], vendors: pd.DataFrame | None = None,
                    vendor_note: str | None = None, *, lead: str | None = None,
-                   importance: tuple[dict[str, float], str | None] | None = None,
-                   hardware: pd.DataFrame | None = None, card: Card | None = None) -> list[Block]:
+                   importance: tuple[list[Spread], str | None] | None = None,
+                   kinds: Sequence[Table] = (), card: Card | None = None) -> list[Block]:
     """Title, the decision card (``card``: headline and key/value table; without one, the
     recommendation paragraph ``lead`` in its place), then ("charts",) where the HTML puts its
     charts, then the tables; with a card, ``lead`` follows the top configurations as the
@@ -136,27 +139,11 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
             blocks += [("h2", "The recommendation in full"), ("p", lead)]
     if vendors is not None and len(vendors) > 1:
         blocks.extend(_vendor_blocks(spec, vendors, vendor_note))
-    if hardware is not None and len(hardware) > 1:
-        blocks.append(("h2", "Best deployment per hardware kind"))
-        blocks.append(("table", ["hardware", "trial", "deployment",
-                                 metric_label(spec.objectives[0].metric), "Cost ($/hour)",
-                                 "p99 TTFT (ms)", "p99 TPOT (ms)"],
-                       [[h.hardware, int(h.trial), h.deployment, _fmt(h.objective),
-                         _fmt(h.usd_per_hour), _fmt(h.ttft_p99_ms), _fmt(h.tpot_p99_ms)]
-                        for h in hardware.itertuples()]))
+    for table in kinds:  # hardware kind, engine, architecture (hermes_opt.report.accounting)
+        if len(table.rows) > 1:
+            blocks.extend(_kind_blocks(spec, table.title, table.column, table.rows, table.note))
     if importance is not None:
-        found, why = importance
-        blocks.append(("h2", "What drives the result: parameter importance"))
-        if found:
-            blocks.append(("p", f"Importance of {metric_label(spec.objectives[0].metric)} "
-                                f"over the feasible trials by {why} (normalised to sum to "
-                                f"100%; higher = the parameter matters more)."))
-            blocks.append(("table", ["parameter", "importance"],
-                           [[f"{param_label(n)} ({n})" if param_label(n) != n else n,
-                             f"{v:.1%}"] for n, v in found.items()]))
-        else:
-            blocks.append(("p", f"Parameter importance: {why}."))
-        blocks.append(("charts", "importance"))
+        blocks.extend(_spread_blocks(spec, *importance))
     if not top.empty:
         blocks.append(("h2", "Details of each configuration"))
         for rank, (_, r) in enumerate(top.iterrows(), start=1):
@@ -211,15 +198,52 @@ def _opening(card: Card | None, lead: str | None) -> list[Block]:
     return blocks
 
 
-def _vendor_blocks(spec: StudySpec, vendors: pd.DataFrame, note: str | None) -> list[Block]:
+def _spread_blocks(spec: StudySpec, found: list[Spread], why: str | None) -> list[Block]:
+    """What each parameter's values are worth (hermes_opt.report.importance)."""
     metric = metric_label(spec.objectives[0].metric)
-    blocks: list[Block] = [("h2", "Best deployment per vendor")]
+    blocks: list[Block] = [("h2", "What each choice is worth: best result per parameter value")]
+    if not found:
+        return [*blocks, ("p", f"No table: {why}."), ("charts", "importance")]
+    blocks.append(("p", f"For each parameter, the best {metric} among the feasible trials with "
+                        f"each of its values (numeric parameters with many values in ranges); "
+                        f"the spread is the best value's best over the worst value's best, so "
+                        f"2x means the worst value's best deployment found gives half as much. "
+                        f"Largest spread first; a value without a feasible trial is listed "
+                        f"apart (those rows are in trials.csv)."))
+    rows = [[f"{param_label(s.param)} ({s.param})" if param_label(s.param) != s.param else s.param,
+             f"{s.ratio:.2f}x" if math.isfinite(s.ratio) else "–",
+             f"{s.best[0]}: {_fmt(s.best[1])} (trial {s.best[2]})",
+             f"{s.worst[0]}: {_fmt(s.worst[1])} (trial {s.worst[2]})" if s.values > 1 else "–",
+             s.values, ", ".join(s.none_feasible) or "–"] for s in found]
+    blocks.append(("table", ["parameter", "spread", "best value: its best (trial)",
+                             "worst value: its best (trial)", "values with a feasible trial",
+                             "no feasible trial with"], rows))
+    return [*blocks, ("charts", "importance")]
+
+
+def _vendor_blocks(spec: StudySpec, vendors: pd.DataFrame, note: str | None) -> list[Block]:
+    return _kind_blocks(spec, "Best deployment per vendor", "vendor",
+                        vendors.rename(columns={"vendor": "label"}), note)
+
+
+def _kind_blocks(spec: StudySpec, title: str, column: str, rows: pd.DataFrame,
+                 note: str | None) -> list[Block]:
+    """A best-per-choice table: each feasible choice's best trial, then the choices the space
+    offers without a feasible deployment, with why ("none feasible: 3 simulated, ...")."""
+    blocks: list[Block] = [("h2", title)]
     if note:
         blocks.append(("p", note))
-    rows = [[v.vendor, int(v.trial), v.deployment, _fmt(v.objective), _fmt(v.usd_per_hour),
-             _fmt(v.ttft_p99_ms), _fmt(v.tpot_p99_ms)] for v in vendors.itertuples()]
-    blocks.append(("table", ["vendor", "trial", "deployment", metric, "Cost ($/hour)",
-                             "p99 TTFT (ms)", "p99 TPOT (ms)"], rows))
+    out = []
+    for r in rows.itertuples():
+        why = getattr(r, "why_none", "")
+        if isinstance(why, str) and why:
+            out.append([r.label, "–", f"none feasible: {why}", "–", "–", "–", "–"])
+        else:
+            out.append([r.label, int(r.trial), r.deployment, _fmt(r.objective),
+                        _fmt(r.usd_per_hour), _fmt(r.ttft_p99_ms), _fmt(r.tpot_p99_ms)])
+    blocks.append(("table", [column, "trial", "deployment",
+                             metric_label(spec.objectives[0].metric), "Cost ($/hour)",
+                             "p99 TTFT (ms)", "p99 TPOT (ms)"], out))
     return blocks
 
 

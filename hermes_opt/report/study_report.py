@@ -21,11 +21,10 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hermes_opt.report import card, figures, load_chart, recommend, render, vendors
-from hermes_opt.report.alternatives import best_per_hardware
+from hermes_opt.report import accounting, card, figures, load_chart, recommend, render, vendors
 from hermes_opt.report.decision import recommended_first
 from hermes_opt.report.decision import view as decision_view
-from hermes_opt.report.importance import importances
+from hermes_opt.report.importance import spreads
 from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.coverage import main_trials
@@ -142,26 +141,21 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
         print(f"hermes-opt report: {recomposed} trials were stored before trials carried their "
               f"deployment record; composed them again to learn vendor and layout (slower)",
               file=sys.stderr)
-    vendor_table = vendors.best_per_vendor(frame, spec)
-    vendor_table.to_csv(out_dir / "best_per_vendor.csv", index=False)
+    kinds = accounting.tables(frame, spec)  # best per vendor / kind / engine / architecture
+    vendor_table = kinds.pop("vendor").rows.rename(columns={"label": "vendor"})
+    vendor_table.to_csv(out_dir / "best_per_vendor.csv", index=False)  # why_none rows too
     paths["vendors_csv"] = out_dir / "best_per_vendor.csv"
-    notes = [vendors.mixed_vs_single(vendor_table, spec)]
-    if len(vendor_table) > 1:
-        missing = vendors.without_feasible(frame, vendor_table)
-        if missing:
-            notes.append(f"No deployment met the SLOs for: {', '.join(missing)} (every simulated "
-                         f"candidate of theirs violated an SLO; see trials.csv).")
-    found = importances(study, spec, frame)
+    found = spreads(spec, frame)
     # the first screen: the assessment (headroom, robustness, cost at other loads) is optional
     assessed = decision_view(spec, frame, study.user_attrs.get("assessment"))
     top = recommended_first(top, frame, assessed.get("choice"))
     decision = card.decision_card(spec, frame, top, assessed)
     blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
-                                   " ".join(n for n in notes if n) or None,
+                                   vendors.mixed_vs_single(vendors.best_per_vendor(frame, spec),
+                                                           spec),
                                    lead=recommend.recommendation(spec, frame, top,
                                                                  assessed.get("headroom")),
-                                   importance=found, hardware=best_per_hardware(frame, spec),
-                                   card=decision)
+                                   importance=found, kinds=list(kinds.values()), card=decision)
     paths["md"].write_text(render.to_markdown(blocks))
     figures.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
     loads = decision.load_table if decision is not None else None
@@ -169,5 +163,6 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
     if loads:
         paths["load_png"] = out_dir / "load.png"
         load_chart.load_png(loads, paths["load_png"], demand)
-    paths["html"].write_text(figures.to_html(spec, frame, blocks, found[0], loads, demand))
+    paths["html"].write_text(figures.to_html(spec, frame, blocks,
+                                             {s.param: s.ratio for s in found[0]}, loads, demand))
     return paths

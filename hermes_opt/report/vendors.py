@@ -103,15 +103,3 @@ def mixed_vs_single(table: pd.DataFrame, spec: StudySpec) -> str | None:
     return (f"Best mixed-vendor deployment (trial {mixed.trial}: {mixed.deployment}) vs best "
             f"single-vendor ({top.vendor}, trial {top.trial}: {top.deployment}): "
             f"{gain:+.1f}% {spec.objectives[0].metric} at {cost:+.1f}% $/hour.")
-
-
-def without_feasible(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """Vendor labels that were simulated but never met the SLOs (sorted)."""
-    found = set(table.vendor) if not table.empty else set()
-    violating = frame[frame.outcome == "violates SLO"] if len(frame) else frame
-    missing = set()
-    for _, row in violating.iterrows():
-        lay = layout(row)
-        if lay is not None and lay.vendor not in found:
-            missing.add(lay.vendor)
-    return sorted(missing)

@@ -8,13 +8,12 @@ import math
 import re
 import subprocess
 
-import optuna
 import pandas as pd
 import pytest
 from records import trial_row
 
 from hermes_opt.report import card, figures, recommend, render, study_report
-from hermes_opt.report.importance import importances
+from hermes_opt.report.importance import Spread, spreads
 from hermes_opt.report.labels import column_label, fmt_spread, group_reasons, metric_label, shorten
 from hermes_opt.report.trials import top_configurations
 from hermes_opt.study.definition import from_dict
@@ -225,23 +224,36 @@ def test_git_commit_is_a_commit_or_says_it_is_not_a_checkout(monkeypatch):
     assert study_report.git_commit() in ("not a git checkout",)
 
 
-def tiny_study(n: int) -> tuple[optuna.Study, pd.DataFrame]:
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
-    rows = []
-    for _ in range(n):
-        trial = study.ask()
-        hw = trial.suggest_categorical("hardware", ["h200", "b200"])
-        seqs = trial.suggest_int("scheduler.max_num_seqs", 16, 256)
-        study.tell(trial, (3.0 if hw == "h200" else 1.0) + (seqs % 2) * 1e-9)  # seqs: noise
-        rows.append({"trial": trial.number, "outcome": "feasible"})
-    return study, pd.DataFrame(rows)
-
-
-def test_importances_rank_the_parameter_that_matters_and_are_deterministic():
+def test_the_spread_table_gives_each_values_best_and_cannot_contradict_the_kind_table():
+    """FRAME: h200's best feasible 1002 (trial 1), b200's 800 (trial 3): hardware spreads
+    1002 / 800 = 1.2525x, the per-kind table's best over its worst; max_num_seqs (16-256) has
+    more than 8 values, so 4 equal ranges: 16-75, 76-135, 136-195, 196-256."""
     spec = study()
-    s, f = tiny_study(30)
-    found, how = importances(s, spec, f)
-    assert list(found)[0] == "hardware" and set(found) == {"hardware", "scheduler.max_num_seqs"}
-    assert importances(s, spec, f)[0] == found and how
-    few, why = importances(*tiny_study(2)[:1], spec, tiny_study(2)[1])
-    assert few == {} and why.startswith("not enough trials")
+    found, why = spreads(spec, FRAME)
+    assert why is None
+    hardware, seqs = found
+    assert hardware == Spread(param="hardware", best=("h200", 1002.0, 1), worst=("b200", 800.0, 3),
+                              ratio=1002.0 / 800.0, values=2, none_feasible=())
+    # 64 -> 16-75 (trials 0, 3: best 1000), 128 -> 76-135 (trial 2: 999), 256 -> 196-256 (1002)
+    assert seqs == Spread(param="scheduler.max_num_seqs", best=("196-256", 1002.0, 1),
+                          worst=("76-135", 999.0, 2), ratio=1002.0 / 999.0, values=3,
+                          none_feasible=())
+    few, why = spreads(spec, frame(row(0, H200, 64, 1.0)))
+    assert few == [] and why == ("not enough feasible trials: 1, the table needs at least 2")
+    md = render.to_markdown(render.summary_blocks(spec, FRAME, top_configurations(FRAME, spec),
+                                                  None, {}, importance=(found, why)))
+    assert ("| Hardware (hardware) | 1.25x | h200: 1002 (trial 1) | b200: 800 (trial 3) | 2 | – |"
+            in md)
+
+
+def test_a_value_without_a_feasible_trial_is_listed_and_minimising_inverts_the_ratio():
+    spec = study(objectives=[{"metric": "cost_usd_per_hour", "direction": "minimize"}])
+    rows = frame(row(0, H200, 64, 10.0), row(1, B200, 64, 25.0),
+                 row(2, B200, 128, 20.0, outcome="violates SLO"))
+    rows["objective:cost_usd_per_hour"] = rows["objective:slo_tokens_per_usd"]
+    found, _ = spreads(spec, rows)
+    hardware = next(s for s in found if s.param == "hardware")
+    assert hardware.best == ("h200", 10.0, 0) and hardware.worst == ("b200", 25.0, 1)
+    assert hardware.ratio == 2.5
+    seqs = next(s for s in found if s.param == "scheduler.max_num_seqs")
+    assert seqs.values == 1 and math.isnan(seqs.ratio) and seqs.none_feasible == ("76-135",)
