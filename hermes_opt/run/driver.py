@@ -384,6 +384,7 @@ class Driver:
                 continue
             # n_trials reached and every trial told: top up rarely simulated choices
             if self.covers and (batch := self._timed(self.ask_coverage)):
+                waited_s = 0.0
                 self.start(batch, alone=True)
                 continue
             # Nothing of ours left. Other drivers may still hold trials: wait, so that a trial
