@@ -13,26 +13,19 @@ import optuna
 from optuna.trial import TrialState
 
 from hermes_opt.run import checks as checks_mod
-from hermes_opt.run import screen
+from hermes_opt.run import screen, told
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress, RunStats
-from hermes_opt.run.worker import CHECKS, Evaluator, JobResult, run_trial
+from hermes_opt.run.worker import Evaluator, JobResult, run_trial
 from hermes_opt.study import coverage, dashboard
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import (
-    KEEPS_UP,
-    NAN_VIOLATION,
-    Score,
-    metric_or_fail,
-    score,
-    set_constraints,
-)
+from hermes_opt.study.objective import set_constraints
 from hermes_opt.study.sampling import batch_seed, counted, make_sampler
 from hermes_opt.study.space import to_overrides
 
-RUNNABLE = "runnable"  # constraint: > 0 when the candidate could not be simulated at all
-SCREENED = "screened"  # constraint (screening studies): > 0 when the analytical tier decided it
+# re-exported: where readers of the stored constraints have always found them
+RUNNABLE, SCREENED = told.RUNNABLE, told.SCREENED
 
 
 class Driver:
@@ -274,22 +267,23 @@ class Driver:
                 record.update(status="infeasible", reason=infeasible[0].reason)
                 trial.set_user_attr("result", record)
                 trial.set_user_attr("infeasible_reason", infeasible[0].reason)
-                set_constraints(trial, {RUNNABLE: 1.0, **self._fixed,
-                                        **{c.key: NAN_VIOLATION for c in spec.constraints},
-                                        KEEPS_UP: NAN_VIOLATION,
-                                        **dict.fromkeys(self.check_keys, NAN_VIOLATION)})
+                set_constraints(trial, told.infeasible(spec, self._fixed, self.check_keys))
                 self.study.tell(trial, [o.worst() for o in spec.objectives])
             elif screen.fidelity(results[0].summary) == screen.ANALYTIC:
                 values, constraints, metrics = screen.analytic_score(results[0].summary, spec)
                 record.update(status="screened", fidelity=screen.ANALYTIC, metrics=metrics,
                               reason=results[0].summary[screen.SCREENING]["decision"])
                 trial.set_user_attr("result", record)
-                # the estimate decides neither stability nor the stress checks: neutral values
-                set_constraints(trial, {RUNNABLE: -1.0, SCREENED: 1.0, **constraints, KEEPS_UP: 0.0,
-                                        **dict.fromkeys(self.check_keys, 0.0)})
+                set_constraints(trial, told.screened(constraints, self.check_keys))
                 self.study.tell(trial, values)
             else:
-                self._tell_simulated(trial, record, [r.summary for r in results])
+                if self.rule is not None:
+                    record["fidelity"] = screen.SIMULATOR
+                values, constraints = told.simulated(spec, record, [r.summary for r in results],
+                                                     self._fixed, self.check_keys)
+                trial.set_user_attr("result", record)
+                set_constraints(trial, constraints)
+                self.study.tell(trial, values)
             self.stats.trials_told += 1
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError) as err:
             if not self.multi_driver:
@@ -301,35 +295,6 @@ class Driver:
         finally:
             self.heartbeat.discard(trial._trial_id)
             self.stats.driver_s += time.perf_counter() - start
-
-    def _tell_simulated(self, trial: optuna.Trial, record: dict, summaries: list[dict]) -> None:
-        """A simulated trial: objectives and constraints from its replicates, its stability and
-        the stress checks (``run.checks``) in the record."""
-        spec = self.spec
-        checks = summaries[0].get(CHECKS) or {"constraints": {}}
-        if CHECKS in summaries[0]:  # a record, not a metric of the first replicate
-            summaries[0] = {k: v for k, v in summaries[0].items() if k != CHECKS}
-        if self.rule is not None:
-            record["fidelity"] = screen.SIMULATOR
-        self._check_dynamic_metrics(summaries[0])
-        outcome: Score = score(summaries, spec.objectives, spec.constraints)
-        record.update(status="ok", metrics=outcome.metrics, spread=outcome.spread,
-                      price_set=summaries[0].get("price_set"),
-                      price_date=summaries[0].get("price_date"),
-                      stability=checks_mod.stability_record(summaries))
-        if self.check_keys:
-            record["checks"] = {k: v for k, v in checks.items() if k != "constraints"}
-        trial.set_user_attr("result", record)
-        set_constraints(trial, {RUNNABLE: -1.0, **self._fixed, **outcome.constraints,
-                                **{k: checks["constraints"].get(k, checks_mod.NOT_CHECKED)
-                                   for k in self.check_keys}})
-        self.study.tell(trial, list(outcome.values))
-
-    def _check_dynamic_metrics(self, summary: dict) -> None:
-        for obj in self.spec.objectives:
-            metric_or_fail(summary, obj.metric, "objectives.metric")
-        for c in self.spec.constraints:
-            metric_or_fail(summary, c.metric, "constraints")
 
     def abandon(self, trial: optuna.Trial) -> None:
         """Interrupted before this trial finished: keep it for a later run to evaluate."""
