@@ -35,7 +35,8 @@ def view(spec: StudySpec, frame: pd.DataFrame, assessment: dict | None) -> dict[
     if assessment.get("skipped"):
         return {"skipped": assessment["skipped"]}
     objective = (spec.objectives[0].metric, spec.objectives[0].direction)
-    analysis = robustness.analyse(assessment, objective, spec.seed)
+    ranges = {name: (low, high) for name, low, high in spec.price_ranges}
+    analysis = robustness.analyse(assessment, objective, spec.seed, ranges or None)
     cands = {c["trial"]: c for c in assessment["candidates"]}
     best = assessment["candidates"][0]["trial"]  # ranked as the report ranks: the top row
     # a simpler configuration within the noise of the best is recommended instead (robustness)

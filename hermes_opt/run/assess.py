@@ -1,8 +1,8 @@
 """After the trials: what a buyer asks of the answer before trusting it (docs/opt.md "The
 decision"). Stored with the study (user attribute ``assessment``) so the report reads it.
 
-* **Measured headroom.** For the best distinct configurations (``TOP``) and the best of every
-  hardware kind, the highest multiple of the demand at which the SLOs still hold and the
+* **Measured headroom.** For the best distinct configurations (``TOP``) and the best of the
+  next ``OTHER_KINDS`` hardware kinds, the highest multiple of the demand at which the SLOs still hold and the
   deployment keeps up: a bisection on the load factor (``sim.variants.with_load``) to
   ``REL_TOL``, starting from the analytical tier's capacity estimate, on the study's first
   workload seed. Capacity / demand is the headroom the report states.
@@ -40,6 +40,7 @@ from sim.errors import ConfigError
 ASSESSMENT = "assessment"  # study user attribute
 VERSION = 1
 TOP = 3
+OTHER_KINDS = 3  # besides the hardware kinds of the TOP configurations
 MULTIPLES = (1.0, 2.0, 5.0)
 REL_TOL = 0.05
 MAX_MULTIPLE = 16.0
@@ -117,7 +118,7 @@ class _Bisection:
 
 def candidates(study: optuna.Study, spec: StudySpec) -> list[dict[str, Any]]:
     """The feasible simulated trials to measure: the best ``TOP`` distinct configurations and
-    the best of every hardware kind (by the study's single objective)."""
+    the best of the next ``OTHER_KINDS`` hardware kinds (by the study's single objective)."""
     objective = spec.objectives[0]
     rows = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -141,7 +142,11 @@ def candidates(study: optuna.Study, spec: StudySpec) -> list[dict[str, Any]]:
     best_kind: dict[tuple[str, ...], dict] = {}
     for row in rows:
         best_kind.setdefault(row["kinds"], row)
-    for row in best_kind.values():
+    # the best of the next few hardware kinds (a design-space study has dozens of mixes; the
+    # alternatives that matter to the decision are the closest ones)
+    taken = {r["kinds"] for r in chosen.values()}
+    others = [r for k, r in best_kind.items() if k not in taken][:OTHER_KINDS]
+    for row in others:
         chosen.setdefault(_distinct(row["deployment"]), row)
     return sorted(chosen.values(), key=lambda r: (sign * r["value"], r["trial"]))
 

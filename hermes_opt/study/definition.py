@@ -25,6 +25,7 @@ from hermes_opt.study.execution import (
     ExecutorSpec,
     ScreeningSpec,
     parse_executor,
+    parse_price_ranges,
     parse_screening,
 )
 from hermes_opt.study.objective import (
@@ -41,12 +42,12 @@ from sim.errors import ConfigError, require
 SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid")
 # Fields that change how a study runs but not what it computes: they may differ on resume.
 RUN_FIELDS = ("n_trials", "n_jobs", "storage", "report", "heartbeat_interval_s", "grace_period_s",
-              "description", "executor", "coverage")
+              "description", "executor", "coverage", "price_ranges")
 STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constraints", "budget",
                 "n_trials", "batch_size", "batches_in_flight", "seed", "replicates", "sampler",
                 "n_jobs", "storage", "report", "evaluator", "heartbeat_interval_s",
                 "grace_period_s", "capacity", "n_startup_trials", "screening", "executor",
-                "headroom", "redundancy", "coverage")
+                "headroom", "redundancy", "coverage", "price_ranges")
 MAX_HEADROOM = 10.0
 REDUNDANCY_CHOICES = ("none", "n+1")
 
@@ -116,6 +117,7 @@ class StudySpec:
     redundancy: str = "none"
     # trials after n_trials for hardware/engine/architecture choices simulated too rarely
     coverage: CoverageSpec = field(default_factory=CoverageSpec)  # hermes_opt.study.coverage
+    price_ranges: tuple[tuple[str, float, float], ...] = ()  # report.robustness: device, $/h range
 
     def __post_init__(self) -> None:
         require(bool(self.name) and "/" not in self.name, "name", self.name,
@@ -334,7 +336,8 @@ def from_dict(raw: dict) -> StudySpec:
             capacity=CapacitySpec(**capacity), screening=parse_screening(raw.get("screening")),
             executor=parse_executor(raw.get("executor")),
             headroom=raw.get("headroom", 1.0), redundancy=str(raw.get("redundancy", "none")),
-            coverage=parse_coverage(raw.get("coverage")))
+            coverage=parse_coverage(raw.get("coverage")),
+            price_ranges=parse_price_ranges(raw.get("price_ranges")))
     except TypeError as err:
         raise ConfigError(f"study: {err}") from None
 
@@ -390,4 +393,5 @@ def to_raw(spec: StudySpec) -> dict[str, Any]:
                      "high": spec.capacity.high, "rel_tol": spec.capacity.rel_tol},
         "screening": spec.screening.to_raw(), "executor": spec.executor.to_raw(),
         "headroom": spec.headroom, "redundancy": spec.redundancy,
+        "price_ranges": {name: [low, high] for name, low, high in spec.price_ranges},
     }

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from hermes_opt.compose import catalog
 from sim.errors import require
 
 EXECUTORS = ("loky", "dask")
@@ -114,3 +115,24 @@ def parse_executor(raw: Any) -> ExecutorSpec:
     unknown = sorted(set(raw) - {"kind", "address"})
     require(not unknown, "executor", unknown, "allowed: kind, address")
     return ExecutorSpec(kind=raw.get("kind", "loky"), address=raw.get("address"))
+
+
+def parse_price_ranges(raw: Any) -> tuple[tuple[str, float, float], ...]:
+    """``price_ranges: {h200: [3.5, 5.0]}``: the $/hour range of a device's price the robustness
+    analysis draws from (uniformly) instead of its trust grade's spread (docs/opt.md)."""
+    if raw is None:
+        return ()
+    require(isinstance(raw, dict), "price_ranges", raw,
+            "must be a mapping {<hardware>: [low_usd_per_hour, high_usd_per_hour]}")
+    out = []
+    known = catalog.options("hardware")
+    for name, pair in sorted(raw.items(), key=lambda kv: str(kv[0])):
+        field = f"price_ranges.{name}"
+        require(name in known, "price_ranges", name,
+                f"unknown hardware; allowed: {', '.join(known)}")
+        require(isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in pair) and 0 < pair[0] <= pair[1] <= 1e4, field, pair,
+            "must be [low, high] $/hour per device with 0 < low <= high <= 10000")
+        out.append((str(name), float(pair[0]), float(pair[1])))
+    return tuple(out)

@@ -123,3 +123,18 @@ def test_the_card_view_of_an_assessment_and_the_simpler_choice_first():
     frame = pd.DataFrame({"trial": [1, 2, 3]})
     assert recommended_first(top, frame, 2).trial.tolist() == [2, 1, 3]
     assert recommended_first(top, frame, None).trial.tolist() == [1, 3]
+
+
+def test_price_ranges_are_a_study_key_checked_in_one_line():
+    from hermes_opt.study.definition import from_dict, to_raw
+    from sim.errors import ConfigError
+    base = {"name": "x", "space": {"cluster.tp": {"choices": [1]}}}
+    spec = from_dict({**base, "price_ranges": {"h200": [3.5, 5]}})
+    assert spec.price_ranges == (("h200", 3.5, 5.0),)
+    assert from_dict(to_raw(spec)).price_ranges == spec.price_ranges
+    for bad, match in (({"h200": [5, 3.5]}, r"price_ranges.h200=\[5, 3.5\]: must be \[low, high\]"),
+                       ({"h200": [float("nan"), 4]}, r"price_ranges.h200=\[nan, 4\]"),
+                       ({"h2000": [1, 2]}, r"price_ranges='h2000': unknown hardware; allowed: "),
+                       ([1, 2], r"price_ranges=\[1, 2\]: must be a mapping")):
+        with pytest.raises(ConfigError, match=match):
+            from_dict({**base, "price_ranges": bad})
