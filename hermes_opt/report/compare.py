@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from hermes_opt.report.trials import SIMULATED_INFEASIBLE
 from hermes_opt.study.definition import StudySpec
 
 
@@ -23,7 +24,7 @@ def _sort_key(col: pd.Series) -> pd.Series:
 def case_rows(spec: StudySpec, frame: pd.DataFrame) -> tuple[list[str], list[list]]:
     """(headers, rows) of the case table; rows hold raw values (the caller formats them)."""
     params = [f"param:{n}" for n in spec.space.names]
-    simulated = frame[frame.outcome.isin(["feasible", "violates SLO"])] if len(frame) else frame
+    simulated = frame[frame.outcome.isin(["feasible", *SIMULATED_INFEASIBLE])] if len(frame) else frame
     if simulated.empty:
         return [], []
     if params:

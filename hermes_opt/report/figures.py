@@ -25,6 +25,7 @@ from hermes_opt.report.render import (
     _label,
     _log_scale,
 )
+from hermes_opt.report.trials import FAILS_CHECK
 from hermes_opt.study.definition import StudySpec
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 16px;"
@@ -98,7 +99,7 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     marks = scatter_marks(spec, frame)
     shown, hidden = marks.shown(frame, x)
-    for outcome, marker in (("violates SLO", "x"), ("feasible", "o")):
+    for outcome, marker in (("violates SLO", "x"), (FAILS_CHECK, "^"), ("feasible", "o")):
         part = shown[shown.outcome == outcome] if len(shown) else shown
         if len(part) and x in part and y in part:
             ax.scatter(part[x], part[y], marker=marker, s=28, alpha=0.75, label=outcome,
@@ -124,7 +125,7 @@ def png_charts(spec: StudySpec, frame: pd.DataFrame, scatter_path: Path, history
     if len(frame):
         simulated, best = _history(spec, frame)
         col = f"objective:{spec.objectives[0].metric}"
-        for outcome, marker in (("violates SLO", "x"), ("feasible", "o")):
+        for outcome, marker in (("violates SLO", "x"), (FAILS_CHECK, "^"), ("feasible", "o")):
             part = simulated[simulated.outcome == outcome]
             ax.scatter(part.trial, part[col], marker=marker, s=20, alpha=0.7, label=outcome,
                        color=COLORS[outcome])
@@ -169,7 +170,7 @@ def to_html(spec: StudySpec, frame: pd.DataFrame, blocks: list[Block],
     scatter = go.Figure()
     marks = scatter_marks(spec, frame)
     shown, hidden = marks.shown(frame, x)
-    for outcome, symbol in (("violates SLO", "x"), ("feasible", "circle")):
+    for outcome, symbol in (("violates SLO", "x"), (FAILS_CHECK, "triangle-up"), ("feasible", "circle")):
         part = shown[shown.outcome == outcome] if len(shown) else shown
         if len(part) and x in part and y in part:
             scatter.add_trace(go.Scatter(
@@ -186,7 +187,7 @@ def to_html(spec: StudySpec, frame: pd.DataFrame, blocks: list[Block],
     if len(frame):
         simulated, best = _history(spec, frame)
         col = f"objective:{spec.objectives[0].metric}"
-        for outcome in ("violates SLO", "feasible"):
+        for outcome in ("violates SLO", FAILS_CHECK, "feasible"):
             part = simulated[simulated.outcome == outcome]
             history.add_trace(go.Scatter(x=part.trial, y=part[col], mode="markers", name=outcome,
                                          marker={"color": COLORS[outcome]},

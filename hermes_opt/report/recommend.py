@@ -13,7 +13,7 @@ import pandas as pd
 
 from hermes_opt.report import vendors
 from hermes_opt.report.labels import fmt, fmt_spread, metric_label, unit
-from hermes_opt.report.trials import OVERRIDES
+from hermes_opt.report.trials import OVERRIDES, SIMULATED_INFEASIBLE
 from hermes_opt.study.definition import StudySpec
 
 # docs/validation.md "Results": median absolute error of the uncalibrated roofline on held-out
@@ -132,7 +132,7 @@ def recommendation(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame,
                    measured_headroom: dict | None = None) -> str:
     """The recommendation in full (below the decision card)."""
     if top.empty:
-        simulated = int(frame.outcome.isin(["feasible", "violates SLO"]).sum()) if len(frame) else 0
+        simulated = int(frame.outcome.isin(["feasible", *SIMULATED_INFEASIBLE]).sum()) if len(frame) else 0
         return (f"Recommendation: none. No configuration met every SLO within the budget "
                 f"({len(frame)} trials, {simulated} simulated): relax the SLOs or the budget, "
                 f"widen the search space, or run more trials.")

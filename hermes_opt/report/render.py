@@ -22,14 +22,21 @@ from hermes_opt.report.labels import (
     shorten,
 )
 from hermes_opt.report.top_table import top_table
-from hermes_opt.report.trials import OPTIONAL_STATES, SCREENED, STATE_ORDER, top_configurations
+from hermes_opt.report.trials import (
+    OPTIONAL_STATES,
+    SCREENED,
+    SIMULATED_INFEASIBLE,
+    STATE_ORDER,
+    top_configurations,
+)
 from hermes_opt.report.vendors import layout as _layout
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 
 Block = tuple  # ("h1"|"h2"|"h3"|"p"|"lead"|"code", text), ("charts", which), ("table", headers,
 # rows) or ("card", [(what, value), ...]): the decision card's key/value table
-COLORS = {"feasible": "#1f77b4", "violates SLO": "#ff7f0e", "front": "#d62728"}
+COLORS = {"feasible": "#1f77b4", "violates SLO": "#ff7f0e", "fails headroom or n+1": "#9467bd",
+          "front": "#d62728"}
 
 
 def _fmt(value: Any) -> str:
@@ -115,7 +122,7 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
         + (". SLO constraints: " + "; ".join(c.key for c in spec.constraints)
            if spec.constraints else ". No SLO constraints") + "."))
     if spec.screening.enabled:
-        simulated = sum(tally.get(k, 0) for k in ("feasible", "violates SLO", "failed"))
+        simulated = sum(tally.get(k, 0) for k in ("feasible", *SIMULATED_INFEASIBLE, "failed"))
         sc = spec.screening
         blocks.append(("p", f"Fidelity: {tally.get(SCREENED, 0)} trials decided by the "
                             f"analytical tier (cannot meet an SLO even if the estimate were "
@@ -370,7 +377,7 @@ def _front(spec: StudySpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _history(spec: StudySpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     col = f"objective:{spec.objectives[0].metric}"
-    simulated = frame[frame.outcome.isin(["feasible", "violates SLO"])].sort_values("trial")
+    simulated = frame[frame.outcome.isin(["feasible", *SIMULATED_INFEASIBLE])].sort_values("trial")
     feasible = frame.sort_values("trial")
     values = feasible[col].where(feasible.outcome == "feasible")
     best = values.cummax() if spec.objectives[0].direction == "maximize" else values.cummin()

@@ -21,9 +21,15 @@ from hermes_opt.study.objective import KEEPS_UP, named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
 SCREENED = "screened (analytic)"  # decided by the analytical tier (study key screening)
-STATE_ORDER = ("feasible", "violates SLO", "infeasible (not simulated)", SCREENED, "failed",
-               "unfinished", "re-run elsewhere")
-OPTIONAL_STATES = ("re-run elsewhere", SCREENED)  # listed in the report only when present
+VIOLATES = "violates SLO"  # simulated: an SLO broken, or it falls behind the demand
+# simulated: every SLO met at the demand, but not with headroom or a replica down (run.checks)
+FAILS_CHECK = "fails headroom or n+1"
+SIMULATED_INFEASIBLE = (VIOLATES, FAILS_CHECK)
+STATE_ORDER = ("feasible", VIOLATES, FAILS_CHECK, "infeasible (not simulated)", SCREENED,
+               "failed", "unfinished", "re-run elsewhere")
+# listed in the report only when present
+OPTIONAL_STATES = ("re-run elsewhere", SCREENED, FAILS_CHECK)
+CHECK_PREFIXES = ("headroom ", "redundancy ")
 # Columns the report reads but trials.csv does not show: the stored deployment record (the
 # ``vendor`` and ``deployment`` columns are its readable part) and the trial's own overrides.
 OVERRIDES = "_overrides"
@@ -65,7 +71,7 @@ def trial_rows(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         status = record.get("status")
         constraints = named_constraints(t) if t.state is TrialState.COMPLETE else {}
         kind = "re-run elsewhere" if t.number in replaced else outcome(t, status, constraints)
-        reason = (why_not_feasible(constraints, record) if kind == "violates SLO" else
+        reason = (why_not_feasible(constraints, record) if kind in SIMULATED_INFEASIBLE else
                   record.get("reason", "").splitlines()[0] if record.get("reason") else "")
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "outcome": kind,
                                "reason": reason}
@@ -111,11 +117,11 @@ def why_not_feasible(constraints: dict[str, float], record: dict) -> str:
     metrics = record.get("metrics") or {}
     checks = record.get("checks") or {}
     failed = {k: v for k, v in constraints.items() if v > 0 and k not in ("runnable", "screened")}
-    if any(not k.startswith(("headroom ", "redundancy ")) for k in failed):
+    if any(not k.startswith(CHECK_PREFIXES) for k in failed):
         # a check not simulated because the trial fails at the demand says nothing more
         failed = {k: v for k, v in failed.items() if (checks.get(k) or {}).get("checked", True)
-                  or not k.startswith(("headroom ", "redundancy "))}
-    order = sorted(failed, key=lambda k: (k.startswith(("headroom ", "redundancy ")),
+                  or not k.startswith(CHECK_PREFIXES)}
+    order = sorted(failed, key=lambda k: (k.startswith(CHECK_PREFIXES),
                                           k == KEEPS_UP, k))
     parts = []
     for key in order:
@@ -123,7 +129,7 @@ def why_not_feasible(constraints: dict[str, float], record: dict) -> str:
             ratio = (record.get("stability") or {}).get("completion_ratio")
             parts.append("falls behind the demand" + (
                 f" (completes {ratio:.0%} of arrivals)" if ratio is not None else ""))
-        elif key.startswith(("headroom ", "redundancy ")):
+        elif key.startswith(CHECK_PREFIXES):
             check = checks.get(key) or {}
             parts.append(f"fails {key}" + (f" ({check['reason']})" if check.get("reason")
                                            else ""))
@@ -144,7 +150,10 @@ def outcome(trial: Any, status: str | None, constraints: dict[str, float]) -> st
         return "infeasible (not simulated)"
     if status == "screened":
         return SCREENED
-    return "feasible" if all(v <= 0 for v in constraints.values()) else "violates SLO"
+    failed = [k for k, v in constraints.items() if v > 0]
+    if not failed:
+        return "feasible"
+    return FAILS_CHECK if all(k.startswith(CHECK_PREFIXES) for k in failed) else VIOLATES
 
 
 def _recomposed(spec: StudySpec, overrides: list[str], counter: dict[str, int]) -> dict | None:

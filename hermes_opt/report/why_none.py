@@ -15,7 +15,7 @@ from collections import Counter
 import pandas as pd
 
 from hermes_opt.report.labels import NUMBER, fmt, metric_label, unit
-from hermes_opt.report.trials import OVERRIDES, SCREENED
+from hermes_opt.report.trials import OVERRIDES, SCREENED, SIMULATED_INFEASIBLE
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.objective import Constraint
 
@@ -35,9 +35,9 @@ def why_none(rows: pd.DataFrame, spec: StudySpec) -> str:
     rows = distinct(rows[rows.outcome != "re-run elsewhere"]) if len(rows) else rows
     if rows.empty:
         return "never proposed"
-    simulated = rows[rows.outcome == "violates SLO"]
+    simulated = rows[rows.outcome.isin(SIMULATED_INFEASIBLE)]
     unrun = rows[rows.outcome == NOT_RUN]
-    others = Counter(o for o in rows.outcome if o not in ("violates SLO", NOT_RUN))
+    others = Counter(o for o in rows.outcome if o not in (*SIMULATED_INFEASIBLE, NOT_RUN))
     if len(rows) == len(unrun):
         reasons = _reasons(unrun, alone=True)
         word = "" if reasons.startswith("none simulated") else _all(len(rows))
@@ -101,6 +101,15 @@ def _violations(simulated: pd.DataFrame, spec: StudySpec) -> str:
     no simulated candidate met; when each was met by some candidate but never all at once, the
     candidate closest to meeting them all (smallest largest relative violation)."""
     n = len(simulated)
+    slo_columns = [f"constraint:{c.key}" for c in spec.constraints
+                   if f"constraint:{c.key}" in simulated]
+    if not slo_columns or not (simulated[slo_columns] > 0).any(axis=None):
+        # every SLO met at the demand: they fell behind it, or failed headroom or n+1
+        kinds = Counter(part.split(" (")[0] for reason in simulated.reason
+                        for part in str(reason).split("; ") if part)
+        listed = ", ".join(f"{kind} ({count})" if len(kinds) > 1 else kind
+                           for kind, count in kinds.most_common())
+        return f"{n} simulated, SLOs met at the demand, but {listed or 'not every constraint'}"
     always = [c for c in spec.constraints
               if f"constraint:{c.key}" in simulated and (simulated[f"constraint:{c.key}"] > 0).all()]
     if always:

@@ -58,8 +58,12 @@ def test_headroom_fails_the_replica_that_falls_behind_at_twice_the_demand(tmp_pa
     from hermes_opt.report.trials import trial_rows
     frame = trial_rows(study, spec(tmp_path, headroom=2.0)).set_index("trial")
     one_trial = next(t.number for t in study.trials if t.params["cluster.num_replicas"] == 1)
-    assert frame.loc[one_trial, "outcome"] == "violates SLO"
+    assert frame.loc[one_trial, "outcome"] == "fails headroom or n+1"  # every SLO met at 25/s
     assert frame.loc[one_trial, "reason"] == "fails headroom 2x"
+    from hermes_opt.report.why_none import why_none
+    assert why_none(frame.reset_index()[frame.reset_index().trial == one_trial],
+                    spec(tmp_path, headroom=2.0)) == (
+        "1 simulated, SLOs met at the demand, but fails headroom 2x")
 
 
 def test_redundancy_needs_a_spare_replica(tmp_path):
