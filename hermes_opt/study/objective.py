@@ -223,7 +223,8 @@ def score(summaries: list[dict], objectives: tuple[Objective, ...],
         column = np.array([f[key] for f in flats])
         means[key] = float(np.nan if np.isnan(column).all() else np.nanmean(column))
     spread = {}
-    for name in {o.metric for o in objectives} | {c.metric for c in constraints}:
+    # sorted: a set's order follows string hashing, which differs between runs (trials.csv columns)
+    for name in sorted({o.metric for o in objectives} | {c.metric for c in constraints}):
         column = np.array([metric_or_fail(s, name, "metric") if name != SLO_TOKENS_PER_USD
                            else f[SLO_TOKENS_PER_USD] for s, f in zip(summaries, flats)])
         spread[name] = float(np.nanstd(column)) if len(column) > 1 and not np.isnan(column).all() \
