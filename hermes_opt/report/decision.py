@@ -51,16 +51,25 @@ def view(spec: StudySpec, frame: pd.DataFrame, assessment: dict | None) -> dict[
     if "skipped" not in analysis:
         layouts = {t: c["layout"] for t, c in cands.items()}
         robust = analysis["p_best"] >= robustness.ROBUST_P_BEST
-        verdict = "robust" if robust else "within the noise"
+        rival = analysis.get("rival")
+        shares = analysis.get("shares") or {}
+        if robust:
+            verdict = "robust"
+        elif rival is not None and shares.get(rival, 0.0) > 0:
+            verdict = "within the noise"
+        else:  # it loses to nothing measured: the model's error alone can sink it
+            need = assessment.get("headroom_required", 1.0)
+            verdict = (f"at risk: in {analysis['none_holds']:.0%} of the draws of the model's "
+                       f"error no measured configuration keeps "
+                       f"{'up with the demand' if need <= 1 else f'{need:g}x the demand'}")
         if analysis.get("why"):
             verdict += f"; recommended over the best because {analysis['why']}"
-        rival = analysis.get("rival")
         # the break-even prices against the best alternative on other hardware
         alt = analysis["alternative"]
         evens = [e for e in analysis["break_even"] if e["alternative_trial"] == alt]
         out["robustness"] = {"p_best": analysis["p_best"], "verdict": verdict,
                              "alternative": (f"trial {rival} ({layouts[rival]})"
-                                             if rival is not None and not robust else None),
+                                             if verdict == "within the noise" else None),
                              "break_even": [_break_even_text(e, layouts) for e in evens],
                              "detail": analysis}
     table = assessment.get("load_table") or []

@@ -138,3 +138,18 @@ def test_price_ranges_are_a_study_key_checked_in_one_line():
                        ([1, 2], r"price_ranges=\[1, 2\]: must be a mapping")):
         with pytest.raises(ConfigError, match=match):
             from_dict({**base, "price_ranges": bad})
+
+
+def test_a_lone_recommendation_at_its_headroom_is_at_risk_not_within_the_noise():
+    import pandas as pd
+
+    from hermes_opt.report.decision import view
+    from hermes_opt.study.definition import from_dict
+    spec = from_dict({"name": "x", "space": {"cluster.tp": {"choices": [1]}}})
+    lone = cand(1, "tpu_v7", 8, 8.0, 1.2, band=45.0)
+    got = view(spec, pd.DataFrame(), {**assessment(lone, headroom=1.2), "demand_rate_per_s": 100.0})
+    # capacity exactly at the required 1.2x: the model's error sinks it in about half the draws
+    assert got["robustness"]["verdict"].startswith("at risk: in ")
+    assert got["robustness"]["verdict"].endswith(
+        "of the draws of the model's error no measured configuration keeps 1.2x the demand")
+    assert 0.4 < got["robustness"]["p_best"] < 0.6 and got["robustness"]["alternative"] is None
