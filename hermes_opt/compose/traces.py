@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hermes_opt.compose.catalog import DATA_DIR
 from hermes_opt.compose.csv_input import read_csv
 from sim.errors import ConfigError
 from sim.workload.spec import TraceRecords
 
-TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"
+TRACES_DIR = DATA_DIR / "traces"  # shipped sample traces (hermes_opt/data/traces)
 
 # pandas is imported where a file is read or written, not at import: it is half of a worker's
 # start-up (docs/performance.md)
