@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constrain
                 "grace_period_s", "capacity", "n_startup_trials", "screening", "executor",
                 "headroom", "redundancy", "coverage", "price_ranges")
 MAX_HEADROOM = 10.0
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 REDUNDANCY_CHOICES = ("none", "n+1")
 
 
@@ -120,8 +122,9 @@ class StudySpec:
     price_ranges: tuple[tuple[str, float, float], ...] = ()  # report.robustness: device, $/h range
 
     def __post_init__(self) -> None:
-        require(bool(self.name) and "/" not in self.name, "name", self.name,
-                "must be a non-empty name without '/'")
+        # the name is a folder under runs/: ".." or "None" (from name=null) would write elsewhere
+        require(isinstance(self.name, str) and STUDY_NAME.fullmatch(self.name) is not None, "name",
+                self.name, "must be 1-100 letters, digits, '_', '-', '.', starting with one of the first two")
         require(len(self.objectives) >= 1, "objectives", [], "needs at least one objective")
         require(len({o.metric for o in self.objectives}) == len(self.objectives), "objectives",
                 [o.metric for o in self.objectives], "lists a metric twice")
@@ -319,7 +322,7 @@ def from_dict(raw: dict) -> StudySpec:
                 "sets a key that is also a search parameter; remove one of them")
     try:
         return StudySpec(
-            name=str(raw.get("name")), description=str(raw.get("description") or ""),
+            name=raw.get("name"), description=str(raw.get("description") or ""),
             base=tuple(base), space=parse_space(raw.get("space")), objectives=tuple(objs),
             constraints=tuple(parse_constraint(c, i) for i, c in enumerate(constraints)),
             budget=Budget(**budget) if budget else None,

@@ -181,3 +181,16 @@ def test_sweeper_budget_from_the_command_line_is_applied(tmp_path):
     assert proc.returncode == 0, proc.stderr
     results = OmegaConf.load(tmp_path / "sweep" / "optimization_results.yaml")
     assert results.n_trials == 2 and results.n_infeasible_not_launched == 2
+
+
+@pytest.mark.parametrize("name, shown", [("..", "'..'"), ("null", "None"), ("a/b", "'a/b'"),
+                                         (".hidden", "'.hidden'"), ("x" * 101, "'xxxx")])
+def test_a_study_name_that_is_not_a_folder_name_is_one_line(tmp_path, name, shown):
+    """The name is a folder under runs/: name=.. wrote the study and its report into the working
+    directory, name=null ran a study named "None"."""
+    path = tmp_path / "study.yaml"
+    path.write_text(TINY)
+    line = one_line_error(run(HERMES_OPT, [f"study={path}", f"name={name}"], tmp_path),
+                          "hermes-opt", f"name={shown}")
+    assert "must be 1-100 letters, digits" in line
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "study.db").exists()
