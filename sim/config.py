@@ -34,7 +34,14 @@ from sim.request import Stage
 # policies in sim.scheduling.policies (one module per policy, listed in its registry).
 from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole  # noqa: F401
 from sim.scheduling.policies.registry import BatchPolicy, strategy_for
-from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec, TraceRecords
+from sim.workload.spec import (
+    ArrivalKind,
+    ArrivalSpec,
+    LengthKind,
+    LengthSpec,
+    TraceRecords,
+    check_span,
+)
 
 # Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
 MAX_REPLICAS = 10_000  # per pool (x tp x pp devices); the largest fleets are ~1e5 devices
@@ -275,6 +282,7 @@ class WorkloadSpec:
                 "workload.num_requests", self.num_requests,
                 f"must be an integer in 1..{MAX_REQUESTS:,} (longer runs: several seeds)")
         self.arrival.validate()
+        check_span(self.num_requests, self.arrival, self.trace)
         require(len(self.request_types) >= 1, "workload.request_types", len(self.request_types),
                 "needs at least one request type")
         uses_trace = self.arrival.kind is ArrivalKind.TRACE
@@ -301,6 +309,7 @@ class WorkloadSpec:
         if uses_trace:
             require(self.trace is not None, "workload.trace", None,
                     "a trace file is needed by arrival kind 'trace' or lengths of kind 'trace'")
+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

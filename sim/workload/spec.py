@@ -10,6 +10,21 @@ import numpy as np
 
 from sim.errors import ConfigError, require, require_non_negative, require_positive
 
+# Limits of physical sense, checked wherever a workload is built (hermes-sim, studies, traces):
+# a simulated run spans at most MAX_SPAN_S of arrivals (longer: several seeds, or fewer
+# requests), a rate a large fleet would take, gamma gaps no burstier than a burst.
+MAX_SPAN_S = 30 * 86_400.0
+MAX_RATE_PER_S = 1e6
+MAX_CV = 100.0
+
+
+def span_text(span_s: float) -> str:
+    """A duration a reader takes in at a glance: "3.2e+06 years", "12 days", "40 s"."""
+    for unit, seconds in (("years", 365.25 * 86_400), ("days", 86_400), ("hours", 3_600)):
+        if span_s >= seconds:
+            return f"{span_s / seconds:.3g} {unit}"
+    return f"{span_s:.3g} s"
+
 
 class ArrivalKind(enum.Enum):
     POISSON = "poisson"  # open loop, exponential gaps at rate_per_s
@@ -77,8 +92,13 @@ class ArrivalSpec:
     def validate(self) -> None:
         if self.kind in (ArrivalKind.POISSON, ArrivalKind.GAMMA):
             require_positive("workload.arrival.rate_per_s", self.rate_per_s)
+            require(self.rate_per_s <= MAX_RATE_PER_S, "workload.arrival.rate_per_s",
+                    self.rate_per_s, f"must be <= {MAX_RATE_PER_S:g} requests/s")
         if self.kind is ArrivalKind.GAMMA:
             require_positive("workload.arrival.cv", self.cv)
+            require(self.cv <= MAX_CV, "workload.arrival.cv", self.cv,
+                    f"must be <= {MAX_CV:g} (burstier arrivals than that are a burst: use "
+                    f"max_load)")
         if self.kind is ArrivalKind.CLOSED_LOOP:
             require(isinstance(self.concurrency, int) and self.concurrency >= 1,
                     "workload.arrival.concurrency", self.concurrency, "must be an integer >= 1")
@@ -116,3 +136,20 @@ class TraceRecords:
             column = np.asarray(getattr(self, name))
             require(bool(np.all(column >= 1)), f"workload.trace.{name}", self.source,
                     "token counts must be >= 1")
+
+
+def check_span(num_requests: int, arrival: ArrivalSpec, trace: TraceRecords | None) -> None:
+    """At most MAX_SPAN_S of arrivals: 100 requests at 1e-12/s would span 3e6 years."""
+    if arrival.kind in (ArrivalKind.POISSON, ArrivalKind.GAMMA):
+        span_s, field, value = (num_requests / arrival.rate_per_s, "workload.arrival.rate_per_s",
+                                arrival.rate_per_s)
+    elif arrival.kind is ArrivalKind.TRACE and trace is not None:
+        # the rows the run replays: the first num_requests
+        first, last = trace.arrival_s[0], trace.arrival_s[min(num_requests, len(trace.arrival_s)) - 1]
+        span_s = (last - first) * arrival.time_scale
+        field, value = f"workload.trace ({trace.source})", f"{last - first:g} s"
+    else:
+        return
+    require(span_s <= MAX_SPAN_S, field, value,
+            f"the run would span {span_text(span_s)} of arrivals; at most {span_text(MAX_SPAN_S)} "
+            f"(raise the rate, lower workload.num_requests or workload.arrival.time_scale)")
