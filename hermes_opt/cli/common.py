@@ -8,12 +8,14 @@ stderr and exit with status 2; nothing prints a traceback for bad input.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 from hermes_opt.compose import catalog
+from sim.errors import ConfigError
 
 EXIT_USAGE = 2
 T = TypeVar("T")
@@ -25,6 +27,21 @@ _GROUP_ARG = re.compile(r"^[+~]?(?P<group>[a-z_]+)=(?P<value>[A-Za-z0-9_.,\-]+)$
 def fail(prog: str, message: str) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+
+
+def output_dir(path: str, field: str) -> str:
+    """``path`` as a folder this command can write into, made now: a report directory under a
+    file, or one without write permission, is one line before hours of work, not a traceback
+    after them."""
+    from pathlib import Path
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{field}={path!r}: cannot create this folder ({err.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{field}={path!r}: this folder is not writable")
+    return path
 
 
 def check_group_choices(prog: str, argv: list[str], groups: tuple[str, ...] = GROUPS) -> None:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from hermes_opt.cli.calibrate_command import CSV_COLUMNS, OneLineParser
+from hermes_opt.cli.common import output_dir
 from sim.errors import ConfigError
 
 PROG = "hermes-sim validate"
@@ -96,7 +97,8 @@ def validate_main(argv: list[str]) -> None:
         spec = study.load_spec(args.study)
         if args.shared_dir is None:
             shared_dir = spec.shared_dir  # the default: used when present, else the shipped copies
-        result = study.run(shared_dir=shared_dir, out_dir=args.out or spec.out,
+        out_dir = output_dir(str(args.out or spec.out), "--out")
+        result = study.run(shared_dir=shared_dir, out_dir=out_dir,
                            fast=args.fast, spec=spec, measurements=args.measurements,
                            aliases_files=args.aliases, mlperf_benchmarks=args.mlperf_benchmarks,
                            command="hermes-sim validate " + " ".join(shlex.quote(a) for a in argv))

@@ -96,6 +96,11 @@ CASES = {
     "shared_dir_wrong_folder": (lambda t: ["validate", "--fast", "--out", "report", "--shared-dir", _mkdir(t)],
                                 "hermes-sim validate",
                                 "other: has neither reference/ nor hw-traces/ (expected the shared data folder)"),
+    # the report folder is checked before any work: it was a traceback after the whole run
+    "validate_out_under_a_file": (lambda t: ["validate", "--fast", "--out",
+                                             _write(t, "", "afile") + "/report"],
+                                  "hermes-sim validate",
+                                  "/afile/report': cannot create this folder (Not a directory)"),
     "block_size_huge": (lambda t: ["scheduler.block_size_tokens=100000000"], "hermes-sim",
                         "scheduler.block_size_tokens=100000000: must be an integer in 1..65536 (vLLM uses 16)"),
     "block_larger_than_kv": (lambda t: ["scheduler.gpu_memory_utilization=0.22",
