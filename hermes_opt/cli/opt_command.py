@@ -55,6 +55,11 @@ def run(args: list[str]) -> int:
         return 0
     spec = study.load(name, args)
     check_base(spec)
+    if spec.evaluator is not None:  # a study file that names code is trusted input (docs/opt.md)
+        print(f"{PROG}: study {spec.name!r} runs code from module "
+              f"{spec.evaluator.partition(':')[0]!r} named by the study file (evaluator: "
+              f"{spec.evaluator}); a study file that names an evaluator is trusted input",
+              file=sys.stderr)
     result, stats = runner.run_study(spec)
     stored = (result.user_attrs.get("spec") or {}).get("n_trials")
     if isinstance(stored, int) and stored != spec.n_trials:  # n_trials below the trials done:

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
+from hermes_opt.study import study_file
 from hermes_opt.study.args import apply_override, merge_overrides
 from hermes_opt.study.coverage import CoverageSpec, parse_coverage
 from hermes_opt.study.execution import (
@@ -70,8 +71,8 @@ def kind(name: str) -> str:
     if not path.is_file():
         return "optimization"  # load() reports the unknown study with the list of valid ones
     try:
-        node = OmegaConf.load(path)
-    except Exception:  # a malformed file: load() gives the precise message
+        node = study_file.read(path)
+    except ConfigError:  # a bad file: load() gives the precise message
         return "optimization"
     return str(node.get("kind", "optimization")) if isinstance(node, DictConfig) else "optimization"
 
@@ -260,13 +261,7 @@ def load(name: str = "default", overrides: list[str] | None = None, *,
     """The study ``name`` (or a YAML path) with ``key=value`` overrides applied. Capacity mode
     passes ``without_space``: its deployment is fixed by the overrides, nothing is searched."""
     path = study_path(name)
-    try:
-        node = OmegaConf.load(path)
-    except Exception as err:  # yaml, OmegaConf and OS errors all mean "cannot read this file"
-        where = getattr(err, "problem_mark", None)
-        raise ConfigError(f"study={str(path)!r}: not a valid YAML file: "
-                          f"{str(err).splitlines()[0]}"
-                          + (f" (line {where.line + 1})" if where is not None else "")) from None
+    node = study_file.read(path)  # size and alias limits, one line for a bad file
     if OmegaConf.is_dict(node) and not node:  # 0 bytes or only comments load as {}
         raise ConfigError(f"study={str(path)!r}: empty study file; a study needs at least: "
                           f"space (the parameters to search), usually also objectives and "

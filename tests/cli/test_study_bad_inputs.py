@@ -194,3 +194,35 @@ def test_a_study_name_that_is_not_a_folder_name_is_one_line(tmp_path, name, show
                           "hermes-opt", f"name={shown}")
     assert "must be 1-100 letters, digits" in line
     assert not (tmp_path / "runs").exists() and not (tmp_path / "study.db").exists()
+
+
+def _bomb(levels: int = 8, width: int = 9) -> str:
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
+    return "\n".join(lines) + "\nname: bomb\nspace:\n  cluster.tp: {choices: [1]}\n"
+
+
+@pytest.mark.parametrize("text, needle", [
+    (_bomb(), "its YAML aliases expand to more than 100,000 values"),
+    ("a: &a [1, *a]\nname: loop\nspace:\n  cluster.tp: {choices: [1]}\n",
+     "its YAML aliases expand to more than 100,000 values"),
+    ("name: huge\n# " + "x" * (1 << 20) + "\nspace:\n  cluster.tp: {choices: [1]}\n",
+     "bytes; a study file is at most 1,048,576 bytes"),
+])
+def test_a_study_file_that_would_exhaust_the_machine_is_refused_at_once(tmp_path, text, needle):
+    """An alias bomb (72 aliases, 4e8 strings once expanded) hung OmegaConf; a 50 MB file too."""
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    proc = subprocess.run(HERMES_OPT + [f"study={path}"], cwd=tmp_path, capture_output=True,
+                          text=True, env=subprocess_env(), timeout=60)
+    one_line_error(proc, "hermes-opt", needle)
+
+
+def test_shipped_studies_are_far_below_the_expansion_limit():
+    import yaml
+
+    from hermes_opt.compose import catalog
+    from hermes_opt.study.study_file import MAX_EXPANDED_NODES, expanded_nodes
+    for path in sorted(catalog.STUDIES_DIR.glob("*.yaml")):
+        assert expanded_nodes(yaml.compose(path.read_text())) < MAX_EXPANDED_NODES / 50, path
