@@ -1,5 +1,5 @@
-"""``hermes-sim``: one simulation of one deployment (a Hydra app), plus the ``calibrate`` and
-``validate`` subcommands. Prints one JSON line of results; see docs/cli.md."""
+"""``hermes-sim``: one simulation of one deployment (a Hydra app), plus the ``calibrate``,
+``validate`` and ``import-model`` subcommands. Prints one JSON line of results; see docs/cli.md."""
 
 from __future__ import annotations
 
@@ -94,13 +94,16 @@ class SweepSummary(Callback):
 
 
 def main() -> None:
-    """``hermes-sim [calibrate|validate] ...``: the subcommands are tools, not one simulation."""
+    """``hermes-sim [calibrate|validate|import-model] ...``: the subcommands are tools, not one simulation."""
     if len(sys.argv) > 1 and sys.argv[1] == "calibrate":
         from hermes_opt.cli.calibrate_command import calibrate_main
         return calibrate_main(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "validate":
         from hermes_opt.cli.validate_command import validate_main
         return validate_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "import-model":
+        from hermes_opt.cli.import_model_command import import_main
+        return import_main(sys.argv[2:])
     # The modules imported so far live as long as the process: freezing them keeps the garbage
     # collector from scanning them again (the first full collection, ~25 ms CPU, fell inside
     # start-up; every later one, during the run, is shorter too).
