@@ -90,10 +90,17 @@ def config_to_entry(config: dict[str, Any], name: str, origin: str) -> tuple[dic
         positions -= 2
         notes.append("max_context_tokens = max_position_embeddings - 2 (XLM-R padding offset)")
     entry["max_context_tokens"] = positions
-    fmt = weight_format(config.get("quantization_config") or text.get("quantization_config"), origin)
+    quant = config.get("quantization_config") or text.get("quantization_config")
+    fmt = weight_format(quant, origin)
     if fmt is not None:
-        notes.append(f"weights published in {fmt}; the catalog has no weight-format field: run it with "
-                     f"cluster.weight_dtype={fmt}")
+        partly = " (except the modules its ignore/modules_to_not_convert list names)" if (
+            quant.get("ignore") or quant.get("modules_to_not_convert")) else ""
+        notes.append(f"weights published in {fmt}{partly}; the catalog has no weight-format field: run "
+                     f"it with cluster.weight_dtype={fmt}")
+    for key in ("num_nextn_predict_layers", "num_mtp_modules", "mtp_num_hidden_layers"):
+        if text.get(key):
+            notes.append(f"multi-token-prediction layers ({key} {text[key]}) are not counted: serving "
+                         "without MTP speculation does not load them")
     return {key: entry[key] for key in ENTRY_ORDER if key in entry}, notes
 
 
@@ -106,16 +113,17 @@ def _kind(config: dict[str, Any], model_type: str) -> str:
 
 
 def _refuse_recurrent_layers(r: _Reader) -> None:
+    for i, kind in enumerate(r.cfg.get("layer_types") or []):
+        if kind not in _ATTENTION_LAYER_TYPES:
+            raise r.refuse(f"layer_types[{i}]", kind, f"allowed: {', '.join(_ATTENTION_LAYER_TYPES)} "
+                                                      "(linear-attention and state-space layers are not modelled)")
+    for i, kind in enumerate(r.cfg.get("attn_type_list") or []):  # MiniMax: 0 = lightning (linear)
+        if kind != 1:
+            raise r.refuse(f"attn_type_list[{i}]", kind, "allowed: 1 (softmax attention); 0 is linear attention")
     for key in _SSM_KEYS:
         if r.has(key):
             raise r.refuse(key, r.cfg[key], "state-space / linear-attention layers are not modelled; "
                                             "allowed: transformer configs (softmax attention in every layer)")
-    for i, kind in enumerate(r.cfg.get("layer_types") or []):
-        if kind not in _ATTENTION_LAYER_TYPES:
-            raise r.refuse(f"layer_types[{i}]", kind, f"allowed: {', '.join(_ATTENTION_LAYER_TYPES)}")
-    for i, kind in enumerate(r.cfg.get("attn_type_list") or []):  # MiniMax: 0 = lightning (linear)
-        if kind != 1:
-            raise r.refuse(f"attn_type_list[{i}]", kind, "allowed: 1 (softmax attention); 0 is linear attention")
 
 
 def _attention(r: _Reader, notes: list[str]) -> dict[str, Any]:
