@@ -83,8 +83,10 @@ def config_to_entry(config: dict[str, Any], name: str, origin: str) -> tuple[dic
     encoder = model_type in _ENCODER_TYPES
     entry["gated_mlp"] = not encoder  # BERT/XLM-R: 2-matrix GELU MLP; the decoders here are SwiGLU
     # Encoders have no LM head: the catalog counts their vocab table once (tie_word_embeddings true).
-    tied = config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))
-    entry["tie_word_embeddings"] = True if encoder else bool(tied)
+    tied = text.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
+    if not isinstance(tied, bool):
+        raise r.refuse("tie_word_embeddings", tied, "must be true or false")
+    entry["tie_word_embeddings"] = True if encoder else tied
     positions = r.size("max_position_embeddings")
     if model_type == "xlm-roberta":  # positions start after the padding index: 514 -> 512 usable
         positions -= 2

@@ -207,6 +207,7 @@ BASE = HF_CONFIG_OF["llama3_1_8b"]
     ({"layer_types": ["full_attention", "mamba"]}, r"layer_types\[1\]='mamba'"),
     ({"model_type": "minimax_m2", "attn_type_list": [0, 1]}, r"attn_type_list\[0\]=0: allowed: 1"),
     ({"quantization_config": {"quant_method": "bitsandbytes"}}, r"quant_method='bitsandbytes': allowed:"),
+    ({"tie_word_embeddings": "yes"}, r"tie_word_embeddings='yes': must be true or false"),
     ({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 9},
      r"num_experts_per_tok=9: must be <= num_local_experts=8"),
 ])
