@@ -8,6 +8,7 @@ simulator, when the named earlier parameter takes one of the listed values.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -298,7 +299,26 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        return _hydra_string(value)
     return str(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _hydra_string(value: str) -> str:
+    """A string as an override value: bare when the grammar reads it back as itself, else
+    quoted ("a<b" is a grammar error bare: each trial failed at run time)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    try:
+        if OverridesParser.create().parse_override(f"k={value}").value() == value:
+            return value
+    except Exception:  # noqa: BLE001 -- any grammar error means: quote it
+        pass
+    quoted = "'" + value.replace("'", "\\'") + "'"
+    if OverridesParser.create().parse_override(f"k={quoted}").value() != value:
+        raise ConfigError(f"{value!r}: cannot be written as a Hydra override value (quote, "
+                          f"backslash or interpolation characters); use a plainer name")
+    return quoted
 
 
 def to_overrides(params: dict[str, Any]) -> list[str]:
@@ -326,6 +346,12 @@ def parse_space(node: Any) -> SearchSpace:
                            for k, v in when.items())
         choices = spec.get("choices") or ()
         require(isinstance(choices, (list, tuple)), f"space.{name}.choices", choices, "must be a list")
+        for i, choice in enumerate(choices):  # once here, not in every trial at run time
+            if isinstance(choice, str):
+                try:
+                    format_value(choice)
+                except ConfigError as err:
+                    raise ConfigError(f"space.{name}.choices[{i}]={err}") from None
         params.append(Parameter(name=str(name), kind=str(kind), low=spec.get("low"),
                                 high=spec.get("high"), step=spec.get("step"),
                                 log=bool(spec.get("log", False)), choices=tuple(choices),

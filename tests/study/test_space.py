@@ -45,3 +45,28 @@ def test_overrides_round_trip_through_hydras_grammar():
     parsed = {o.key_or_group: o.value() for o in parser.parse_overrides(to_overrides(params))}
     assert parsed == params
     assert all(type(parsed[k]) is type(v) for k, v in params.items())
+
+
+def test_a_string_choice_the_override_grammar_cannot_read_bare_is_quoted():
+    """'a<b' bare is a grammar error: every trial proposing it failed at run time."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hermes_opt.study.space import to_overrides
+    parser = OverridesParser.create()
+    for value in ("a<b", "it's <ok>", "plain_name", "x y"):
+        (override,) = to_overrides({"k": value})
+        assert parser.parse_override(override).value() == value
+    assert to_overrides({"k": "plain_name", "n": 2, "f": 0.5, "b": True}) == [
+        "k=plain_name", "n=2", "f=0.5", "b=true"]
+
+
+def test_every_trial_of_a_study_with_such_a_choice_runs(fake_spec):
+    from hermes_opt.run.runner import run_study
+    spec = fake_spec(space={"hardware": {"choices": ["h100_sxm"]},
+                            "fake.tag": {"choices": ["a<b", "c>d"]}},
+                     n_trials=4, replicates=1)
+    study, _ = run_study(spec, progress_stream=None)
+    results = [t.user_attrs["result"] for t in study.trials]
+    assert all(r["status"] != "error" for r in results), results
+    assert {o for r in results for o in r["overrides"] if o.startswith("fake.tag=")} <= {
+        "fake.tag='a<b'", "fake.tag='c>d'"}
