@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from sim.errors import ConfigError
 class StopFlag(Protocol):  # hermes_opt.run.pool.StopFlag (that module imports this one)
     requested: bool
 
+HANDSHAKE_GRACE_S = 5  # beyond Dask's own timeout, for the handshake it does not bound
 CONNECT_TIMEOUT_S = 10
 
 
@@ -58,15 +60,7 @@ class DaskPool:
             raise ConfigError("executor.kind='dask': the distributed package is not installed; "
                               "pip install 'hermes-opt[dask]' (or use executor=loky)") from None
         if self.address:
-            try:
-                self._client = Client(self.address, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError, ValueError) as err:
-                first = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise ConfigError(f"executor.address={self.address!r}: cannot connect to a Dask "
-                                  f"scheduler there within {CONNECT_TIMEOUT_S} s ({first}); "
-                                  f"start one with `dask scheduler`, or omit executor.address "
-                                  f"for a local cluster") from None
-            workers = self._client.scheduler_info().get("workers", {})
+            self._client, workers = self._connect(Client)
             self.n_workers = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
         else:
             self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
@@ -75,6 +69,37 @@ class DaskPool:
             self._client = Client(self._cluster)
         self._client.run(_warm)
         return self
+
+    def _connect(self, client_class: Any) -> tuple[Any, dict]:
+        """The client and the scheduler's workers, or one line. The whole handshake is bounded:
+        Dask's own timeout covers the TCP connect, but a listener that accepts and then says
+        nothing kept it waiting for ever, and an HTTP server's reply was read as a message
+        length (a 3 EiB allocation): any failure there means "not a Dask scheduler"."""
+        box: dict[str, Any] = {}
+
+        def connect() -> None:
+            try:
+                client = client_class(self.address, timeout=CONNECT_TIMEOUT_S)
+                box["workers"] = client.scheduler_info().get("workers", {})
+                box["client"] = client
+            except BaseException as err:  # noqa: BLE001 -- reported as one line below
+                box["error"] = err
+        thread = threading.Thread(target=connect, name="hermes-dask-connect", daemon=True)
+        thread.start()
+        thread.join(CONNECT_TIMEOUT_S + HANDSHAKE_GRACE_S)
+        advice = ("start one with `dask scheduler`, or omit executor.address for a local "
+                  "cluster")
+        if thread.is_alive():
+            raise ConfigError(f"executor.address={self.address!r}: something answers there but "
+                              f"no Dask handshake came within "
+                              f"{CONNECT_TIMEOUT_S + HANDSHAKE_GRACE_S} s; {advice}")
+        if "error" in box:
+            err = box["error"]
+            first = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
+            raise ConfigError(f"executor.address={self.address!r}: not a Dask scheduler "
+                              f"reachable within {CONNECT_TIMEOUT_S} s ({type(err).__name__}: "
+                              f"{first}); {advice}")
+        return box["client"], box["workers"]
 
     def __exit__(self, *exc: object) -> None:
         self._abort()
