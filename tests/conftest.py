@@ -4,12 +4,17 @@ and from the hermes-opt subprocesses they start."""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SUPPORT = Path(__file__).resolve().parent / "support"
+# No test may read the developer's own user catalog (~/.config/hermes-opt or the variable's
+# folder): point it at a folder that does not exist; tests that need one set their own.
+os.environ["HERMES_OPT_CONFIG_DIR"] = str(Path(tempfile.gettempdir()) / "hermes-opt-tests-no-user-catalog")
 if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
 

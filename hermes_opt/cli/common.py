@@ -45,16 +45,50 @@ def output_dir(path: str, field: str) -> str:
 
 
 def check_group_choices(prog: str, argv: list[str], groups: tuple[str, ...] = GROUPS) -> None:
-    """Catch unknown catalog names before Hydra does, with the list of valid ones."""
-    for arg in argv:
-        match = _GROUP_ARG.match(arg)
-        if not match or match["group"] not in groups:
-            continue
-        allowed = catalog.options(match["group"])
-        for value in match["value"].split(","):
-            if value not in allowed:
-                fail(prog, f"{match['group']}={value!r}: unknown {match['group']}; allowed: "
-                           f"{', '.join(allowed)}")
+    """Catch unknown catalog names before Hydra does, with the list of valid ones (the user
+    catalog's and the search directories' included), and a malformed user entry by its file."""
+    try:
+        for arg in argv:
+            match = _GROUP_ARG.match(arg)
+            if not match or match["group"] not in groups:
+                continue
+            allowed = catalog.options(match["group"])
+            for value in match["value"].split(","):
+                if value not in allowed:
+                    fail(prog, f"{match['group']}={value!r}: unknown {match['group']}; allowed: "
+                               f"{', '.join(allowed)}")
+                if catalog.source(match["group"], value):  # shipped entries: checked by tests
+                    catalog.entry(match["group"], value)
+    except ConfigError as err:  # an unreadable user catalog or a malformed user entry
+        fail(prog, str(err))
+
+
+_CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+_SEARCHPATH = re.compile(r"^hydra\.searchpath=\[(?P<paths>.*)\]$")
+
+
+def search_dirs(argv: list[str]) -> list[str]:
+    """The directories ``--config-dir DIR`` and ``hydra.searchpath=[file://DIR,...]`` add to
+    Hydra's search path (``pkg://`` entries name packages, not folders: not catalog roots)."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag in _CONFIG_DIR_FLAGS:
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            dirs.append(value)
+        match = _SEARCHPATH.match(arg)
+        if match:
+            dirs += [p.strip().strip("'\"") for p in match["paths"].split(",")
+                     if p.strip().strip("'\"").startswith("file://")]
+    return [d for d in dirs if d]
+
+
+def use_search_dirs(prog: str, argv: list[str]) -> None:
+    """Let the catalog read what Hydra will compose from those directories."""
+    try:
+        catalog.add_search_dirs(search_dirs(argv))
+    except ConfigError as err:
+        fail(prog, str(err))
 
 
 def composition_error(err: Exception, argv: list[str]) -> str:

@@ -20,6 +20,7 @@ from hermes_opt.cli.common import (
     fail,
     precheck_sweeper,
     run_hydra,
+    use_search_dirs,
 )
 from hermes_opt.compose import outputs
 from hermes_opt.compose.evaluate import simulate_config
@@ -34,6 +35,7 @@ def _sim_task(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
     try:
+        _use_config_sources(hydra_cfg)
         check_added_keys(cfg, list(hydra_cfg.overrides.task))  # sweeps skip the pre-check
         summary = simulate_config(cfg)
     except ConfigError as err:
@@ -56,6 +58,17 @@ def _sim_task(cfg: DictConfig) -> dict:
     if multirun:
         outputs.write_summary(summary, f"{hydra_cfg.runtime.output_dir}/summary.json")
     return summary  # the hermes_optuna sweeper reads objectives and SLOs from it
+
+
+def _use_config_sources(hydra_cfg: DictConfig) -> None:
+    """A sweep's job may run in another process (joblib) that never saw the command line: take
+    the search directories from the job's own Hydra config, as Hydra composed it."""
+    from hermes_opt.compose import catalog
+    catalog.add_search_dirs([src.path for src in hydra_cfg.runtime.config_sources
+                             if src.schema == "file" and src.provider in COMMAND_LINE_SOURCES])
+
+
+COMMAND_LINE_SOURCES = ("command-line", "hydra.searchpath in command-line")
 
 
 def _print_line(line: str, sweep_dir: str | None) -> None:
@@ -109,6 +122,7 @@ def main() -> None:
     # start-up; every later one, during the run, is shorter too).
     gc.freeze()
     argv = sys.argv[1:]
+    use_search_dirs("hermes-sim", argv)
     check_group_choices("hermes-sim", argv)
     if "hydra/sweeper=hermes_optuna" in argv:
         precheck_sweeper("hermes-sim", argv)

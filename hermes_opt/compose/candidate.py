@@ -32,7 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hermes_opt.compose import catalog, pricing, to_sim
+from hermes_opt.compose import catalog, catalog_schema, pricing, to_sim
 from hermes_opt.compose.overrides import compose_overrides
 from sim.config import LLM_ROLES, PoolSpec, SimConfig
 from sim.errors import ConfigError
@@ -60,6 +60,7 @@ def compose(overrides: list[str] | tuple[str, ...]) -> Candidate:
 
 def from_config(cfg: DictConfig) -> Candidate:
     """Build the simulator config once, check that every pool fits, price it and record it."""
+    check_user_entries(cfg)
     output = cfg.get("output") or {}
     config = to_sim.sim_config(cfg, record_requests=bool(output.get("requests_path")),
                                record_trace=bool(output.get("trace_path")))
@@ -67,6 +68,17 @@ def from_config(cfg: DictConfig) -> Candidate:
         check_memory(pool)
     cost = pricing.deployment_cost(config, cfg.pricing)
     return Candidate(cfg=cfg, config=config, cost=cost, deployment=record(config.pools, cfg))
+
+
+def check_user_entries(cfg: DictConfig) -> None:
+    """The main pool's hardware and model and the price set reach here from Hydra, not through
+    ``catalog.entry``: check a user's file by the catalog schema before it is used (shipped
+    entries are checked by the tests; the other pools' entries are read through the catalog)."""
+    for group in catalog_schema.SCHEMAS:
+        node = cfg.get(group)
+        name = node.get("name") if isinstance(node, DictConfig) else None
+        if isinstance(name, str) and catalog.source(group, name):
+            catalog.entry(group, name)
 
 
 def check_memory(pool: PoolSpec) -> None:
@@ -163,12 +175,40 @@ def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
     pricing_cfg = cfg.get("pricing")
     for pool in pools:  # where each pool's price comes from (None: the set does not price it)
         pool["price"] = pricing.price_record(pricing_cfg, pool["hardware"]) if pricing_cfg else None
-    return {"vendor": vendor_label(pools), "layout": layout_line(pools),
-            "error_band": widest_band(pools),
-            "offered_rate_per_s": offered_rate(cfg),
-            "num_devices": sum(p.num_devices for p in pool_specs),
-            "num_accelerators": sum(p.num_accelerators for p in pool_specs),
-            "pools": pools}
+    out = {"vendor": vendor_label(pools), "layout": layout_line(pools),
+           "error_band": widest_band(pools),
+           "offered_rate_per_s": offered_rate(cfg),
+           "num_devices": sum(p.num_devices for p in pool_specs),
+           "num_accelerators": sum(p.num_accelerators for p in pool_specs),
+           "pools": pools}
+    sources = catalog_sources(pools, cfg)
+    if sources:  # absent when every entry is shipped (the records of shipped runs stay as they were)
+        out["catalog_sources"] = sources
+        if pricing_cfg is not None and f"pricing/{pricing_cfg.get('name')}" in sources:
+            # a user's set is named by its own name, provider and date (shipped sets: the docs)
+            out["price_set"] = {"name": str(pricing_cfg.name),
+                                "provider": str(pricing_cfg.get("provider")),
+                                "date": str(pricing_cfg.get("date")),
+                                "source": sources[f"pricing/{pricing_cfg.name}"]}
+    return out
+
+
+def catalog_sources(pools: list[dict[str, Any]], cfg: DictConfig) -> dict[str, str]:
+    """``"<group>/<name>" -> file`` for the catalog entries this deployment uses that come from
+    a user catalog or a search directory rather than the package (catalog.source), so a result
+    says which file a shadowing or new entry was read from."""
+    calibration = (cfg.get("cost_model") or {}).get("calibration") or {}
+    used = {("pricing", (cfg.get("pricing") or {}).get("name")),
+            ("calibration", calibration.get("name") if hasattr(calibration, "get") else None)}
+    for pool in pools:
+        used |= {("hardware", pool["hardware"]), ("model", pool["model"]),
+                 ("engine", pool.get("engine"))}
+    sources = {}
+    for group, name in sorted(used, key=lambda u: (u[0], str(u[1]))):
+        where = catalog.source(group, str(name)) if name else None
+        if where:
+            sources[f"{group}/{name}"] = where
+    return sources
 
 
 def record_of_overrides(overrides: list[str]) -> dict[str, Any] | None:

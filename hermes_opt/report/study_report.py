@@ -71,9 +71,10 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
             return metadata.version(package)
         except metadata.PackageNotFoundError:
             return "unknown"
-    prices = sorted({(r.get("price_set"), r.get("price_date"))
-                     for r in (t.user_attrs.get("result") or {} for t in study.get_trials(deepcopy=False))
+    results = [t.user_attrs.get("result") or {} for t in study.get_trials(deepcopy=False)]
+    prices = sorted({(r.get("price_set"), r.get("price_date")) for r in results
                      if r.get("price_set")})
+    user = user_catalog_provenance(results)
     return {
         "study": spec.name,
         "hermes-opt version": version("hermes-opt"),
@@ -83,6 +84,7 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
                    f"of {spec.batch_size} from seed {spec.seed} and the trial count)",
         "workload seeds (replicates)": ", ".join(map(str, spec.replicate_seeds)),
         "price set (date)": "; ".join(f"{p} ({d})" for p, d in prices) or "n/a",
+        **user,
         "storage": storage_mod.mask(storage_url),
         "trials": _trial_count(study, spec),
         "base scenario": " ".join(spec.base) or "(sim defaults)",
@@ -94,6 +96,25 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
                     f"python {sys.version.split()[0]}",
         "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def user_catalog_provenance(results: list[dict]) -> dict[str, str]:
+    """Rows for the catalog entries the trials read from outside the package (the deployment
+    records' ``catalog_sources``, a user price set's provider and date); none when all shipped."""
+    sources: dict[str, str] = {}
+    sets: dict[str, dict] = {}
+    for result in results:
+        record = result.get("deployment") or {}
+        sources.update(record.get("catalog_sources") or {})
+        if record.get("price_set"):
+            sets[record["price_set"]["name"]] = record["price_set"]
+    rows = {}
+    if sources:
+        rows["user catalog entries"] = "; ".join(f"{k}: {v}" for k, v in sorted(sources.items()))
+    if sets:
+        rows["user price set (provider, date)"] = "; ".join(
+            f"{s['name']} ({s['provider']}, {s['date']})" for _, s in sorted(sets.items()))
+    return rows
 
 
 def _trial_count(study: optuna.Study, spec: StudySpec) -> str:

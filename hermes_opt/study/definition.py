@@ -61,14 +61,15 @@ def nsga2_population(batch_size: int) -> int:
     return batch_size * max(1, -(-16 // batch_size))
 
 
-def available() -> list[str]:
-    return sorted(p.stem for p in catalog.STUDIES_DIR.glob("*.yaml"))
+def available() -> list[str]:  # the package's studies and the user catalog's (catalog.roots)
+    return catalog.options(catalog.STUDIES_GROUP)
 
 
 def kind(name: str) -> str:
     """``optimization`` (the default) or what a study file's ``kind:`` says (e.g. validation)."""
-    path = Path(name) if name.endswith((".yaml", ".yml")) else catalog.STUDIES_DIR / f"{name}.yaml"
-    if not path.is_file():
+    path = Path(name) if name.endswith((".yaml", ".yml")) else \
+        catalog.path(catalog.STUDIES_GROUP, name)  # may raise: an unreadable user catalog
+    if path is None or not path.is_file():
         return "optimization"  # load() reports the unknown study with the list of valid ones
     try:
         node = study_file.read(path)
@@ -242,7 +243,7 @@ def study_path(name: str) -> Path:
         return path
     allowed = available()
     require(name in allowed, "study", name, f"unknown study; available: {', '.join(allowed)}")
-    return catalog.STUDIES_DIR / f"{name}.yaml"
+    return catalog.path(catalog.STUDIES_GROUP, name)  # the user's may shadow a shipped one
 
 
 def split_overrides(args: list[str]) -> tuple[list[str], list[str]]:
