@@ -1,4 +1,6 @@
-"""``hermes-sim calibrate``: fit a calibration profile from measurements and write it to conf/.
+"""``hermes-sim calibrate``: fit a calibration profile from measurements and write it to the user
+catalog's ``calibration/`` folder (``$HERMES_OPT_CONFIG_DIR`` or ``~/.config/hermes-opt``), where
+``calibration=<name>`` finds it, or to ``--out``; never into the installed package.
 
 Bad input prints one line ``hermes-sim calibrate: error: ...`` and exits with status 2.
 """
@@ -55,7 +57,7 @@ held-out rows: a row is held out if any coordinate is in a --holdout-* list; wit
 --holdout-every-th configuration (sorted) is held out (0 = fit on everything, no held-out error).
 
 examples:
-  hermes-sim calibrate --recipe splitwise_h100_fp16          # rebuild a shipped profile
+  hermes-sim calibrate --recipe splitwise_h100_fp16 --out p.yaml  # rebuild a shipped profile
   hermes-sim calibrate --name my_h100 --hardware h100_sxm --engine "vLLM 0.8" --steps steps.csv
   hermes-sim calibrate --list-recipes
 """
@@ -70,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", help=f"rebuild a shipped profile ({', '.join(RECIPES)})")
     p.add_argument("--list-recipes", action="store_true", help="print the shipped recipes and exit")
-    p.add_argument("--name", help="profile name (file conf/calibration/<name>.yaml)")
+    p.add_argument("--name", help="profile name (file <user catalog>/calibration/<name>.yaml)")
     p.add_argument("--hardware", help="catalog hardware name the measurements ran on")
     p.add_argument("--engine", default="unspecified engine", help="engine and version (provenance)")
     p.add_argument("--precision", default="bf16", help="bf16 (also fp16) | fp8: weights and KV cache")
@@ -108,7 +110,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shrink", type=float, default=1.0,
                    help="operator fits: move the fitted terms only this fraction of the way from "
                         "the roofline defaults (1 = plain fit; helps transfer across model sizes)")
-    p.add_argument("--out", default="", help="output path (default conf/calibration/<name>.yaml)")
+    p.add_argument("--out", default="", help="output path (default <user catalog>/calibration/<name>.yaml: "
+                   "$HERMES_OPT_CONFIG_DIR or ~/.config/hermes-opt; never inside the package)")
     return p
 
 
@@ -160,6 +163,26 @@ def command_line(argv: list[str]) -> str:
     return "hermes-sim calibrate " + " ".join(shlex.quote(a.replace(data, "hermes_opt/data")) for a in argv)
 
 
+def output_path(name: str, out: str) -> Path:
+    """Where the profile goes: ``--out``, else the user catalog's ``calibration/<name>.yaml``.
+    Never inside the installed package (an upgrade would lose it, and it could replace a shipped
+    profile that reports and tests rely on); never a shipped profile's name in the user catalog,
+    where it would shadow the shipped one for every later run."""
+    user_dir = catalog.user_root() / profile.GROUP
+    path = Path(out).expanduser() if out else user_dir / f"{name}.yaml"
+    field = f"--out={out!r}" if out else f"--name={name!r}"
+    if path.resolve().is_relative_to(catalog.PACKAGE_DIR):
+        raise ConfigError(f"{field}: {path.resolve()} is inside the installed package "
+                          f"({catalog.PACKAGE_DIR}); write to the user catalog (leave out --out: "
+                          f"{user_dir}) or to another file")
+    shipped = (catalog.CONF_DIR / profile.GROUP / f"{path.stem}.yaml").is_file()
+    if shipped and path.resolve().parent == user_dir.resolve():
+        raise ConfigError(f"{field}: {path.stem!r} is a shipped calibration profile, which a "
+                          f"profile in the user catalog ({user_dir}) would shadow; choose another "
+                          f"--name, or write elsewhere with --out FILE")
+    return path
+
+
 def main(argv: list[str]) -> Path:
     """Parse, fit, write; returns the profile path. Raises ConfigError on bad input."""
     p = parser()
@@ -177,11 +200,14 @@ def main(argv: list[str]) -> Path:
         args = p.parse_args(argv)
         args.out = out_arg
     req = request_from(args, argv)
+    out = output_path(req.name, args.out)  # before the fit, which can take minutes
     result = calibrate.run(req)
     if recipe:
         result.provenance["recipe"] = f"hermes-sim calibrate --recipe {recipe}"
-    out = Path(args.out) if args.out else catalog.CONF_DIR / profile.GROUP / f"{req.name}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out={str(out)!r}: cannot create its folder ({err.strerror})") from None
     out.write_text(result.to_yaml())
     prov = result.provenance
     print(f"wrote {out}")

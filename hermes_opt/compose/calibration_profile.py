@@ -168,7 +168,7 @@ def load(name: str) -> Profile:
     if name not in allowed:
         raise ConfigError(f"calibration={name!r}: unknown profile; allowed: none, auto, "
                           f"{', '.join(allowed)}")
-    return load_path(catalog.CONF_DIR / GROUP / f"{name}.yaml")
+    return load_path(catalog.path(GROUP, name))  # the user catalog's may shadow a shipped one
 
 
 def load_path(path: Path) -> Profile:
