@@ -38,6 +38,7 @@ def _sim_task(cfg: DictConfig) -> dict:
         _use_config_sources(hydra_cfg)
         check_added_keys(cfg, list(hydra_cfg.overrides.task))  # sweeps skip the pre-check
         summary = simulate_config(cfg)
+        _add_chosen_sources(summary, hydra_cfg)
     except ConfigError as err:
         if not multirun:
             fail("hermes-sim", str(err))
@@ -69,6 +70,21 @@ def _use_config_sources(hydra_cfg: DictConfig) -> None:
 
 
 COMMAND_LINE_SOURCES = ("command-line", "hydra.searchpath in command-line")
+
+
+def _add_chosen_sources(summary: dict, hydra_cfg: DictConfig) -> None:
+    """The record names the entries it can see by name (hardware, model, price set, ...); Hydra
+    knows every group option chosen (a workload has no name of its own): add the files of
+    those that are not shipped to ``catalog_sources``."""
+    from hermes_opt.compose import catalog
+    record = summary.get("deployment")
+    chosen = {f"{group}/{name}": catalog.source(str(group), str(name))
+              for group, name in hydra_cfg.runtime.choices.items()
+              if name is not None and "/" not in str(group)}
+    found = {key: where for key, where in chosen.items() if where}
+    if found and isinstance(record, dict):
+        record["catalog_sources"] = dict(sorted({**record.get("catalog_sources", {}),
+                                                 **found}.items()))
 
 
 def _print_line(line: str, sweep_dir: str | None) -> None:

@@ -55,10 +55,12 @@ class Candidate:
 
 def compose(overrides: list[str] | tuple[str, ...]) -> Candidate:
     """The candidate ``hermes-sim <overrides>`` describes; every problem is one ConfigError."""
-    return from_config(compose_overrides(list(overrides)))
+    choices = dict(o.split("=", 1) for o in overrides
+                   if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=", 1)[0])
+    return from_config(compose_overrides(list(overrides)), choices)
 
 
-def from_config(cfg: DictConfig) -> Candidate:
+def from_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> Candidate:
     """Build the simulator config once, check that every pool fits, price it and record it."""
     check_user_entries(cfg)
     output = cfg.get("output") or {}
@@ -67,7 +69,8 @@ def from_config(cfg: DictConfig) -> Candidate:
     for pool in config.pools:
         check_memory(pool)
     cost = pricing.deployment_cost(config, cfg.pricing)
-    return Candidate(cfg=cfg, config=config, cost=cost, deployment=record(config.pools, cfg))
+    return Candidate(cfg=cfg, config=config, cost=cost,
+                     deployment=record(config.pools, cfg, choices))
 
 
 def check_user_entries(cfg: DictConfig) -> None:
@@ -169,8 +172,10 @@ def offered_rate(cfg: DictConfig) -> float | None:
         return None
 
 
-def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
-    """The deployment record (module docstring) of a built config's pools."""
+def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig,
+           choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The deployment record (module docstring) of a built config's pools; ``choices``: the
+    config-group options it was composed with (``workload=mine``), for ``catalog_sources``."""
     pools = [pool_record(p) for p in pool_specs]
     pricing_cfg = cfg.get("pricing")
     for pool in pools:  # where each pool's price comes from (None: the set does not price it)
@@ -181,7 +186,7 @@ def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
            "num_devices": sum(p.num_devices for p in pool_specs),
            "num_accelerators": sum(p.num_accelerators for p in pool_specs),
            "pools": pools}
-    sources = catalog_sources(pools, cfg)
+    sources = catalog_sources(pools, cfg, choices or {})
     if sources:  # absent when every entry is shipped (the records of shipped runs stay as they were)
         out["catalog_sources"] = sources
         if pricing_cfg is not None and f"pricing/{pricing_cfg.get('name')}" in sources:
@@ -193,16 +198,20 @@ def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def catalog_sources(pools: list[dict[str, Any]], cfg: DictConfig) -> dict[str, str]:
+def catalog_sources(pools: list[dict[str, Any]], cfg: DictConfig,
+                    choices: dict[str, str]) -> dict[str, str]:
     """``"<group>/<name>" -> file`` for the catalog entries this deployment uses that come from
     a user catalog or a search directory rather than the package (catalog.source), so a result
-    says which file a shadowing or new entry was read from."""
+    says which file a shadowing or new entry was read from: the pools' hardware, models and
+    engines, the price set and profile by their names, and every group option chosen (a
+    workload has no name of its own)."""
     calibration = (cfg.get("cost_model") or {}).get("calibration") or {}
     used = {("pricing", (cfg.get("pricing") or {}).get("name")),
             ("calibration", calibration.get("name") if hasattr(calibration, "get") else None)}
     for pool in pools:
         used |= {("hardware", pool["hardware"]), ("model", pool["model"]),
                  ("engine", pool.get("engine"))}
+    used |= {(group, name) for group, name in choices.items() if "/" not in group}
     sources = {}
     for group, name in sorted(used, key=lambda u: (u[0], str(u[1]))):
         where = catalog.source(group, str(name)) if name else None

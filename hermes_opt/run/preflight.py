@@ -7,6 +7,7 @@ import importlib
 
 from omegaconf import OmegaConf
 
+from hermes_opt.compose.candidate import check_user_entries
 from hermes_opt.compose.overrides import check_added_keys, hydra_compose, unknown_key_message
 from hermes_opt.run.worker import Evaluator, simulate_overrides
 from hermes_opt.study.definition import StudySpec
@@ -39,6 +40,7 @@ def check_base(spec: StudySpec) -> None:
         check_added_keys(cfg, list(spec.base))
     except ConfigError as err:
         raise ConfigError(f"base: {err}") from None
+    check_user_entries(cfg)  # a user's hardware, model or price set: its file, key and rule
     arrival = str(OmegaConf.select(cfg, "workload.arrival.kind", default=""))
     if spec.headroom > 1 and arrival == "max_load":
         raise ConfigError(f"headroom={spec.headroom:g}: the base workload has arrival kind "

@@ -240,6 +240,8 @@ class SearchSpace:
                 for choice in param.choices:
                     require(choice in allowed, f"space.{param.name}.choices", choice,
                             f"unknown {param.name}; allowed: {', '.join(allowed)}")
+                    if catalog.source(param.name, choice):  # a user's file: check it now,
+                        catalog.entry(param.name, choice)  # not as every trial's reason
             seen.append(param.name)
 
     @property

@@ -14,6 +14,8 @@ import pytest
 from fakes import subprocess_env
 from user_catalog import acme_catalog, acme_hardware, package_fingerprint, write
 
+from hermes_opt.compose.catalog import CONF_DIR
+
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 RUN = ["model=llama3_1_8b", "workload.num_requests=60", "hardware=acme_x1", "pricing=acme_quote"]
@@ -57,10 +59,14 @@ def test_hermes_sim_prices_a_user_gpu_and_names_the_files(tmp_path, how):
 def test_a_user_entry_shadows_a_shipped_one_in_hermes_sim(tmp_path):
     root = tmp_path / "mine"
     path = write(root, "hardware", "h100_sxm", acme_hardware() | {"name": "h100_sxm"})
-    proc = run(HERMES_SIM + ["model=llama3_1_8b", "workload.num_requests=30"], tmp_path, root)
+    traffic = write(root, "workload", "ours", (CONF_DIR / "workload" / "chat.yaml").read_text())
+    proc = run(HERMES_SIM + ["model=llama3_1_8b", "workload=ours", "workload.num_requests=30"],
+               tmp_path, root)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout.strip().splitlines()[-1])["deployment"]
-    assert record["vendor"] == "ACME" and record["catalog_sources"] == {"hardware/h100_sxm": str(path)}
+    assert record["vendor"] == "ACME"  # the default hardware=h100_sxm is the user's file
+    assert record["catalog_sources"] == {"hardware/h100_sxm": str(path),
+                                         "workload/ours": str(traffic)}
 
 
 @pytest.mark.parametrize("content, needles", [
@@ -126,3 +132,19 @@ def test_a_user_study_runs_on_the_user_gpu_and_its_report_names_the_sources(tmp_
     assert f"hardware/acme_x1: {root / 'hardware' / 'acme_x1.yaml'}" in summary
     assert "acme_quote (ACME Cloud, 2026-12-01)" in summary
     assert package_fingerprint() == before
+
+
+@pytest.mark.parametrize("group, name, change, needle", [
+    ("hardware", "acme_x1", {"memory_gb": "lots"}, "acme_x1.yaml: memory_gb='lots': "),
+    ("pricing", "acme_quote", {"date": 20261201}, "acme_quote.yaml: date=20261201: must be text"),
+])
+def test_a_study_on_a_bad_user_entry_is_one_line_exit_2_not_infeasible_trials(
+        tmp_path, group, name, change, needle):
+    import yaml
+    root = acme_catalog(tmp_path / "mine")
+    path = root / group / f"{name}.yaml"
+    write(root, group, name, yaml.safe_load(path.read_text()) | change)
+    write(root, "studies", "acme_small", SMALL_STUDY)
+    proc = run(HERMES_OPT + ["study=acme_small"], tmp_path, root)
+    one_line_error(proc, "hermes-opt", needle)
+    assert not (tmp_path / "runs" / "acme_small" / "study.db").exists()

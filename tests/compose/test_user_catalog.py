@@ -108,3 +108,13 @@ def test_a_wrong_user_entry_picked_through_hydra_fails_before_simulating(user_ro
     write(user_root, "hardware", "acme_x1", data | {"mem_bw_gb_per_s": "fast"})
     with pytest.raises(ConfigError, match="acme_x1.yaml: mem_bw_gb_per_s='fast'"):
         candidate.compose(["hardware=acme_x1", "pricing=acme_quote", "model=llama3_1_8b"])
+
+
+def test_a_user_workload_and_model_are_named_by_the_options_chosen(user_root):
+    write(user_root, "workload", "mine",
+          (catalog.CONF_DIR / "workload" / "chat.yaml").read_text())
+    model = yaml.safe_load((catalog.CONF_DIR / "model" / "llama3_1_8b.yaml").read_text())
+    write(user_root, "model", "my8b", model | {"name": "my8b"})
+    record = candidate.compose(["workload=mine", "model=my8b"]).deployment
+    assert record["catalog_sources"] == {"model/my8b": str(user_root / "model" / "my8b.yaml"),
+                                         "workload/mine": str(user_root / "workload" / "mine.yaml")}
