@@ -30,17 +30,17 @@ def fail(prog: str, message: str) -> None:
 
 
 def output_dir(path: str, field: str) -> str:
-    """``path`` as a folder this command can write into, made now: a report directory under a
-    file, or one without write permission, is one line before hours of work, not a traceback
-    after them."""
+    """``path`` if this command will be able to make it and write into it, checked now and made
+    by whoever writes (a bad input elsewhere must leave nothing behind): a report folder under a
+    file, or in a folder without write permission, is one line before hours of work, not a
+    traceback after them."""
     from pathlib import Path
-    folder = Path(path).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"{field}={path!r}: cannot create this folder ({err.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{field}={path!r}: this folder is not writable")
+    folder = Path(path).expanduser().absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{field}={path!r}: cannot create this folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{field}={path!r}: {existing} is not writable")
     return path
 
 

@@ -96,9 +96,10 @@ class DaskPool:
         if "error" in box:
             err = box["error"]
             first = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
-            raise ConfigError(f"executor.address={self.address!r}: not a Dask scheduler "
-                              f"reachable within {CONNECT_TIMEOUT_S} s ({type(err).__name__}: "
-                              f"{first}); {advice}")
+            what = ("cannot connect to a Dask scheduler there" if isinstance(
+                err, (OSError, TimeoutError)) else "not a Dask scheduler (its reply is not Dask's)")
+            raise ConfigError(f"executor.address={self.address!r}: {what} within "
+                              f"{CONNECT_TIMEOUT_S} s ({first}); {advice}")
         return box["client"], box["workers"]
 
     def __exit__(self, *exc: object) -> None:

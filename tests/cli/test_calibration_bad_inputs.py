@@ -100,7 +100,7 @@ CASES = {
     "validate_out_under_a_file": (lambda t: ["validate", "--fast", "--out",
                                              _write(t, "", "afile") + "/report"],
                                   "hermes-sim validate",
-                                  "/afile/report': cannot create this folder (Not a directory)"),
+                                  "/afile/report': cannot create this folder ("),
     "block_size_huge": (lambda t: ["scheduler.block_size_tokens=100000000"], "hermes-sim",
                         "scheduler.block_size_tokens=100000000: must be an integer in 1..65536 (vLLM uses 16)"),
     "block_larger_than_kv": (lambda t: ["scheduler.gpu_memory_utilization=0.22",
