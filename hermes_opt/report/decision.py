@@ -11,7 +11,6 @@ import pandas as pd
 
 from hermes_opt.report import robustness
 from hermes_opt.report.products import pool_hardware
-from hermes_opt.report.vendors import record
 from hermes_opt.study.definition import StudySpec
 
 
@@ -90,8 +89,3 @@ def recommended_first(top: pd.DataFrame, frame: pd.DataFrame, choice: int | None
     if row.empty or math.isnan(float(row.iloc[0].get("trial", math.nan))):
         return top
     return pd.concat([row, top]).reset_index(drop=True)
-
-
-def deployment_of(frame: pd.DataFrame, trial: int) -> dict | None:
-    rows = frame[frame.trial == trial]
-    return record(rows.iloc[0]) if len(rows) else None

@@ -17,7 +17,7 @@ from hermes_opt.report import alternatives
 from hermes_opt.report.vendors import RECORD
 from hermes_opt.study.coverage import COVERAGE
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import KEEPS_UP, named_constraints
+from hermes_opt.study.objective import CHECK_PREFIXES, KEEPS_UP, named_constraints
 from hermes_opt.study.pareto import hypervolume, pareto_mask, reference_point
 
 SCREENED = "screened (analytic)"  # decided by the analytical tier (study key screening)
@@ -29,7 +29,6 @@ STATE_ORDER = ("feasible", VIOLATES, FAILS_CHECK, "infeasible (not simulated)", 
                "failed", "unfinished", "re-run elsewhere")
 # listed in the report only when present
 OPTIONAL_STATES = ("re-run elsewhere", SCREENED, FAILS_CHECK)
-CHECK_PREFIXES = ("headroom ", "redundancy ")
 # Columns the report reads but trials.csv does not show: the stored deployment record (the
 # ``vendor`` and ``deployment`` columns are its readable part) and the trial's own overrides.
 OVERRIDES = "_overrides"

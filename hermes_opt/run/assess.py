@@ -193,9 +193,9 @@ def _guess(overrides: tuple[str, ...], demand: float) -> float:
     return est.capacity_rps / demand
 
 
-def _rounds(pool: Any, stop: StopFlag, jobs: list[Probe], seed: int,
+def _round(pool: Any, stop: StopFlag, jobs: list[Probe], seed: int,
             constraints: tuple[Constraint, ...]) -> dict[tuple, dict] | None:
-    """Run one round of probes on the pool; results keyed by (key, load, replicas); None when
+    """One round of probes on the pool; results keyed by (key, load, replicas); None when
     stopped."""
     for probe in jobs:
         pool.submit(run_probe, probe, seed, constraints)
@@ -221,7 +221,7 @@ def measure_capacity(rows: list[dict], spec: StudySpec, pool: Any, stop: StopFla
                 if (load := b.next_load()) is not None]
         if not jobs:
             break
-        results = _rounds(pool, stop, jobs, seed, spec.constraints)
+        results = _round(pool, stop, jobs, seed, spec.constraints)
         if results is None:
             return None
         for job in jobs:
@@ -281,7 +281,7 @@ def size_for_loads(rows: list[dict], capacity: dict[int, dict], spec: StudySpec,
                                 m * spec.headroom, tuple(sorted(o["replicas"].items())))
         if not jobs:
             break
-        results = _rounds(pool, stop, list(jobs.values()), seed, spec.constraints)
+        results = _round(pool, stop, list(jobs.values()), seed, spec.constraints)
         if results is None:
             return None
         for m, job in jobs.items():

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hermes_opt.compose.candidate import Candidate
-from hermes_opt.study.objective import Constraint, Objective, score
+from hermes_opt.study.objective import Constraint, Objective, check_keys, score
 from sim import variants
 
 MAX_EXTENDED_REQUESTS = 20_000
@@ -78,8 +78,7 @@ class Checks:
     @property
     def keys(self) -> tuple[str, ...]:
         """Constraint names, in the order every trial carries them."""
-        return ((headroom_key(self.headroom),) if self.headroom > 1 else ()) + (
-            (redundancy_key(self.redundancy),) if self.redundancy != "none" else ())
+        return check_keys(self.headroom, self.redundancy)
 
     def run(self, candidate: Candidate, summaries: list[dict], seeds: list[int],
             simulate_config) -> dict[str, Any]:
@@ -93,14 +92,10 @@ class Checks:
                 out["constraints"][key] = NOT_CHECKED
                 out[key] = {"checked": False, "reason": "fails at the demand already"}
             return out
-        stresses: list[tuple[str, Any]] = []
-        if self.headroom > 1:
-            stresses.append((headroom_key(self.headroom),
-                             variants.with_load(candidate.config, self.headroom)))
-        if self.redundancy != "none":
-            stresses.append((redundancy_key(self.redundancy),
-                             variants.one_replica_down(candidate.config)))
-        for key, config in stresses:
+        stresses = ([variants.with_load(candidate.config, self.headroom)] if self.headroom > 1
+                    else []) + ([variants.one_replica_down(candidate.config)]
+                                if self.redundancy != "none" else [])
+        for key, config in zip(self.keys, stresses, strict=True):
             if isinstance(config, str):  # nothing to spare
                 out["constraints"][key] = NOT_CHECKED
                 out[key] = {"checked": False, "reason": config}
@@ -116,14 +111,6 @@ class Checks:
                                     for c in self.constraints},
                         "keeps_up": outcome.constraints.get("keeps_up")}
         return out
-
-
-def headroom_key(factor: float) -> str:
-    return f"headroom {factor:g}x"
-
-
-def redundancy_key(choice: str) -> str:
-    return f"redundancy {choice}"
 
 
 def replace_config(candidate: Candidate, config) -> Candidate:

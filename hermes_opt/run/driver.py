@@ -12,7 +12,6 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hermes_opt.run import checks as checks_mod
 from hermes_opt.run import screen, told
 from hermes_opt.run.pool import Pool, StopFlag
 from hermes_opt.run.progress import Progress, RunStats
@@ -20,7 +19,7 @@ from hermes_opt.run.worker import Evaluator, JobResult, run_trial
 from hermes_opt.study import coverage, dashboard
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
-from hermes_opt.study.objective import set_constraints
+from hermes_opt.study.objective import check_keys, set_constraints
 from hermes_opt.study.sampling import batch_seed, counted, make_sampler
 from hermes_opt.study.space import to_overrides
 
@@ -57,9 +56,7 @@ class Driver:
                        and bool(coverage.keys(spec.space)))
         self._fixed = {SCREENED: -1.0} if self.rule else {}  # trials the estimate did not decide
         # constraints every trial carries after the study's own, in this order (run.checks)
-        self.check_keys = checks_mod.Checks(objectives=spec.objectives, constraints=(),
-                                            headroom=spec.headroom,
-                                            redundancy=spec.redundancy).keys
+        self.check_keys = check_keys(spec.headroom, spec.redundancy)
 
     # --- asking ------------------------------------------------------------------------
     def orphans(self) -> list[list[optuna.Trial]]:

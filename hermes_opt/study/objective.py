@@ -26,6 +26,14 @@ SLO_TOKENS_PER_USD = "slo_tokens_per_usd"
 # Constraint every trial carries: the deployment keeps up with its demand (sim.metrics.stability)
 KEEPS_UP = "keeps_up"
 UNDECIDED_VIOLATION = 1.0  # a run too short to tell, or with nothing completed
+# Constraints of the stress checks (hermes_opt.run.checks): "headroom 1.3x", "redundancy n+1"
+CHECK_PREFIXES = ("headroom ", "redundancy ")
+
+
+def check_keys(headroom: float, redundancy: str) -> tuple[str, ...]:
+    """The stress checks' constraint names, in the order every trial carries them."""
+    return ((f"headroom {headroom:g}x",) if headroom > 1 else ()) + (
+        (f"redundancy {redundancy}",) if redundancy != "none" else ())
 DIRECTIONS = ("maximize", "minimize")
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ttfat_ms")  # ttfat: reasoning workloads
 STATS = ("mean", "p50", "p90", "p99")
