@@ -24,6 +24,7 @@ from sim.hardware.specs import (
     ModelSpec,
     check_parallelism,
 )
+from sim.hardware.speculative import SpecDecodeSpec
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.deployment import expand_workload
 from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
@@ -169,6 +170,8 @@ class PoolSpec:
     workers_per_node: int = 1  # retrieval pools: search workers per node, each with its core share
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
     heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
+    # Speculative decoding of the LLM roles' decode steps (method none = off)
+    spec_decoding: SpecDecodeSpec = field(default_factory=SpecDecodeSpec)
 
     @property
     def field_path(self) -> str:
@@ -194,6 +197,9 @@ class PoolSpec:
             except ConfigError as err:
                 raise ConfigError(f"{prefix}.{err}") from None
             _ = self.precision  # a format the device cannot run is a ConfigError here
+            self.spec_decoding.check_pool(
+                self.model, self.tp, prefix, attention_dp=self.attention_dp,
+                decodes=role in LLM_ROLES, cost_model=self.cost_model.kind.value)
             wanted = {PoolRole.EMBED: ModelKind.EMBEDDING, PoolRole.RERANK: ModelKind.RERANKER}.get(
                 role, ModelKind.DECODER)
             require(self.model.kind is wanted, f"{prefix}.model", self.model.name,
@@ -223,7 +229,7 @@ class PoolSpec:
             gpu_memory_utilization=sched.gpu_memory_utilization,
             activation_reserve_fraction=sched.activation_reserve_fraction,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule)
+            kv_memory_rule=sched.kv_memory_rule, spec=self.spec_decoding)
 
     @property
     def precision(self) -> PrecisionPlan:

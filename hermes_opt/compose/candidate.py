@@ -137,6 +137,15 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
         provenance = dict(pool.cost_model.provenance)
         if provenance:  # the engine-efficiency entry used, its fallback step and error band
             out["efficiency"] = provenance
+        drafting = pool.spec_decoding
+        if drafting.enabled:  # only when on, so records without it stay as they were
+            out["spec_decoding"] = {
+                "method": drafting.method.value, "draft_tokens": drafting.draft_tokens,
+                "acceptance_per_position": list(drafting.acceptance_per_position[
+                    :drafting.draft_tokens]),
+                "acceptance_length": round(drafting.acceptance_length, 4),
+                "draft_model": drafting.draft_model.name if drafting.draft_model else None,
+                "source": drafting.source}
     return out
 
 

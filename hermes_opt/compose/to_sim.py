@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt.compose import catalog, deployment, efficiency, engines, kv_store, pipeline, traces
+from hermes_opt.compose import (
+    catalog,
+    deployment,
+    efficiency,
+    engines,
+    kv_store,
+    pipeline,
+    speculative,
+    traces,
+)
 from hermes_opt.compose.csv_input import read_csv
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
@@ -44,6 +53,7 @@ from sim.config import (
 )
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
+from sim.hardware.speculative import SpecDecodeSpec
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
@@ -201,7 +211,8 @@ def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple,
 
 def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: DictConfig,
               scheduler: DictConfig, router: DictConfig, cost_model: DictConfig,
-              field: str, engine: DictConfig | None = None) -> PoolSpec:
+              field: str, engine: DictConfig | None = None,
+              spec_decoding: SpecDecodeSpec | None = None) -> PoolSpec:
     tp = spec_number(PoolSpec, cluster, "tp", field, integer=True)
     role = cluster.get("role", spec_default(PoolSpec, "role"))
     weight_dtype = cluster.get("weight_dtype", spec_default(PoolSpec, "weight_dtype"))
@@ -237,21 +248,23 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
                                                 "role": str(role), "engine": serving,
                                                 "weight_dtype": str(weight_dtype)}),
         engine=serving.label if serving is not None else "",
-        config_path=field)
+        spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field)
 
 
 def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
     cluster = cfg.cluster
     derived = deployment.llm_pools(cfg)
+    drafting = speculative.spec_decoding_spec(cfg)  # the main model's LLM pools decode with it
     if derived is None:
         main = [pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware,
                           model=cfg.model, cluster=cluster, scheduler=cfg.scheduler,
                           router=cfg.router, cost_model=cfg.cost_model, field="cluster",
-                          engine=cfg.get("engine"))]
+                          engine=cfg.get("engine"), spec_decoding=drafting)]
     else:
         main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
                           scheduler=p.scheduler, router=cfg.router, cost_model=cfg.cost_model,
-                          field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"))
+                          field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"),
+                          spec_decoding=drafting)
                 for p in derived]
     extra = []
     for name, node in (cluster.get("pools") or {}).items():

@@ -322,6 +322,53 @@ class RooflineCostModel:
             self._decode_cache[num_seqs] = cached
         return cached
 
+    # --- speculative decoding (sim.cost.speculative) -------------------------------------
+    def multi_query_decode_coefficients(self, num_seqs: int,
+                                        queries: int) -> tuple[float, float]:
+        """``decode_coefficients`` of a step in which every sequence runs ``queries`` tokens
+        against its context (verification of ``queries - 1`` drafts): GEMMs, communication and
+        the LM head see ``num_seqs * queries`` tokens and attention does ``queries``-fold FLOPs,
+        but each context token's KV is still read once. ``queries=1`` is a plain decode step."""
+        tokens = num_seqs * queries
+        attn = self._attention
+        per_token = self._layers * max(queries * attn.decode_flops_per_pair / self._attn_flops,
+                                       attn.kv_read_bytes_per_token / self._attn_bw)
+        base = (self._layers_s(tokens) + self._comm_s(tokens) + self._lm_head_s(tokens)
+                + self._fixed_s(num_seqs, 0)
+                + per_token * num_seqs * self.params.attention_half_context_tokens)
+        return base, per_token
+
+    def one_layer_decode_coefficients(self, num_seqs: int, *, moe: bool,
+                                      extra_params: float) -> tuple[float, float]:
+        """One draft pass of an MTP module or EAGLE head over ``num_seqs`` tokens: one decoder
+        layer shaped like the target's (its MoE layer if ``moe``, else a dense one), a projection
+        of ``extra_params``, the shared LM head, that layer's communication and kernel overhead.
+        Sharded as the target's layers are (attention TP or DP, experts EP)."""
+        p, m = self.params, self.model
+        shard = 1 if self.attention_dp else self.tp
+        if moe and m.moe_layers:
+            gemm_s = self._kind_gemm_s(num_seqs, len(self._layer_kinds) - 1)
+        else:
+            gemm_s = self._params_gemm_s((m.attn_params_per_layer + m.dense_mlp_params) / shard,
+                                         num_seqs)
+        gemm_s += self._params_gemm_s(extra_params / shard, num_seqs)
+        comm_s = self._allreduces_per_layer * (
+            p.allreduce_latency_s + p.allreduce_latency_per_peer_s * (self.tp - 1)
+            + self._allreduce_s_per_token * num_seqs)
+        if self.attention_dp and moe and m.moe_layers:
+            comm_s += self._experts.all_to_all_s(num_seqs / self._dp, self._link,
+                                                 p.allreduce_latency_s,
+                                                 p.allreduce_latency_per_peer_s)
+        base = (gemm_s + comm_s + self._lm_head_s(num_seqs) + p.layer_overhead_s
+                + p.seq_overhead_s * num_seqs)
+        return base, self._decode_attention_s_per_token()
+
+    def _params_gemm_s(self, params_per_device: float, tokens: int) -> float:
+        dev_tokens = tokens / self._dp
+        return self._roof(2.0 * params_per_device * dev_tokens / self._flops,
+                          (params_per_device * self.weight_dtype.bytes_per_element
+                           + 2 * dev_tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
+
     # --- memory -----------------------------------------------------------------------
     def weight_bytes_per_device(self) -> float:
         return weight_bytes_per_device(self.model, self.tp, self.pp, self.weight_dtype,

@@ -6,6 +6,7 @@ import math
 
 from sim.errors import ConfigError
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec
+from sim.hardware.speculative import SpecDecodeSpec, SpecMethod
 
 GB = 1e9
 TOTAL_FRACTION = "total_fraction"  # KV = memory x fraction - reserve - weights (vLLM, SGLang)
@@ -48,21 +49,27 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
-                       kv_memory_rule: str = TOTAL_FRACTION) -> int:
+                       kv_memory_rule: str = TOTAL_FRACTION,
+                       spec: SpecDecodeSpec | None = None) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
     Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
     the device's *total* memory for weights, activations and KV together (``total_fraction``:
     KV = memory x fraction - reserve - weights); TensorRT-LLM gives the KV cache a fraction of the
     memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
-    reserve - weights) x fraction)."""
+    reserve - weights) x fraction). A speculative drafter (``spec``) adds its weights and its
+    own KV per token (``drafter_bytes``)."""
     weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
+    draft_weights, draft_kv = drafter_bytes(spec, model, tp, pp, weight_dtype, kv_dtype,
+                                            attention_dp)
+    weights += draft_weights
     reserve = hardware.memory_bytes * activation_reserve_fraction
     if kv_memory_rule == FREE_FRACTION:
         usable = weights + (hardware.memory_bytes - reserve - weights) * gpu_memory_utilization
     else:
         usable = hardware.memory_bytes * gpu_memory_utilization - reserve
     per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
+    per_token += draft_kv
     block = per_token * block_size_tokens
     if per_token == 0:  # encoder-only models keep no KV cache between steps
         return 1 << 30
@@ -82,3 +89,22 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
             f"{kv_memory_rule})); short by "
             f"{(weights + block - usable) / GB:.1f} GB. Raise tp/pp, use fp8 weights or a larger device.")
     return int(math.floor((usable - weights) / block))
+
+
+def drafter_bytes(spec: SpecDecodeSpec | None, model: ModelSpec, tp: int, pp: int,
+                  weight_dtype: DType, kv_dtype: DType, attention_dp: bool) -> tuple[float, float]:
+    """(weight bytes, KV bytes per token) a speculative drafter adds on one device. MTP and EAGLE
+    keep one more layer's cache, sharded as the target's; a draft model keeps its own cache over
+    the same devices (under attention-DP each rank drafts for its own sequences with a whole
+    copy of the draft model)."""
+    if spec is None or not spec.enabled:
+        return 0.0, 0.0
+    if spec.method is SpecMethod.DRAFT_MODEL:
+        draft = spec.draft_model
+        weights = draft.weight_bytes(weight_dtype) / (1 if attention_dp else tp)
+        return weights, kv_bytes_per_token_per_device(draft, tp, 1, kv_dtype,
+                                                      attention_dp=attention_dp)
+    weights = spec.extra_weight_bytes_per_device(model, tp, weight_dtype, attention_dp=attention_dp)
+    per_layer = (kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
+                 / (model.num_layers / pp))
+    return weights, per_layer * spec.extra_kv_layers(model)
