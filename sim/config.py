@@ -194,12 +194,11 @@ class PoolSpec:
                     f"{role.value} pools need a model (a catalog name)")
             try:
                 check_parallelism(self.model, self.tp, self.pp, self.ep, self.attention_dp)
+                self.hardware.check_span(self.tp, self.pp)
             except ConfigError as err:
                 raise ConfigError(f"{prefix}.{err}") from None
             _ = self.precision  # a format the device cannot run is a ConfigError here
-            self.spec_decoding.check_pool(
-                self.model, self.tp, prefix, attention_dp=self.attention_dp,
-                decodes=role in LLM_ROLES, cost_model=self.cost_model.kind.value)
+            self.spec_decoding.check_pool(self, prefix)
             wanted = {PoolRole.EMBED: ModelKind.EMBEDDING, PoolRole.RERANK: ModelKind.RERANKER}.get(
                 role, ModelKind.DECODER)
             require(self.model.kind is wanted, f"{prefix}.model", self.model.name,

@@ -159,9 +159,14 @@ def widest_band(pools: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def layout_line(pools: list[dict[str, Any]]) -> str | None:
-    """``"llm 2 x b200 (1 replica of tp 2)"``, one part per accelerated model pool."""
+    """``"llm 2 x b200 (1 replica of tp 2)"``, one part per accelerated model pool; attention
+    data-parallel replicas read ``"of attention-DP 8, ep 8"`` (DEP8 when ep equals the ranks)."""
+    def shape(p: dict[str, Any]) -> str:
+        if p.get("attention_dp"):
+            return f"attention-DP {p['tp']}, ep {p['ep']}"
+        return f"tp {p['tp']}"
     parts = [f"{p['name']} {p['devices']} x {p['hardware']} ({p['replicas']} "
-             f"replica{'s' if p['replicas'] != 1 else ''} of tp {p['tp']})"
+             f"replica{'s' if p['replicas'] != 1 else ''} of {shape(p)})"
              for p in pools if p["accelerated_model"]]
     return " + ".join(parts) or None
 

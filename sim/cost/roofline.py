@@ -139,6 +139,7 @@ class RooflineCostModel:
                  params: RooflineParams | None = None, ep: int = 1, attention_dp: bool = False,
                  mla_prefill: str = "decompressed") -> None:
         check_parallelism(model, tp, pp, ep, attention_dp)
+        hardware.check_span(tp, pp)
         require(mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", mla_prefill,
                 f"allowed: {', '.join(MLA_PREFILL_MODES)}")
         self.model, self.hardware, self.tp, self.pp = model, hardware, tp, pp
@@ -171,9 +172,15 @@ class RooflineCostModel:
         self._allreduces_per_layer = 2 if tp > 1 and not attention_dp else 0
         link = hardware.scaleup_bw_bytes_per_s * p.comm_efficiency
         self._link = link
+        # A stage wider than the scale-up domain reaches the other domains over the scale-out
+        # network (NICs): its ring all-reduce runs at that speed and its all-to-all partly does.
+        self._scaleout = hardware.scaleout_bw_bytes_per_s * p.comm_efficiency
+        self._domain = hardware.scaleup_domain_devices
+        ring = self._scaleout if hardware.spans_domains(tp) else link
         self._allreduce_s_per_token = (2.0 * (tp - 1) / tp * model.hidden_size * ACTIVATION_BYTES
-                                       / link) if tp > 1 else 0.0
-        self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / link
+                                       / ring) if tp > 1 else 0.0
+        handoff = self._scaleout if hardware.spans_domains(tp * pp) else link
+        self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / handoff
         self._lm_head_params = (model.vocab_size * model.hidden_size / shard
                                 if model.kind is ModelKind.DECODER else 0.0)
         self._decode_cache: dict[int, tuple[float, float]] = {}
@@ -222,9 +229,14 @@ class RooflineCostModel:
         handoffs = (self.pp - 1) * (p.allreduce_latency_s + self._handoff_s_per_token * tokens)
         total = per_layer * self._layers + handoffs
         if self.attention_dp:
-            total += self.model.moe_layers * self._experts.all_to_all_s(
-                tokens / self._dp, self._link, p.allreduce_latency_s, p.allreduce_latency_per_peer_s)
+            total += self.model.moe_layers * self._all_to_all_s(tokens)
         return total
+
+    def _all_to_all_s(self, tokens: int) -> float:
+        p = self.params
+        return self._experts.all_to_all_s(
+            tokens / self._dp, self._link, p.allreduce_latency_s, p.allreduce_latency_per_peer_s,
+            devices=self.tp, domain_devices=self._domain, scaleout_bytes_per_s=self._scaleout)
 
     def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
         """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
@@ -356,9 +368,7 @@ class RooflineCostModel:
             p.allreduce_latency_s + p.allreduce_latency_per_peer_s * (self.tp - 1)
             + self._allreduce_s_per_token * num_seqs)
         if self.attention_dp and moe and m.moe_layers:
-            comm_s += self._experts.all_to_all_s(num_seqs / self._dp, self._link,
-                                                 p.allreduce_latency_s,
-                                                 p.allreduce_latency_per_peer_s)
+            comm_s += self._all_to_all_s(num_seqs)
         base = (gemm_s + comm_s + self._lm_head_s(num_seqs) + p.layer_overhead_s
                 + p.seq_overhead_s * num_seqs)
         return base, self._decode_attention_s_per_token()

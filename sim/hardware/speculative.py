@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from sim.errors import ConfigError, require
 from sim.hardware.specs import DType, ModelSpec, check_parallelism
+from sim.roles import LLM_ROLES
 
 MAX_DRAFT_TOKENS = 16  # engines cap chains at a few tokens; acceptance of position 16 is ~0
 
@@ -81,18 +83,20 @@ class SpecDecodeSpec:
             total += kept
         return total
 
-    def check_pool(self, target: ModelSpec, tp: int, field: str, *, attention_dp: bool,
-                   decodes: bool, cost_model: str) -> None:
-        """The pool must decode and be costed by the roofline (the draft and verification steps
-        are costed from the model's shapes); a draft model shares the target's vocabulary and
-        can be split over its ``tp`` devices (under attention-DP each rank holds a whole copy)."""
+    def check_pool(self, pool: Any, field: str) -> None:
+        """``pool`` (a ``sim.config.PoolSpec``) must decode and be costed by the roofline (the
+        draft and verification steps are costed from the model's shapes); a draft model shares
+        the target's vocabulary and can be split over its ``tp`` devices (under attention-DP
+        each rank holds a whole copy)."""
         if not self.enabled:
             return
         method = f"{field}.spec_decoding.method"
-        require(decodes, method, self.method.value,
-                "speculative decoding drafts decode tokens; this pool does not decode")
-        require(cost_model == "roofline", method, self.method.value,
-                f"needs the roofline cost model, not {cost_model}")
+        require(pool.role in LLM_ROLES, method, self.method.value,
+                f"speculative decoding drafts decode tokens; {pool.role.value} pools do not decode")
+        kind = pool.cost_model.kind.value
+        require(kind == "roofline", method, self.method.value,
+                f"needs the roofline cost model, not {kind}")
+        target, tp, attention_dp = pool.model, pool.tp, pool.attention_dp
         if self.method is not SpecMethod.DRAFT_MODEL:
             return
         draft = self.draft_model

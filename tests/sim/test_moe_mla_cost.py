@@ -148,7 +148,7 @@ def test_dense_model_path_is_unchanged_by_the_moe_machinery():
 
 @pytest.mark.parametrize("tp, ep, dp, message", [
     (4, 3, False, "must divide tp=4"),
-    (4, 2, True, "needs ep = tp >= 2"),
+    (1, 1, True, "needs tp >= 2 attention-DP ranks"),
     (6, 6, False, "must divide moe's num_experts=64"),
     (3, 1, False, "must divide moe's num_heads=16"),
 ])

@@ -4,6 +4,7 @@ length, the cost of drafting and verifying, the drafter's memory, and the checks
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,7 @@ from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec
 from sim.hardware.speculative import SpecDecodeSpec, SpecMethod
+from sim.roles import PoolRole
 
 GPU = HardwareSpec(name="gpu", memory_bytes=180e9, mem_bw_bytes_per_s=8e12,
                    bf16_flops_per_s=2.25e15, fp8_flops_per_s=4.5e15,
@@ -147,24 +149,28 @@ def test_bad_specs_are_one_line_naming_field_value_and_what_is_allowed(kwargs, m
     assert "\n" not in str(err.value)
 
 
+def pool(model, tp, cost="roofline", role=PoolRole.COLOCATED):
+    return SimpleNamespace(model=model, tp=tp, attention_dp=False, role=role,
+                           cost_model=SimpleNamespace(kind=SimpleNamespace(value=cost)))
+
+
 def test_a_draft_model_must_share_the_vocabulary_and_split_over_tp():
     other = ModelSpec(name="other", num_layers=2, hidden_size=1024, num_heads=6, num_kv_heads=6,
                       head_dim=128, intermediate_size=4096, vocab_size=32000)
     spec = SpecDecodeSpec(method=SpecMethod.DRAFT_MODEL, draft_tokens=1,
                           acceptance_per_position=(0.5,), draft_model=other)
     with pytest.raises(ConfigError, match=r"cluster.spec_decoding.draft_model='other': runs on "):
-        spec.check_pool(DENSE, 4, "cluster", attention_dp=False, decodes=True,
-                        cost_model="roofline")
+        spec.check_pool(pool(DENSE, 4), "cluster")
     wide = ModelSpec(name="wide", num_layers=2, hidden_size=1024, num_heads=8, num_kv_heads=8,
                      head_dim=128, intermediate_size=4096, vocab_size=50000)
     spec = SpecDecodeSpec(method=SpecMethod.DRAFT_MODEL, draft_tokens=1,
                           acceptance_per_position=(0.5,), draft_model=wide)
     with pytest.raises(ConfigError, match="vocab_size 50000 differs"):
-        spec.check_pool(DENSE, 2, "cluster", attention_dp=False, decodes=True,
-                        cost_model="roofline")
+        spec.check_pool(pool(DENSE, 2), "cluster")
     with pytest.raises(ConfigError, match="needs the roofline cost model, not table"):
-        mtp(1, 0.5).check_pool(MOE_MLA, 4, "cluster", attention_dp=False, decodes=True,
-                               cost_model="table")
+        mtp(1, 0.5).check_pool(pool(MOE_MLA, 4, cost="table"), "cluster")
+    with pytest.raises(ConfigError, match="embed pools do not decode"):
+        mtp(1, 0.5).check_pool(pool(MOE_MLA, 4, role=PoolRole.EMBED), "cluster")
 
 
 def test_speculative_tpot_is_finite_at_every_draft_length():
