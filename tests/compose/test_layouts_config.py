@@ -38,7 +38,8 @@ def test_wide_ep_over_two_h100_boards_steps_slower_than_inside_one_nvlink_domain
     # the same 16 ranks priced as one NVLink domain (the pre-issue-26 pricing)
     one_domain = build_cost_model(main_pool(["hardware=h100_sxm", *dep16,
                                              "hardware.scaleup_domain_devices=0"]))
-    assert two_boards._comm_s(16384) > 5 * one_domain._comm_s(16384)  # bandwidth-bound
+    # bandwidth-bound: 8 of 15 peers behind a 50 GB/s NIC instead of 450 GB/s NVLink -> ~4.8x
+    assert two_boards._comm_s(65536) > 4 * one_domain._comm_s(65536)
     assert two_boards.step_time(0, 0.0, 0, 0, 512, 512 * 2000) > \
         1.05 * one_domain.step_time(0, 0.0, 0, 0, 512, 512 * 2000)
 
