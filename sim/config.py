@@ -228,7 +228,7 @@ class PoolSpec:
             gpu_memory_utilization=sched.gpu_memory_utilization,
             activation_reserve_fraction=sched.activation_reserve_fraction,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule, spec=self.spec_decoding)
+            kv_memory_rule=sched.kv_memory_rule, spec=self.spec_decoding, ep=self.ep)
 
     @property
     def precision(self) -> PrecisionPlan:

@@ -382,7 +382,7 @@ class RooflineCostModel:
     # --- memory -----------------------------------------------------------------------
     def weight_bytes_per_device(self) -> float:
         return weight_bytes_per_device(self.model, self.tp, self.pp, self.weight_dtype,
-                                       attention_dp=self.attention_dp)
+                                       attention_dp=self.attention_dp, ep=self.ep)
 
     def kv_bytes_per_token_per_device(self) -> float:
         return kv_bytes_per_token_per_device(self.model, self.tp, self.pp, self.kv_dtype,

@@ -15,15 +15,21 @@ KV_MEMORY_RULES = (TOTAL_FRACTION, FREE_FRACTION)
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType, *,
-                            attention_dp: bool = False) -> float:
+                            attention_dp: bool = False, ep: int = 0) -> float:
     """Weights on one device. Routed experts are always spread over all ``tp`` devices of a stage
     (``ep`` groups x ``tp / ep`` shards). Everything else (attention, dense MLPs, shared experts,
-    embeddings) is split ``tp`` ways under tensor parallelism and replicated under attention-DP."""
+    embeddings) is split ``tp`` ways under tensor parallelism and replicated under attention-DP.
+    An ``ep`` that does not divide the experts (wide EP under attention-DP) gives every group
+    ``ceil(num_experts / ep)`` expert slots, the spare ones holding redundant copies."""
     if not attention_dp:
         return model.weight_bytes(weight_dtype) / (tp * pp)
     experts = model.moe_layers * model.num_experts * model.expert_params
     replicated = model.num_params - experts
-    return (replicated + experts / tp) * weight_dtype.bytes_per_element / pp
+    per_device = experts / tp
+    if ep and model.num_experts % ep:
+        per_device = (model.moe_layers * math.ceil(model.num_experts / ep) * model.expert_params
+                      / (tp / ep))
+    return (replicated + per_device) * weight_dtype.bytes_per_element / pp
 
 
 def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: DType, *,
@@ -50,7 +56,7 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
                        kv_memory_rule: str = TOTAL_FRACTION,
-                       spec: SpecDecodeSpec | None = None) -> int:
+                       spec: SpecDecodeSpec | None = None, ep: int = 0) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
     Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
@@ -59,7 +65,7 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
     memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
     reserve - weights) x fraction). A speculative drafter (``spec``) adds its weights and its
     own KV per token (``drafter_bytes``)."""
-    weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
+    weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp, ep=ep)
     draft_weights, draft_kv = drafter_bytes(spec, model, tp, pp, weight_dtype, kv_dtype,
                                             attention_dp)
     weights += draft_weights

@@ -292,9 +292,12 @@ def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
     if tp % ep != 0:
         raise ConfigError(f"ep={ep}: must divide tp={tp} (experts are split over ep groups of "
                           f"tp/ep devices); allowed: {_divisors(tp)}")
-    if model.num_experts % ep != 0:
+    # Wide EP under attention-DP (EP72 for 256 experts) rounds each group up to whole expert
+    # slots; the spare slots hold redundant copies of hot experts, as EPLB places them.
+    if model.num_experts % ep != 0 and not (attention_dp and ep <= model.num_experts):
         raise ConfigError(f"ep={ep}: must divide {model.name}'s num_experts={model.num_experts} "
-                          f"(allowed: {[d for d in _divisors(model.num_experts) if tp % d == 0]})")
+                          f"(allowed: {[d for d in _divisors(model.num_experts) if tp % d == 0]}; "
+                          "with attention_dp, any ep up to num_experts)")
     if attention_dp:
         # heads need not divide tp: each rank attends its own sequences with all heads
         if not model.is_moe:

@@ -10,7 +10,7 @@ import pytest
 
 from sim.cost.roofline import RooflineCostModel, RooflineParams
 from sim.errors import ConfigError
-from sim.hardware.memory import kv_capacity_blocks
+from sim.hardware.memory import kv_capacity_blocks, weight_bytes_per_device
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec, check_parallelism
 
 # an HGX-like board: 8 devices on NVLink (900 GB/s), 50 GB/s NIC per device beyond it
@@ -100,3 +100,18 @@ def test_a_token_reaches_the_same_number_of_devices_whatever_the_expert_grouping
 def test_bad_domain_fields_are_one_line():
     with pytest.raises(ConfigError, match=r"hardware\[x\].scaleup_domain_devices=-1: must be"):
         dataclasses.replace(HGX, name="x", scaleup_domain_devices=-1)
+
+
+def test_wide_ep_over_an_nvl72_rack_rounds_expert_slots_up():
+    # EP72 for 256 experts: 4 slots per rank (288 in all; 32 spare for redundant copies)
+    check_parallelism(DSV3, 72, 1, 72, True)
+    with pytest.raises(ConfigError, match="ep=72: must divide dsv3ish's num_experts=256"):
+        check_parallelism(DSV3, 72, 1, 72, False)
+    ep72 = weight_bytes_per_device(DSV3, 72, 1, DType.FP8, attention_dp=True, ep=72)
+    experts = DSV3.moe_layers * DSV3.num_experts * DSV3.expert_params
+    replicated = DSV3.num_params - experts
+    assert ep72 == pytest.approx(replicated + DSV3.moe_layers * 4 * DSV3.expert_params)
+    # a dividing ep keeps the even split
+    assert weight_bytes_per_device(DSV3, 64, 1, DType.FP8, attention_dp=True, ep=64) == \
+        pytest.approx(replicated + experts / 64)
+    RooflineCostModel(DSV3, RACK, tp=72, ep=72, attention_dp=True)
