@@ -239,8 +239,13 @@ class RooflineCostModel:
             devices=self.tp, domain_devices=self._domain, scaleout_bytes_per_s=self._scaleout)
 
     def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
-        """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
+        """Costs that do not scale with work: per step, per layer, per sequence, per prefill step.
+        Under attention-DP each rank runs its own share of the sequences (its own host work and
+        its own captured graphs), and the ranks run at the same time: the counts are per rank."""
         p = self.params
+        if self._dp > 1:
+            num_seqs = -(-num_seqs // self._dp)
+            num_prefill_seqs = -(-num_prefill_seqs // self._dp)
         if not num_prefill_seqs and num_seqs <= p.cuda_graph_max_batch:
             # a captured graph replays the whole decode step with one launch: the host's per-step
             # cost shrinks; the kernels' own minimum times (layer_overhead_s) remain

@@ -115,3 +115,14 @@ def test_wide_ep_over_an_nvl72_rack_rounds_expert_slots_up():
     assert weight_bytes_per_device(DSV3, 64, 1, DType.FP8, attention_dp=True, ep=64) == \
         pytest.approx(replicated + experts / 64)
     RooflineCostModel(DSV3, RACK, tp=72, ep=72, attention_dp=True)
+
+
+def test_attention_dp_ranks_capture_graphs_and_pay_host_costs_for_their_own_sequences():
+    params = RooflineParams(cuda_graph_max_batch=128, graph_step_overhead_s=3e-4,
+                            step_overhead_s=1e-3, seq_overhead_s=3e-6)
+    dep = RooflineCostModel(DSV3, HGX, tp=8, ep=8, attention_dp=True, params=params)
+    tp = RooflineCostModel(DSV3, HGX, tp=8, ep=8, params=params)
+    # 512 sequences: 64 per rank, within the captured graphs; one TP replica runs 512 eagerly
+    layers = DSV3.num_layers * params.layer_overhead_s
+    assert dep._fixed_s(512, 0) == pytest.approx(3e-4 + layers + 3e-6 * 64)
+    assert tp._fixed_s(512, 0) == pytest.approx(1e-3 + layers + 3e-6 * 512)
