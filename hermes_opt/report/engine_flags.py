@@ -80,7 +80,24 @@ def flags(pool: dict[str, Any]) -> tuple[list[str], list[str]]:
                                               else ""))
     if batching:
         plain.insert(0, BATCHING.get(batching, f"{batching} batching"))
-    return out, plain
+    return out, plain + _layout_words(pool)
+
+
+def _layout_words(pool: dict[str, Any]) -> list[str]:
+    """Expert parallelism, attention-DP and speculative decoding in plain words (each engine
+    spells them in its own options: vLLM's --speculative-config, TensorRT-LLM's options file)."""
+    words = []
+    if pool.get("attention_dp"):
+        words.append(f"attention data-parallel over {pool.get('tp')} ranks")
+    if (pool.get("ep") or 1) > 1:
+        words.append(f"expert parallel {pool.get('ep')}")
+    drafting = pool.get("spec_decoding")
+    if drafting:
+        what = {"mtp": "MTP", "eagle": "EAGLE", "draft_model": f"draft model "
+                f"{drafting.get('draft_model')}"}.get(drafting["method"], drafting["method"])
+        words.append(f"{what} speculative decoding, {drafting['draft_tokens']} draft tokens "
+                     f"(acceptance length {drafting['acceptance_length']:g})")
+    return words
 
 
 def describe(pool: dict[str, Any]) -> str | None:
