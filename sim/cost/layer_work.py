@@ -93,15 +93,17 @@ class ExpertWork:
                      latency_per_peer_s: float, *, devices: int, domain_devices: int = 0,
                      scaleout_bytes_per_s: float = 0.0) -> float:
         """Dispatch and combine of one MoE layer under attention-DP over ``devices`` ranks: each
-        rank sends each of its tokens' hidden state (bf16) to the ``devices / ep`` devices of
-        each expert group its ``k`` experts fall in (at most ``min(k, ep)`` groups: one copy per
-        destination group, as DeepEP sends), and gets the results back; the ``(devices-1) /
-        devices`` share that leaves the rank crosses the links. Peers in the rank's own
-        scale-up domain (``domain_devices``; 0 = all) are reached over the scale-up link, the
-        rest over the scale-out network at the same time, so the slower side sets the time."""
+        rank sends each of its tokens' hidden state (bf16) once to each of the ``devices / ep``
+        devices of every expert group its ``k`` experts fall in, as DeepEP dispatches (one copy
+        per destination rank, not per expert): ``ep (1 - (1 - 1/ep)^k)`` groups on average for
+        uniform routing; and gets the results back. The ``(devices-1) / devices`` share that
+        leaves the rank crosses the links. Peers in the rank's own scale-up domain
+        (``domain_devices``; 0 = all) are reached over the scale-up link, the rest over the
+        scale-out network at the same time, so the slower side sets the time."""
         m = self.model
         shards = devices // self.ep
-        remote_bytes = (tokens_per_device * min(m.experts_per_token, self.ep) * shards
+        groups = self.ep * (1.0 - (1.0 - 1.0 / self.ep) ** m.experts_per_token)
+        remote_bytes = (tokens_per_device * groups * shards
                         * m.hidden_size * 2.0 * (devices - 1) / devices)
         if domain_devices and devices > domain_devices:
             inside = remote_bytes * (domain_devices - 1) / (devices - 1)

@@ -62,7 +62,8 @@ def test_the_all_to_all_beyond_the_nvlink_domain_runs_at_the_nic_speed():
     assert two_boards._comm_s(tokens) > 5 * in_rack._comm_s(tokens)
     # the slower side sets the time: 8 of the 15 peers are behind the NIC
     per_rank = tokens / 16
-    remote = per_rank * 8 * 7168 * 2.0 * 15 / 16
+    groups = 16 * (1 - (15 / 16) ** 8)  # distinct ranks hit by a token's 8 experts
+    remote = per_rank * groups * 7168 * 2.0 * 15 / 16
     nic = remote * 8 / 15 / (50e9 * NO_LATENCY.comm_efficiency)
     assert two_boards._comm_s(tokens) == pytest.approx(3 * 2 * nic)
     # within one board both price the NVLink share alike
@@ -88,13 +89,15 @@ def test_a_replica_wider_than_the_domain_needs_a_scale_out_bandwidth():
     RooflineCostModel(DSV3, unbounded, tp=16, ep=16, attention_dp=True)
 
 
-def test_a_token_reaches_the_same_number_of_devices_whatever_the_expert_grouping():
+def test_a_token_is_sent_once_per_rank_its_experts_land_on():
     dep = RooflineCostModel(DSV3, HGX, tp=8, ep=8, attention_dp=True, params=NO_LATENCY)
     ep2 = RooflineCostModel(DSV3, HGX, tp=8, ep=2, attention_dp=True, params=NO_LATENCY)
-    # ep=8: its 8 experts on up to 8 single devices; ep=2: at most 2 groups of 4 devices each
-    assert ep2._comm_s(4096) == pytest.approx(dep._comm_s(4096))
     ep1 = RooflineCostModel(DSV3, HGX, tp=8, ep=1, attention_dp=True, params=NO_LATENCY)
-    assert ep1._comm_s(4096) == pytest.approx(dep._comm_s(4096))  # an all-gather to all 8
+    # ep=8: 8 x (1 - (7/8)^8) = 5.25 ranks of one device; ep=2: ~2 groups of 4 devices;
+    # ep=1: every token to all 8 devices (an all-gather)
+    assert dep._comm_s(4096) == pytest.approx(ep1._comm_s(4096) * 8 * (1 - (7 / 8) ** 8) / 8)
+    assert ep2._comm_s(4096) == pytest.approx(ep1._comm_s(4096) * 2 * (1 - 0.5 ** 8) * 4 / 8)
+    assert dep._comm_s(4096) < ep2._comm_s(4096) < ep1._comm_s(4096)
 
 
 def test_bad_domain_fields_are_one_line():
