@@ -14,7 +14,7 @@ from typing import Any
 from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
-from sim.hardware.memory import KV_MEMORY_RULES, TOTAL_FRACTION, kv_capacity_blocks
+from sim.hardware.memory import KV_MEMORY_RULES, MAX_KV_FACTOR, TOTAL_FRACTION, kv_capacity_blocks
 from sim.hardware.precision import PrecisionPlan, plan_precision
 from sim.hardware.specs import (
     DeviceKind,
@@ -85,6 +85,7 @@ class SchedulerSpec:
     # (vLLM gpu_memory_utilization, SGLang mem_fraction_static) or 'free_fraction' (TensorRT-LLM
     # kv_cache_free_gpu_mem_fraction, of the memory left after the weights).
     kv_memory_rule: str = TOTAL_FRACTION
+    kv_capacity_factor: float = 1.0  # share of the rule's KV blocks really there (1 = as documented)
 
     def validate(self, prefix: str) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens"):
@@ -103,6 +104,9 @@ class SchedulerSpec:
         require(isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and 0 <= value < 1, f"{prefix}.kv_watermark_fraction",
                 value, "must be a number in [0, 1) (share of KV blocks kept free at admission)")
+        value = self.kv_capacity_factor
+        require(isinstance(value, (int, float)) and 0 < value <= MAX_KV_FACTOR, f"{prefix}."
+                "kv_capacity_factor", value, f"must be a number in (0, {MAX_KV_FACTOR:g}]")
         require(self.kv_memory_rule in KV_MEMORY_RULES, f"{prefix}.kv_memory_rule",
                 self.kv_memory_rule, f"allowed: {', '.join(KV_MEMORY_RULES)}")
         require(isinstance(self.policy, BatchPolicy), f"{prefix}.policy", self.policy,
@@ -223,7 +227,7 @@ class PoolSpec:
             gpu_memory_utilization=sched.gpu_memory_utilization,
             activation_reserve_fraction=sched.activation_reserve_fraction,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule)
+            kv_memory_rule=sched.kv_memory_rule, kv_capacity_factor=sched.kv_capacity_factor)
 
     @property
     def precision(self) -> PrecisionPlan:

@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from hermes_opt.compose import catalog, deployment, efficiency, engines, kv_store, pipeline, traces
+from hermes_opt.compose.calibration_profile import kv_capacity_factor
 from hermes_opt.compose.csv_input import read_csv
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
@@ -211,6 +212,11 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
     serving = (engines.resolve(engine, hardware, str(weight_dtype), engines.engine_field(field))
                if engine is not None and str(role) in LLM_ROLES else None)
     sched_field = f"{field}.scheduler" if field != "cluster" else "scheduler"
+    cost = cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name), "model": model,
+                                        "field": field, "role": str(role), "engine": serving,
+                                        "weight_dtype": str(weight_dtype)})
+    sched = scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes)
+    kv_factor = kv_capacity_factor(cost_model.get("calibration"), cost.calibration)
     return PoolSpec(
         name=name, hardware=hw,
         model=model_spec(model) if model is not None else None,
@@ -230,12 +236,8 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
                              f"{field}.kv_dtype"),
         precision_fallback=str(cluster.get("precision_fallback",
                                            spec_default(PoolSpec, "precision_fallback"))),
-        scheduler=scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes),
-        router=enum_value(RouterPolicy, router.policy, "router.policy"),
-        cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
-                                                "model": model, "field": field,
-                                                "role": str(role), "engine": serving,
-                                                "weight_dtype": str(weight_dtype)}),
+        scheduler=sched if kv_factor == 1.0 else dataclasses.replace(sched, kv_capacity_factor=kv_factor),
+        router=enum_value(RouterPolicy, router.policy, "router.policy"), cost_model=cost,
         engine=serving.label if serving is not None else "",
         config_path=field)
 
