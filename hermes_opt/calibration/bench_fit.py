@@ -52,7 +52,7 @@ class Knobs:
     kv_capacity_factor: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
-        return {k: float(f"{getattr(self, k):.4g}") for k in KNOBS}
+        return {k: float(f"{getattr(self, k):.6g}") for k in KNOBS}
 
 
 def scaled_params(params: RooflineParams, knobs: Knobs) -> RooflineParams:

@@ -48,7 +48,7 @@ METRICS = {
     "output_throughput_tokens_per_s": ("output_tokens_per_s", ""),
 }
 # vLLM / SGLang flat keys -> canonical metric
-_FLAT = {f"{stat}_{name}_ms": f"{metric}_{'median' if stat == 'median' else stat}_ms"
+_FLAT = {f"{stat}_{name}_ms": f"{metric}_{stat}_ms"
          for name, metric in (("ttft", "ttft"), ("tpot", "tpot"), ("itl", "itl"),
                               ("e2el", "e2e"), ("e2e_latency", "e2e"))
          for stat in ("mean", "median", "p99")}
@@ -191,11 +191,12 @@ def _load(rate: Any, concurrency: Any, where: str, rate_name: str,
     return "poisson", value, None, notes
 
 
-def _measured(pairs: dict[str, Any], where: str) -> dict[str, float]:
+def _measured(pairs: dict[str, tuple[str, Any]], where: str) -> dict[str, float]:
+    """canonical metric -> value, from canonical metric -> (the file's field, its value)."""
     out = {}
-    for name, value in pairs.items():
+    for name, (source, value) in pairs.items():
         if value is not None:
-            out[name] = _number(value, where, name)
+            out[name] = _number(value, where, source)
     if not out:
         raise ConfigError(f"{where}: no measured metric (TTFT, TPOT, ITL, E2E latency or "
                           "throughput); nothing to calibrate on")
@@ -208,7 +209,8 @@ def _flat(obj: dict, where: str, client: str) -> BenchmarkRun:
                             "completed", positive=True))
     arrival, rate, concurrency, notes = _load(obj.get("request_rate"), obj.get("max_concurrency"),
                                               where, "request_rate", "max_concurrency")
-    measured = _measured({canon: obj.get(key) for key, canon in _FLAT.items()}, where)
+    measured = _measured({canon: (key, obj.get(key)) for key, canon in _FLAT.items()
+                          if obj.get(key) is not None}, where)
     server = obj.get("server_info") if isinstance(obj.get("server_info"), dict) else {}
     model = obj.get("model_id") or server.get("model_path")
     tp = next((obj.get(k) or server.get(k) for k in ("tensor_parallel_size", "tp", "tp_size")
@@ -271,10 +273,11 @@ def _find(config: Any, keys: tuple[str, ...]) -> Any:
 
 def _profile_export(obj: dict, where: str, client: str) -> BenchmarkRun:
     config = obj.get("input_config") if isinstance(obj.get("input_config"), dict) else {}
-    pairs = {f"{prefix}_{canon}_ms": _stat(obj, name, stat, where)
+    pairs = {f"{prefix}_{canon}_ms": (f"{name}.{stat}", _stat(obj, name, stat, where))
              for name, prefix in _RECORDS.items() for stat, canon in _STATS.items()}
-    pairs["request_throughput_per_s"] = _stat(obj, "request_throughput", "avg", where)
-    pairs["output_throughput_tokens_per_s"] = _stat(obj, "output_token_throughput", "avg", where)
+    for canon, name in (("request_throughput_per_s", "request_throughput"),
+                        ("output_throughput_tokens_per_s", "output_token_throughput")):
+        pairs[canon] = (f"{name}.avg", _stat(obj, name, "avg", where))
     measured = _measured(pairs, where)
     lengths = {}
     for side, name in (("input", "input_sequence_length"), ("output", "output_sequence_length")):
