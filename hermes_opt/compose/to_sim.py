@@ -75,6 +75,7 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
         activation_reserve_fraction=spec_number(SchedulerSpec, values,
                                                 "activation_reserve_fraction", field),
         kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
+        kv_capacity_factor=spec_number(SchedulerSpec, values, "kv_capacity_factor", field),
         kv_memory_rule=str(rule))
 
 
