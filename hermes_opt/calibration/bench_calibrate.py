@@ -30,6 +30,7 @@ class Request:
     overrides: str = ""  # hermes-sim overrides
     served_model_name: str = ""
     max_evals: int = 90
+    fit_frontend: bool = True
     command: str = ""
 
 
@@ -76,7 +77,8 @@ def run(req: Request) -> Outcome:
     candidate, overrides, runs = prepare(req)
     config = candidate.config
     before = bench_fit.predict(config, runs, bench_fit.Knobs())
-    knobs, how = bench_fit.fit(config, runs, max_evals=req.max_evals)
+    knobs, how = bench_fit.fit(config, runs, max_evals=req.max_evals,
+                               fit_frontend=req.fit_frontend)
     after = bench_fit.predict(config, runs, knobs)
     table = tuple({m: (r.measured[m], bench_fit.figure(b, m) if b else np.nan,
                        bench_fit.figure(a, m) if a else np.nan)
@@ -108,6 +110,8 @@ def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun],
     params = bench_fit.scaled_params(pool.cost_model.roofline, knobs)
     family = "moe" if pool.model is not None and pool.model.num_experts > 1 else "dense"
     fitted = [k for k in bench_fit.KNOBS if k != "kv_capacity_factor"]
+    if req.fit_frontend:
+        fitted.append("frontend_latency_s")
     if not how["kv_capacity_factor"].startswith(("not", "within")):
         fitted.append("kv_capacity_factor")
     provenance = {
@@ -121,8 +125,10 @@ def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun],
         "fitted_params": fitted,
         "knob_meaning": "prefill_scale x (compute_efficiency, attention_efficiency); decode_scale "
                         "x (memory_efficiency, decode_attention_efficiency), each capped at 1; "
-                        "kv_capacity_factor x the engine's KV blocks",
+                        "kv_capacity_factor x the engine's KV blocks; frontend_latency_s added to "
+                        "the deployment's own",
         "kv_capacity_factor": how["kv_capacity_factor"],
+        "frontend_latency": how["frontend_latency"],
         "evaluations": how["evaluations"],
         "split": "fit on every benchmark given (no held-out rows)",
         "rows": {"fit": sum(len(row) for row in table), "held_out": 0},
@@ -132,6 +138,6 @@ def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun],
     return Profile(name=req.name, hardware=pool.hardware.name, engine=pool.engine or "unspecified",
                    precision=pool.weight_dtype.value, model_family=family,
                    validation_source="benchmark", params=params,
-                   frontend_latency_s=pool.cost_model.frontend_latency_s,
+                   frontend_latency_s=pool.cost_model.frontend_latency_s + knobs.frontend_latency_s,
                    kv_capacity_factor=knobs.kv_capacity_factor, holdout=Holdout(every=0),
                    provenance=provenance)

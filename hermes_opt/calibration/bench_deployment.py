@@ -145,6 +145,10 @@ def check_run(run: BenchmarkRun, pools: list[PoolSpec], hf_id: str, served_name:
                 f"--from-benchmark={run.where!r}: model={run.model!r}: the deployment serves "
                 f"{model.name} ({hf_id or 'no hf_id'}); allowed: that model (any -Instruct/-Chat "
                 "variant), or name the server's model with --served-model-name")
+    engine = pool.engine.split()[0] if pool.engine else ""
+    if run.engine and engine and run.engine != engine:
+        raise ConfigError(f"--from-benchmark={run.where!r}: backend={run.engine!r}: the "
+                          f"deployment's {pool.name} pool runs {pool.engine}; allowed: {engine}")
     if run.tp is not None and run.tp != pool.tp:
         raise ConfigError(f"--from-benchmark={run.where!r}: tp={run.tp}: the deployment's "
                           f"{pool.name} pool runs tp={pool.tp}; allowed: {pool.tp}")

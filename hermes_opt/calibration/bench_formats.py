@@ -57,6 +57,12 @@ _FLAT.update({"request_throughput": "request_throughput_per_s",
 # genai-perf / aiperf metric records -> canonical metric prefix
 _RECORDS = {"time_to_first_token": "ttft", "inter_token_latency": "tpot", "request_latency": "e2e"}
 _STATS = {"avg": "mean", "p50": "median", "p99": "p99"}
+# a client's `backend` -> the serving engine it talks to (generic OpenAI backends name none)
+_BACKENDS = {"vllm": "vllm", "vllm-chat": "vllm", "sglang": "sglang", "sglang-native": "sglang",
+             "sglang-oai": "sglang", "sglang-oai-chat": "sglang", "trt": "trtllm",
+             "tensorrt-llm": "trtllm", "lmdeploy": "lmdeploy", "lmdeploy-chat": "lmdeploy",
+             "tgi": "tgi", "deepspeed-mii": "deepspeed-mii", "scalellm": "scalellm",
+             "llama.cpp": "llama.cpp"}
 _TIME_UNITS_MS = {"ms": 1.0, "ns": 1e-6, "us": 1e-3, "s": 1e3, "sec": 1e3}
 
 
@@ -75,6 +81,7 @@ class BenchmarkRun:
     client: str
     model: str | None  # the model id the client named (HF id or served name)
     tp: int | None  # when the file says (vLLM --metadata, SGLang server_info)
+    engine: str | None  # the server kind the client's backend names (vllm, sglang, trtllm, ...)
     arrival: str  # poisson | max_load | closed_loop
     rate_per_s: float | None
     concurrency: int | None
@@ -215,9 +222,13 @@ def _flat(obj: dict, where: str, client: str) -> BenchmarkRun:
     model = obj.get("model_id") or server.get("model_path")
     tp = next((obj.get(k) or server.get(k) for k in ("tensor_parallel_size", "tp", "tp_size")
                if obj.get(k) or server.get(k)), None)
+    if obj.get("dataset_name") not in (None, "random"):
+        notes += (f"dataset {obj.get('dataset_name')}: only the mean lengths are known; "
+                  "simulated as fixed at the mean",)
     return BenchmarkRun(
         where=where, client=client, model=str(model) if model else None,
         tp=int(_number(tp, where, "tp", positive=True)) if tp is not None else None,
+        engine=_BACKENDS.get(str(obj.get("backend", "")).lower()),
         arrival=arrival, rate_per_s=rate, concurrency=concurrency, num_requests=completed,
         input_tokens=_flat_lengths(obj, where, "input", completed),
         output_tokens=_flat_lengths(obj, where, "output", completed),
@@ -302,7 +313,7 @@ def _profile_export(obj: dict, where: str, client: str) -> BenchmarkRun:
     if isinstance(model, list):
         model = model[0] if model else None
     return BenchmarkRun(
-        where=where, client=client, model=str(model) if model else None, tp=None,
+        where=where, client=client, model=str(model) if model else None, tp=None, engine=None,
         arrival=arrival, rate_per_s=rate, concurrency=concurrency,
         num_requests=int(_number(count, where, "request_count", positive=True)),
         input_tokens=lengths["input"], output_tokens=lengths["output"], measured=measured,

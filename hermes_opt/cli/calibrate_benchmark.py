@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, command: str, out: Path) -> Path:
     req = bench_calibrate.Request(
         name=args.name, benchmarks=tuple(args.from_benchmark), deployment=args.deployment,
         overrides=args.deployment_overrides, served_model_name=args.served_model_name,
-        max_evals=args.max_evals, command=command)
+        max_evals=args.max_evals, fit_frontend=not args.no_frontend_latency, command=command)
     bench_calibrate.prepare(req)  # every check before the first simulation
     outcome = bench_calibrate.run(req)
     write_atomically(out, outcome.profile.to_yaml())
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace, command: str, out: Path) -> Path:
     print("  fitted: " + ", ".join(f"{k}={v:g}" for k, v in outcome.knobs.as_dict().items())
           + f"  ({outcome.fit['evaluations']} evaluations)")
     print(f"  kv_capacity_factor: {outcome.fit['kv_capacity_factor']}")
+    print(f"  frontend_latency_s: {outcome.fit['frontend_latency']}")
     print(f"  {'benchmark':44s} {'metric':32s} {'measured':>10s} {'before':>10s} {'err%':>7s} "
           f"{'after':>10s} {'err%':>7s}")
     for run_, row in zip(outcome.runs, outcome.table):

@@ -35,7 +35,8 @@ def vllm(summary: dict, *, rate: float | None, concurrency: int | None, isl: int
 
 def sglang(summary: dict, *, rate: float | None, concurrency: int | None, isl: int, osl: int,
            n: int) -> dict:
-    out = {"backend": "sglang", "dataset_name": "random",
+    # SGLang's client against a vLLM server (--backend vllm), as the round trip's deployment is
+    out = {"backend": "vllm", "dataset_name": "random",
            "request_rate": rate if rate is not None else float("inf"),
            "max_concurrency": concurrency, "sharegpt_output_len": None,
            "random_input_len": isl, "random_output_len": osl, "random_range_ratio": 1.0,
