@@ -31,6 +31,7 @@ class Request:
     served_model_name: str = ""
     max_evals: int = 90
     fit_frontend: bool = True
+    holdout_runs: tuple[int, ...] = ()  # 1-based positions of runs (in reading order) not fitted
     command: str = ""
 
 
@@ -41,6 +42,7 @@ class Outcome:
     # per run: metric -> (measured, before, after)
     table: tuple[dict[str, tuple[float, float, float]], ...]
     knobs: bench_fit.Knobs
+    held_out: tuple[bool, ...] = ()
     fit: dict = field(default_factory=dict)
 
 
@@ -70,6 +72,11 @@ def prepare(req: Request):
     hf_id = str(candidate.cfg.model.get("hf_id") or "")
     for run in runs:
         deployment.check_run(run, pools, hf_id, req.served_model_name)
+    bad = [i for i in req.holdout_runs if not 1 <= i <= len(runs)]
+    if bad or len(set(req.holdout_runs)) >= len(runs):
+        raise ConfigError(f"--holdout-runs={','.join(map(str, req.holdout_runs))}: allowed: "
+                          f"positions 1..{len(runs)} of the runs read (files in order, a JSON "
+                          "Lines file's lines in order), leaving at least one run to fit")
     return candidate, overrides, runs
 
 
@@ -77,7 +84,9 @@ def run(req: Request) -> Outcome:
     candidate, overrides, runs = prepare(req)
     config = candidate.config
     before = bench_fit.predict(config, runs, bench_fit.Knobs())
-    knobs, how = bench_fit.fit(config, runs, max_evals=req.max_evals,
+    held_out = tuple(i + 1 in req.holdout_runs for i in range(len(runs)))
+    train = [r for r, out in zip(runs, held_out) if not out]
+    knobs, how = bench_fit.fit(config, train, max_evals=req.max_evals,
                                fit_frontend=req.fit_frontend)
     after = bench_fit.predict(config, runs, knobs)
     table = tuple({m: (r.measured[m], bench_fit.figure(b, m) if b else np.nan,
@@ -85,8 +94,9 @@ def run(req: Request) -> Outcome:
                    for m in METRICS if m in r.measured}
                   for r, b, a in zip(runs, before, after))
     pool = deployment.llm_pools(candidate, "")[0]
-    profile = _profile(req, pool, overrides, runs, table, knobs, how)
-    return Outcome(profile=profile, runs=tuple(runs), table=table, knobs=knobs, fit=how)
+    profile = _profile(req, pool, overrides, runs, table, held_out, knobs, how)
+    return Outcome(profile=profile, runs=tuple(runs), table=table, knobs=knobs,
+                   held_out=held_out, fit=how)
 
 
 def ape_pct(predicted: float, measured: float) -> float:
@@ -94,10 +104,13 @@ def ape_pct(predicted: float, measured: float) -> float:
         else float("nan")
 
 
-def error_summary(table, column: int) -> dict[str, dict]:
-    """Median and max absolute % error per metric over the runs (column 1 before, 2 after)."""
+def error_summary(table, column: int, rows: tuple[bool, ...] | None = None) -> dict[str, dict]:
+    """Median and max absolute % error per metric over the runs (column 1 before, 2 after),
+    only the runs whose ``rows`` flag is true when given."""
     out: dict[str, list[float]] = {}
-    for row in table:
+    for i, row in enumerate(table):
+        if rows is not None and not rows[i]:
+            continue
         for metric, values in row.items():
             out.setdefault(metric, []).append(ape_pct(values[column], values[0]))
     return {m: {"n": len(v), "median": round(float(np.nanmedian(v)), 2),
@@ -106,7 +119,7 @@ def error_summary(table, column: int) -> dict[str, dict]:
 
 
 def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun], table,
-             knobs: bench_fit.Knobs, how: dict) -> Profile:
+             held_out: tuple[bool, ...], knobs: bench_fit.Knobs, how: dict) -> Profile:
     params = bench_fit.scaled_params(pool.cost_model.roofline, knobs)
     family = "moe" if pool.model is not None and pool.model.num_experts > 1 else "dense"
     fitted = [k for k in bench_fit.KNOBS if k != "kv_capacity_factor"]
@@ -114,6 +127,7 @@ def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun],
         fitted.append("frontend_latency_s")
     if not how["kv_capacity_factor"].startswith(("not", "within")):
         fitted.append("kv_capacity_factor")
+    fitted_rows = tuple(not out for out in held_out)
     provenance = {
         "data": [{"kind": "benchmark", "path": r.where, "client": r.client, "run": r.describe(),
                   **({"notes": list(r.notes)} if r.notes else {})} for r in runs],
@@ -130,10 +144,15 @@ def _profile(req: Request, pool, overrides: list[str], runs: list[BenchmarkRun],
         "kv_capacity_factor": how["kv_capacity_factor"],
         "frontend_latency": how["frontend_latency"],
         "evaluations": how["evaluations"],
-        "split": "fit on every benchmark given (no held-out rows)",
-        "rows": {"fit": sum(len(row) for row in table), "held_out": 0},
-        "fit_error_pct": error_summary(table, 2),
-        "uncalibrated_fit_error_pct": error_summary(table, 1),
+        "split": (f"runs {','.join(map(str, sorted(set(req.holdout_runs))))} held out "
+                  "(--holdout-runs)" if req.holdout_runs else
+                  "fit on every benchmark run given (no held-out runs)"),
+        "rows": {"fit": sum(len(row) for row, out in zip(table, held_out) if not out),
+                 "held_out": sum(len(row) for row, out in zip(table, held_out) if out)},
+        "fit_error_pct": error_summary(table, 2, fitted_rows),
+        "uncalibrated_fit_error_pct": error_summary(table, 1, fitted_rows),
+        "heldout_error_pct": error_summary(table, 2, held_out),
+        "uncalibrated_heldout_error_pct": error_summary(table, 1, held_out),
     }
     return Profile(name=req.name, hardware=pool.hardware.name, engine=pool.engine or "unspecified",
                    precision=pool.weight_dtype.value, model_family=family,

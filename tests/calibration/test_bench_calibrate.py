@@ -107,7 +107,7 @@ def test_round_trip_recovers_the_truth_and_its_ranking(tmp_path, user_root, caps
     before = fitted.provenance["uncalibrated_fit_error_pct"]
     for metric in ("ttft_mean_ms", "tpot_mean_ms", "output_throughput_tokens_per_s"):
         assert after[metric]["median"] < min(2.0, before[metric]["median"]), metric
-    assert "median |error| tpot_mean_ms" in out and "aiperf_out.json" in out
+    assert "median |error| fitted       tpot_mean_ms" in out and "aiperf_out.json" in out
     write_truth_profile(user_root)
     truth_rank, fitted_rank, before_rank = ranking("truth_l40s"), ranking("fitted_l40s"), \
         ranking("engine")
@@ -172,6 +172,8 @@ def _two_pool_record() -> dict:
     ("both", "--deployment / --deployment-overrides: give exactly one"),
     ("no_record", "deployment: missing"),
     ("int4", "weight_dtype='int4': a calibration profile describes bf16 or fp8 weights"),
+    ("holdout", "--holdout-runs=2: allowed: positions 1..1 of the runs read"),
+    ("holdout_text", "--holdout-runs='x': must be comma-separated run positions"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_profile(tmp_path, user_root, capsys, case, needle):
     bench = _bad(tmp_path, "b.json", {"unknown": {"hello": 1}} if case == "unknown" else
@@ -189,6 +191,10 @@ def test_bad_input_is_one_line_exit_2_and_no_profile(tmp_path, user_root, capsys
         where = ["--deployment", _bad(tmp_path, "record.json", {"ttft_ms": {}})]
     if case == "int4":
         where = ["--deployment-overrides", " ".join(DEPLOYMENT) + " cluster.weight_dtype=int4"]
+    if case == "holdout":
+        where += ["--holdout-runs", "2"]
+    if case == "holdout_text":
+        where += ["--holdout-runs", "x"]
     with pytest.raises(SystemExit) as code:
         calibrate_main(["--name", "nope", "--from-benchmark", bench, *where])
     assert code.value.code == 2
@@ -206,10 +212,14 @@ def test_the_published_sglang_benchmark_matches_its_deployment():
 
 @pytest.mark.slow
 def test_the_published_sglang_benchmark_calibrates(user_root, capsys):
-    """~45 s: 7 runs of Llama 3.3 70B on 4 x H200 (SGLang), re-simulated ~60 times."""
-    calibrate_main(["--name", "dc_h200", "--from-benchmark", str(REAL),
+    """~40 s: fit on the 5 random-dataset runs of Llama 3.3 70B on 4 x H200 (SGLang), the 2
+    ShareGPT runs held out; the error falls on both."""
+    calibrate_main(["--name", "dc_h200", "--from-benchmark", str(REAL), "--holdout-runs", "6,7",
                     "--deployment-overrides", REAL_DEPLOYMENT, "--max-evals", "60"])
     fitted = profile.load("dc_h200")
-    after, before = fitted.provenance["fit_error_pct"], fitted.provenance["uncalibrated_fit_error_pct"]
-    for metric in ("ttft_median_ms", "itl_median_ms", "e2e_median_ms"):
-        assert after[metric]["median"] < before[metric]["median"], metric
+    prov = fitted.provenance
+    assert prov["rows"] == {"fit": 25, "held_out": 10}
+    for part in ("fit", "heldout"):
+        after, before = prov[f"{part}_error_pct"], prov[f"uncalibrated_{part}_error_pct"]
+        for metric in ("ttft_median_ms", "itl_median_ms"):
+            assert after[metric]["median"] < before[metric]["median"], (part, metric)
