@@ -57,9 +57,10 @@ BENCHMARKS = """\
   --from-benchmark FILE...  serving-benchmark client outputs, with --deployment RECORD (a
                       deployment artifact's record.json or a hermes-sim JSON summary) or
                       --deployment-overrides "hardware=... model=... engine=... cluster.tp=...":
-                      fits prefill and decode efficiency scales and the KV capacity factor by
-                      re-simulating the deployment at each benchmark's load; prints the error
-                      before and after per file and metric (docs/validation.md).
+                      fits prefill and decode efficiency scales, the KV capacity factor and the
+                      serving front end's latency by re-simulating the deployment at each
+                      benchmark's load; prints the error before and after per file and metric
+                      (--holdout-runs: runs kept out of the fit; docs/validation.md).
 """
 
 EPILOG = "accepted inputs (exactly one kind per run):\n" + CSV_COLUMNS + BENCHMARKS + """
