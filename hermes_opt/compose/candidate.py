@@ -134,6 +134,8 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
                             "max_batched_tokens": sched.max_batched_tokens,
                             "chunk_size_tokens": sched.chunk_size_tokens,
                             "gpu_memory_utilization": sched.gpu_memory_utilization}
+        if sched.kv_capacity_factor != 1.0:  # a fitted profile's measured KV share (kept out else:
+            out["scheduler"]["kv_capacity_factor"] = sched.kv_capacity_factor  # golden records)
         provenance = dict(pool.cost_model.provenance)
         if provenance:  # the engine-efficiency entry used, its fallback step and error band
             out["efficiency"] = provenance

@@ -24,6 +24,7 @@ from hermes_opt.compose import (
     speculative,
     traces,
 )
+from hermes_opt.compose.calibration_profile import kv_capacity_factor
 from hermes_opt.compose.csv_input import read_csv
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
@@ -84,6 +85,7 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
         activation_reserve_fraction=spec_number(SchedulerSpec, values,
                                                 "activation_reserve_fraction", field),
         kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
+        kv_capacity_factor=spec_number(SchedulerSpec, values, "kv_capacity_factor", field),
         kv_memory_rule=str(rule))
 
 
@@ -222,6 +224,11 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
     serving = (engines.resolve(engine, hardware, str(weight_dtype), engines.engine_field(field))
                if engine is not None and str(role) in LLM_ROLES else None)
     sched_field = f"{field}.scheduler" if field != "cluster" else "scheduler"
+    cost = cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name), "model": model,
+                                        "field": field, "role": str(role), "engine": serving,
+                                        "weight_dtype": str(weight_dtype)})
+    sched = scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes)
+    kv_factor = kv_capacity_factor(cost_model.get("calibration"), cost.calibration)
     return PoolSpec(
         name=name, hardware=hw,
         model=model_spec(model) if model is not None else None,
@@ -241,12 +248,8 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
                              f"{field}.kv_dtype"),
         precision_fallback=str(cluster.get("precision_fallback",
                                            spec_default(PoolSpec, "precision_fallback"))),
-        scheduler=scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes),
-        router=enum_value(RouterPolicy, router.policy, "router.policy"),
-        cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
-                                                "model": model, "field": field,
-                                                "role": str(role), "engine": serving,
-                                                "weight_dtype": str(weight_dtype)}),
+        scheduler=sched if kv_factor == 1.0 else dataclasses.replace(sched, kv_capacity_factor=kv_factor),
+        router=enum_value(RouterPolicy, router.policy, "router.policy"), cost_model=cost,
         engine=serving.label if serving is not None else "",
         spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field)
 

@@ -138,8 +138,7 @@ class RooflineCostModel:
                  weight_dtype: DType = DType.BF16, kv_dtype: DType = DType.BF16,
                  params: RooflineParams | None = None, ep: int = 1, attention_dp: bool = False,
                  mla_prefill: str = "decompressed") -> None:
-        check_parallelism(model, tp, pp, ep, attention_dp)
-        hardware.check_span(tp, pp)
+        check_parallelism(model, tp, pp, ep, attention_dp, hardware)
         require(mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", mla_prefill,
                 f"allowed: {', '.join(MLA_PREFILL_MODES)}")
         self.model, self.hardware, self.tp, self.pp = model, hardware, tp, pp

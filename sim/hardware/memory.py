@@ -51,11 +51,16 @@ def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: 
             * kv_dtype.bytes_per_element)
 
 
+# A fitted KV capacity factor past this claims more memory than the device holds beside the
+# weights under any documented engine rule (SchedulerSpec.kv_capacity_factor).
+MAX_KV_FACTOR = 1.5
+
+
 def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp: int,
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
-                       kv_memory_rule: str = TOTAL_FRACTION,
+                       kv_memory_rule: str = TOTAL_FRACTION, kv_capacity_factor: float = 1.0,
                        spec: SpecDecodeSpec | None = None, ep: int = 0) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
@@ -94,7 +99,11 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
             f"{gpu_memory_utilization}, activation reserve {activation_reserve_fraction}, rule "
             f"{kv_memory_rule})); short by "
             f"{(weights + block - usable) / GB:.1f} GB. Raise tp/pp, use fp8 weights or a larger device.")
-    return int(math.floor((usable - weights) / block))
+    blocks = int(math.floor((usable - weights) / block))
+    # kv_capacity_factor: the share of these blocks a measured cluster really has (a calibration
+    # profile fitted by `hermes-sim calibrate --from-benchmark`; the engine kept more memory back
+    # than its documented rule says: fragmentation, graph pools, a lower memory fraction).
+    return blocks if kv_capacity_factor == 1.0 else max(1, int(blocks * kv_capacity_factor))
 
 
 def drafter_bytes(spec: SpecDecodeSpec | None, model: ModelSpec, tp: int, pp: int,

@@ -279,11 +279,12 @@ def _divisors(n: int, limit: int = 64) -> list[int]:
 
 
 def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
-                      attention_dp: bool = False) -> None:
+                      attention_dp: bool = False, hardware: HardwareSpec | None = None) -> None:
     """A replica is ``pp`` stages of ``tp`` devices. Attention is split over the ``tp`` devices by
     heads (tensor parallel) or, with ``attention_dp``, by sequences (data parallel: "DEP" with
     ``ep = tp``); MoE experts are split over ``ep`` groups of ``tp / ep`` devices each
-    (TensorRT-LLM's tp/ep/attention-DP, moe_tp = tp / ep)."""
+    (TensorRT-LLM's tp/ep/attention-DP, moe_tp = tp / ep). With ``hardware``, a replica wider
+    than its scale-up domain needs the scale-out bandwidth (``HardwareSpec.check_span``)."""
     require(isinstance(tp, int) and tp >= 1, "tp", tp, "must be an integer >= 1")
     require(isinstance(pp, int) and pp >= 1, "pp", pp, "must be an integer >= 1")
     require(isinstance(ep, int) and ep >= 1, "ep", ep, "must be an integer >= 1")
@@ -315,3 +316,5 @@ def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
                           f"{model.num_kv_heads} when larger than it")
     if model.num_layers % pp != 0:
         raise ConfigError(f"pp={pp}: must divide {model.name}'s num_layers={model.num_layers}")
+    if hardware is not None:
+        hardware.check_span(tp, pp)
