@@ -3,10 +3,13 @@ rack, and the layout line of the deployment record."""
 
 from __future__ import annotations
 
+import pytest
+
 from hermes_opt.compose.candidate import layout_line
 from hermes_opt.compose.overrides import compose_overrides
 from hermes_opt.compose.to_sim import sim_config
 from sim.cost.factory import build_cost_model
+from sim.errors import ConfigError
 
 R1 = ["model=deepseek_r1", "cluster.weight_dtype=fp8", "cluster.kv_dtype=fp8",
       "workload.num_requests=20"]
@@ -55,3 +58,11 @@ def test_the_layout_line_names_attention_dp():
            "attention_dp": True, "accelerated_model": True}
     assert layout_line([dep]) == "llm 8 x b200 (1 replica of attention-DP 8, ep 8)"
     assert layout_line([{**dep, "attention_dp": False}]) == "llm 8 x b200 (1 replica of tp 8)"
+
+
+def test_a_wide_replica_on_an_entry_without_nics_is_one_line_naming_the_pool():
+    with pytest.raises(ConfigError) as err:
+        main_pool(["hardware=h100_sxm", "cluster.tp=16", "cluster.ep=16",
+                   "cluster.attention_dp=true", "hardware.scaleout_bw_gb_per_s=0"])
+    assert str(err.value).startswith("cluster.tp=16: tp x pp = 16 devices span more than "
+                                     "h100_sxm's scale-up domain of 8 devices")
