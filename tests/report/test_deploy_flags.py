@@ -178,3 +178,20 @@ def test_the_card_reads_the_same_table():
     known = flag_table.known_flags("sglang", "0.5")
     assert all(flag.split(" ")[0] in known for flag in command)
     assert "--chunked-prefill-size 4096" in command
+
+
+def test_one_flag_never_carries_two_settings():
+    """vLLM takes one --kv-transfer-config: a disaggregated pool with a CPU KV tier gets the
+    NIXL connector and a note for the tier, not a second value that would replace the first."""
+    from hermes_opt.report.deploy.engine_args import PoolFacts, Tier, launch
+    pool = {"name": "prefill", "role": "prefill", "engine": "vllm 0.11", "tp": 1, "pp": 1,
+            "replicas": 1, "batching": "chunked", "weight_dtype": "bf16", "kv_dtype": "bf16",
+            "scheduler": {"max_num_seqs": 64, "max_batched_tokens": 8192,
+                          "chunk_size_tokens": 2048, "gpu_memory_utilization": 0.9}}
+    facts = PoolFacts(model_id="m", block_size_tokens=16, static_fraction=0.85,
+                      prefix_caching=True, host_tier=Tier("dram", 64e9, 1000))
+    run = launch(pool, facts)
+    assert run.flags.count("--kv-transfer-config") == 1
+    assert "NixlConnector" in run.flags[run.flags.index("--kv-transfer-config") + 1]
+    assert any(n.startswith("kv_host_tier dram: not expressible: --kv-transfer-config already "
+                            "carries another setting") for n in run.notes)

@@ -64,7 +64,11 @@ def _lengths_args(client: str, prompt: dict[str, Any],
     notes = []
     for what, d in (("prompt", prompt), ("output", output)):
         mean, half = _uniform(d)
-        if d["kind"] not in ("fixed", "uniform") or half < SQRT3 * float(d.get("std") or 0):
+        if d["kind"] == "trace":
+            notes.append(f"{what} lengths come from the workload's trace: not expressible with "
+                         f"the random dataset (replay the trace with the client's custom "
+                         f"dataset); the plan uses the spec's mean {d['mean']:g}")
+        elif d["kind"] not in ("fixed", "uniform") or half < SQRT3 * float(d.get("std") or 0):
             notes.append(f"{what} lengths are {d['kind']} (mean {d['mean']:g}, std "
                          f"{d.get('std') or 0:g}) in the simulation; the client draws them "
                          f"uniform with that mean and std {half / SQRT3:.0f} (the widest "
@@ -115,15 +119,16 @@ def _prefix_args(client: str, prefix: dict[str, Any] | None, prompts: int,
     length = float(prefix["prefix_tokens"]["mean"])
     if client == "sglang":  # groups of prompts sharing one system prompt
         groups = max(1, min(prefix["num_prefixes"], prompts))
-        notes = [f"the simulated {prefix['pattern']} prefixes (Zipf s={prefix['zipf_s']:g}) are "
-                 f"replayed as {groups} equally popular groups"] if prefix["zipf_s"] else []
+        notes = [f"the simulated prefixes (pattern {prefix['pattern']}, Zipf "
+                 f"s={prefix['zipf_s']:g}) are replayed as {groups} equally popular groups"] \
+            if prefix["zipf_s"] or prefix["pattern"] != "shared" else []
         return ["--dataset-name", "generated-shared-prefix", "--gsp-num-groups", str(groups),
                 "--gsp-prompts-per-group", str(max(1, prompts // groups)),
                 "--gsp-system-prompt-len", str(round(length)),
                 "--gsp-question-len", str(max(1, round(prompt_mean))),
                 "--gsp-output-len", str(round(output_mean))], notes, length
-    notes = [f"the simulated {prefix['num_prefixes']} {prefix['pattern']} prefixes "
-             f"(Zipf s={prefix['zipf_s']:g}) are replayed as one prefix of {length:g} tokens "
+    notes = [f"the simulated prefixes (pattern {prefix['pattern']}, {prefix['num_prefixes']} "
+             f"ids, Zipf s={prefix['zipf_s']:g}) are replayed as one prefix of {length:g} tokens "
              f"shared by every prompt (vLLM's random dataset has one)"]
     return ["--random-prefix-len", str(round(length))], notes, length
 

@@ -11,10 +11,13 @@ from typing import Any
 
 from hermes_opt.report.deploy import flag_table
 
-# settings in the order they appear on the command line
+# settings in the order they appear on the command line (the disaggregated role before the KV
+# tiers: where both need one flag, the role keeps it)
 ORDER = ("backend", "tp", "pp", "ep", "attention_dp", "max_num_seqs", "step_tokens", "batching",
          "memory_fraction", "weight_dtype", "kv_dtype", "block_size", "prefix_caching",
-         "kv_host_tier", "kv_disk_tier", "kv_eviction", "kv_admission", "disagg_role", "router")
+         "disagg_role", "kv_host_tier", "kv_disk_tier", "kv_eviction", "kv_admission", "router")
+# flags without a value: emitting one twice is harmless (--enable-expert-parallel)
+SWITCHES = ("--enable-expert-parallel",)
 # settings of the engine itself, not simulated: expressed only where the table has a rule
 ENGINE_ONLY = ("backend",)
 PLAIN = {"chunked": "continuous batching with chunked prefill",
@@ -172,8 +175,14 @@ def display_name(engine: str) -> str:
 def _apply(out: Launch, setting: str, value: Any, found: dict[str, Any],
            subs: dict[str, Any]) -> None:
     shown = value.kind if isinstance(value, Tier) else value
-    if "emit" in found:
-        out.flags += [str(_sub(token, subs)) for token in found["emit"]]
+    tokens = [str(_sub(token, subs)) for token in found.get("emit") or ()]
+    taken = [t for t in tokens if flag_table.FLAG.match(t) and t in out.flags
+             and t not in SWITCHES]
+    if taken:  # one flag cannot carry two settings (vLLM: NIXL and CPU offload connectors)
+        found = {"not_expressible": f"{', '.join(taken)} already carries another setting of "
+                                    f"this pool and takes one value"}
+        tokens = []
+    out.flags += tokens
     if "option" in found:
         for key, raw in found["option"].items():
             _set_option(out.options, key, _sub(raw, subs))

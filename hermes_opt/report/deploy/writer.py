@@ -211,21 +211,24 @@ def _bench(out: Path, spec: StudySpec, rank: int, row: pd.Series, found: facts.F
                 "proxy you put in front of the two pools (README.md)")
     (out / "bench.sh").write_text(bench.script(made, head, int(entry.get("port", 8000))))
     (out / "bench.sh").chmod(0o755)
-    (out / "README.md").write_text(readme(spec, rank, row, found, made, pool))
+    (out / "README.md").write_text(readme(spec, rank, row, found, made,
+                                          (out / "manifest.yaml").exists()))
     return [f"benchmark: {n}" for n in made.notes]
 
 
 def readme(spec: StudySpec, rank: int, row: pd.Series, found: facts.Facts, made: bench.Plan,
-           pool: dict) -> str:
+           has_manifest: bool) -> str:
     """The rank's README: what was simulated, how to deploy and measure, what to compare."""
     record = row[RECORD]
     pred = predicted(row)
     lines = [f"# Rank {rank}: trial {int(row['trial'])} of study {spec.name}", "",
              f"Deployment: {record.get('layout')} ({record.get('vendor')}).", "",
              "## Deploy", "", "`launch_<pool>.sh` starts one replica of a pool on one host "
-             "(`HOST`/`PORT` from the environment); `manifest.yaml` runs every replica on "
-             f"Kubernetes {kube.KUBERNETES_VERSION} (`kubectl apply -f manifest.yaml`; the "
-             "engine reads a Hugging Face token from the optional Secret `hf-token`).", "",
+             "(`HOST`/`PORT` from the environment); " + (
+                 f"`manifest.yaml` runs every replica on Kubernetes {kube.KUBERNETES_VERSION} "
+                 "(`kubectl apply -f manifest.yaml`; the engine reads a Hugging Face token from "
+                 "the optional Secret `hf-token`)." if has_manifest else
+                 "no `manifest.yaml` (why: below)."), "",
              "## Benchmark", "", f"`BASE_URL=http://<entry>:<port> ./bench.sh` replays the "
              f"simulated workload with `{' '.join(made.commands[0][:3])}` "
              f"({bench.VLLM_BENCH_SOURCE if made.client == 'vllm' else bench.SGLANG_BENCH_SOURCE})"
