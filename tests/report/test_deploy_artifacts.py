@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from deploy_cases import DISAGG, SMALL, commands, manifest, words, write
 
+from hermes_opt.cli import opt_command
 from hermes_opt.compose.candidate import compose
 from hermes_opt.report import study_report
 from hermes_opt.report.deploy import flag_table, kube, writer
@@ -152,7 +153,7 @@ def test_nothing_to_deploy_writes_no_folder_and_removes_a_stale_one(tmp_path):
     assert not (tmp_path / "deploy").exists()
 
 
-def test_the_study_report_links_the_deploy_folder(tmp_path):
+def test_the_study_report_links_the_deploy_folder(tmp_path, capsys):
     spec = from_dict({"name": "linked", "base": ["model=llama3_1_8b", "workload.num_requests=30",
                                                  "workload.arrival.rate_per_s=4"],
                       "space": {"hardware": {"choices": ["h100_sxm", "h200"]}},
@@ -166,3 +167,8 @@ def test_the_study_report_links_the_deploy_folder(tmp_path):
     assert "[deploy/README.md](deploy/README.md)" in paths["md"].read_text()
     assert "<a href='deploy/README.md'>" in paths["html"].read_text()
     assert (tmp_path / "report" / "deploy" / "1" / "launch_llm.sh").exists()
+    # hermes-opt report names the folder on its last line
+    assert opt_command.report_cmd([spec.name, f"storage={spec.storage}",
+                                   f"out={tmp_path / 'again'}"]) == 0
+    assert f"deployment artifacts: {tmp_path / 'again' / 'deploy'}" in capsys.readouterr().err
+    assert (tmp_path / "again" / "deploy" / "1" / "record.json").exists()

@@ -124,6 +124,9 @@ def write_rank(out: Path, spec: StudySpec, row: pd.Series, rank: int) -> list[st
         path.write_text(launch_script(spec, rank, row, pool, run, options))
         path.chmod(0o755)
         notes += [f"pool {pool['name']}: {n}" for n in run.notes]
+        # how the simulated formats really run on this hardware (weight-only fallbacks)
+        notes += [f"pool {pool['name']}: precision: {n}"
+                  for n in (pool.get("precision") or {}).get("notes") or ()]
         stack = (pool.get("efficiency") or {}).get("stack") or "cuda"
         image = _image(run, stack)
         if image is None:
