@@ -79,7 +79,8 @@ def launch_script(spec: StudySpec, rank: int, row: pd.Series, pool: dict, run: L
     head += [f"{flag_table.display(run.engine)} {run.version} on {devices} x {pool['hardware']} "
              f"per replica; run one copy per replica ({pool.get('replicas')}), each on its own "
              f"{devices} device(s) (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES) and port",
-             "settings the simulation used that are not flags:" if run.notes else
+             "simulated settings not expressed as simulated (not expressible, approximate, "
+             "or carried by the checkpoint):" if run.notes else
              "every simulated setting is expressed below"]
     head += [f"  - {note}" for note in run.notes]
     argv = run.argv()
