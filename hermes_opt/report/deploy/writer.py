@@ -146,9 +146,9 @@ def write_rank(out: Path, spec: StudySpec, row: pd.Series, rank: int) -> list[st
                         "400 Gb/s NIC per prefill device") + "); the connector's fabric "
                      "(RDMA for NIXL) must provide it")
     if objects:
+        kinds = ", ".join(dict.fromkeys(f"{o['apiVersion']} {o['kind']}" for o in objects))
         (out / "manifest.yaml").write_text(kube.dump(objects, _header(
-            spec, rank, row, f"Kubernetes {kube.KUBERNETES_VERSION} manifest (apps/v1 "
-            f"Deployment, v1 Service, v1 ConfigMap)")))
+            spec, rank, row, f"Kubernetes {kube.KUBERNETES_VERSION} manifest ({kinds})")))
     notes += _bench(out, spec, rank, row, found, launches, entry_url)
     (out / "record.json").write_text(json.dumps(record_json(spec, row, rank, found),
                                                 indent=1, sort_keys=True) + "\n")
