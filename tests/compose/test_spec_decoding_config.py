@@ -109,7 +109,7 @@ def test_the_record_says_how_the_pool_drafts(tmp_path):
     assert record["acceptance_length"] == pytest.approx(2.58)
 
 
-def test_the_report_names_the_layout_and_the_drafting_in_plain_words():
+def test_the_report_names_the_drafting_in_plain_words():
     from hermes_opt.report.engine_flags import describe
     pool = {"name": "llm", "engine": "trtllm 1.0", "tp": 8, "pp": 1, "ep": 8, "attention_dp": True,
             "batching": "mixed", "weight_dtype": "nvfp4", "kv_dtype": "fp8",
@@ -117,7 +117,5 @@ def test_the_report_names_the_layout_and_the_drafting_in_plain_words():
             "spec_decoding": {"method": "mtp", "draft_tokens": 3, "acceptance_length": 2.82,
                               "draft_model": None}}
     text = describe(pool)
-    assert text.endswith("attention data-parallel over 8 ranks, expert parallel 8, "
-                         "MTP speculative decoding, 3 draft tokens (acceptance length 2.82)"), text
-    plain = describe({**pool, "ep": 1, "attention_dp": False, "spec_decoding": None})
-    assert "parallel" not in plain and "speculative" not in plain
+    assert text.endswith("MTP speculative decoding, 3 draft tokens (acceptance length 2.82)"), text
+    assert "speculative" not in describe({**pool, "spec_decoding": None})
