@@ -32,6 +32,17 @@ CASES = {
                         "workload.num_requests=50"],
     "trtllm_kv_tiers": [*SMALL, "engine=trtllm", "kv_tiers=hbm_dram", "workload=kv_shared",
                         "workload.num_requests=50"],
+    **{f"{engine}_eagle": [*SMALL, f"engine={engine}", "spec_decoding.method=eagle",
+                           "spec_decoding.draft_tokens=4", "spec_decoding.dataset=mt_bench"]
+       for engine in ("vllm", "sglang", "trtllm")},
+    **{f"{engine}_mtp": ["model=deepseek_r1", "hardware=b200", "cluster.tp=8",
+                         "cluster.weight_dtype=fp8", f"engine={engine}",
+                         "spec_decoding.method=mtp", "spec_decoding.draft_tokens=2",
+                         "workload.num_requests=50"] for engine in ("vllm", "sglang", "trtllm")},
+    "vllm_draft_model": ["model=llama3_1_70b", "hardware=h200", "cluster.tp=4",
+                         "spec_decoding.method=draft_model", "spec_decoding.draft_model=llama3_1_8b",
+                         "spec_decoding.draft_tokens=4", "spec_decoding.acceptance_rate=0.7",
+                         "workload.num_requests=50"],
 }
 
 
@@ -195,3 +206,24 @@ def test_one_flag_never_carries_two_settings():
     assert "NixlConnector" in run.flags[run.flags.index("--kv-transfer-config") + 1]
     assert any(n.startswith("kv_host_tier dram: not expressible: --kv-transfer-config already "
                             "carries another setting") for n in run.notes)
+
+
+def test_speculative_decoding_is_written_as_simulated(written):
+    """The simulated chain of k drafts reaches each engine's launch: k steps (k + 1 tokens
+    verified per step in SGLang), the method, and what the user must add (the EAGLE head)."""
+    def argv(case):
+        return words(commands(written[case] / "launch_llm.sh")[0])
+    vllm = argv("vllm_mtp")
+    assert '"num_speculative_tokens":2' in vllm[vllm.index("--speculative-config") + 1]
+    assert '"method":"deepseek_mtp"' in vllm[vllm.index("--speculative-config") + 1]
+    sglang = argv("sglang_eagle")
+    assert sglang[sglang.index("--speculative-algorithm") + 1] == "EAGLE3"
+    assert sglang[sglang.index("--speculative-num-steps") + 1] == "4"
+    assert sglang[sglang.index("--speculative-num-draft-tokens") + 1] == "5"
+    assert "--speculative-draft-model-path" in (written["sglang_eagle"] / "launch_llm.sh").read_text()
+    options = yaml.safe_load((written["trtllm_mtp"] / "options_llm.yaml").read_text())
+    assert options["speculative_config"] == {"decoding_type": "MTP",
+                                             "num_nextn_predict_layers": 2}
+    text = (written["vllm_draft_model"] / "launch_llm.sh").read_text()
+    assert "spec_decoding draft_model: not expressible: vLLM 0.11's V1 engine" in text
+    assert "--speculative-config" not in text.split("exec")[1]

@@ -15,7 +15,8 @@ from hermes_opt.report.deploy import flag_table
 # tiers: where both need one flag, the role keeps it)
 ORDER = ("backend", "tp", "pp", "ep", "attention_dp", "max_num_seqs", "step_tokens", "batching",
          "memory_fraction", "weight_dtype", "kv_dtype", "block_size", "prefix_caching",
-         "disagg_role", "kv_host_tier", "kv_disk_tier", "kv_eviction", "kv_admission", "router")
+         "disagg_role", "kv_host_tier", "kv_disk_tier", "kv_eviction", "kv_admission", "router",
+         "spec_decoding")
 # flags without a value: emitting one twice is harmless (--enable-expert-parallel)
 SWITCHES = ("--enable-expert-parallel",)
 # settings of the engine itself, not simulated: expressed only where the table has a rule
@@ -102,7 +103,8 @@ def _settings(pool: dict[str, Any], facts: PoolFacts | None) -> list[tuple[str, 
         "max_num_seqs": sched.get("max_num_seqs"), "step_tokens": budget,
         "batching": pool.get("batching"), "memory_fraction": sched.get("gpu_memory_utilization"),
         "weight_dtype": pool.get("weight_dtype"), "kv_dtype": pool.get("kv_dtype"),
-        "disagg_role": pool.get("role") if pool.get("role") in ("prefill", "decode") else None}
+        "disagg_role": pool.get("role") if pool.get("role") in ("prefill", "decode") else None,
+        "spec_decoding": (pool.get("spec_decoding") or {}).get("method")}
     if facts is not None:
         values |= {"block_size": facts.block_size_tokens,
                    "prefix_caching": "on" if facts.prefix_caching else "off",
@@ -118,6 +120,12 @@ def _subs(pool: dict[str, Any], facts: PoolFacts | None, value: Any) -> dict[str
     budget = sched.get("chunk_size_tokens") if pool.get("batching") == "chunked" \
         else sched.get("max_batched_tokens")
     subs: dict[str, Any] = {"tp": pool.get("tp"), "budget": budget}
+    drafting = pool.get("spec_decoding") or {}
+    if drafting:  # the simulated chain of k drafts and the acceptance it assumed
+        k = int(drafting.get("draft_tokens") or 0)
+        per_position = drafting.get("acceptance_per_position") or []
+        subs |= {"draft_tokens": k, "draft_tokens_plus_1": k + 1,
+                 "acceptance": "/".join(f"{a:g}" for a in per_position) or "n/a"}
     if isinstance(value, Tier):
         gb = value.bytes_per_replica / 1e9
         subs |= {"kind": value.kind, "gb": f"{gb:.1f}", "gb_int": max(1, int(gb)),
