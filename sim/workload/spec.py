@@ -117,12 +117,19 @@ class ArrivalSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceRecords:
-    """Trace rows already parsed (``hermes_opt.traces`` reads the files): seconds and tokens."""
+    """Trace rows already parsed (``hermes_opt.compose.traces`` reads the files): seconds and
+    tokens, and for traces that say which prompt blocks requests share (Mooncake ``hash_ids``)
+    each row's shared prefix: an id (-1: none) and its tokens, part of the row's prompt. A
+    request type with ``prefix.pattern: trace`` looks these up in the KV store."""
 
     arrival_s: tuple[float, ...]
     prompt_tokens: tuple[int, ...]
     output_tokens: tuple[int, ...]
     source: str = "trace"
+    prefix_id: tuple[int, ...] | None = None
+    prefix_tokens: tuple[int, ...] | None = None
+    skipped_rows: int = 0  # rows of the file not replayed (BurstGPT's failed calls)
+    fmt: str = ""  # the file's format, for records
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
@@ -136,6 +143,19 @@ class TraceRecords:
             column = np.asarray(getattr(self, name))
             require(bool(np.all(column >= 1)), f"workload.trace.{name}", self.source,
                     "token counts must be >= 1")
+        if self.prefix_id is not None or self.prefix_tokens is not None:
+            ids = np.asarray(self.prefix_id if self.prefix_id is not None else ())
+            tokens = np.asarray(self.prefix_tokens if self.prefix_tokens is not None else ())
+            require(ids.size == n and tokens.size == n, "workload.trace.prefix_id", self.source,
+                    "prefix ids and tokens need one value per row")
+            prompt = np.asarray(self.prompt_tokens)
+            require(bool(np.all((ids < 0) | ((tokens >= 1) & (tokens < prompt)))),
+                    "workload.trace.prefix_tokens", self.source,
+                    "a shared prefix must be at least 1 token and shorter than its prompt")
+
+    @property
+    def has_prefixes(self) -> bool:
+        return self.prefix_id is not None
 
 
 def check_span(num_requests: int, arrival: ArrivalSpec, trace: TraceRecords | None) -> None:
