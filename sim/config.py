@@ -301,6 +301,10 @@ class WorkloadSpec:
                 uses_trace |= spec.kind is LengthKind.TRACE
             if rt.prefix is not None:
                 rt.prefix.validate(f"workload.request_types.{rt.name}.prefix")
+                if rt.prefix.pattern == "trace":
+                    require(self.trace is not None and self.trace.has_prefixes,
+                            f"workload.request_types.{rt.name}.prefix.pattern", "trace",
+                            "needs a trace with shared-prefix blocks (format mooncake: hash_ids)")
             if rt.reasoning is not None:
                 rt.reasoning.validate(f"workload.request_types.{rt.name}.reasoning")
             if rt.arrival is not None:

@@ -238,7 +238,9 @@ class _Run(StageFlow):
             pool = self.pools[stage.pool]
             req.stage_enqueue_s = req.stage_start_s = self.engine.now_s
             store = self.stores.get(stage.pool)
-            if store is None:  # no KV store (kv_tiers=none): the prefix is recomputed
+            # no KV store (kv_tiers=none), or a request sharing no prefix (a trace row whose
+            # blocks no other request starts with): nothing to look up, the prompt is computed
+            if store is None or req.prefix_id < 0:
                 req.cached_tokens = 0
                 self._kv_fetched(req)
                 return

@@ -9,6 +9,8 @@
   sessions; stream ``workload.<type>.prefix``), the client of each request
   (``workload.<type>.client``); each id's length is drawn once (``workload.<type>.prefix_len``).
   The prefix is prepended to the drawn prompt.
+* Pattern ``trace``: the prefix of the trace row each request replays (Mooncake ``hash_ids``),
+  which is already part of that row's prompt (nothing is prepended).
 * Thinking lengths for reasoning types (``workload.<type>.thinking``).
 """
 
@@ -92,6 +94,14 @@ def _prefix_draws(p, seed: int, name: str, count: int) -> tuple[np.ndarray, np.n
     return ids, lengths[ids], clients
 
 
+def _trace_prefixes(trace, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, tokens) of the trace rows the requests at ``rows`` replay (lengths of kind trace
+    index the trace by the request's position, modulo its rows: the same row here)."""
+    ids = np.asarray(trace.prefix_id, dtype=np.int64)
+    tokens = np.asarray(trace.prefix_tokens, dtype=np.int64)
+    return ids[rows % ids.size], tokens[rows % ids.size]
+
+
 def _session_ids(rng: np.random.Generator, open_sessions: int, turns: int, count: int) -> np.ndarray:
     """Multi-turn chat: each request continues one of ``open_sessions`` open sessions (uniform);
     a session closes after ``turns`` requests and a fresh one takes its place."""
@@ -117,6 +127,7 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
     if any(rt.prefix is not None for rt in types):
         prefix_id = np.full(n, -1, dtype=np.int64)
         prefix_tokens = np.zeros(n, dtype=np.int64)
+        added = np.ones(n, dtype=np.int64)  # 1: the prefix is prepended to the drawn prompt
     if any(rt.prefix is not None and rt.prefix.clients for rt in types):
         client = np.full(n, -1, dtype=np.int64)
     if any(rt.reasoning is not None for rt in types):
@@ -128,8 +139,11 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
             continue
         if rt.prefix is not None:
             ids, lengths, clients = _prefix_draws(rt.prefix, seed, rt.name, count)
+            if rt.prefix.pattern == "trace":  # the trace row's prefix (request i is row i)
+                ids, lengths = _trace_prefixes(spec.trace, np.flatnonzero(mask))
+                added[mask] = 0  # already part of the row's prompt
             # Prefix ids are global across types: offset by the type so two types never share.
-            prefix_id[mask] = ids + (stable_hash(rt.name) << 30)
+            prefix_id[mask] = np.where(ids >= 0, ids + (stable_hash(rt.name) << 30), -1)
             prefix_tokens[mask] = lengths
             if client is not None:
                 client[mask] = clients
@@ -137,6 +151,6 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
             thinking[mask] = draw_thinking(rt.reasoning, stream(seed, f"workload.{rt.name}.thinking"),
                                            count)
     if prefix_tokens is not None:
-        drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index, drawn.prompt_tokens + prefix_tokens,
-                              drawn.output_tokens)
+        drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index,
+                              drawn.prompt_tokens + prefix_tokens * added, drawn.output_tokens)
     return PipelineDraws(drawn, prefix_id, prefix_tokens, client, thinking)

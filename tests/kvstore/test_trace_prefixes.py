@@ -1,0 +1,58 @@
+"""Mooncake ``hash_ids`` become shared prefixes the KV store sees: requests that share leading
+blocks look the same prefix up and hit it; a trace whose requests share nothing makes no lookup
+and no hit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from hermes_opt import api
+from hermes_opt.compose import traces
+
+BLOCK = 512
+
+
+def test_shared_leading_blocks_get_one_id_and_their_tokens():
+    hashes = [(1, 2, 3, 4), (1, 2, 3, 9), (1, 2, 8), (5, 6), (1, 2, 3, 4, 7)]
+    prompts = np.array([2000, 1900, 1500, 1000, 2500])
+    ids, tokens = traces.shared_prefixes(hashes, prompts)
+    # deepest node two requests pass through: (1,2,3,4) for the first and last, (1,2,3) for the
+    # second, (1,2) for the third; (5, 6) is nobody else's
+    assert ids[0] == ids[4] and len({ids[0], ids[1], ids[2]}) == 3 and ids[3] == -1
+    assert tokens == (2000 - 1, 3 * BLOCK, 2 * BLOCK, 0, 4 * BLOCK)  # capped at prompt - 1
+
+
+def mooncake(path, hash_ids, gap_ms=2000, prompt=2600, output=8):
+    path.write_text("".join(json.dumps({"timestamp": i * gap_ms, "input_length": prompt,
+                                        "output_length": output, "hash_ids": list(h)}) + "\n"
+                            for i, h in enumerate(hash_ids)))
+    return str(path)
+
+
+def run(path):
+    return api.simulate(["workload=trace_mooncake", f"workload.trace.path={path}",
+                         "kv_tiers=hbm_dram", "model=llama3_1_8b", "hardware=h100_sxm"])
+
+
+def test_requests_sharing_hash_ids_hit_the_cache(tmp_path):
+    # 4 documents of 4 blocks each, read by 10 requests each (each with its own fifth block)
+    hashes = [(100 * g, 100 * g + 1, 100 * g + 2, 100 * g + 3, 10_000 + i)
+              for i in range(40) for g in [i % 4]]
+    summary = run(mooncake(tmp_path / "shared.jsonl", hashes))
+    kv = summary["kv_lookups"]["llm"]
+    assert summary["requests_completed"] == 40
+    assert kv["lookups"] == 40 and kv["misses"] == 4  # each document is computed once
+    assert kv["hit_tokens"] == 36 * 4 * BLOCK and kv["prefix_tokens"] == 40 * 4 * BLOCK
+    traffic = summary["deployment"]["traffic"]
+    assert traffic["shared_prefix"]["requests"] == 40 and traffic["format"] == "mooncake"
+
+
+def test_a_trace_without_sharing_makes_no_hit(tmp_path):
+    hashes = [tuple(range(10 * i, 10 * i + 5)) for i in range(40)]
+    summary = run(mooncake(tmp_path / "unique.jsonl", hashes))
+    kv = summary["kv_lookups"]["llm"]
+    assert summary["requests_completed"] == 40
+    assert kv["lookups"] == 0 and kv["hit_tokens"] == 0
+    assert summary["deployment"]["traffic"]["shared_prefix"]["requests"] == 0
