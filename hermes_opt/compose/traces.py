@@ -1,7 +1,7 @@
 """Trace files -> ``sim.TraceRecords``: read (``trace_formats``, format detected from the
 content), window, and (Mooncake) map shared ``hash_ids`` blocks to prefixes for the KV store.
 
-Keys of ``workload.trace`` (docs/workloads.md): ``path``, ``format`` (auto or a name of
+Keys of ``workload.trace`` (docs/traces.md): ``path``, ``format`` (auto or a name of
 ``trace_formats.FORMATS``), ``time_unit`` (auto | s | ms: JSON lines' unit-less time key),
 ``start_s`` / ``duration_s`` (the replayed window, seconds after the file's first request),
 ``busiest`` (true: the ``duration_s`` window holding the most requests). Replay speed is
@@ -12,7 +12,7 @@ under one id (``sim.kvstore``), Mooncake shares 512-token blocks. A request's pr
 leading run of its blocks that at least one other request of the replayed window also starts
 with (the deepest node of the window's block trie that two requests pass through); requests
 that share no leading block with any other have none. On the shipped sample this keeps 97% of
-the block-level reuse an unbounded cache would see (docs/workloads.md has the figures).
+the block-level reuse an unbounded cache would see (docs/traces.md has the figures).
 """
 
 from __future__ import annotations
