@@ -159,3 +159,15 @@ def test_summary_says_the_real_rate_and_lengths():
     assert got["rate_per_s"] == pytest.approx(395 / span, rel=1e-6)
     assert got["prompt_tokens"]["p50"] == pytest.approx(np.percentile(trace.prompt_tokens, 50))
     assert got["skipped_rows"] == 4 and "shared_prefix" not in got
+
+
+def test_hermes_sim_refuses_a_bad_trace_in_one_line_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+    path = write_jsonl(tmp_path / "bad.jsonl", [GOOD, {**GOOD, "timestamp": -3}])
+    proc = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
+                           "workload=trace_mooncake", f"workload.trace.path={path}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"hermes-sim: error: {path}:2: timestamp=-3: must be a finite time >= 0"]
