@@ -42,6 +42,7 @@ from sim.workload.spec import (
     LengthSpec,
     TraceRecords,
     check_span,
+    check_trace_prefix,
 )
 
 # Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
@@ -302,9 +303,7 @@ class WorkloadSpec:
             if rt.prefix is not None:
                 rt.prefix.validate(f"workload.request_types.{rt.name}.prefix")
                 if rt.prefix.pattern == "trace":
-                    require(self.trace is not None and self.trace.has_prefixes,
-                            f"workload.request_types.{rt.name}.prefix.pattern", "trace",
-                            "needs a trace with shared-prefix blocks (format mooncake: hash_ids)")
+                    check_trace_prefix(rt, self.request_types, self.trace)
             if rt.reasoning is not None:
                 rt.reasoning.validate(f"workload.request_types.{rt.name}.reasoning")
             if rt.arrival is not None:

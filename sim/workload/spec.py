@@ -173,3 +173,17 @@ def check_span(num_requests: int, arrival: ArrivalSpec, trace: TraceRecords | No
     require(span_s <= MAX_SPAN_S, field, value,
             f"the run would span {span_text(span_s)} of arrivals; at most {span_text(MAX_SPAN_S)} "
             f"(raise the rate, lower workload.num_requests or workload.arrival.time_scale)")
+
+
+def check_trace_prefix(rt, request_types, trace: TraceRecords | None) -> None:
+    """``prefix.pattern: trace`` of request type ``rt``: a trace row's prefix is part of that
+    row's prompt, so the request must replay the row's prompt, and rows must map to requests by
+    position (per-type arrivals re-order them)."""
+    field = f"workload.request_types.{rt.name}.prefix.pattern"
+    require(trace is not None and trace.has_prefixes, field, "trace",
+            "needs a trace with shared-prefix blocks (format mooncake: hash_ids)")
+    require(rt.prompt_tokens.kind is LengthKind.TRACE, field, "trace",
+            f"needs workload.request_types.{rt.name}.prompt_tokens.kind=trace (the prefix is part "
+            f"of the trace row's prompt)")
+    require(all(t.arrival is None for t in request_types), field, "trace",
+            "cannot be used with per-type arrivals (they re-order the trace's rows)")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from hermes_opt import api
 from hermes_opt.compose import traces
+from sim.errors import ConfigError
 
 BLOCK = 512
 
@@ -56,3 +58,15 @@ def test_a_trace_without_sharing_makes_no_hit(tmp_path):
     assert summary["requests_completed"] == 40
     assert kv["lookups"] == 0 and kv["hit_tokens"] == 0
     assert summary["deployment"]["traffic"]["shared_prefix"]["requests"] == 0
+
+
+@pytest.mark.parametrize("override, match", [
+    ("workload.trace.path=azure_format_sample.csv",
+     "needs a trace with shared-prefix blocks"),
+    ("workload.request_types.traced.prompt_tokens={kind: fixed, mean: 100}",
+     "needs workload.request_types.traced.prompt_tokens.kind=trace"),
+])
+def test_pattern_trace_is_refused_where_rows_and_prefixes_would_not_match(override, match):
+    with pytest.raises(ConfigError, match=r"workload.request_types.traced.prefix.pattern='trace': "
+                                          + match):
+        api.compose(["workload=trace_mooncake", "kv_tiers=hbm_dram", override])
