@@ -4,10 +4,9 @@ keeps (``hermes_opt.compose.traces.shared_prefixes``), with an unbounded cache.
     python benchmarks/trace_prefix_capture.py [TRACE.jsonl ...]   # default: the shipped sample
 
 Block level (what a per-block cache such as vLLM's or Mooncake's sees): a request reuses its
-longest leading run of blocks that an earlier request also had. Mapped: a request reuses its
-prefix (the deepest block-trie node another request of the trace shares) when an earlier request
-had the same prefix. Both are in prompt tokens (blocks x 512, at most the prompt minus one), as a
-share of all prompt tokens.
+longest leading run of blocks that an earlier request also had. Mapped: a request reuses the
+prefix it looks up when an earlier request kept that prefix (the ids the store sees). Both are
+in prompt tokens (blocks x 512, at most the prompt minus one), as a share of all prompt tokens.
 """
 
 from __future__ import annotations
@@ -29,13 +28,13 @@ def capture(path: str) -> tuple[int, float, float]:
             depth += 1
         ideal += min(depth * MOONCAKE_BLOCK_TOKENS, prompt - 1)
         seen.update(blocks[:k] for k in range(1, len(blocks) + 1))
-    ids, tokens = traces.shared_prefixes(raw.hash_ids, raw.prompt_tokens)
-    earlier: set[int] = set()
+    ids, tokens, kept, _ = traces.shared_prefixes(raw.hash_ids, raw.prompt_tokens)
+    stored: set[int] = set()
     mapped = 0
-    for prefix, length in zip(ids, tokens, strict=True):
-        if prefix >= 0 and prefix in earlier:
+    for prefix, length, keep in zip(ids, tokens, kept, strict=True):
+        if prefix >= 0 and prefix in stored:
             mapped += length
-        earlier.add(prefix)
+        stored.add(keep if keep >= 0 else prefix)  # what the store keeps once it is computed
     total = sum(prompts)
     return len(prompts), ideal / total, mapped / total
 

@@ -67,8 +67,9 @@ class _Run(StageFlow):
                 self.services[spec.name] = self._service_pool(spec)
         self._join_services()
         self.source = DrawnChunks(draws.drawn) if draws else WorkloadStream(config.workload, seed)
-        self.prefix_id, self.prefix_tokens, self.thinking = (
-            (draws.prefix_id, draws.prefix_tokens, draws.thinking) if draws else (None,) * 3)
+        self.prefix_id, self.prefix_tokens, self.thinking, self.store_id, self.store_tokens = (
+            (draws.prefix_id, draws.prefix_tokens, draws.thinking, draws.store_id,
+             draws.store_tokens) if draws else (None,) * 5)
         self.steps = plan_steps(config.workload.request_types, self.services)
         self.route_rng = {rt.name: stream(seed, f"route.{rt.name}") for rt in self.types}
         self.route_stage = {rt.name: next((s for s in rt.plan if s.kind is StageKind.ROUTE), None)
@@ -122,7 +123,9 @@ class _Run(StageFlow):
     def _prefilled(self, store: KVStore, req: Request) -> None:
         """A miss has just recomputed its prefix on ``req.replica``: keep the KV (and wake the
         lookups waiting for it) as soon as it exists, not when the request finishes."""
-        if req.cached_tokens == 0 and req.plan[req.stage_index - 1].kind is KV_RETRIEVAL:
+        if req.plan[req.stage_index - 1].kind is not KV_RETRIEVAL:
+            return
+        if req.cached_tokens == 0 or (req.store_id >= 0 and req.store_id != req.prefix_id):
             store.store(req, req.replica)
 
     def _join_services(self) -> None:
@@ -195,6 +198,9 @@ class _Run(StageFlow):
         if self.prefix_id is not None and self.prefix_id[i] >= 0:
             req.prefix_id = int(self.prefix_id[i])
             req.prefix_tokens = int(self.prefix_tokens[i])
+        if self.store_id is not None and self.store_id[i] >= 0:
+            req.store_id = int(self.store_id[i])
+            req.store_tokens = int(self.store_tokens[i])
         if rt.reasoning is not None:
             reasoning.begin(req, rt.reasoning, int(self.thinking[i]))
         if direct is not None:

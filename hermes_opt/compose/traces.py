@@ -8,11 +8,13 @@ Keys of ``workload.trace`` (docs/traces.md): ``path``, ``format`` (auto or a nam
 ``workload.arrival.time_scale`` (0.5 = twice as fast).
 
 Prefixes from ``hash_ids`` (``shared_prefixes``): the simulator's store keeps whole prefixes
-under one id (``sim.kvstore``), Mooncake shares 512-token blocks. A request's prefix is the longest
-leading run of its blocks that at least one other request of the replayed window also starts
-with (the deepest node of the window's block trie that two requests pass through); requests
-that share no leading block with any other have none. On the shipped sample this keeps 97% of
-the block-level reuse an unbounded cache would see (docs/traces.md has the figures).
+under one id (``sim.kvstore``), Mooncake shares 512-token blocks; the ids are nodes of the
+replayed window's block trie. A request looks up the longest leading run of its blocks that an
+earlier request of the window also had (what a per-block cache could hold for it; none: no
+lookup), and once computed keeps the longest leading run of its blocks that a later request
+looks up (so turn 2 of a conversation finds turn 1's history, and turn 3 turn 2's). With an
+unbounded cache this reproduces the block-level reuse to within 1% on the Mooncake traces
+(docs/traces.md has the figures).
 """
 
 from __future__ import annotations
@@ -89,15 +91,15 @@ def read_trace(path: str | Path, fmt: str = "auto", *, time_unit: str = "auto",
         span = raw.arrival_s[-1] - raw.arrival_s[0]
         raise ConfigError(f"workload.trace.start_s={start_s!r}: the window holds no request; the "
                           f"trace spans {span:g} s after its first request")
-    prefix_id = prefix_tokens = None
+    prefixes: dict[str, tuple[int, ...]] = {}
     if raw.hash_ids is not None:
         hashes = [h for h, k in zip(raw.hash_ids, keep.tolist(), strict=True) if k]
-        prefix_id, prefix_tokens = shared_prefixes(hashes, raw.prompt_tokens[keep])
+        prefixes = dict(zip(("prefix_id", "prefix_tokens", "store_id", "store_tokens"),
+                            shared_prefixes(hashes, raw.prompt_tokens[keep]), strict=True))
     return TraceRecords(arrival_s=tuple(raw.arrival_s[keep].tolist()),
                         prompt_tokens=tuple(raw.prompt_tokens[keep].tolist()),
                         output_tokens=tuple(raw.output_tokens[keep].tolist()), source=str(path),
-                        prefix_id=prefix_id, prefix_tokens=prefix_tokens,
-                        skipped_rows=raw.skipped_rows, fmt=raw.fmt)
+                        skipped_rows=raw.skipped_rows, fmt=raw.fmt, **prefixes)
 
 
 def window(arrival_s: np.ndarray, start_s: float, duration_s: float | None,
@@ -123,26 +125,41 @@ def window(arrival_s: np.ndarray, start_s: float, duration_s: float | None,
 
 
 def shared_prefixes(hash_ids: list[tuple[int, ...]], prompt_tokens: np.ndarray
-                    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(prefix id or -1, prefix tokens) per request: its deepest block-trie node that another
-    request of the list also passes through (module note). Prefix tokens are the node's blocks x
-    512, at most the prompt minus one token (the last prompt token is always computed)."""
+                    ) -> tuple[tuple[int, ...], ...]:
+    """Per request (module note): the prefix it looks up (id or -1, tokens) and the prefix it
+    keeps once computed (id or -1, tokens). Ids are nodes of the block trie; tokens are the
+    node's blocks x 512, at most the prompt minus one (the last prompt token is computed)."""
     node_of: dict[tuple[int, int], int] = {}  # (parent node, block hash) -> node
-    paths, count = [], []
+    paths: list[list[int]] = []
+    looked_depth: list[int] = []
+    earlier: set[int] = set()  # nodes an earlier request passed through (closed under parents)
     for blocks in hash_ids:
         node, path = -1, []
         for block in blocks:
-            key = (node, block)
-            node = node_of.get(key, -1)
-            if node < 0:
-                node = node_of[key] = len(count)
-                count.append(0)
-            count[node] += 1
+            node = node_of.setdefault((node, block), len(node_of))
             path.append(node)
+        depth = 0
+        while depth < len(path) and path[depth] in earlier:
+            depth += 1
+        looked_depth.append(depth)
+        earlier.update(path)
         paths.append(path)
+    kept_depth = [0] * len(paths)
+    looked_later: set[int] = set()
+    for i in range(len(paths) - 1, -1, -1):
+        path = paths[i]
+        kept_depth[i] = next((d for d in range(len(path), 0, -1) if path[d - 1] in looked_later), 0)
+        if looked_depth[i]:
+            looked_later.add(path[looked_depth[i] - 1])
+    prompts = prompt_tokens.tolist()
+    return (*_ids_and_tokens(paths, looked_depth, prompts),
+            *_ids_and_tokens(paths, kept_depth, prompts))
+
+
+def _ids_and_tokens(paths: list[list[int]], depths: list[int], prompts: list[int]
+                    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     ids, tokens = [], []
-    for path, prompt in zip(paths, prompt_tokens.tolist(), strict=True):
-        depth = next((d for d in range(len(path), 0, -1) if count[path[d - 1]] >= 2), 0)
+    for path, depth, prompt in zip(paths, depths, prompts, strict=True):
         length = min(depth * MOONCAKE_BLOCK_TOKENS, prompt - 1)
         ids.append(path[depth - 1] if depth and length >= 1 else -1)
         tokens.append(length if depth and length >= 1 else 0)

@@ -54,7 +54,7 @@ def line(trace: dict) -> str:
         text += f"; {fmt(trace['skipped_rows'])} failed calls (0 tokens) skipped"
     shared = trace.get("shared_prefix")
     if shared:
-        text += (f"; {fmt(shared['requests'])} requests share a leading prefix with another "
-                 f"({shared['token_fraction']:.1%} of prompt tokens, "
+        text += (f"; {fmt(shared['requests'])} requests start with blocks an earlier one had "
+                 f"({shared['token_fraction']:.1%} of prompt tokens reusable, "
                  f"{shared['block_tokens']}-token blocks)")
     return text

@@ -258,16 +258,20 @@ class KVStore:
 
     # --- store ------------------------------------------------------------------------------
     def store(self, req: Request, replica: int) -> None:
-        """The prefix was computed on ``replica``: keep its KV (if admitted), wake its waiters."""
+        """The prefix was computed on ``replica``: keep its KV (if admitted), wake its waiters.
+        The prefix kept is ``req.store_id`` when set (a trace row's longer prefix that later
+        requests look up), else the one looked up."""
         if self.fixed:
             return
-        num_bytes = req.prefix_tokens * self.kv_bytes_per_token
+        kept, tokens = ((req.store_id, req.store_tokens) if req.store_id >= 0
+                        else (req.prefix_id, req.prefix_tokens))
+        num_bytes = tokens * self.kv_bytes_per_token
         waiters = self._finish_computing(req)
-        if self.tiers and self.admission.admit(req.prefix_id):
-            self._insert(0, replica, req.prefix_id, num_bytes)
+        if self.tiers and self.admission.admit(kept):
+            self._insert(0, replica, kept, num_bytes)
             if self.spec.write_through:
                 for t in range(1, len(self.tiers)):
-                    self._insert(t, replica, req.prefix_id, num_bytes)
+                    self._insert(t, replica, kept, num_bytes)
         for waiter, at, then in waiters:
             self._resolve(waiter, at, then, self.holds(waiter.prefix_id, at))
 

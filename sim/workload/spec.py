@@ -119,8 +119,9 @@ class ArrivalSpec:
 class TraceRecords:
     """Trace rows already parsed (``hermes_opt.compose.traces`` reads the files): seconds and
     tokens, and for traces that say which prompt blocks requests share (Mooncake ``hash_ids``)
-    each row's shared prefix: an id (-1: none) and its tokens, part of the row's prompt. A
-    request type with ``prefix.pattern: trace`` looks these up in the KV store."""
+    per row the prefix it looks up (an id, -1: none, and its tokens, part of the row's prompt)
+    and the prefix it keeps once computed (``store_id``: its longest prefix a later row looks
+    up; -1: none). A request type with ``prefix.pattern: trace`` replays them."""
 
     arrival_s: tuple[float, ...]
     prompt_tokens: tuple[int, ...]
@@ -128,6 +129,8 @@ class TraceRecords:
     source: str = "trace"
     prefix_id: tuple[int, ...] | None = None
     prefix_tokens: tuple[int, ...] | None = None
+    store_id: tuple[int, ...] | None = None
+    store_tokens: tuple[int, ...] | None = None
     skipped_rows: int = 0  # rows of the file not replayed (BurstGPT's failed calls)
     fmt: str = ""  # the file's format, for records
 
@@ -143,15 +146,17 @@ class TraceRecords:
             column = np.asarray(getattr(self, name))
             require(bool(np.all(column >= 1)), f"workload.trace.{name}", self.source,
                     "token counts must be >= 1")
-        if self.prefix_id is not None or self.prefix_tokens is not None:
-            ids = np.asarray(self.prefix_id if self.prefix_id is not None else ())
-            tokens = np.asarray(self.prefix_tokens if self.prefix_tokens is not None else ())
-            require(ids.size == n and tokens.size == n, "workload.trace.prefix_id", self.source,
-                    "prefix ids and tokens need one value per row")
+        columns = (self.prefix_id, self.prefix_tokens, self.store_id, self.store_tokens)
+        if any(c is not None for c in columns):
+            require(all(c is not None and len(c) == n for c in columns), "workload.trace.prefix_id",
+                    self.source, "prefix ids and tokens (looked up and kept) need one value per row")
             prompt = np.asarray(self.prompt_tokens)
-            require(bool(np.all((ids < 0) | ((tokens >= 1) & (tokens < prompt)))),
-                    "workload.trace.prefix_tokens", self.source,
-                    "a shared prefix must be at least 1 token and shorter than its prompt")
+            for ids, tokens in ((self.prefix_id, self.prefix_tokens),
+                                (self.store_id, self.store_tokens)):
+                ids, tokens = np.asarray(ids), np.asarray(tokens)
+                require(bool(np.all((ids < 0) | ((tokens >= 1) & (tokens < prompt)))),
+                        "workload.trace.prefix_tokens", self.source,
+                        "a shared prefix must be at least 1 token and shorter than its prompt")
 
     @property
     def has_prefixes(self) -> bool:

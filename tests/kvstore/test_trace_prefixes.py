@@ -16,14 +16,24 @@ from sim.errors import ConfigError
 BLOCK = 512
 
 
-def test_shared_leading_blocks_get_one_id_and_their_tokens():
+def test_a_request_looks_up_what_an_earlier_one_had_and_keeps_what_a_later_one_looks_up():
     hashes = [(1, 2, 3, 4), (1, 2, 3, 9), (1, 2, 8), (5, 6), (1, 2, 3, 4, 7)]
     prompts = np.array([2000, 1900, 1500, 1000, 2500])
-    ids, tokens = traces.shared_prefixes(hashes, prompts)
-    # deepest node two requests pass through: (1,2,3,4) for the first and last, (1,2,3) for the
-    # second, (1,2) for the third; (5, 6) is nobody else's
-    assert ids[0] == ids[4] and len({ids[0], ids[1], ids[2]}) == 3 and ids[3] == -1
-    assert tokens == (2000 - 1, 3 * BLOCK, 2 * BLOCK, 0, 4 * BLOCK)  # capped at prompt - 1
+    ids, tokens, kept, kept_tokens = traces.shared_prefixes(hashes, prompts)
+    # looked up: the leading blocks an earlier request had (none for the first and for (5, 6))
+    assert ids[0] == ids[3] == -1 and tokens == (0, 3 * BLOCK, 2 * BLOCK, 0, 4 * BLOCK)
+    assert len({ids[1], ids[2], ids[4]}) == 3
+    # kept: the deepest of its prefixes a later request looks up: (1,2,3,4) for the first
+    # (request 4's lookup; capped at its prompt - 1), (1,2) for the second (request 2's)
+    assert kept == (ids[4], ids[2], -1, -1, -1)
+    assert kept_tokens == (2000 - 1, 2 * BLOCK, 0, 0, 0)
+
+
+def test_turns_of_a_conversation_each_find_the_previous_turns_history():
+    turns = [(0, 1), (0, 1, 2), (0, 1, 2, 3), (0, 1, 2, 3, 4)]
+    ids, tokens, kept, _ = traces.shared_prefixes(turns, np.array([1100, 1600, 2100, 2600]))
+    assert tokens == (0, 2 * BLOCK, 3 * BLOCK, 4 * BLOCK)
+    assert kept[:3] == ids[1:]  # each turn keeps what the next one looks up
 
 
 def mooncake(path, hash_ids, gap_ms=2000, prompt=2600, output=8):
@@ -45,10 +55,11 @@ def test_requests_sharing_hash_ids_hit_the_cache(tmp_path):
     summary = run(mooncake(tmp_path / "shared.jsonl", hashes))
     kv = summary["kv_lookups"]["llm"]
     assert summary["requests_completed"] == 40
-    assert kv["lookups"] == 40 and kv["misses"] == 4  # each document is computed once
-    assert kv["hit_tokens"] == 36 * 4 * BLOCK and kv["prefix_tokens"] == 40 * 4 * BLOCK
+    # each document's first reader looks nothing up and keeps it; the 36 others hit it
+    assert kv["lookups"] == 36 and kv["misses"] == 0
+    assert kv["hit_tokens"] == kv["prefix_tokens"] == 36 * 4 * BLOCK
     traffic = summary["deployment"]["traffic"]
-    assert traffic["shared_prefix"]["requests"] == 40 and traffic["format"] == "mooncake"
+    assert traffic["shared_prefix"]["requests"] == 36 and traffic["format"] == "mooncake"
 
 
 def test_a_trace_without_sharing_makes_no_hit(tmp_path):

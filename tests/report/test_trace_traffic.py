@@ -27,7 +27,7 @@ def test_the_record_holds_the_replayed_traces_rate_and_lengths(record):
     assert record["offered_rate_per_s"] == replayed["rate_per_s"] == pytest.approx(399 / 141,
                                                                                   rel=1e-5)
     assert replayed["prompt_tokens"]["p50"] == pytest.approx(9075.5)
-    assert replayed["shared_prefix"]["requests"] == 400  # every request starts with block 0
+    assert replayed["shared_prefix"]["requests"] == 399  # all but the first start with block 0
 
 
 def test_a_replay_at_twice_the_speed_doubles_the_rate():
