@@ -1,6 +1,13 @@
 """MLPerf LoadGen scenarios through ``sim.simulate``.
 
-* **Offline**: every sample issued at t = 0; output tokens/s and samples/s over the whole run.
+* **Offline**: as LoadGen runs it: one query of many samples at t = 0, and at least 600 s of
+  them, so every replica stays busy for the whole run (LoadGen issues max(min_query_count, 1.1 x
+  600 s x expected QPS) samples, i.e. a number that grows with the system). One replica is
+  simulated with ``offline_waves`` x its running-batch cap of samples (``offline_min_requests`` ..
+  ``offline_max_requests``), the same count whatever the system size, and its throughput is
+  measured over the steady middle of the run (``offline_window``: from the end of the first
+  batch's prefill to the last admission, so the fill and the drain of the last long samples are
+  excluded). Per-GPU throughput then does not fall with the number of replicas.
 * **Server / Interactive**: Poisson arrivals. The **SLO capacity** is the highest rate whose
   simulated p99 TTFT and p99 TPOT meet the scenario's constraints (bracketing, then bisection on
   the rate; fixed seed, so deterministic). A submission's target QPS is its measured capacity
@@ -11,8 +18,8 @@ Submissions publish neither TP nor PP. The layout is chosen as a submitter tunin
 benchmark would: every TP degree in ``ENGINE['tp_candidates']`` that divides the GPU count and
 fits the model is tried, the best predicted Offline throughput (Server: SLO capacity among the
 ``ENGINE['capacity_tp_finalists']`` best Offline layouts) is kept and recorded. One replica is
-simulated with its share of the load (samples split evenly, Poisson thinned by the replica count)
-and its figures scaled by the number of replicas.
+simulated with its share of the load (Offline: a steady pool of samples; Server: Poisson thinned
+by the replica count) and its figures scaled by the number of replicas.
 
 Engine assumptions (TensorRT-LLM-like; also in docs/validation.md) are ``ENGINE``.
 """
@@ -23,6 +30,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from hermes_opt.calibration import offline_window
 from hermes_opt.calibration.mlperf_rows import Benchmark, Constraints, Submission
 from hermes_opt.calibration.predict import hardware_spec, model_spec
 from sim import (
@@ -53,7 +61,10 @@ ENGINE = {
     "block_tokens": 32,            # paged-KV block size
     "tp_candidates": (1, 2, 4, 8),  # within one node (NVLink / xGMI domain); PP = 1
     "capacity_tp_finalists": 2,    # Server: capacity searched for the best N Offline layouts
-    "offline_max_requests": 6000,  # per replica: enough for the steady state and the drain tail
+    "offline_waves": 10,           # Offline samples per replica: this many running batches ...
+    "offline_min_requests": 500,   # ... at least this many (enough completions for the window) ...
+    "offline_max_requests": 16000,  # ... at most this many, to stay cheap (the steady window
+                                   # ends at the last admission: the drain is never counted)
     "server_requests": 1500,       # Poisson arrivals per simulated point: at least this many ...
     "capacity_duration_s": 600,    # ... and at least this long, LoadGen's minimum Server run: an
                                    # overload of a few % must build the queue that breaks the
@@ -190,11 +201,23 @@ class Simulator:
         return self._cache[key]
 
     def offline(self, layout: Layout, bench: Benchmark) -> dict[str, float]:
-        """System output tokens/s and samples/s (one replica's share of the samples, scaled)."""
-        num = max(1, min(math.ceil(bench.samples / layout.replicas), ENGINE["offline_max_requests"]))
-        s = self.summary(layout, bench, None, num)
-        return {"output_tokens_per_s": s["output_tokens_per_s"] * layout.replicas,
-                "samples_per_s": s["requests_per_s"] * layout.replicas}
+        """System output tokens/s and samples/s: one replica's rate over the steady window of a
+        run with all its samples at t = 0 (``offline_window``), times the replicas."""
+        num = offline_requests(layout)
+        key = ("offline", replace(layout, replicas=1), bench.key, bench.isl, bench.osl, num)
+        if key not in self._cache:
+            self.runs += 1
+            rows = offline_window.Rows()
+            cfg = replace(config(layout, bench, self.params, rate=None, num=num, memory=self.memory),
+                          record_requests=True)
+            s = simulate(cfg, ENGINE["seed"], request_sink=rows).summary
+            steady = offline_window.steady_rates(rows, layout.max_num_seqs)
+            # no steady phase (a tiny run): first arrival to last completion, as LoadGen counts
+            self._cache[key] = steady[:2] if steady else (s["output_tokens_per_s"],
+                                                          s["requests_per_s"])
+        tokens_per_s, samples_per_s = self._cache[key]
+        return {"output_tokens_per_s": tokens_per_s * layout.replicas,
+                "samples_per_s": samples_per_s * layout.replicas}
 
     def at_rate(self, layout: Layout, bench: Benchmark, system_rate: float,
                 num: int | None = None) -> dict[str, float]:
@@ -218,6 +241,14 @@ class Simulator:
             return s["ttft_ms"]["p99"], s["tpot_ms"]["p99"]
         start = max(self.offline(layout, bench)["samples_per_s"] / layout.replicas * 0.5, 1e-3)
         return slo_capacity(latencies, limits, start) * layout.replicas
+
+
+def offline_requests(layout: Layout) -> int:
+    """Samples one replica runs in Offline: ``offline_waves`` running batches, clamped. It does
+    not depend on the replica count or the dataset size: LoadGen repeats samples until its 600 s
+    minimum, so each replica of any system keeps a full batch for most of the run."""
+    waves = ENGINE["offline_waves"] * layout.max_num_seqs
+    return int(min(max(waves, ENGINE["offline_min_requests"]), ENGINE["offline_max_requests"]))
 
 
 def capacity_requests(rate: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,34 @@ def test_capacity_meets_the_constraints_and_is_higher_on_a_faster_gpu():
     assert caps["h100_sxm"] > caps["a100_80g"]
     again = mlperf_sim.Simulator(RooflineParams()).capacity(_layout("h100_sxm"), TINY, LIMITS)
     assert again == caps["h100_sxm"]  # deterministic (fixed seed)
+
+
+# long-tailed outputs (as DeepSeek-R1's): the drain of the last long samples would dominate a run
+# that splits a fixed dataset over the replicas
+TAIL = mr.Benchmark(key="tail", ids=("tail",), model="llama3_1_8b", samples=300,
+                    isl=LengthSpec(kind=LengthKind.FIXED, mean=128),
+                    osl=LengthSpec(kind=LengthKind.LOGNORMAL, mean=64, std=120, min_tokens=1,
+                                   max_tokens=1500),
+                    constraints={})
+
+
+def test_offline_per_gpu_throughput_does_not_fall_with_system_size(monkeypatch):
+    """LoadGen's Offline keeps every replica busy (>= 600 s of samples): the per-GPU figure of 1,
+    8 and 72 replicas of one layout is the same, measured over the steady middle of the run."""
+    monkeypatch.setitem(mlperf_sim.ENGINE, "offline_max_requests", 1200)
+    sim = mlperf_sim.Simulator(RooflineParams())
+    one = replace(_layout("h100_sxm"), max_num_seqs=64)
+    per_gpu = {n: sim.offline(replace(one, replicas=n), TAIL)["output_tokens_per_s"] / (n * one.tp)
+               for n in (1, 8, 72)}
+    assert per_gpu[8] == pytest.approx(per_gpu[1], rel=0.01)
+    assert per_gpu[72] == pytest.approx(per_gpu[1], rel=0.01)
+    # the steady window excludes the drain: above the first-arrival-to-last-completion rate
+    whole = sim.summary(one, TAIL, None, mlperf_sim.offline_requests(one))["output_tokens_per_s"]
+    assert per_gpu[1] * one.tp > whole * 1.02
+    # and it is steady: twice the samples moves it by little
+    monkeypatch.setitem(mlperf_sim.ENGINE, "offline_waves", 20)
+    longer = mlperf_sim.Simulator(RooflineParams()).offline(one, TAIL)["output_tokens_per_s"]
+    assert longer == pytest.approx(per_gpu[1] * one.tp, rel=0.05)
 
 
 def test_fp8_quantized_weights_only_on_fp8_hardware():
