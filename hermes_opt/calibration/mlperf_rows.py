@@ -7,8 +7,10 @@ round: benchmark ids, their datasets and latency constraints come from
 the scenario from the ``concurrency_or_qps_or_batch`` column ("Offline (...)", "Server:
 target_qps=8.6 (Poisson)", "Interactive: target_qps=...").
 
-Rows that cannot be simulated are kept with a reason (coverage); malformed input (missing or
-unknown columns, a non-numeric value or GPU count) is one ``ConfigError`` naming file:line.
+Rows that cannot be simulated are kept with a reason (coverage) and never stop the table: a
+CPU-only row (``num_gpus`` 0), a GPU count or value that is not a positive number, an unknown
+benchmark, GPU or precision. A malformed file (unreadable, missing or unknown columns) is one
+``ConfigError`` naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pandas as pd
 import yaml
 
 from hermes_opt.compose import aliases, catalog
-from hermes_opt.compose.csv_input import bad_cell, read_csv
+from hermes_opt.compose.csv_input import read_csv
 from sim import LengthKind, LengthSpec
 from sim.errors import ConfigError
 
@@ -268,18 +270,11 @@ def read_table(path: str | Path, field: str = "measurements"
                            "Server: target_qps=<n>, Interactive: target_qps=<n>)")
             continue
         scenario, qps = parsed
-        try:
-            gpus = float(r.num_gpus)
-        except (TypeError, ValueError):
-            gpus = math.nan
-        if not (math.isfinite(gpus) and gpus >= 1 and gpus == int(gpus)):
-            raise bad_cell(path, frame, pos, "num_gpus", "must be an integer >= 1 (GPUs of the system)")
-        try:
-            value = float(r.value)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise bad_cell(path, frame, pos, "value", "must be a finite number > 0")
+        gpus, value = _number(r.num_gpus), _number(r.value)
+        why = _gpus_reason(r.num_gpus, gpus) or _value_reason(r.value, value)
+        if why:  # a row the simulator cannot express: counted, the table goes on
+            other[line] = why
+            continue
         key = _submission_key(r, scenario)
         sub = subs.get(key)
         if sub is None:
@@ -301,6 +296,29 @@ def read_table(path: str | Path, field: str = "measurements"
             scale = LATENCY_UNITS[unit]
         sub.metrics[figure] = Metric(figure, value * scale, line, raw_metric)
     return list(subs.values()), other, frame
+
+
+def _number(raw: object) -> float:
+    try:
+        return float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _gpus_reason(raw: object, gpus: float) -> str:
+    """Why a row's ``num_gpus`` cannot be simulated ('' when it can)."""
+    if gpus == 0:
+        return ("CPU-only system (num_gpus=0): the MLPerf scenarios are simulated on accelerators "
+                "(num_gpus >= 1)")
+    if not (math.isfinite(gpus) and gpus >= 1 and gpus == int(gpus)):
+        return f"num_gpus={str(raw)[:20]!r}: not an integer >= 1 (accelerators of the system)"
+    return ""
+
+
+def _value_reason(raw: object, value: float) -> str:
+    if not (math.isfinite(value) and value > 0):
+        return f"value={str(raw)[:20]!r}: not a finite number > 0 (no result to compare)"
+    return ""
 
 
 def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: float | None,

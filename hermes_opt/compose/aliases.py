@@ -1,5 +1,9 @@
 """Spellings of hardware and models in measurement tables -> catalog names.
 
+Patterns match the whole normalized spelling; among the entries that match, a user table's win,
+then the most specific (the longest part of the spelling an entry names before its open tail
+``(-.*)?``), then the first listed: a longer product name is never captured by a shorter one.
+
 The table is ``conf/tables/aliases.yaml`` (format and normalization documented there and in
 docs/validation.md), optionally extended by user tables (``hermes-sim validate --aliases FILE``)
 whose entries are tried first. A malformed table is one ``ConfigError`` naming the file and key.
@@ -8,7 +12,7 @@ whose entries are tried first. A malformed table is one ``ConfigError`` naming t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +26,14 @@ KINDS = ("hardware", "model")
 TOP_KEYS = ("drop_words", *KINDS)
 ENTRY_KEYS = ("pattern", "name", "note")
 
+SEVERAL = re.compile(r"\s/\s|;")  # a cell naming several products
+
 _user_tables: tuple[str, ...] = ()  # set by use_tables(); tried before the shipped table
+
+
+# An entry's pattern may end in this open tail ("and any further words"); what it names before
+# the tail is how specific it is (``specificity``).
+OPEN_TAIL = "(-.*)?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,18 @@ class Entry:
     pattern: re.Pattern
     name: str
     where: str  # file and key, for messages
+    head: re.Pattern | None = None  # the pattern without its open tail (None: it has none)
+    tier: int = 0  # 0 for user tables, 1 for the shipped table: a user entry always wins
+
+    def specificity(self, text: str) -> int:
+        """Characters of ``text`` the entry names itself: the longest prefix ending at a word
+        boundary that the pattern without its open tail matches whole (all of ``text`` for a
+        pattern without one). "h200-nvl" is 4 for ``h200(-sxm5?)?(-141gb)?(-.*)?`` and 8 for
+        ``h200-nvl(-.*)?``, so the H200 NVL entry wins wherever it is listed."""
+        if self.head is None:
+            return len(text)
+        cuts = [i for i, c in enumerate(text) if c == "-"] + [len(text)]
+        return max((k for k in cuts if self.head.fullmatch(text[:k])), default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +83,9 @@ def table() -> Table:
 def _merged(user: tuple[str, ...]) -> Table:
     parts = [_read(Path(p)) for p in user] + [_read(SHIPPED)]
     drop = {k: frozenset().union(*(t.drop_words[k] for t in parts)) for k in KINDS}
-    entries = {k: tuple(e for t in parts for e in t.entries[k]) for k in KINDS}
+    tiers = [0] * len(user) + [1]
+    entries = {k: tuple(replace(e, tier=tier) for t, tier in zip(parts, tiers) for e in t.entries[k])
+               for k in KINDS}
     return Table(drop_words=drop, entries=entries, files=(*user, str(SHIPPED)))
 
 
@@ -117,7 +142,9 @@ def _read(path: Path) -> Table:
             except re.error as err:
                 raise ConfigError(f"aliases={where}: {key}.pattern={pattern!r}: not a valid regular "
                                   f"expression ({err})") from None
-            out.append(Entry(compiled, name, f"{where}: {key}"))
+            head = (re.compile(pattern[:-len(OPEN_TAIL)], re.IGNORECASE)
+                    if pattern.endswith(OPEN_TAIL) else None)
+            out.append(Entry(compiled, name, f"{where}: {key}", head))
         entries[kind] = tuple(out)
     return Table(drop_words=drop, entries=entries, files=(where,))
 
@@ -137,11 +164,18 @@ def alias(kind: str, raw: object) -> str:
     catalog (``resolve`` does that)."""
     if kind not in KINDS:
         raise ValueError(kind)
+    if SEVERAL.search(str(raw)):  # "B300 / B200 / H200": a list of products, not one
+        return ""
     t = table()
     text = normalize(kind, raw, t.drop_words[kind])
     if not text:
         return ""
-    return next((e.name for e in t.entries[kind] if e.pattern.fullmatch(text)), "")
+    found = [e for e in t.entries[kind] if e.pattern.fullmatch(text)]
+    if not found:
+        return ""
+    # user tables first; then the most specific entry ("H200 NVL" is not an H200 SXM whatever
+    # the order); equal ones: the first listed
+    return min(found, key=lambda e: (e.tier, -e.specificity(text))).name
 
 
 def resolve(kind: str, raw: object) -> tuple[str, str]:
@@ -153,6 +187,8 @@ def resolve(kind: str, raw: object) -> tuple[str, str]:
     if not text or text.lower() == "nan":
         return "", f"{kind} not given"
     name = alias(kind, text)
+    if not name and SEVERAL.search(text):
+        return "", f"{kind} {text[:48]!r} names several products (one per row, please)"
     if not name:
         return "", (f"unknown {kind} spelling {text[:48]!r} (normalized "
                     f"{normalize(kind, text)[:48]!r}; add it to conf/tables/aliases.yaml or --aliases)")

@@ -41,12 +41,9 @@ def test_missing_files(tmp_path, capsys):
 
 
 def test_bad_measurements_table(tmp_path, capsys):
+    # a row without a usable value is counted in coverage (test_mlperf_rows); a file without
+    # the required columns is bad input
     table = tmp_path / "v50.csv"
-    table.write_text("model,precision,gpu,num_gpus,concurrency_or_qps_or_batch,metric,value,unit\n"
-                     "llama2-70b-99,fp8,NVIDIA H100-SXM-80GB,8,Offline,offline_output_tokens_per_s,"
-                     "lots,tokens/s\n")
-    err = _fails(["--measurements", str(table), "--out", str(tmp_path / "r")], capsys)
-    assert f"{table}:2: value='lots': must be a finite number > 0" in err
     table.write_text("model,gpu,shoe_size\nx,y,3\n")
     err = _fails(["--measurements", str(table)], capsys)
     assert "missing column(s)" in err and str(table) in err
