@@ -161,7 +161,9 @@ def _read_benchmarks(path: Path) -> BenchmarkTable:
 
 
 # --- parsing cells ----------------------------------------------------------------------------
-_SCENARIO = re.compile(r"\s*(offline|server|interactive)\b(.*)", re.I | re.S)
+_SCENARIO = re.compile(r"\s*(offline|server|interactive|singlestream|multistream)\b(.*)", re.I | re.S)
+SCENARIO_NAMES = {"offline": "Offline", "server": "Server", "interactive": "Interactive",
+                  "singlestream": "SingleStream", "multistream": "MultiStream"}
 _QPS = re.compile(r"target_qps\s*=\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)", re.I)
 _LIMIT = r"p99\s*{}\s*(?:<=|=<|≤|<)\s*([0-9]*\.?[0-9]+)\s*(ms|s|us)\b"
 
@@ -172,7 +174,7 @@ def parse_scenario(text: object) -> tuple[str, float | None] | None:
     m = _SCENARIO.match(str(text))
     if not m:
         return None
-    scenario = m.group(1).capitalize()
+    scenario = SCENARIO_NAMES[m.group(1).lower()]
     q = _QPS.search(m.group(2))
     return scenario, (float(q.group(1)) if q else None)
 
@@ -270,6 +272,10 @@ def read_table(path: str | Path, field: str = "measurements"
                            "Server: target_qps=<n>, Interactive: target_qps=<n>)")
             continue
         scenario, qps = parsed
+        if scenario not in SCENARIOS:  # LoadGen's edge scenarios: one query at a time
+            other[line] = (f"LoadGen scenario {scenario} not simulated (Offline, Server and "
+                           "Interactive are)")
+            continue
         gpus, value = _number(r.num_gpus), _number(r.value)
         why = _gpus_reason(r.num_gpus, gpus) or _value_reason(r.value, value)
         if why:  # a row the simulator cannot express: counted, the table goes on
@@ -282,6 +288,7 @@ def read_table(path: str | Path, field: str = "measurements"
         sub.lines.append(line)
         raw_metric = str(r.metric).strip()
         name = re.sub(r"^(offline|server|interactive)_", "", raw_metric.lower())
+        name = re.sub(r"[^a-z0-9]+", "_", name).strip("_")  # "Tokens per second" -> tokens_per_second
         figure = table.metrics.get(name)
         unit = str(r.get("unit", "")).strip().lower().split(" ")[0]
         if figure is None:

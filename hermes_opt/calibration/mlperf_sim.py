@@ -230,8 +230,8 @@ class Simulator:
         s = self.summary(layout, bench, rate, num)
         return {"output_tokens_per_s": s["output_tokens_per_s"] * layout.replicas,
                 "samples_per_s": s["requests_per_s"] * layout.replicas,
-                "ttft_ms.mean": s["ttft_ms"]["mean"], "ttft_ms.p99": s["ttft_ms"]["p99"],
-                "tpot_ms.mean": s["tpot_ms"]["mean"], "tpot_ms.p99": s["tpot_ms"]["p99"],
+                **{f"{f}.{q}": s[f][q] for f in ("ttft_ms", "tpot_ms")
+                   for q in ("mean", "p50", "p90", "p99")},
                 "e2e_ms.mean": s["e2e_ms"]["mean"], "e2e_ms.p99": s["e2e_ms"]["p99"]}
 
     def capacity(self, layout: Layout, bench: Benchmark, limits: Constraints) -> float:

@@ -21,7 +21,6 @@ them silently.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hermes_opt.calibration.serving_metrics import parse_metric
 from hermes_opt.compose.csv_input import bad_cell, check_numbers, positive_number, read_csv
 from sim.errors import ConfigError
 
@@ -196,20 +196,6 @@ def load_vidur_allreduce(path: str | Path) -> list[CollectiveObservation]:
 # --- serving level -----------------------------------------------------------------------
 SERVING_COLUMNS = ("source", "model", "precision", "gpu", "tp", "isl", "osl",
                    "concurrency_or_qps_or_batch", "metric", "value", "unit")
-# metric name -> (summary figure, scale from the file's unit to the summary's unit)
-SERVING_METRICS = {
-    "output_throughput_total": ("output_tokens_per_s", 1.0),
-    "output_token_throughput": ("output_tokens_per_s", 1.0),
-    "total_token_throughput": ("total_tokens_per_s", 1.0),
-    "request_throughput": ("requests_per_s", 1.0),
-    "mean_ttft": ("ttft_ms.mean", 1.0), "median_ttft": ("ttft_ms.p50", 1.0),
-    "mean_itl": ("itl_ms.mean", 1.0), "median_itl": ("itl_ms.p50", 1.0),
-    "mean_tpot": ("tpot_ms.mean", 1.0), "median_tpot": ("tpot_ms.p50", 1.0),
-    "mean_e2e": ("e2e_ms.mean", 1.0), "median_e2e_latency": ("e2e_ms.p50", 1.0),
-    "total_duration": ("duration_s", 1.0),
-}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServingObservation:
     source: str
@@ -232,6 +218,8 @@ class ServingObservation:
     raw_load: str = ""
     kv_precision: str = ""  # '' = same as precision
     length_spread: float = 0.0  # lengths uniform within +-spread of isl/osl (0 = fixed)
+    engine: str = ""  # the table's engine text (settings: serving_engines.resolve)
+    engine_version: str = ""
 
 
 def parse_load(text: str) -> tuple[str, float, int, int] | None:
@@ -251,11 +239,20 @@ def parse_load(text: str) -> tuple[str, float, int, int] | None:
 
 
 def _precision(text: str) -> str:
+    """'fp8' | 'bf16' | 'nvfp4' | 'mxfp4' | 'int8' | 'int4' | '' (not understood)."""
     t = str(text).strip().lower()
     if t.startswith("fp8"):
         return "fp8"
     if t.startswith(("fp16", "bf16")):
         return "bf16"  # same bytes and tensor-core rate on every catalog device
+    if t.startswith("mxfp4"):
+        return "mxfp4"
+    if t.startswith(("nvfp4", "fp4")):  # NVFP4 is what Blackwell tables mean by FP4
+        return "nvfp4"
+    if t.startswith(("int8", "w8a16")):
+        return "int8"
+    if t.startswith(("int4", "w4a16", "awq", "gptq")):
+        return "int4"
     return ""
 
 
@@ -266,8 +263,16 @@ def _precisions(text: str) -> tuple[str, str]:
     kv = re.search(r"KV\s+(\S+)", t, re.I)
     if weights or kv:
         w = _precision(weights.group(1)) if weights else "bf16"
-        return w, _precision(kv.group(1)) if kv else w
-    return _precision(t), _precision(t)
+        return w, _precision(kv.group(1)) if kv else _kv_default(w)
+    return _precision(t), _kv_default(_precision(t))
+
+
+def _kv_default(weights: str) -> str:
+    """KV cache format when only the weights' is stated: FP4 checkpoints ship an FP8 KV cache
+    (NVIDIA ModelOpt NVFP4 / MXFP4 exports); weight-only int formats keep a bf16 one."""
+    if weights in ("nvfp4", "mxfp4"):
+        return "fp8"
+    return "bf16" if weights in ("int8", "int4") else weights
 
 
 def _length(text: object) -> tuple[int, float] | None:
@@ -280,42 +285,72 @@ def _length(text: object) -> tuple[int, float] | None:
         return (int(m.group(1)), float(m.group(2)) / 100) if m else None
 
 
-def load_serving(path: str | Path, *,
-                 default_requests: int = 500) -> tuple[list[ServingObservation], pd.DataFrame]:
+def load_serving(path: str | Path, *, default_requests: int = 500, strict: bool = True,
+                 reasons: dict[int, str] | None = None) -> tuple[list[ServingObservation], pd.DataFrame]:
     """Serving rows of a measurements-shaped CSV; also the whole frame (for coverage counts).
 
     Rows the simulator cannot express (unknown model or GPU, unknown metric or arrival mode,
-    non-numeric ISL/OSL such as 'ShareGPT') are not returned; the caller counts them."""
+    non-numeric ISL/OSL such as 'ShareGPT') are not returned; ``reasons`` (when given) gets
+    {file line: why} for each. A mapped figure whose value is not a number > 0 is a ConfigError
+    when ``strict`` (a fit must not use it), else a reason too (validation reads any table whole)."""
     frame = _read_csv(path, SERVING_COLUMNS, "serving")
+    reasons = {} if reasons is None else reasons
     out = []
     for i, r in frame.iterrows():
-        metric = SERVING_METRICS.get(str(r.metric).strip().lower())
-        if metric and not positive_number(r.value):  # a figure the fit would use: never <= 0
-            raise bad_cell(path, frame, frame.index.get_loc(i), "value", "must be a finite number > 0")
-        load = parse_load(r.concurrency_or_qps_or_batch)
-        model, hardware = catalog_name("model", r.model), catalog_name("hardware", r.gpu)
-        precision, kv_precision = _precisions(r.precision)
-        isl_spec, osl_spec = _length(r.isl), _length(r.osl)
-        try:
-            tp, value = int(float(r.tp)), float(r.value)
-        except (TypeError, ValueError):
-            continue
-        if not (metric and load and model and hardware and precision and kv_precision
-                and isl_spec and osl_spec) or not math.isfinite(value):
-            continue
-        (isl, isl_spread), (osl, osl_spread) = isl_spec, osl_spec
-        kind, rate, conc, num = load
-        if not num and "notes" in frame.columns:  # e.g. '500 requests; Poisson arrivals ...'
-            n_match = re.search(r"(\d+)\s*(?:requests|prompts)", str(r.notes))
-            num = int(n_match.group(1)) if n_match else 0
-        out.append(ServingObservation(
-            source=str(r.source), model=model, hardware=hardware, precision=precision, tp=tp,
-            isl=isl, osl=osl, arrival=kind, rate_per_s=rate, concurrency=conc,
-            num_requests=num or default_requests, metric=metric[0], measured=value * metric[1],
-            row=int(i) + 2, raw_metric=str(r.metric), raw_model=str(r.model), raw_gpu=str(r.gpu),
-            raw_load=str(r.concurrency_or_qps_or_batch), kv_precision=kv_precision,
-            length_spread=max(isl_spread, osl_spread)))
+        line = int(i) + 2
+        why, obs = _serving_row(r, line, frame, path, default_requests, strict)
+        if obs is None:
+            reasons[line] = why
+        else:
+            out.append(obs)
     return out, frame
+
+
+def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool):
+    """('', observation) or (why not, None) for one row of a serving table."""
+    from hermes_opt.compose import aliases, catalog
+    metric = parse_metric(r.metric, r.get("unit", ""))
+    if metric is None:
+        return f"metric not mapped ({str(r.metric)[:40]})", None
+    if not positive_number(r.value):  # a figure the fit would use: never <= 0
+        if strict:
+            raise bad_cell(path, frame, frame.index.get_loc(line - 2), "value",
+                           "must be a finite number > 0")
+        return f"value={str(r.value)[:20]!r}: not a finite number > 0", None
+    model, why_model = aliases.resolve("model", r.model)
+    hardware, why_hw = aliases.resolve("hardware", r.gpu)
+    if why_hw or why_model:
+        return why_hw or why_model, None
+    if catalog.entry("hardware", hardware).get("kind") == "cpu":
+        return f"CPU-only system ({str(r.gpu)[:40]}): LLM serving is simulated on accelerators", None
+    load = parse_load(r.concurrency_or_qps_or_batch)
+    if load is None:
+        return f"arrival mode not stated ({str(r.concurrency_or_qps_or_batch)[:30]})", None
+    precision, kv_precision = _precisions(r.precision)
+    if not (precision and kv_precision):
+        return f"precision not understood ({str(r.precision)[:30]})", None
+    isl_spec, osl_spec = _length(r.isl), _length(r.osl)
+    if not (isl_spec and osl_spec):
+        return f"length distribution not given (isl/osl = {r.isl}/{r.osl})", None
+    try:
+        tp = int(float(r.tp))
+    except (TypeError, ValueError):
+        return f"tp not given ({str(r.tp)[:20]})", None
+    if tp < 1:
+        return f"tp={r.tp}: not an integer >= 1", None
+    (isl, isl_spread), (osl, osl_spread) = isl_spec, osl_spec
+    kind, rate, conc, num = load
+    if not num and "notes" in frame.columns:  # e.g. '500 requests; Poisson arrivals ...'
+        n_match = re.search(r"(\d+)\s*(?:requests|prompts)", str(r.notes))
+        num = int(n_match.group(1)) if n_match else 0
+    return "", ServingObservation(
+        source=str(r.source), model=model, hardware=hardware, precision=precision, tp=tp,
+        isl=isl, osl=osl, arrival=kind, rate_per_s=rate, concurrency=conc,
+        num_requests=num or default_requests, metric=metric[0],
+        measured=float(r.value) * metric[1], row=line, raw_metric=str(r.metric),
+        raw_model=str(r.model), raw_gpu=str(r.gpu), raw_load=str(r.concurrency_or_qps_or_batch),
+        kv_precision=kv_precision, length_spread=max(isl_spread, osl_spread),
+        engine=str(r.get("engine", "") or ""), engine_version=str(r.get("engine_version", "") or ""))
 
 
 def ape(predicted: np.ndarray | float, measured: np.ndarray | float) -> np.ndarray:

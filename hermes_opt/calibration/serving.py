@@ -4,9 +4,10 @@ Each measurement is set up as published: model, hardware, TP, precision (weights
 fixed input/output lengths and the arrival mode (all requests at t = 0 for max-load tables,
 Poisson at the stated rate for request-rate sweeps, a closed loop for fixed concurrency).
 
-Engine settings the tables do not state are assumptions, listed in ``ENGINE_ASSUMPTIONS`` and in
-docs/validation.md: TensorRT-LLM's in-flight batching is modelled by the chunked scheduler (decodes
-first, prompt chunks fill an 8192-token budget), and its default capacity policy
+Engine settings the tables do not state (running-batch cap, KV memory share) are the published
+defaults of the row's engine and version (``serving_engines``; docs/validation.md). In-flight
+batching is modelled by the chunked scheduler (decodes first, prompt chunks fill an 8192-token
+budget), and TensorRT-LLM's default capacity policy
 (GUARANTEED_NO_EVICT: admit a request only if its whole ISL + OSL fits in the KV cache) by capping
 the running batch at KV capacity / (ISL + OSL) — the simulator itself would preempt instead.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hermes_opt.calibration import serving_engines, serving_metrics
 from hermes_opt.calibration.observations import ServingObservation
 from hermes_opt.calibration.predict import hardware_spec, model_spec
 from sim import (
@@ -46,33 +48,31 @@ BLOCK_TOKENS = 32  # TensorRT-LLM tokens_per_block default (paged KV)
 MAX_LOAD_MIN_WAVES = 20  # simulate enough requests that the final partial batch is a small share
 MAX_LOAD_MAX_REQUESTS = 30000
 
-ENGINE_ASSUMPTIONS = {
-    "TensorRT-LLM perf-overview (v0.17 table)": {"max_num_seqs": 2048, "memory_fraction": 0.95},
-    "TensorRT-LLM perf-overview (online serving table, v0.14)": {"max_num_seqs": 256,
-                                                                  "memory_fraction": 0.9},
-}
-DEFAULT_ENGINE = {"max_num_seqs": 256, "memory_fraction": 0.9}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServingSetup:
     config: SimConfig
     max_num_seqs: int
     num_requests: int
+    engine: serving_engines.Settings  # the settings used, with any version fallback (note)
+
+    def describe(self) -> str:
+        fallback = f"; {self.engine.note}" if self.engine.note else ""
+        return (f"engine {self.engine.label}{fallback}: max_num_seqs {self.max_num_seqs}, memory "
+                f"{self.engine.memory_fraction:g}, {self.num_requests} requests")
 
 
 def setup(obs: ServingObservation, params: RooflineParams,
           frontend_latency_s: float = 0.0) -> ServingSetup:
-    engine = ENGINE_ASSUMPTIONS.get(obs.source, DEFAULT_ENGINE)
+    engine = serving_engines.resolve(obs.engine, obs.engine_version, obs.source)
     model, hardware = model_spec(obs.model), hardware_spec(obs.hardware)
-    dtype = DType.FP8 if obs.precision == "fp8" else DType.BF16
-    kv = DType.FP8 if (obs.kv_precision or obs.precision) == "fp8" else DType.BF16
+    dtype, kv = dtypes(obs)
     blocks = kv_capacity_blocks(model, hardware, tp=obs.tp, pp=1, weight_dtype=dtype, kv_dtype=kv,
                                 block_size_tokens=BLOCK_TOKENS,
-                                gpu_memory_utilization=engine["memory_fraction"],
+                                gpu_memory_utilization=engine.memory_fraction,
                                 activation_reserve_fraction=0.05, pool_name="validation")
     per_request = math.ceil((obs.isl + obs.osl) * (1 + obs.length_spread) / BLOCK_TOKENS)
-    seqs = max(1, min(engine["max_num_seqs"], blocks // per_request, TOKEN_BUDGET - 1))
+    cap = engine.seqs_on(hardware.memory_bytes / 2**30, _generation(obs.hardware))
+    seqs = max(1, min(cap, blocks // per_request, TOKEN_BUDGET - 1))
     if obs.arrival == "max_load":
         # Throughput tables queue tens of thousands of requests; enough waves of the running
         # batch give the same steady state faster. Smaller runs (500 at QPS=INF) are reproduced
@@ -90,14 +90,25 @@ def setup(obs: ServingObservation, params: RooflineParams,
         scheduler=SchedulerSpec(policy=BatchPolicy.CHUNKED, max_num_seqs=seqs,
                                 chunk_size_tokens=TOKEN_BUDGET, max_batched_tokens=TOKEN_BUDGET,
                                 block_size_tokens=BLOCK_TOKENS,
-                                gpu_memory_utilization=engine["memory_fraction"]),
+                                gpu_memory_utilization=engine.memory_fraction),
         cost_model=CostModelSpec(roofline=params, frontend_latency_s=frontend_latency_s))
     rt = RequestTypeSpec(name="published", plan=(Stage(kind=StageKind.GENERATE, pool="llm"),),
                          prompt_tokens=lengths(obs.isl, obs.length_spread),
                          output_tokens=lengths(obs.osl, obs.length_spread))
     config = SimConfig(pools=(pool,), workload=WorkloadSpec(num_requests=num, arrival=arrival,
-                                                            request_types=(rt,)))
-    return ServingSetup(config=config, max_num_seqs=seqs, num_requests=num)
+                                                            request_types=(rt,)),
+                       record_requests=serving_metrics.needs_requests(obs.metric))
+    return ServingSetup(config=config, max_num_seqs=seqs, num_requests=num, engine=engine)
+
+
+def dtypes(obs: ServingObservation) -> tuple[DType, DType]:
+    """(weights, KV cache) formats of a row ('fp8', 'bf16', 'nvfp4', 'mxfp4', 'int8', 'int4')."""
+    return DType(obs.precision), DType(obs.kv_precision or obs.precision)
+
+
+def _generation(hardware: str) -> str:
+    from hermes_opt.compose import catalog
+    return str(catalog.entry("hardware", hardware).get("generation") or "")
 
 
 def lengths(mean: int, spread: float) -> LengthSpec:
@@ -111,31 +122,39 @@ def scenario_key(obs: ServingObservation) -> tuple:
     """Rows sharing a key are one simulation (e.g. TTFT, ITL and throughput at one QPS)."""
     return (obs.source, obs.model, obs.hardware, obs.precision, obs.tp, obs.isl, obs.osl,
             obs.arrival, obs.rate_per_s, obs.concurrency, obs.num_requests, obs.kv_precision,
-            obs.length_spread)
+            obs.length_spread, obs.engine, obs.engine_version,
+            serving_metrics.needs_requests(obs.metric))
 
 
-def figure(summary: dict, metric: str) -> float:
-    value: object = summary
-    for part in metric.split("."):
-        value = value[part]  # type: ignore[index]
-    return float(value)  # type: ignore[arg-type]
+def figure(summary: dict, metric: str, gpus: int = 1, requests: list[dict] | None = None) -> float:
+    return serving_metrics.value(summary, metric, gpus, requests)
 
 
 def simulate_rows(rows: list[ServingObservation], params: RooflineParams,
                   seed: int = 0, frontend_latency_s: float = 0.0) -> list[float]:
     """Predicted value of each row; rows of one scenario share one simulation."""
-    cache: dict[tuple, dict] = {}
+    cache: dict[tuple, object] = {}
     out = []
     for obs in rows:
         key = scenario_key(obs)
         if key not in cache:
             try:
                 config = setup(obs, params, frontend_latency_s).config
-                cache[key] = simulate(config, seed).summary
+                cache[key] = simulate(config, seed)
             except ConfigError:  # e.g. the model does not fit the device: not expressible
-                cache[key] = {}
-        out.append(figure(cache[key], obs.metric) if cache[key] else float("nan"))
+                cache[key] = None
+        result = cache[key]
+        out.append(figure(result.summary, obs.metric, obs.tp, result.requests)
+                   if result is not None else float("nan"))
     return out
+
+
+def describe(obs: ServingObservation) -> str:
+    """The engine settings a row is simulated with ('' when it cannot be set up)."""
+    try:
+        return setup(obs, RooflineParams()).describe()
+    except ConfigError as err:
+        return f"not set up ({str(err)[:80]})"
 
 
 # --- serving front-end latency ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from hermes_opt.calibration import observations as obs_mod
+from hermes_opt.calibration.serving_metrics import parse_metric
 
 SUMMARY_SOURCES = ("Splitwise (ISCA24)", "Vidur (MLSys24)")
 OUT_OF_MODEL_METRICS = ("KV_transfer", "transfer_bandwidth", "change_vs_HBM", "query_time",
@@ -20,7 +21,7 @@ OUT_OF_MODEL_METRICS = ("KV_transfer", "transfer_bandwidth", "change_vs_HBM", "q
 
 
 def _reason(r: pd.Series, reproduced_rows: set[int], row_number: int,
-            skipped_rows: set[int]) -> tuple[str, str]:
+            skipped_rows: set[int], reader: dict[int, str]) -> tuple[str, str]:
     if row_number in reproduced_rows:
         return "reproduced", ""
     if row_number in skipped_rows:
@@ -37,6 +38,8 @@ def _reason(r: pd.Series, reproduced_rows: set[int], row_number: int,
     if any(m in metric for m in OUT_OF_MODEL_METRICS):
         return ("not expressible",
                 "metric outside the step-time simulator (KV transfer/offload, vector search)")
+    if row_number in reader:  # the serving reader's own reason for not reading the row
+        return "not expressible", reader[row_number]
     if not gpu:
         return "not expressible", f"hardware not in catalog ({str(r.gpu)[:40]})"
     if not model:
@@ -47,15 +50,20 @@ def _reason(r: pd.Series, reproduced_rows: set[int], row_number: int,
         return "not expressible", f"length distribution not given (isl/osl = {r.isl}/{r.osl})"
     if obs_mod.parse_load(r.concurrency_or_qps_or_batch) is None:
         return "not expressible", f"arrival mode not stated ({str(r.concurrency_or_qps_or_batch)[:30]})"
+    if parse_metric(metric, r.get("unit", "")) is not None:  # read, but its run was not set up
+        return "not expressible", "read, but could not be set up (e.g. the model does not fit at this TP)"
     return "not expressible", f"metric not mapped ({metric[:40]})"
 
 
 def measurements_coverage(path: Path, reproduced_rows: set[int],
                           skipped_rows: set[int] = frozenset()) -> pd.DataFrame:
     frame = pd.read_csv(path)
+    reader: dict[int, str] = {}
+    if all(c in frame.columns for c in obs_mod.SERVING_COLUMNS):
+        obs_mod.load_serving(path, strict=False, reasons=reader)
     records = []
     for i, r in frame.iterrows():
-        status, reason = _reason(r, reproduced_rows, int(i) + 2, set(skipped_rows))
+        status, reason = _reason(r, reproduced_rows, int(i) + 2, set(skipped_rows), reader)
         records.append({"file": path.name, "source": r.source, "row": int(i) + 2, "status": status,
                         "reason": reason})
     return pd.DataFrame.from_records(records)

@@ -27,8 +27,9 @@ from hermes_opt.compose.profile_select import select_profile
 from hermes_opt.validation.ranking import Record
 from sim.cost.roofline import RooflineParams
 
-TABLE_METRICS = ("output_tokens_per_s", "samples_per_s", "ttft_ms.mean", "ttft_ms.p99",
-                 "tpot_ms.mean", "tpot_ms.p99", "e2e_ms.mean", "e2e_ms.p99")
+TABLE_METRICS = ("output_tokens_per_s", "samples_per_s", "ttft_ms.mean", "ttft_ms.p50",
+                 "ttft_ms.p90", "ttft_ms.p99", "tpot_ms.mean", "tpot_ms.p50", "tpot_ms.p90",
+                 "tpot_ms.p99", "e2e_ms.mean", "e2e_ms.p99")
 UNITS = {"output_tokens_per_s": "tokens/s", "samples_per_s": "samples/s", "slo_capacity_qps": "queries/s"}
 
 

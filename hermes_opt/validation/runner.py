@@ -208,7 +208,7 @@ def serving_rows(measurements: Path, profiles: list[Profile],
                  keep: callable | None = None, key_prefix: str = "") -> list[dict]:
     """Serving rows of a measurements-shaped table; ``key_prefix`` tells the rows of an extra
     table (``--measurements``) from those of reference/measurements.csv (keys 'row<line>')."""
-    rows, _ = obs_mod.load_serving(measurements)
+    rows, _ = obs_mod.load_serving(measurements, strict=False)
     rows = [o for o in rows if keep is None or keep(o)]
     roof = serving.simulate_rows(rows, RooflineParams())
     out = []
@@ -225,13 +225,14 @@ def serving_rows(measurements: Path, profiles: list[Profile],
         for o, c in zip(group, preds):
             role = "" if prof is None else ("held_out" if id(o) in held else "fit")
             cal[id(o)] = (c, prof, role)
+    settings: dict[tuple, str] = {}
     for o, r in zip(rows, roof):
         c, prof, role = cal[id(o)]
         load = "max_load" if o.arrival == "max_load" else (
             f"qps={o.rate_per_s:g}" if o.arrival == "poisson" else f"concurrency={o.concurrency}")
-        unit = "ms" if o.metric.endswith(("mean", "p50")) else (
-            "s" if o.metric == "duration_s" else
-            "req/s" if o.metric == "requests_per_s" else "tokens/s")
+        unit = ("ms" if "_ms." in o.metric else "s" if o.metric == "duration_s" else
+                "req/s" if o.metric.startswith("requests_per_s") else
+                "tokens/s/GPU" if o.metric.endswith("_per_gpu") else "tokens/s")
         out.append(_row(dataset=SERVING_DATASETS.get(o.source, o.source), metric=o.metric, unit=unit,
                         model=o.model, hardware=o.hardware,
                         precision=o.precision + (f"/kv-{o.kv_precision}"
@@ -239,7 +240,8 @@ def serving_rows(measurements: Path, profiles: list[Profile],
                         tp=o.tp, isl=o.isl,
                         osl=o.osl, load=load, measured=o.measured, predicted_roofline=r,
                         predicted_calibrated=c, profile=prof.name if prof else "", split=role,
-                        key=f"{key_prefix}row{o.row}"))
+                        key=f"{key_prefix}row{o.row}", setup=settings.setdefault(
+                            serving.scenario_key(o), serving.describe(o))))
     return out
 
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -136,8 +137,9 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
         if all(c in pd.read_csv(path, nrows=0).columns for c in obs_mod.SERVING_COLUMNS):
             got = runner.serving_rows(path, profiles, keep=keep, key_prefix=f"{path.name}:")
             rows += got
-            done = {int(r["key"].rsplit("row", 1)[1]) for r in got}
-            expressible = {o.row for o in obs_mod.load_serving(path)[0]}
+            done = {int(r["key"].rsplit("row", 1)[1]) for r in got
+                    if np.isfinite(float(r["predicted_roofline"]))}
+            expressible = {o.row for o in obs_mod.load_serving(path, strict=False)[0]}
             extra_cov.append(coverage.measurements_coverage(path, done, expressible - done))
     frame = pd.DataFrame.from_records(rows, columns=list(runner.COLUMNS))
     table = report.error_table(frame)
@@ -145,8 +147,9 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
     by_model = report.error_table(frame, by=("dataset", "model", "metric"))
     targets = report.target_table(table, spec.targets)
     tp_split = pd.DataFrame() if fast else pd.DataFrame.from_records(runner.splitwise_tp_split(sources.splitwise))
-    reproduced_rows = {int(k[3:]) for k in frame.key if isinstance(k, str) and k.startswith("row")}
-    expressible = {o.row for o in obs_mod.load_serving(sources.measurements)[0]}
+    ran = frame[np.isfinite(frame.predicted_roofline.astype(float))]  # NaN: could not be set up
+    reproduced_rows = {int(k[3:]) for k in ran.key if isinstance(k, str) and k.startswith("row")}
+    expressible = {o.row for o in obs_mod.load_serving(sources.measurements, strict=False)[0]}
     mlperf_frame = pd.DataFrame.from_records(mlperf_cov, columns=["file", "source", "row", "status",
                                                                   "reason"])
     cov_rows = pd.concat([

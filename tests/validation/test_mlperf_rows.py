@@ -169,3 +169,52 @@ def test_real_v41_table_parses_into_submissions():
         {s.reason for s in subs}
     server = [s for s in subs if s.scenario == "Server"]
     assert all(s.target_qps and s.constraints.ttft_p99_ms == 2000 for s in server)
+
+
+def test_every_length_figure_of_the_benchmark_table_has_a_source():
+    import yaml
+    node = yaml.safe_load(mr.BENCHMARKS_FILE.read_text())
+    missing = [f"{key}.{side}" for key, b in node["benchmarks"].items() for side in ("isl", "osl")
+               if not str(b[side].get("source", "")).strip()]
+    assert not missing
+
+
+def test_llama3_1_8b_outputs_run_to_the_128_token_cap():
+    """Issue 26: tokens/s over samples/s is 128 in every llama3.1-8b submission (was 73)."""
+    for bench in ("llama3.1-8b", "llama3.1-8b-interactive-99"):
+        osl = mr.benchmark_table().find(bench).osl
+        assert (osl.kind.value, osl.mean) == ("fixed", 128)
+
+
+@pytest.mark.skipif(not SHARED.is_file(), reason="../shared/reference/mlperf_v4.1.csv not present")
+def test_output_means_match_tokens_over_samples_of_the_submissions():
+    """Each benchmark's mean output = output tokens/s over samples/s of its submissions (median,
+    Offline and Server) within 1 %, wherever a table carries both figures."""
+    import pandas as pd
+    frame = pd.read_csv(SHARED)
+    frame["sub"] = frame.url.str.extract(r"closed/(.*)/performance")[0]
+    ratios: dict[str, list[float]] = {}
+    for tokens, samples in (("offline_output_tokens_per_s", "offline_samples_per_s"),
+                            ("server_output_tokens_per_s", "server_completed_samples_per_s")):
+        t = frame[frame.metric == tokens].set_index("sub")
+        s = frame[frame.metric == samples].set_index("sub").value
+        for sub, r in t.iterrows():
+            bench = mr.benchmark_table().find(r.model)
+            ratios.setdefault(bench.key, []).append(r.value / s[sub])
+    assert set(ratios) == {"llama2-70b", "mixtral-8x7b"}
+    for key, values in ratios.items():
+        mean = next(b for b in mr.benchmark_table().benchmarks if b.key == key).osl.mean
+        assert float(pd.Series(values).median()) == pytest.approx(mean, rel=0.01), key
+
+
+def test_edge_scenarios_and_summary_wordings(tmp_path):
+    path = write_table(tmp_path / "edge.csv", [
+        row("singlestream_90th_percentile_latency", 5, scen="SingleStream"),
+        row("Tokens per second", 1000), row("Completed samples per second", 4),
+        row("p90_TTFT", 900, scen="Server: target_qps=3 (Poisson)", unit="ms")])
+    subs, other, _ = mr.read_table(path)
+    assert "LoadGen scenario SingleStream not simulated" in other[2]
+    off = next(s for s in subs if s.scenario == "Offline")
+    assert set(off.metrics) == {"output_tokens_per_s", "samples_per_s"} and not off.line_reasons
+    srv = next(s for s in subs if s.scenario == "Server")
+    assert srv.metrics["ttft_ms.p90"].value == 900
