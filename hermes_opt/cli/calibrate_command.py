@@ -42,9 +42,10 @@ CSV_COLUMNS = """\
   --serving CSV       serving-level table shaped like reference/measurements.csv: source, model,
                       precision, gpu, tp, isl, osl, concurrency_or_qps_or_batch ('max load ...',
                       'QPS=4', 'QPS=INF', 'concurrency=16'), metric (output_throughput_total,
-                      output_token_throughput, total_token_throughput, request_throughput, mean_TTFT,
-                      mean_ITL, mean_TPOT, median_TTFT, median_ITL, median_TPOT, mean_E2E,
-                      median_E2E_latency), value, unit (tokens/s, req/s, ms); optional notes
+                      output_throughput, output_throughput_per_gpu, total_token_throughput,
+                      request_throughput; mean/median/pNN + TTFT, TPOT, ITL, E2E, e.g. mean_TTFT,
+                      p99_TPOT, avg_ttft_ms: docs/validation.md), value, unit (tokens/s, req/s, ms,
+                      s); optional engine, engine_version (engine settings by version), notes
                       ('500 requests'). Fitted by running the simulator on the training rows.
   --mlperf CSV        MLPerf results table in the same columns (reference/mlperf_v4.1.csv): one
                       row per metric of a submission's mlperf_log_summary.txt. The rows of

@@ -24,7 +24,8 @@ what it reproduces (see docs/validation.md):
   trtllm online    TensorRT-LLM v0.14 QPS sweep: sim.simulate, Poisson arrivals (TTFT, ITL, throughput)
   vllm itl fits    decode latency vs context (intercept, slope) at concurrency 1, cost model
   mlperf           MLPerf Inference results tables (reference/mlperf*.csv, --measurements): LoadGen
-                   Offline (all samples at t=0: output tokens/s, samples/s) and Server/Interactive
+                   Offline (all samples at t=0, each replica kept busy, output tokens/s and
+                   samples/s over the steady middle of the run) and Server/Interactive
                    (Poisson: SLO capacity = highest rate meeting p99 TTFT/TPOT vs the target QPS;
                    TTFT/TPOT/throughput at the target QPS); datasets mlperf-offline/-server/-interactive
 every row is predicted by the uncalibrated roofline and, where a profile exists for its source and
@@ -48,6 +49,9 @@ MLPerf tables (--measurements FILE, or reference/mlperf*.csv) have the columns o
   metric     offline_/server_/interactive_ + output_tokens_per_s, samples_per_s,
              completed_samples_per_s, mean_TTFT, p99_TTFT, mean_TPOT, p99_TPOT, mean_E2E_latency
              (ms/s/us units for latencies); others are listed in coverage as "metric not mapped"
+  rows the simulator cannot express (num_gpus=0 CPU systems, unknown GPU/model/benchmark, a
+             layout that does not exist, a value that is not a number) are counted in
+             coverage_rows.csv with their reason; the rest of the table still runs
   notes      "weights=fp16 (quantization ...)" -> FP8 on FP8 hardware; "constraints: p99
              TTFT<=2000 ms, p99 TPOT<=200 ms" overrides the benchmark table
   url        .../<submitter>/results/<system>/<benchmark>/<scenario>/... groups rows into submissions
