@@ -132,29 +132,22 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
     tables = [p for p in sources.mlperf if p.resolve() not in {e.resolve() for e in extra}] + extra
     mlperf_out, mlperf_cov = runner.mlperf_rows(tables, profiles, keep=mlperf_keep)
     rows += mlperf_out
-    extra_cov = []
-    for path in extra:  # serving rows of the extra tables (MLPerf rows are covered above)
-        if all(c in pd.read_csv(path, nrows=0).columns for c in obs_mod.SERVING_COLUMNS):
-            got = runner.serving_rows(path, profiles, keep=keep, key_prefix=f"{path.name}:")
-            rows += got
-            done = {int(r["key"].rsplit("row", 1)[1]) for r in got
-                    if np.isfinite(float(r["predicted_roofline"]))}
-            expressible = {o.row for o in obs_mod.load_serving(path, strict=False)[0]}
-            extra_cov.append(coverage.measurements_coverage(path, done, expressible - done))
+    extra_rows, extra_cov = _extra_serving(extra, profiles, keep)
+    rows += extra_rows
     frame = pd.DataFrame.from_records(rows, columns=list(runner.COLUMNS))
     table = report.error_table(frame)
     by_hardware = report.error_table(frame, by=("dataset", "hardware", "metric"))
     by_model = report.error_table(frame, by=("dataset", "model", "metric"))
     targets = report.target_table(table, spec.targets)
     tp_split = pd.DataFrame() if fast else pd.DataFrame.from_records(runner.splitwise_tp_split(sources.splitwise))
-    ran = frame[np.isfinite(frame.predicted_roofline.astype(float))]  # NaN: could not be set up
-    reproduced_rows = {int(k[3:]) for k in ran.key if isinstance(k, str) and k.startswith("row")}
-    expressible = {o.row for o in obs_mod.load_serving(sources.measurements, strict=False)[0]}
+    ok = np.isfinite(frame.predicted_roofline.astype(float))  # NaN: its run could not be set up
+    ran = {int(k[3:]) for k in frame.key if isinstance(k, str) and k.startswith("row")}
+    reproduced_rows = {int(k[3:]) for k in frame[ok].key if isinstance(k, str) and k.startswith("row")}
+    expressible = {o.row for o in obs_mod.load_serving(sources.measurements, strict=False)[0]} - ran
     mlperf_frame = pd.DataFrame.from_records(mlperf_cov, columns=["file", "source", "row", "status",
                                                                   "reason"])
     cov_rows = pd.concat([
-        coverage.measurements_coverage(sources.measurements, reproduced_rows,
-                                       expressible - reproduced_rows),
+        coverage.measurements_coverage(sources.measurements, reproduced_rows, expressible),
         coverage.traces_coverage(sources.splitwise, sources.vidur_dir,
                                  set(frame[frame.dataset.str.startswith("splitwise")].key)),
         coverage.merge_table_coverage(mlperf_frame, extra_cov)],
@@ -186,6 +179,22 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
             "coverage": cov.to_dict(orient="records"), "fast": fast, "data": data}, indent=1, default=float))
     return StudyResult(rows=frame, errors=table, targets=targets, coverage=cov, tp_split=tp_split,
                        out_dir=out or Path("."))
+
+
+def _extra_serving(extra: list[Path], profiles, keep) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Serving rows of the extra tables (their MLPerf rows are covered by mlperf_rows) and the
+    tables' coverage; a row whose run could not be set up (NaN) is not reproduced."""
+    rows, covs = [], []
+    for path in extra:
+        if all(c in pd.read_csv(path, nrows=0).columns for c in obs_mod.SERVING_COLUMNS):
+            got = runner.serving_rows(path, profiles, keep=keep, key_prefix=f"{path.name}:")
+            rows += got
+            ran = {int(r["key"].rsplit("row", 1)[1]): np.isfinite(float(r["predicted_roofline"]))
+                   for r in got}
+            skipped = {o.row for o in obs_mod.load_serving(path, strict=False)[0]} - set(ran)
+            covs.append(coverage.measurements_coverage(path, {k for k, ok in ran.items() if ok},
+                                                       skipped))
+    return rows, covs
 
 
 def _existing_table(path: str | Path) -> Path:
