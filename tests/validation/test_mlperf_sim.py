@@ -137,6 +137,8 @@ def test_rows_and_coverage_end_to_end(tmp_path):
         {**base, "concurrency_or_qps_or_batch": srv, "metric": "server_completed_samples_per_s", "value": 20},
         {**base, "gpu": "Quantum QPU-9000", "concurrency_or_qps_or_batch": off,
          "metric": "offline_output_tokens_per_s", "value": 1},
+        {**base, "gpu": "Intel Xeon 6980P", "num_gpus": "0", "concurrency_or_qps_or_batch": off,
+         "metric": "offline_output_tokens_per_s", "value": 90},
     ])
     rows, cov = mlperf_validate.rows([path], [], runner._row)
     by = {(r["dataset"], r["metric"]): r for r in rows}
@@ -156,3 +158,5 @@ def test_rows_and_coverage_end_to_end(tmp_path):
     status = {c["row"]: (c["status"], c["reason"]) for c in cov}
     assert [status[i][0] for i in range(2, 7)] == ["reproduced"] * 5
     assert status[7][0] == "not expressible" and "unknown hardware spelling" in status[7][1]
+    # a CPU-only row (num_gpus=0) is counted; it stopped the whole table before issue 26
+    assert status[8][0] == "not expressible" and "CPU-only system (num_gpus=0)" in status[8][1]
