@@ -17,9 +17,12 @@ Samples/s is that token rate over the run's mean output tokens per sample. Count
 time, not completions in a window, avoids the bias of long-tailed outputs: the samples finishing
 early in a run are the short ones. What remains is a small upward bias of a short run: the batch
 starts young (short contexts, cheap attention) and takes about one long sample's decode to reach
-its steady mix. Mixtral-8x7B on H100 (TP1): 9672 / 8965 / 8750 tokens/s per GPU with 4 / 10 /
-40 running batches per replica (the whole run, drain included: 7048 / 8020 / 8487), so the 10
-batches ``mlperf_sim`` runs read about 2.5 % high; llama2-70b on B200 about 1 %.
+its steady mix. Per GPU with 5 / 10 / 40 running batches per replica (``python
+benchmarks/bench_offline_scaling.py --gpus 8 --waves N --whole-run``): Mixtral-8x7B on H100
+(TP1) 9408 / 8965 / 8750 tokens/s (whole run, fill and drain included: 7418 / 8020 / 8487),
+llama2-70b on B200 (TP1) 7523 / 7340 / 7202 (6831 / 7006 / 7119), DeepSeek-R1 on B200 (NVFP4,
+TP4) 3028 / 2952 / 2910 (2256 / 2540 / 2799): the 10 batches ``mlperf_sim`` runs read 1.4-2.5 %
+above 40.
 """
 
 from __future__ import annotations
