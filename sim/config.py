@@ -169,6 +169,10 @@ class PoolSpec:
     workers_per_node: int = 1  # retrieval pools: search workers per node, each with its core share
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
     heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
+    # sim.pipeline.colocation: a stage on the GPUs of LLM pool ``colocate_with``, which reserves
+    colocate_with: str = ""  # ``reserved_bytes_per_device`` for its guests' weights
+    reserved_bytes_per_device: float = 0.0
+    batch_timeout_s: float = 0.0  # non-LLM pools: how long a free server waits to fill a batch
 
     @property
     def field_path(self) -> str:
@@ -223,7 +227,7 @@ class PoolSpec:
             gpu_memory_utilization=sched.gpu_memory_utilization,
             activation_reserve_fraction=sched.activation_reserve_fraction,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule)
+            kv_memory_rule=sched.kv_memory_rule, reserved_bytes=self.reserved_bytes_per_device)
 
     @property
     def precision(self) -> PrecisionPlan:
@@ -233,10 +237,11 @@ class PoolSpec:
 
     @property
     def num_devices(self) -> int:
-        """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools."""
-        if self.role in MODEL_ROLES:
-            return self.num_replicas * self.tp * self.pp
-        return self.num_replicas
+        """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools; none
+        for a stage colocated on an LLM pool's GPUs (the host's devices)."""
+        if self.colocate_with:
+            return 0
+        return self.num_replicas * self.tp * self.pp if self.role in MODEL_ROLES else self.num_replicas
 
     @property
     def num_accelerators(self) -> int:

@@ -126,6 +126,10 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
         "cost_model": getattr(pool.cost_model.kind, "value", str(pool.cost_model.kind)),
         "calibration": pool.cost_model.calibration or "none",
     }
+    if pool.colocate_with:  # placement: colocated (its devices are the host's)
+        out["colocated_on"] = pool.colocate_with
+    if pool.batch_timeout_s:
+        out["batch_timeout_ms"] = pool.batch_timeout_s * 1e3
     if pool.role in LLM_ROLES:
         out["precision"] = pool.precision.summary()
         out["engine"] = pool.engine or None

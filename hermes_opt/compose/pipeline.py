@@ -106,3 +106,40 @@ def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...
                               latency_s=number(link, "latency_us", field, default=10.0) * 1e-6,
                               field_path=field))
     return tuple(links)
+
+
+PLACEMENTS = ("cpu", "gpu", "colocated")
+PLACEABLE_ROLES = ("embed", "rerank", "reward", "classifier", "retrieval")
+MAX_BATCH_TIMEOUT_MS = 60_000.0
+
+
+def stage_placement(node: DictConfig, field: str, host_pool: str) -> tuple[Any, str]:
+    """Where a non-LLM stage pool runs (``placement``): ``cpu`` on its ``cpu_hardware``, ``gpu``
+    on a pool of its own ``gpu_hardware``, ``colocated`` on the GPUs of the LLM pool
+    ``colocate_with`` (default: the main pool). Returns ``(hardware name, host pool)``; without
+    ``placement`` the pool's ``hardware`` as written and no host."""
+    placement = node.get("placement")
+    if placement is None:
+        return node.get("hardware"), ""
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"{field}.placement={placement!r}: allowed: {', '.join(PLACEMENTS)}")
+    role = str(node.get("role"))
+    if role not in PLACEABLE_ROLES:
+        raise ConfigError(f"{field}.placement={placement}: only pools of role "
+                          f"{', '.join(PLACEABLE_ROLES)} are placed (this one is {role})")
+    if placement == "colocated":
+        return None, str(node.get("colocate_with") or host_pool)
+    key = f"{placement}_hardware"
+    if not node.get(key):
+        raise ConfigError(f"{field}.{key}=None: placement={placement} needs the hardware "
+                          "(a catalog name) to run the stage on")
+    return node.get(key), ""
+
+
+def batch_timeout_s(node: DictConfig, field: str, number: Callable) -> float:
+    """``batch_timeout_ms`` of a non-LLM pool, in seconds (0: dispatch as soon as a server is
+    free)."""
+    value = number(node, "batch_timeout_ms", field, default=0.0)
+    if not 0.0 <= value <= MAX_BATCH_TIMEOUT_MS:
+        raise ConfigError(f"{field}.batch_timeout_ms={value!r}: must be in 0..{MAX_BATCH_TIMEOUT_MS:.0f}")
+    return value / 1e3

@@ -48,7 +48,7 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
-                       kv_memory_rule: str = TOTAL_FRACTION) -> int:
+                       kv_memory_rule: str = TOTAL_FRACTION, reserved_bytes: float = 0.0) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
     Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
@@ -56,7 +56,10 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
     KV = memory x fraction - reserve - weights); TensorRT-LLM gives the KV cache a fraction of the
     memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
     reserve - weights) x fraction)."""
+    # ``reserved_bytes``: what a stage colocated on these GPUs holds per device (its weights or
+    # index, ``sim.pipeline.colocation``); counted like weights, so it comes out of the KV cache
     weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
+    weights += reserved_bytes
     reserve = hardware.memory_bytes * activation_reserve_fraction
     if kv_memory_rule == FREE_FRACTION:
         usable = weights + (hardware.memory_bytes - reserve - weights) * gpu_memory_utilization
