@@ -103,8 +103,10 @@ def check_memory(pool: PoolSpec) -> None:
 
 # --- the deployment record -------------------------------------------------------------------
 def is_accelerated_model_pool(pool: PoolSpec) -> bool:
-    """Pools that decide the vendor and the layout line: a model served on an accelerator."""
-    return pool.role in MODEL_ROLES and pool.hardware.kind is not DeviceKind.CPU
+    """Pools that decide the vendor and the layout line: a model served on an accelerator of its
+    own (a stage colocated on an LLM pool's GPUs has none)."""
+    return (pool.role in MODEL_ROLES and pool.hardware.kind is not DeviceKind.CPU
+            and not pool.colocate_with)
 
 
 def _vendor(hardware_name: str) -> str:
