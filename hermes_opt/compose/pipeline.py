@@ -91,7 +91,8 @@ def reasoning_spec(node: DictConfig | None, field: str, number: Callable,
         long_fraction=spec_number(ReasoningSpec, node, "long_fraction", field),
         num_rounds=spec_number(ReasoningSpec, node, "num_rounds", field, integer=True),
         feedback_tokens=spec_number(ReasoningSpec, node, "feedback_tokens", field, integer=True),
-        num_samples=spec_number(ReasoningSpec, node, "num_samples", field, integer=True))
+        num_samples=spec_number(ReasoningSpec, node, "num_samples", field, integer=True),
+        budget_tokens=spec_number(ReasoningSpec, node, "budget_tokens", field, integer=True))
 
 
 def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...]:
