@@ -212,10 +212,11 @@ class PoolSpec:
                     "retrieval pools need an index {kind, num_vectors, dim, ...}")
             require(isinstance(self.workers_per_node, int) and self.workers_per_node >= 1,
                     f"{prefix}.workers_per_node", self.workers_per_node, "must be an integer >= 1")
-            require(self.index.memory_bytes <= self.hardware.memory_bytes,
+            require(self.index.memory_bytes / self.tp <= self.hardware.memory_bytes,  # tp: colocated
                     f"{prefix}.index.num_vectors", self.index.num_vectors,
                     f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
-                    f"but {self.hardware.name} has {self.hardware.memory_bytes / 1e9:.0f} GB")
+                    f"but {f'{self.tp} x ' if self.tp > 1 else ''}{self.hardware.name} has "
+                    f"{self.tp * self.hardware.memory_bytes / 1e9:.0f} GB")
 
     def kv_capacity_blocks(self) -> int:
         """KV blocks one replica holds under its engine's memory rule (ConfigError if the model
