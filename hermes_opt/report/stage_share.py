@@ -41,9 +41,13 @@ def stage_costs(metrics: dict[str, float], record: dict | None) -> dict[str, flo
     stages = _stages(metrics)
     cost = {k.split(".", 1)[1]: _finite(v) for k, v in metrics.items()
             if k.startswith("cost_breakdown_usd_per_hour.")}
+    tiers: dict[str, float] = {}  # KV tier capacity by the pool it serves
     for name in [n for n in cost if n.startswith("kv_tier:")]:  # "kv_tier:<pool>/<tier>"
         pool = name.split(":", 1)[1].split("/", 1)[0]
-        cost[pool] = cost.get(pool, 0.0) + cost.pop(name)
+        tiers[pool] = tiers.get(pool, 0.0) + cost.pop(name)
+    for pool, usd in tiers.items():  # the KV store is what kv_retrieval reads; else the pool's
+        if f"kv_retrieval@{pool}" not in stages:
+            cost[pool] = cost.get(pool, 0.0) + usd
     duration = _finite(metrics.get("duration_s"))
     for pool in (record or {}).get("pools", []):
         host = pool.get("colocated_on")
@@ -62,6 +66,8 @@ def stage_costs(metrics: dict[str, float], record: dict | None) -> dict[str, flo
         mates = [s for s in stages if s.split("@", 1)[1] == pool]
         total = sum(work[s] for s in mates)
         out[stage] = cost.get(pool, 0.0) * (work[stage] / total if total > 0 else 1 / len(mates))
+        if stage.startswith("kv_retrieval@"):
+            out[stage] += tiers.get(pool, 0.0)
     return out
 
 

@@ -71,3 +71,13 @@ def test_blocks_give_the_table_the_bottleneck_and_the_raw_statistics():
     # one stage only: just the statistics table, no breakdown
     single = {k: v for k, v in _metrics().items() if "@" not in k or "generate@llm" in k}
     assert [b[0] for b in stage_blocks(single, RECORD, str)] == ["p", "table"]
+
+
+def test_kv_tier_cost_goes_to_the_kv_retrieval_stage():
+    m = _metrics(**{"stages.kv_retrieval@llm.visits": 100, "stages.kv_retrieval@llm.service_ms.mean": 2.0,
+                    "stages.kv_retrieval@llm.total_ms.mean": 2.0})
+    record = {"pools": [p for p in RECORD["pools"] if p["name"] != "rerank"]}
+    costs = stage_costs({**m, "cost_breakdown_usd_per_hour.rerank": 0.0}, record)
+    assert sum(costs.values()) == pytest.approx(32.0)
+    # the $2/h DRAM tier plus kv_retrieval's share of the GPUs' $20/h by work (200 of 90,200 ms)
+    assert costs["kv_retrieval@llm"] == pytest.approx(2.0 + 20.0 * 200 / 90_200)
