@@ -6,7 +6,8 @@ cost. A pool's $/hour is split among the stages it serves by their work (visits 
 time); a stage colocated on an LLM pool's GPUs (``colocated_on`` in the deployment record) is
 charged the host's cost times the share of the host devices' time its batches took (its busy
 time over replicas x run time), and the host's own stages the rest; a KV tier's cost goes to the
-stages of the pool it serves. The bottleneck named is the stage on a non-LLM pool that is busy at
+``kv_retrieval`` stage of the pool it serves (to the pool's stages when its plan has none). The
+bottleneck named is the stage on a non-LLM pool that is busy at
 least ``SATURATED`` of its servers' time (it saturates first as load grows), else the stage with
 the largest share of the request's time (an LLM pool's busy time is not load: continuous batching
 keeps it near 100% well below capacity).
