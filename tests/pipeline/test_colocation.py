@@ -128,3 +128,10 @@ def test_a_full_batch_does_not_wait_for_the_timeout(b):
     res = simulate(replace(cfg, workload=replace(cfg.workload, num_requests=32,
                                                  arrival=b.max_load())), 0)
     assert res.summary["stages"]["embed@embed"]["queue_ms"]["p99"] < 1000.0
+
+
+def test_a_colocated_run_is_deterministic(b):
+    import json
+    first, again = simulate(_gen_then_reward(b, True), 3), simulate(_gen_then_reward(b, True), 3)
+    assert json.dumps(first.summary, sort_keys=True) == json.dumps(again.summary, sort_keys=True)
+    assert first.requests == again.requests
