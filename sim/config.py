@@ -14,7 +14,7 @@ from typing import Any
 from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
-from sim.hardware.memory import KV_MEMORY_RULES, TOTAL_FRACTION, kv_capacity_blocks
+from sim.hardware.memory import KV_MEMORY_RULES, MAX_KV_FACTOR, TOTAL_FRACTION, kv_capacity_blocks
 from sim.hardware.precision import PrecisionPlan, plan_precision
 from sim.hardware.specs import (
     DeviceKind,
@@ -24,10 +24,11 @@ from sim.hardware.specs import (
     ModelSpec,
     check_parallelism,
 )
+from sim.hardware.speculative import SpecDecodeSpec
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.deployment import expand_workload
 from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
-from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
+from sim.pipeline.validate import check_plan, check_retrieval_pool  # rules of the pipeline
 from sim.request import Stage
 
 # Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
@@ -85,6 +86,7 @@ class SchedulerSpec:
     # (vLLM gpu_memory_utilization, SGLang mem_fraction_static) or 'free_fraction' (TensorRT-LLM
     # kv_cache_free_gpu_mem_fraction, of the memory left after the weights).
     kv_memory_rule: str = TOTAL_FRACTION
+    kv_capacity_factor: float = 1.0  # share of the rule's KV blocks really there (1 = as documented)
 
     def validate(self, prefix: str) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens"):
@@ -103,6 +105,9 @@ class SchedulerSpec:
         require(isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and 0 <= value < 1, f"{prefix}.kv_watermark_fraction",
                 value, "must be a number in [0, 1) (share of KV blocks kept free at admission)")
+        value = self.kv_capacity_factor
+        require(isinstance(value, (int, float)) and 0 < value <= MAX_KV_FACTOR, f"{prefix}."
+                "kv_capacity_factor", value, f"must be a number in (0, {MAX_KV_FACTOR:g}]")
         require(self.kv_memory_rule in KV_MEMORY_RULES, f"{prefix}.kv_memory_rule",
                 self.kv_memory_rule, f"allowed: {', '.join(KV_MEMORY_RULES)}")
         require(isinstance(self.policy, BatchPolicy), f"{prefix}.policy", self.policy,
@@ -157,8 +162,7 @@ class PoolSpec:
     role: PoolRole = PoolRole.COLOCATED
     weight_dtype: DType = DType.BF16
     kv_dtype: DType = DType.BF16
-    # A weight format the hardware cannot compute natively: 'weight_only' (run it W8A16/W4A16 and
-    # say so in the results) or 'error'.
+    # a weight format the device cannot compute: 'weight_only' (W8A16/W4A16, said so) or 'error'
     precision_fallback: str = "weight_only"
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
@@ -169,6 +173,7 @@ class PoolSpec:
     workers_per_node: int = 1  # retrieval pools: search workers per node, each with its core share
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
     heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
+    spec_decoding: SpecDecodeSpec = field(default_factory=SpecDecodeSpec)  # method none = off
     # sim.pipeline.colocation: a stage on the GPUs of LLM pool ``colocate_with``, which reserves
     colocate_with: str = ""  # ``reserved_bytes_per_device`` for its guests' weights
     reserved_bytes_per_device: float = 0.0
@@ -194,10 +199,12 @@ class PoolSpec:
             require(self.model is not None, f"{prefix}.model", None,
                     f"{role.value} pools need a model (a catalog name)")
             try:
-                check_parallelism(self.model, self.tp, self.pp, self.ep, self.attention_dp)
+                check_parallelism(self.model, self.tp, self.pp, self.ep, self.attention_dp,
+                                  self.hardware)
             except ConfigError as err:
                 raise ConfigError(f"{prefix}.{err}") from None
             _ = self.precision  # a format the device cannot run is a ConfigError here
+            self.spec_decoding.check_pool(self, prefix)
             wanted = {PoolRole.EMBED: ModelKind.EMBEDDING, PoolRole.RERANK: ModelKind.RERANKER}.get(
                 role, ModelKind.DECODER)
             require(self.model.kind is wanted, f"{prefix}.model", self.model.name,
@@ -208,27 +215,20 @@ class PoolSpec:
                     f"{prefix}.hardware", self.hardware.name,
                     "cpu pools need CPU hardware with num_cores")
         if role is PoolRole.RETRIEVAL:
-            require(self.index is not None, f"{prefix}.index", None,
-                    "retrieval pools need an index {kind, num_vectors, dim, ...}")
-            require(isinstance(self.workers_per_node, int) and self.workers_per_node >= 1,
-                    f"{prefix}.workers_per_node", self.workers_per_node, "must be an integer >= 1")
-            require(self.index.memory_bytes / self.tp <= self.hardware.memory_bytes,  # tp: colocated
-                    f"{prefix}.index.num_vectors", self.index.num_vectors,
-                    f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
-                    f"but {f'{self.tp} x ' if self.tp > 1 else ''}{self.hardware.name} has "
-                    f"{self.tp * self.hardware.memory_bytes / 1e9:.0f} GB")
+            check_retrieval_pool(self, prefix)
 
     def kv_capacity_blocks(self) -> int:
-        """KV blocks one replica holds under its engine's memory rule (ConfigError if the model
-        does not fit)."""
+        """KV blocks one replica holds under its engine's memory rule, less its drafter's (a
+        ConfigError if the model does not fit)."""
         sched = self.scheduler
         return kv_capacity_blocks(
             self.model, self.hardware, tp=self.tp, pp=self.pp, weight_dtype=self.weight_dtype,
             kv_dtype=self.kv_dtype, block_size_tokens=sched.block_size_tokens,
-            gpu_memory_utilization=sched.gpu_memory_utilization,
-            activation_reserve_fraction=sched.activation_reserve_fraction,
+            gpu_memory_utilization=sched.gpu_memory_utilization, spec=self.spec_decoding,
+            activation_reserve_fraction=sched.activation_reserve_fraction, ep=self.ep,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule, reserved_bytes=self.reserved_bytes_per_device)
+            kv_memory_rule=sched.kv_memory_rule, kv_capacity_factor=sched.kv_capacity_factor,
+            reserved_bytes=self.reserved_bytes_per_device)
 
     @property
     def precision(self) -> PrecisionPlan:
@@ -240,9 +240,8 @@ class PoolSpec:
     def num_devices(self) -> int:
         """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools; none
         for a stage colocated on an LLM pool's GPUs (the host's devices)."""
-        if self.colocate_with:
-            return 0
-        return self.num_replicas * self.tp * self.pp if self.role in MODEL_ROLES else self.num_replicas
+        return 0 if self.colocate_with else (
+            self.num_replicas * (self.tp * self.pp if self.role in MODEL_ROLES else 1))
 
     @property
     def num_accelerators(self) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hermes_opt.calibration import calibrate
 from hermes_opt.calibration.recipes import RECIPES, recipe_argv
+from hermes_opt.cli import calibrate_benchmark
 from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.compose import catalog
 from hermes_opt.compose.calibration_profile import Holdout
@@ -52,7 +53,17 @@ CSV_COLUMNS = """\
                       target QPS); the other submitters' rows are the held-out set.
 """
 
-EPILOG = "accepted inputs (exactly one kind per run):\n" + CSV_COLUMNS + """
+BENCHMARKS = """\
+  --from-benchmark FILE...  serving-benchmark client outputs, with --deployment RECORD (a
+                      deployment artifact's record.json or a hermes-sim JSON summary) or
+                      --deployment-overrides "hardware=... model=... engine=... cluster.tp=...":
+                      fits prefill and decode efficiency scales, the KV capacity factor and the
+                      serving front end's latency by re-simulating the deployment at each
+                      benchmark's load; prints the error before and after per file and metric
+                      (--holdout-runs: runs kept out of the fit; docs/validation.md).
+"""
+
+EPILOG = "accepted inputs (exactly one kind per run):\n" + CSV_COLUMNS + BENCHMARKS + """
 held-out rows: a row is held out if any coordinate is in a --holdout-* list; with no list, every
 --holdout-every-th configuration (sorted) is held out (0 = fit on everything, no held-out error).
 
@@ -60,6 +71,8 @@ examples:
   hermes-sim calibrate --recipe splitwise_h100_fp16 --out p.yaml  # rebuild a shipped profile
   hermes-sim calibrate --name my_h100 --hardware h100_sxm --engine "vLLM 0.8" --steps steps.csv
   hermes-sim calibrate --list-recipes
+  hermes-sim calibrate --name my_h200 --from-benchmark online.jsonl \\
+      --deployment-overrides "hardware=h200 model=llama3_3_70b engine=sglang cluster.tp=4"
 """
 
 
@@ -110,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shrink", type=float, default=1.0,
                    help="operator fits: move the fitted terms only this fraction of the way from "
                         "the roofline defaults (1 = plain fit; helps transfer across model sizes)")
+    calibrate_benchmark.add_arguments(p)
     p.add_argument("--out", default="", help="output path (default <user catalog>/calibration/<name>.yaml: "
                    "$HERMES_OPT_CONFIG_DIR or ~/.config/hermes-opt; never inside the package)")
     return p
@@ -191,6 +205,13 @@ def main(argv: list[str]) -> Path:
         for name in RECIPES:
             print(f"{name}: {command_line(recipe_argv(name))}")
         raise SystemExit(0)
+    if args.from_benchmark:
+        if not args.name:
+            raise ConfigError("--name: required (the profile's name: calibration=<name>)")
+        out = output_path(args.name, args.out)  # before the fit
+        return calibrate_benchmark.run(args, command_line(argv), out)
+    if args.deployment or args.deployment_overrides:
+        raise ConfigError("--deployment/--deployment-overrides: only with --from-benchmark FILE...")
     recipe = args.recipe
     if args.recipe:
         if args.recipe not in RECIPES:

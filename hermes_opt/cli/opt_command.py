@@ -5,7 +5,8 @@
                                                 (n_trials=100, storage=postgresql://...) or,
                                                 for any other key, a hermes-sim override of the
                                                 base scenario (workload.arrival.rate_per_s=20)
-    hermes-opt report <study> [storage=URL] [out=DIR]   rewrite the report from storage
+    hermes-opt report <study> [storage=URL] [out=DIR]   rewrite the report (and its deploy/
+                                                artifacts) from storage
     hermes-opt capacity [study=<name>] [k=v ...]         max arrival rate meeting the SLOs
     hermes-opt list                             the studies shipped in studies/
 
@@ -40,8 +41,14 @@ def _pop(args: list[str], key: str) -> str | None:
     return None
 
 
+def _deployed(paths: dict[str, Path]) -> str:
+    """The line's mention of the deployment artifacts (report/deploy/), if written."""
+    return f"; deployment artifacts: {paths['deploy'].parent}" if "deploy" in paths else ""
+
+
 def run(args: list[str]) -> int:
     from hermes_opt.report import study_report
+    from hermes_opt.report.deploy.writer import write_all
     from hermes_opt.run import runner
     from hermes_opt.run.preflight import check_base
     from hermes_opt.study import definition as study
@@ -66,18 +73,19 @@ def run(args: list[str]) -> int:
         spec = dataclasses.replace(spec, n_trials=stored)  # the report keeps the stored target
     out_dir = spec.run_dir() / "report"
     try:
-        paths = study_report.write(result, spec, out_dir, spec.storage_url())
+        paths = study_report.write(result, spec, out_dir, spec.storage_url(), write_all)
     except Exception as err:  # a report bug must not hide that every trial is safely stored
         print(f"{PROG}: the study is saved in {spec.storage_url()}, but writing its report "
               f"failed ({type(err).__name__}: {err}); please report this bug", file=sys.stderr)
         return 1
     print(f"{PROG}: report: {paths['html']} (also summary.md, trials.csv, pareto.png, "
-          f"history.png in {out_dir})", file=sys.stderr)
+          f"history.png in {out_dir}){_deployed(paths)}", file=sys.stderr)
     return EXIT_INTERRUPTED if stats.interrupted else 0
 
 
 def report_cmd(args: list[str]) -> int:
     from hermes_opt.report import study_report
+    from hermes_opt.report.deploy.writer import write_all
     from hermes_opt.study import definition as study
     storage_url = _pop(args, "storage")
     out = _pop(args, "out")
@@ -90,8 +98,8 @@ def report_cmd(args: list[str]) -> int:
     storage_url = storage_url or f"sqlite:///{Path('runs') / name / 'study.db'}"
     result, spec = study_report.load(storage_url, name)
     out_dir = Path(out) if out else Path("runs") / name / "report"
-    paths = study_report.write(result, spec, out_dir, storage_url)
-    print(f"{PROG}: report: {paths['html']}", file=sys.stderr)
+    paths = study_report.write(result, spec, out_dir, storage_url, write_all)
+    print(f"{PROG}: report: {paths['html']}{_deployed(paths)}", file=sys.stderr)
     return 0
 
 

@@ -20,6 +20,7 @@ import yaml
 from hermes_opt.compose import catalog
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
+from sim.hardware.memory import MAX_KV_FACTOR
 
 GROUP = "calibration"
 SPECIAL = ("none", "auto", "engine")  # not profile files (auto: profile_select; engine: the efficiency table)
@@ -83,6 +84,11 @@ class Profile:
     # from serving-level TTFT only (0 for step/operator data). Applied per call into the engine,
     # so TTFT and E2E include it and ITL does not (``CostModelSpec.frontend_latency_s``).
     frontend_latency_s: float = 0.0
+    # Share of the engine's documented KV blocks the measured cluster has (fitted from serving
+    # benchmarks under KV pressure, ``calibrate --from-benchmark``); applied to the scheduler of
+    # every pool the profile applies to by name (not to ``auto``/``nearest`` picks: another
+    # machine's memory says nothing about this one's). 1 = the engine's rule as documented.
+    kv_capacity_factor: float = 1.0
     holdout: Holdout = field(default_factory=Holdout)
     provenance: dict = field(default_factory=dict)
 
@@ -92,6 +98,11 @@ class Profile:
                 or value < 0):
             raise ConfigError(f"calibration[{self.name}].frontend_latency_s={value!r}: must be a "
                               "finite number of seconds >= 0")
+        kv = self.kv_capacity_factor
+        if (isinstance(kv, bool) or not isinstance(kv, (int, float)) or not math.isfinite(kv)
+                or not 0 < kv <= MAX_KV_FACTOR):
+            raise ConfigError(f"calibration[{self.name}].kv_capacity_factor={kv!r}: must be a "
+                              f"number in (0, {MAX_KV_FACTOR:g}]")
         if self.precision not in ("bf16", "fp8"):
             raise ConfigError(f"calibration[{self.name}].precision={self.precision!r}: allowed: bf16, fp8")
         if self.model_family not in FAMILIES:
@@ -106,6 +117,8 @@ class Profile:
             "on_mismatch": "error",
             "params": {k: _round(v) for k, v in dataclasses.asdict(self.params).items()},
             "frontend_latency_s": _round(self.frontend_latency_s),
+            **({"kv_capacity_factor": _round(self.kv_capacity_factor)}
+               if self.kv_capacity_factor != 1.0 else {}),
             "holdout": self.holdout.to_dict(),
             "provenance": self.provenance,
         }
@@ -159,8 +172,19 @@ def from_mapping(data: dict, source: str) -> Profile:
                    validation_source=str(data.get("validation_source", "")),
                    params=params_from(dict(data["params"]), f"calibration[{data['name']}]"),
                    frontend_latency_s=data.get("frontend_latency_s", 0.0),
+                   kv_capacity_factor=data.get("kv_capacity_factor", 1.0),
                    holdout=Holdout.from_dict(data.get("holdout") or {"every": 0}),
                    provenance=dict(data.get("provenance") or {}))
+
+
+def kv_capacity_factor(node: object, applied: str) -> float:
+    """The KV capacity factor of the profile in the ``cost_model.calibration`` node when that
+    profile was applied to the pool by name (``applied`` is the pool's ``CostModelSpec.calibration``),
+    else 1."""
+    get = getattr(node, "get", None)
+    if get is None or get("kv_capacity_factor") is None or str(get("name")) != applied:
+        return 1.0
+    return float(get("kv_capacity_factor"))
 
 
 def load(name: str) -> Profile:

@@ -140,9 +140,20 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
                             "max_batched_tokens": sched.max_batched_tokens,
                             "chunk_size_tokens": sched.chunk_size_tokens,
                             "gpu_memory_utilization": sched.gpu_memory_utilization}
+        if sched.kv_capacity_factor != 1.0:  # a fitted profile's measured KV share (kept out else:
+            out["scheduler"]["kv_capacity_factor"] = sched.kv_capacity_factor  # golden records)
         provenance = dict(pool.cost_model.provenance)
         if provenance:  # the engine-efficiency entry used, its fallback step and error band
             out["efficiency"] = provenance
+        drafting = pool.spec_decoding
+        if drafting.enabled:  # only when on, so records without it stay as they were
+            out["spec_decoding"] = {
+                "method": drafting.method.value, "draft_tokens": drafting.draft_tokens,
+                "acceptance_per_position": list(drafting.acceptance_per_position[
+                    :drafting.draft_tokens]),
+                "acceptance_length": round(drafting.acceptance_length, 4),
+                "draft_model": drafting.draft_model.name if drafting.draft_model else None,
+                "source": drafting.source}
     return out
 
 
@@ -156,9 +167,14 @@ def widest_band(pools: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def layout_line(pools: list[dict[str, Any]]) -> str | None:
-    """``"llm 2 x b200 (1 replica of tp 2)"``, one part per accelerated model pool."""
+    """``"llm 2 x b200 (1 replica of tp 2)"``, one part per accelerated model pool; attention
+    data-parallel replicas read ``"of attention-DP 8, ep 8"`` (DEP8 when ep equals the ranks)."""
+    def shape(p: dict[str, Any]) -> str:
+        if p.get("attention_dp"):
+            return f"attention-DP {p['tp']}, ep {p['ep']}"
+        return f"tp {p['tp']}"
     parts = [f"{p['name']} {p['devices']} x {p['hardware']} ({p['replicas']} "
-             f"replica{'s' if p['replicas'] != 1 else ''} of tp {p['tp']})"
+             f"replica{'s' if p['replicas'] != 1 else ''} of {shape(p)})"
              for p in pools if p["accelerated_model"]]
     return " + ".join(parts) or None
 

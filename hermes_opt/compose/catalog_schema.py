@@ -24,6 +24,7 @@ HARDWARE: dict[str, Any] = {
     "bf16_dense_tflops": "number", "fp8_dense_tflops?": "number|null",
     "fp4_dense_tflops?": "number|null", "scaleup_bw_gb_per_s": "number",
     "host_bw_gb_per_s": "number", "tdp_w?": "number|null", "num_cores?": "int|null",
+    "scaleup_domain_devices?": "int", "scaleout_bw_gb_per_s?": "number",
     "node": {"devices": "int", "name?": "text", "source?": "text"},
     "source": "text", "source_date?": "text", "trust?": "text", "notes?": "text",
 }

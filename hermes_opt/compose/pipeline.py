@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from hermes_opt.compose import catalog
 from hermes_opt.compose.values import spec_default, spec_number
 from sim.config import SLO_FIELDS, SLOSpec
 from sim.errors import ConfigError
@@ -114,14 +115,17 @@ PLACEABLE_ROLES = ("embed", "rerank", "reward", "classifier", "retrieval")
 MAX_BATCH_TIMEOUT_MS = 60_000.0
 
 
-def stage_placement(node: DictConfig, field: str, host_pool: str) -> tuple[Any, str]:
+def stage_placement(node: DictConfig, field: str, host_pool: str, cfg: DictConfig,
+                    number: Callable) -> tuple[DictConfig, str, float]:
     """Where a non-LLM stage pool runs (``placement``): ``cpu`` on its ``cpu_hardware``, ``gpu``
     on a pool of its own ``gpu_hardware``, ``colocated`` on the GPUs of the LLM pool
-    ``colocate_with`` (default: the main pool). Returns ``(hardware name, host pool)``; without
-    ``placement`` the pool's ``hardware`` as written and no host."""
+    ``colocate_with`` (default: the main pool; ``sim.pipeline.colocation.apply`` gives it the
+    host's hardware, here ``cfg.hardware`` stands in). Returns ``(hardware catalog entry, host
+    pool, batch timeout in s)``; without ``placement`` the pool's ``hardware`` and no host."""
+    timeout_s = batch_timeout_s(node, field, number)
     placement = node.get("placement")
     if placement is None:
-        return node.get("hardware"), ""
+        return catalog.entry("hardware", node.get("hardware"), f"{field}.hardware"), "", timeout_s
     if placement not in PLACEMENTS:
         raise ConfigError(f"{field}.placement={placement!r}: allowed: {', '.join(PLACEMENTS)}")
     role = str(node.get("role"))
@@ -129,12 +133,12 @@ def stage_placement(node: DictConfig, field: str, host_pool: str) -> tuple[Any, 
         raise ConfigError(f"{field}.placement={placement}: only pools of role "
                           f"{', '.join(PLACEABLE_ROLES)} are placed (this one is {role})")
     if placement == "colocated":
-        return None, str(node.get("colocate_with") or host_pool)
+        return cfg.hardware, str(node.get("colocate_with") or host_pool), timeout_s
     key = f"{placement}_hardware"
     if not node.get(key):
         raise ConfigError(f"{field}.{key}=None: placement={placement} needs the hardware "
                           "(a catalog name) to run the stage on")
-    return node.get(key), ""
+    return catalog.entry("hardware", node.get(key), f"{field}.hardware"), "", timeout_s
 
 
 def batch_timeout_s(node: DictConfig, field: str, number: Callable) -> float:

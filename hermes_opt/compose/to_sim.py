@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hermes_opt.compose import catalog, deployment, efficiency, engines, kv_store, pipeline, traces
+from hermes_opt.compose import (
+    catalog,
+    deployment,
+    efficiency,
+    engines,
+    kv_store,
+    pipeline,
+    speculative,
+    traces,
+)
+from hermes_opt.compose.calibration_profile import kv_capacity_factor
 from hermes_opt.compose.csv_input import read_csv
 
 # Re-exported: callers use to_sim.number / to_sim.model_spec etc.
@@ -44,6 +54,7 @@ from sim.config import (
 )
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
+from sim.hardware.speculative import SpecDecodeSpec
 from sim.pipeline import colocation
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
@@ -75,6 +86,7 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
         activation_reserve_fraction=spec_number(SchedulerSpec, values,
                                                 "activation_reserve_fraction", field),
         kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
+        kv_capacity_factor=spec_number(SchedulerSpec, values, "kv_capacity_factor", field),
         kv_memory_rule=str(rule))
 
 
@@ -202,7 +214,8 @@ def splitwise_table(node: DictConfig, pool_hint: dict[str, Any]) -> tuple[tuple,
 
 def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: DictConfig,
               scheduler: DictConfig, router: DictConfig, cost_model: DictConfig,
-              field: str, engine: DictConfig | None = None) -> PoolSpec:
+              field: str, engine: DictConfig | None = None,
+              spec_decoding: SpecDecodeSpec | None = None) -> PoolSpec:
     tp = spec_number(PoolSpec, cluster, "tp", field, integer=True)
     role = cluster.get("role", spec_default(PoolSpec, "role"))
     weight_dtype = cluster.get("weight_dtype", spec_default(PoolSpec, "weight_dtype"))
@@ -212,6 +225,11 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
     serving = (engines.resolve(engine, hardware, str(weight_dtype), engines.engine_field(field))
                if engine is not None and str(role) in LLM_ROLES else None)
     sched_field = f"{field}.scheduler" if field != "cluster" else "scheduler"
+    cost = cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name), "model": model,
+                                        "field": field, "role": str(role), "engine": serving,
+                                        "weight_dtype": str(weight_dtype)})
+    sched = scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes)
+    kv_factor = kv_capacity_factor(cost_model.get("calibration"), cost.calibration)
     return PoolSpec(
         name=name, hardware=hw,
         model=model_spec(model) if model is not None else None,
@@ -231,45 +249,40 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
                              f"{field}.kv_dtype"),
         precision_fallback=str(cluster.get("precision_fallback",
                                            spec_default(PoolSpec, "precision_fallback"))),
-        scheduler=scheduler_spec(scheduler, sched_field, serving, hw.memory_bytes),
-        router=enum_value(RouterPolicy, router.policy, "router.policy"),
-        cost_model=cost_model_spec(cost_model, {"tp": tp, "hardware": str(hardware.name),
-                                                "model": model, "field": field,
-                                                "role": str(role), "engine": serving,
-                                                "weight_dtype": str(weight_dtype)}),
+        scheduler=sched if kv_factor == 1.0 else dataclasses.replace(sched, kv_capacity_factor=kv_factor),
+        router=enum_value(RouterPolicy, router.policy, "router.policy"), cost_model=cost,
         engine=serving.label if serving is not None else "",
-        config_path=field)
+        spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field)
 
 
 def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
     cluster = cfg.cluster
     derived = deployment.llm_pools(cfg)
+    drafting = speculative.spec_decoding_spec(cfg)  # the main model's LLM pools decode with it
     if derived is None:
         main = [pool_spec(str(cluster.get("pool_name", "llm")), hardware=cfg.hardware,
                           model=cfg.model, cluster=cluster, scheduler=cfg.scheduler,
                           router=cfg.router, cost_model=cfg.cost_model, field="cluster",
-                          engine=cfg.get("engine"))]
+                          engine=cfg.get("engine"), spec_decoding=drafting)]
     else:
         main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
                           scheduler=p.scheduler, router=cfg.router, cost_model=cfg.cost_model,
-                          field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"))
+                          field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"),
+                          spec_decoding=drafting)
                 for p in derived]
     extra = []
     for name, node in (cluster.get("pools") or {}).items():
         field = f"cluster.pools.{name}"
         merged_sched = OmegaConf.merge(cfg.scheduler, node.get("scheduler") or {})
-        # placement: colocated stages take the host's hardware (colocation.apply sets it)
-        hw_name, host = pipeline.stage_placement(node, field, main[0].name)
+        hardware, host, timeout_s = pipeline.stage_placement(node, field, main[0].name, cfg, number)
         spec = pool_spec(
-            str(name), hardware=(cfg.hardware if host else
-                                 catalog.entry("hardware", hw_name, f"{field}.hardware")),
+            str(name), hardware=hardware,
             model=(catalog.entry("model", node.get("model"), f"{field}.model")
                    if node.get("model") is not None else None), cluster=node,
             scheduler=merged_sched, router=node.get("router") or cfg.router,
             cost_model=node.get("cost_model") or cfg.cost_model, field=field,
             engine=engines.pool_engine(node, cfg, f"{field}.engine"))
-        extra.append(dataclasses.replace(
-            spec, colocate_with=host, batch_timeout_s=pipeline.batch_timeout_s(node, field, number)))
+        extra.append(dataclasses.replace(spec, colocate_with=host, batch_timeout_s=timeout_s))
     return colocation.apply((*main, *extra))
 
 

@@ -100,7 +100,10 @@ def hardware_spec(node: DictConfig) -> HardwareSpec:
         scaleup_bw_bytes_per_s=(number(node, "scaleup_bw_gb_per_s", field)
                                 or number(node, "host_bw_gb_per_s", field)) * GB,
         host_bw_bytes_per_s=number(node, "host_bw_gb_per_s", field) * GB,
-        num_cores=cores)
+        num_cores=cores,
+        scaleup_domain_devices=number(node, "scaleup_domain_devices", field, integer=True,
+                                      default=0),
+        scaleout_bw_bytes_per_s=number(node, "scaleout_bw_gb_per_s", field, default=0.0) * GB)
 
 
 MODEL_OPTIONAL_INTS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",

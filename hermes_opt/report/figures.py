@@ -64,6 +64,9 @@ def blocks_html(blocks: list[Block], charts: dict[str, str] | None = None) -> st
             parts.append((charts or {}).get(block[1], ""))
         elif kind == "code":
             parts.append(f"<pre><code>{html.escape(block[1])}</code></pre>")
+        elif kind == "link":
+            href = html.escape(block[2], quote=True)
+            parts.append(f"<p>{html.escape(block[1])} <a href='{href}'>{href}</a></p>")
         elif kind == "table":
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
             body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row)

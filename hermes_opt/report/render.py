@@ -36,7 +36,8 @@ from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 
 Block = tuple  # ("h1"|"h2"|"h3"|"p"|"lead"|"code", text), ("charts", which), ("table", headers,
-# rows) or ("card", [(what, value), ...]): the decision card's key/value table
+# rows), ("card", [(what, value), ...]): the decision card's key/value table, or ("link", text,
+# href): a paragraph ending in a link to a file next to the report
 COLORS = {"feasible": "#1f77b4", "violates SLO": "#ff7f0e", "fails headroom or n+1": "#9467bd",
           "front": "#d62728"}
 
@@ -108,12 +109,17 @@ def summary_blocks(spec: StudySpec, frame: pd.DataFrame, top: pd.DataFrame, qual
                    prov: dict[str, str], vendors: pd.DataFrame | None = None,
                    vendor_note: str | None = None, *, lead: str | None = None,
                    importance: tuple[list[Spread], str | None] | None = None,
-                   kinds: Sequence[Table] = (), card: Card | None = None) -> list[Block]:
+                   kinds: Sequence[Table] = (), card: Card | None = None,
+                   deploy: str | None = None) -> list[Block]:
     """Title, the decision card (``card``: headline and key/value table; without one, the
     recommendation paragraph ``lead`` in its place), then ("charts",) where the HTML puts its
     charts, then the tables; with a card, ``lead`` follows the top configurations as the
     recommendation in full. Markdown skips chart blocks."""
     blocks: list[Block] = [("h1", f"Study {spec.name}"), *_opening(card, lead)]
+    if deploy:  # report/deploy/: launch scripts, manifests, benchmark plans (docs/deploy.md)
+        blocks.append(("link", "Deployment artifacts of the recommended and top "
+                               "configurations (launch scripts, Kubernetes manifests, benchmark "
+                               "plans, simulated records):", deploy))
     if spec.description:
         blocks.append(("p", spec.description))
     tally = Counter(frame.outcome) if len(frame) else Counter()
@@ -326,6 +332,8 @@ def to_markdown(blocks: list[Block]) -> str:
             lines.append("")
         elif kind == "code":
             lines += ["```sh", block[1], "```", ""]
+        elif kind == "link":
+            lines += [f"{block[1]} [{block[2]}]({block[2]})", ""]
         elif kind == "table":
             headers, rows = block[1], block[2]
             esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731

@@ -8,12 +8,16 @@
 * ``trials.csv`` — every trial: parameters, objectives, constraint values, metrics, replay command.
 * ``summary.md`` — top configurations with cost, per-stage and (several request types) per-type
   breakdowns, replay commands, hypervolume (multi-objective) and provenance.
+* ``deploy/`` — when the caller passes ``deploy_writer`` (``hermes-opt`` does): launch scripts,
+  Kubernetes manifests, benchmark plans and records of the recommended and top-k configurations
+  (``hermes_opt.report.deploy``), linked from summary.md and report.html.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -144,8 +148,14 @@ def load(storage_url: str, study_name: str) -> tuple[optuna.Study, StudySpec]:
     return study, from_dict(dict(study.user_attrs["spec"]))
 
 
-def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str) -> dict[str, Path]:
-    """Write every report file; returns their paths."""
+DeployWriter = Callable[[pd.DataFrame, StudySpec, Path], "Path | None"]
+
+
+def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str,
+          deploy_writer: DeployWriter | None = None) -> dict[str, Path]:
+    """Write every report file; returns their paths. ``deploy_writer`` (``report.deploy.writer.
+    write_all``) writes the deployment artifacts of the ranked configurations; it composes each
+    of them once, which the tables never do, so it is the caller's choice."""
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = trial_rows(study, spec)
     paths = {"csv": out_dir / "trials.csv", "md": out_dir / "summary.md",
@@ -171,12 +181,17 @@ def write(study: optuna.Study, spec: StudySpec, out_dir: Path, storage_url: str)
     assessed = decision_view(spec, frame, study.user_attrs.get("assessment"))
     top = recommended_first(top, frame, assessed.get("choice"))
     decision = card.decision_card(spec, frame, top, assessed)
+    deploy_index = deploy_writer(top, spec, out_dir) if deploy_writer is not None else None
+    if deploy_index is not None:
+        paths["deploy"] = deploy_index
     blocks = render.summary_blocks(spec, frame, top, quality, prov, vendor_table,
                                    vendors.mixed_vs_single(vendors.best_per_vendor(frame, spec),
                                                            spec),
                                    lead=recommend.recommendation(spec, frame, top,
                                                                  assessed.get("headroom")),
-                                   importance=found, kinds=list(kinds.values()), card=decision)
+                                   importance=found, kinds=list(kinds.values()), card=decision,
+                                   deploy=deploy_index.relative_to(out_dir).as_posix()
+                                   if deploy_index is not None else None)
     paths["md"].write_text(render.to_markdown(blocks))
     figures.png_charts(spec, frame, paths["pareto_png"], paths["history_png"])
     loads = decision.load_table if decision is not None else None

@@ -186,7 +186,8 @@ def dtypes(row: dict[str, str], model: str) -> tuple[str, str] | str:
 def parallel(prefix: str, row: dict[str, str], model: str) -> tuple[dict[str, Any], int] | str:
     """One worker's hermes parallelism ``{tp, pp, ep, attention_dp}`` and its GPU count, or a
     reason. AIConfigurator: GPUs = tp * pp * attention_dp; hermes: attention DP spans the tp
-    devices with ep = tp (DEP), so attention DP maps only with attention tp 1 and moe_ep = dp."""
+    devices with experts in ep groups of tp / ep (moe_tp), so attention DP maps with attention
+    tp 1 and moe_tp x moe_ep = dp."""
     tp = _int(row, f"{prefix}tp_size", 1) or 1
     pp = _int(row, f"{prefix}pp_size", 1) or 1
     dp = _int(row, f"{prefix}attention_dp_size", 1) or 1
@@ -197,10 +198,10 @@ def parallel(prefix: str, row: dict[str, str], model: str) -> tuple[dict[str, An
     if dp > 1:
         if not is_moe:
             return f"attention DP {dp} on dense model", gpus
-        if tp != 1 or moe_ep != dp or moe_tp != 1:
+        if tp != 1 or moe_ep * moe_tp != dp:
             return (f"attention DP {dp} with attention tp {tp}, moe tp {moe_tp} x ep {moe_ep} "
-                    "(hermes: DEP needs attention tp 1 and moe ep = dp)"), gpus
-        return {"tp": dp, "pp": pp, "ep": dp, "attention_dp": True}, gpus
+                    "(hermes: attention DP needs attention tp 1 and moe tp x ep = dp)"), gpus
+        return {"tp": dp, "pp": pp, "ep": moe_ep, "attention_dp": True}, gpus
     ep = moe_ep if is_moe else 1
     if is_moe and moe_tp * moe_ep != tp:
         return f"moe tp {moe_tp} x ep {moe_ep} != tp {tp}", gpus

@@ -90,11 +90,25 @@ class ExpertWork:
                 touched * self.params_per_device)
 
     def all_to_all_s(self, tokens_per_device: float, link_bytes_per_s: float, latency_s: float,
-                     latency_per_peer_s: float) -> float:
-        """Dispatch and combine of one MoE layer under attention-DP: each device sends each of its
-        tokens' hidden state to the groups of its ``k`` experts and gets the results back; the
-        ``(ep-1)/ep`` share that leaves the device crosses the scale-up link (bf16 both ways)."""
+                     latency_per_peer_s: float, *, devices: int, domain_devices: int = 0,
+                     scaleout_bytes_per_s: float = 0.0) -> float:
+        """Dispatch and combine of one MoE layer under attention-DP over ``devices`` ranks: each
+        rank sends each of its tokens' hidden state (bf16) once to each of the ``devices / ep``
+        devices of every expert group its ``k`` experts fall in, as DeepEP dispatches (one copy
+        per destination rank, not per expert): ``ep (1 - (1 - 1/ep)^k)`` groups on average for
+        uniform routing; and gets the results back. The ``(devices-1) / devices`` share that
+        leaves the rank crosses the links. Peers in the rank's own scale-up domain
+        (``domain_devices``; 0 = all) are reached over the scale-up link, the rest over the
+        scale-out network at the same time, so the slower side sets the time."""
         m = self.model
-        out_bytes = (tokens_per_device * m.experts_per_token * m.hidden_size * 2.0
-                     * (self.ep - 1) / self.ep)
-        return 2.0 * (latency_s + latency_per_peer_s * (self.ep - 1) + out_bytes / link_bytes_per_s)
+        shards = devices // self.ep
+        groups = self.ep * (1.0 - (1.0 - 1.0 / self.ep) ** m.experts_per_token)
+        remote_bytes = (tokens_per_device * groups * shards
+                        * m.hidden_size * 2.0 * (devices - 1) / devices)
+        if domain_devices and devices > domain_devices:
+            inside = remote_bytes * (domain_devices - 1) / (devices - 1)
+            transfer_s = max(inside / link_bytes_per_s,
+                             (remote_bytes - inside) / scaleout_bytes_per_s)
+        else:
+            transfer_s = remote_bytes / link_bytes_per_s
+        return 2.0 * (latency_s + latency_per_peer_s * (devices - 1) + transfer_s)

@@ -138,7 +138,7 @@ class RooflineCostModel:
                  weight_dtype: DType = DType.BF16, kv_dtype: DType = DType.BF16,
                  params: RooflineParams | None = None, ep: int = 1, attention_dp: bool = False,
                  mla_prefill: str = "decompressed") -> None:
-        check_parallelism(model, tp, pp, ep, attention_dp)
+        check_parallelism(model, tp, pp, ep, attention_dp, hardware)
         require(mla_prefill in MLA_PREFILL_MODES, "cost_model.mla_prefill", mla_prefill,
                 f"allowed: {', '.join(MLA_PREFILL_MODES)}")
         self.model, self.hardware, self.tp, self.pp = model, hardware, tp, pp
@@ -171,9 +171,15 @@ class RooflineCostModel:
         self._allreduces_per_layer = 2 if tp > 1 and not attention_dp else 0
         link = hardware.scaleup_bw_bytes_per_s * p.comm_efficiency
         self._link = link
+        # A stage wider than the scale-up domain reaches the other domains over the scale-out
+        # network (NICs): its ring all-reduce runs at that speed and its all-to-all partly does.
+        self._scaleout = hardware.scaleout_bw_bytes_per_s * p.comm_efficiency
+        self._domain = hardware.scaleup_domain_devices
+        ring = self._scaleout if hardware.spans_domains(tp) else link
         self._allreduce_s_per_token = (2.0 * (tp - 1) / tp * model.hidden_size * ACTIVATION_BYTES
-                                       / link) if tp > 1 else 0.0
-        self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / link
+                                       / ring) if tp > 1 else 0.0
+        handoff = self._scaleout if hardware.spans_domains(tp * pp) else link
+        self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / handoff
         self._lm_head_params = (model.vocab_size * model.hidden_size / shard
                                 if model.kind is ModelKind.DECODER else 0.0)
         self._decode_cache: dict[int, tuple[float, float]] = {}
@@ -222,13 +228,23 @@ class RooflineCostModel:
         handoffs = (self.pp - 1) * (p.allreduce_latency_s + self._handoff_s_per_token * tokens)
         total = per_layer * self._layers + handoffs
         if self.attention_dp:
-            total += self.model.moe_layers * self._experts.all_to_all_s(
-                tokens / self._dp, self._link, p.allreduce_latency_s, p.allreduce_latency_per_peer_s)
+            total += self.model.moe_layers * self._all_to_all_s(tokens)
         return total
 
-    def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
-        """Costs that do not scale with work: per step, per layer, per sequence, per prefill step."""
+    def _all_to_all_s(self, tokens: int) -> float:
         p = self.params
+        return self._experts.all_to_all_s(
+            tokens / self._dp, self._link, p.allreduce_latency_s, p.allreduce_latency_per_peer_s,
+            devices=self.tp, domain_devices=self._domain, scaleout_bytes_per_s=self._scaleout)
+
+    def _fixed_s(self, num_seqs: int, num_prefill_seqs: int) -> float:
+        """Costs that do not scale with work: per step, per layer, per sequence, per prefill step.
+        Under attention-DP each rank runs its own share of the sequences (its own host work and
+        its own captured graphs), and the ranks run at the same time: the counts are per rank."""
+        p = self.params
+        if self._dp > 1:
+            num_seqs = -(-num_seqs // self._dp)
+            num_prefill_seqs = -(-num_prefill_seqs // self._dp)
         if not num_prefill_seqs and num_seqs <= p.cuda_graph_max_batch:
             # a captured graph replays the whole decode step with one launch: the host's per-step
             # cost shrinks; the kernels' own minimum times (layer_overhead_s) remain
@@ -322,10 +338,55 @@ class RooflineCostModel:
             self._decode_cache[num_seqs] = cached
         return cached
 
+    # --- speculative decoding (sim.cost.speculative) -------------------------------------
+    def multi_query_decode_coefficients(self, num_seqs: int,
+                                        queries: int) -> tuple[float, float]:
+        """``decode_coefficients`` of a step in which every sequence runs ``queries`` tokens
+        against its context (verification of ``queries - 1`` drafts): GEMMs, communication and
+        the LM head see ``num_seqs * queries`` tokens and attention does ``queries``-fold FLOPs,
+        but each context token's KV is still read once. ``queries=1`` is a plain decode step."""
+        tokens = num_seqs * queries
+        attn = self._attention
+        per_token = self._layers * max(queries * attn.decode_flops_per_pair / self._attn_flops,
+                                       attn.kv_read_bytes_per_token / self._attn_bw)
+        base = (self._layers_s(tokens) + self._comm_s(tokens) + self._lm_head_s(tokens)
+                + self._fixed_s(num_seqs, 0)
+                + per_token * num_seqs * self.params.attention_half_context_tokens)
+        return base, per_token
+
+    def one_layer_decode_coefficients(self, num_seqs: int, *, moe: bool,
+                                      extra_params: float) -> tuple[float, float]:
+        """One draft pass of an MTP module or EAGLE head over ``num_seqs`` tokens: one decoder
+        layer shaped like the target's (its MoE layer if ``moe``, else a dense one), a projection
+        of ``extra_params``, the shared LM head, that layer's communication and kernel overhead.
+        Sharded as the target's layers are (attention TP or DP, experts EP)."""
+        p, m = self.params, self.model
+        shard = 1 if self.attention_dp else self.tp
+        if moe and m.moe_layers:
+            gemm_s = self._kind_gemm_s(num_seqs, len(self._layer_kinds) - 1)
+        else:
+            gemm_s = self._params_gemm_s((m.attn_params_per_layer + m.dense_mlp_params) / shard,
+                                         num_seqs)
+        gemm_s += self._params_gemm_s(extra_params / shard, num_seqs)
+        comm_s = self._allreduces_per_layer * (
+            p.allreduce_latency_s + p.allreduce_latency_per_peer_s * (self.tp - 1)
+            + self._allreduce_s_per_token * num_seqs)
+        if self.attention_dp and moe and m.moe_layers:
+            comm_s += self._all_to_all_s(num_seqs)
+        base = (gemm_s + comm_s + self._lm_head_s(num_seqs) + p.layer_overhead_s
+                + p.seq_overhead_s * num_seqs)
+        return base, self._decode_attention_s_per_token()
+
+    def _params_gemm_s(self, params_per_device: float, tokens: int) -> float:
+        dev_tokens = tokens / self._dp
+        return self._roof(2.0 * params_per_device * dev_tokens / self._flops,
+                          (params_per_device * self.weight_dtype.bytes_per_element
+                           + 2 * dev_tokens * self.model.hidden_size * ACTIVATION_BYTES) / self._bw)
+
     # --- memory -----------------------------------------------------------------------
     def weight_bytes_per_device(self) -> float:
         return weight_bytes_per_device(self.model, self.tp, self.pp, self.weight_dtype,
-                                       attention_dp=self.attention_dp)
+                                       attention_dp=self.attention_dp, ep=self.ep)
 
     def kv_bytes_per_token_per_device(self) -> float:
         return kv_bytes_per_token_per_device(self.model, self.tp, self.pp, self.kv_dtype,

@@ -6,6 +6,7 @@ import math
 
 from sim.errors import ConfigError
 from sim.hardware.specs import AttentionKind, DType, HardwareSpec, ModelSpec
+from sim.hardware.speculative import SpecDecodeSpec, SpecMethod
 
 GB = 1e9
 TOTAL_FRACTION = "total_fraction"  # KV = memory x fraction - reserve - weights (vLLM, SGLang)
@@ -14,15 +15,21 @@ KV_MEMORY_RULES = (TOTAL_FRACTION, FREE_FRACTION)
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType, *,
-                            attention_dp: bool = False) -> float:
+                            attention_dp: bool = False, ep: int = 0) -> float:
     """Weights on one device. Routed experts are always spread over all ``tp`` devices of a stage
     (``ep`` groups x ``tp / ep`` shards). Everything else (attention, dense MLPs, shared experts,
-    embeddings) is split ``tp`` ways under tensor parallelism and replicated under attention-DP."""
+    embeddings) is split ``tp`` ways under tensor parallelism and replicated under attention-DP.
+    An ``ep`` that does not divide the experts (wide EP under attention-DP) gives every group
+    ``ceil(num_experts / ep)`` expert slots, the spare ones holding redundant copies."""
     if not attention_dp:
         return model.weight_bytes(weight_dtype) / (tp * pp)
     experts = model.moe_layers * model.num_experts * model.expert_params
     replicated = model.num_params - experts
-    return (replicated + experts / tp) * weight_dtype.bytes_per_element / pp
+    per_device = experts / tp
+    if ep and model.num_experts % ep:
+        per_device = (model.moe_layers * math.ceil(model.num_experts / ep) * model.expert_params
+                      / (tp / ep))
+    return (replicated + per_device) * weight_dtype.bytes_per_element / pp
 
 
 def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: DType, *,
@@ -44,28 +51,38 @@ def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int, kv_dtype: 
             * kv_dtype.bytes_per_element)
 
 
+# A fitted KV capacity factor past this claims more memory than the device holds beside the
+# weights under any documented engine rule (SchedulerSpec.kv_capacity_factor).
+MAX_KV_FACTOR = 1.5
+
+
 def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp: int,
                        weight_dtype: DType, kv_dtype: DType, block_size_tokens: int,
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
-                       kv_memory_rule: str = TOTAL_FRACTION, reserved_bytes: float = 0.0) -> int:
+                       kv_memory_rule: str = TOTAL_FRACTION, kv_capacity_factor: float = 1.0,
+                       spec: SpecDecodeSpec | None = None, ep: int = 0,
+                       reserved_bytes: float = 0.0) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
     Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
     the device's *total* memory for weights, activations and KV together (``total_fraction``:
     KV = memory x fraction - reserve - weights); TensorRT-LLM gives the KV cache a fraction of the
     memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
-    reserve - weights) x fraction)."""
-    # ``reserved_bytes``: what a stage colocated on these GPUs holds per device (its weights or
-    # index, ``sim.pipeline.colocation``); counted like weights, so it comes out of the KV cache
-    weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp)
-    weights += reserved_bytes
+    reserve - weights) x fraction). A speculative drafter (``spec``) adds its weights and its
+    own KV per token (``drafter_bytes``). ``reserved_bytes``: what a stage colocated on these GPUs
+    holds per device (its weights or index, ``sim.pipeline.colocation``), counted like weights."""
+    weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp, ep=ep)
+    draft_weights, draft_kv = drafter_bytes(spec, model, tp, pp, weight_dtype, kv_dtype,
+                                            attention_dp)
+    weights += draft_weights + reserved_bytes
     reserve = hardware.memory_bytes * activation_reserve_fraction
     if kv_memory_rule == FREE_FRACTION:
         usable = weights + (hardware.memory_bytes - reserve - weights) * gpu_memory_utilization
     else:
         usable = hardware.memory_bytes * gpu_memory_utilization - reserve
     per_token = kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
+    per_token += draft_kv
     block = per_token * block_size_tokens
     if per_token == 0:  # encoder-only models keep no KV cache between steps
         return 1 << 30
@@ -84,4 +101,27 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
             f"{gpu_memory_utilization}, activation reserve {activation_reserve_fraction}, rule "
             f"{kv_memory_rule})); short by "
             f"{(weights + block - usable) / GB:.1f} GB. Raise tp/pp, use fp8 weights or a larger device.")
-    return int(math.floor((usable - weights) / block))
+    blocks = int(math.floor((usable - weights) / block))
+    # kv_capacity_factor: the share of these blocks a measured cluster really has (a calibration
+    # profile fitted by `hermes-sim calibrate --from-benchmark`; the engine kept more memory back
+    # than its documented rule says: fragmentation, graph pools, a lower memory fraction).
+    return blocks if kv_capacity_factor == 1.0 else max(1, int(blocks * kv_capacity_factor))
+
+
+def drafter_bytes(spec: SpecDecodeSpec | None, model: ModelSpec, tp: int, pp: int,
+                  weight_dtype: DType, kv_dtype: DType, attention_dp: bool) -> tuple[float, float]:
+    """(weight bytes, KV bytes per token) a speculative drafter adds on one device. MTP and EAGLE
+    keep one more layer's cache, sharded as the target's; a draft model keeps its own cache over
+    the same devices (under attention-DP each rank drafts for its own sequences with a whole
+    copy of the draft model)."""
+    if spec is None or not spec.enabled:
+        return 0.0, 0.0
+    if spec.method is SpecMethod.DRAFT_MODEL:
+        draft = spec.draft_model
+        weights = draft.weight_bytes(weight_dtype) / (1 if attention_dp else tp)
+        return weights, kv_bytes_per_token_per_device(draft, tp, 1, kv_dtype,
+                                                      attention_dp=attention_dp)
+    weights = spec.extra_weight_bytes_per_device(model, tp, weight_dtype, attention_dp=attention_dp)
+    per_layer = (kv_bytes_per_token_per_device(model, tp, pp, kv_dtype, attention_dp=attention_dp)
+                 / (model.num_layers / pp))
+    return weights, per_layer * spec.extra_kv_layers(model)

@@ -68,6 +68,11 @@ class HardwareSpec:
     scaleup_bw_bytes_per_s: float  # per direction, device to device (NVLink, xGMI, ICI, PCIe)
     host_bw_bytes_per_s: float  # per direction, device to host (PCIe)
     num_cores: int | None = None  # CPUs only
+    # Devices the scale-up link joins (an HGX board's 8, a GB200 NVL72 rack's 72); 0 = not
+    # bounded (every device of a replica shares the scale-up link, as before the field existed).
+    scaleup_domain_devices: int = 0
+    # Per direction, device to a device in another scale-up domain (its NIC share; 0 = not given)
+    scaleout_bw_bytes_per_s: float = 0.0
 
     def __post_init__(self) -> None:
         prefix = f"hardware[{self.name}]"
@@ -77,6 +82,26 @@ class HardwareSpec:
         for field in ("fp8_flops_per_s", "fp4_flops_per_s"):
             if getattr(self, field) is not None:
                 require_positive(f"{prefix}.{field}", getattr(self, field))
+        domain = self.scaleup_domain_devices
+        require(isinstance(domain, int) and not isinstance(domain, bool) and domain >= 0,
+                f"{prefix}.scaleup_domain_devices", domain, "must be an integer >= 0 (0 = unbounded)")
+        require(isinstance(self.scaleout_bw_bytes_per_s, (int, float))
+                and self.scaleout_bw_bytes_per_s >= 0, f"{prefix}.scaleout_bw_bytes_per_s",
+                self.scaleout_bw_bytes_per_s, "must be >= 0 (0 = not given)")
+
+    def spans_domains(self, devices: int) -> bool:
+        """Whether ``devices`` working together reach beyond one scale-up domain."""
+        return bool(self.scaleup_domain_devices) and devices > self.scaleup_domain_devices
+
+    def check_span(self, tp: int, pp: int) -> None:
+        """A replica wider than the scale-up domain talks over the scale-out network, whose
+        bandwidth the hardware entry must then give."""
+        if self.spans_domains(tp * pp) and not self.scaleout_bw_bytes_per_s:
+            raise ConfigError(
+                f"tp={tp}: tp x pp = {tp * pp} devices span more than {self.name}'s scale-up "
+                f"domain of {self.scaleup_domain_devices} devices, and its hardware entry gives no "
+                f"scaleout_bw_gb_per_s; allowed: tp x pp <= {self.scaleup_domain_devices}, or add "
+                "the scale-out (NIC) bandwidth per device to the entry")
 
     def native_flops_per_s(self, dtype: DType) -> float | None:
         """Tensor-core rate for GEMMs in ``dtype``; None if the device cannot compute in it."""
@@ -254,10 +279,12 @@ def _divisors(n: int, limit: int = 64) -> list[int]:
 
 
 def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
-                      attention_dp: bool = False) -> None:
+                      attention_dp: bool = False, hardware: HardwareSpec | None = None) -> None:
     """A replica is ``pp`` stages of ``tp`` devices. Attention is split over the ``tp`` devices by
-    heads (tensor parallel) or, with ``attention_dp``, by sequences (data parallel); MoE experts
-    are split over ``ep`` groups of ``tp / ep`` devices each (TensorRT-LLM's tp/ep/attention-DP)."""
+    heads (tensor parallel) or, with ``attention_dp``, by sequences (data parallel: "DEP" with
+    ``ep = tp``); MoE experts are split over ``ep`` groups of ``tp / ep`` devices each
+    (TensorRT-LLM's tp/ep/attention-DP, moe_tp = tp / ep). With ``hardware``, a replica wider
+    than its scale-up domain needs the scale-out bandwidth (``HardwareSpec.check_span``)."""
     require(isinstance(tp, int) and tp >= 1, "tp", tp, "must be an integer >= 1")
     require(isinstance(pp, int) and pp >= 1, "pp", pp, "must be an integer >= 1")
     require(isinstance(ep, int) and ep >= 1, "ep", ep, "must be an integer >= 1")
@@ -266,16 +293,20 @@ def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
     if tp % ep != 0:
         raise ConfigError(f"ep={ep}: must divide tp={tp} (experts are split over ep groups of "
                           f"tp/ep devices); allowed: {_divisors(tp)}")
-    if model.num_experts % ep != 0:
+    # Wide EP under attention-DP (EP72 for 256 experts) rounds each group up to whole expert
+    # slots; the spare slots hold redundant copies of hot experts, as EPLB places them.
+    if model.num_experts % ep != 0 and not (attention_dp and ep <= model.num_experts):
         raise ConfigError(f"ep={ep}: must divide {model.name}'s num_experts={model.num_experts} "
-                          f"(allowed: {[d for d in _divisors(model.num_experts) if tp % d == 0]})")
+                          f"(allowed: {[d for d in _divisors(model.num_experts) if tp % d == 0]}; "
+                          "with attention_dp, any ep up to num_experts)")
     if attention_dp:
+        # heads need not divide tp: each rank attends its own sequences with all heads
         if not model.is_moe:
             raise ConfigError(f"attention_dp=true: {model.name} is a dense model; data-parallel "
                               "attention pairs with expert parallelism (use more tp=1 replicas)")
-        if tp < 2 or ep != tp:
-            raise ConfigError(f"attention_dp=true: needs ep = tp >= 2 (attention data-parallel, "
-                              f"experts expert-parallel over the same devices); got tp={tp} ep={ep}")
+        if tp < 2:
+            raise ConfigError(f"attention_dp=true: needs tp >= 2 attention-DP ranks (experts split "
+                              f"over them in ep groups); got tp={tp}")
     elif model.num_heads % tp != 0:
         raise ConfigError(f"tp={tp}: must divide {model.name}'s num_heads={model.num_heads} "
                           f"(allowed: {_divisors(model.num_heads)})")
@@ -285,3 +316,5 @@ def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int = 1,
                           f"{model.num_kv_heads} when larger than it")
     if model.num_layers % pp != 0:
         raise ConfigError(f"pp={pp}: must divide {model.name}'s num_layers={model.num_layers}")
+    if hardware is not None:
+        hardware.check_span(tp, pp)

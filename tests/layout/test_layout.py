@@ -70,6 +70,7 @@ SIM_SPEC = frozenset({
     "sim.hardware.specs",  # device and model records, number formats, parallelism rules
     "sim.hardware.precision",  # the format GEMMs and attention run in, from the specs
     "sim.hardware.memory",  # weights and KV bytes per device, from the specs
+    "sim.hardware.speculative",  # speculative decoding: drafter, draft length, acceptance
     "sim.cost.layer_work",  # a layer's FLOPs and bytes per device, from the model spec
     "sim.pipeline.specs",  # index, link, prefix and reasoning specs
     "sim.pipeline.validate",  # the plan rules

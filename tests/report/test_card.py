@@ -196,15 +196,22 @@ def test_engine_flags_of_other_engines():
             "weight_dtype": "fp8", "kv_dtype": "fp8",
             "scheduler": {"max_num_seqs": 512, "max_batched_tokens": 8192,
                           "chunk_size_tokens": 4096}}
+    # the flag table's rules (conf/tables/engine_flags.yaml): SGLang's mixed chunk puts the
+    # prompt chunk into the decodes' step, as the chunked policy simulates
     assert engine_flags.flags(pool) == (
-        ["--tp-size 2", "--max-running-requests 512", "--chunked-prefill-size 4096",
-         "--quantization fp8", "--kv-cache-dtype fp8_e4m3"],
+        ["--tp-size 2", "--max-running-requests 512", "--max-prefill-tokens 4096",
+         "--chunked-prefill-size 4096", "--enable-mixed-chunk", "--quantization fp8",
+         "--kv-cache-dtype fp8_e4m3"],
         ["continuous batching with chunked prefill"])
     trt = {**pool, "engine": "trtllm 1.0"}  # FP8 and chunking live in its options, not flags
     assert engine_flags.flags(trt) == (
-        ["--tp_size 2", "--max_batch_size 512", "--max_num_tokens 4096"],
+        ["--backend pytorch", "--tp_size 2", "--max_batch_size 512", "--max_num_tokens 4096"],
         ["continuous batching with chunked prefill", "weights fp8 (quantized checkpoint)",
          "KV cache fp8"])
+    # a version the table does not have: no flags, and the card says so
+    assert engine_flags.flags({**pool, "engine": "vllm 0.9"}) == (
+        [], ["the flag table has no vllm 0.9 (flags not written; add the version to "
+             "conf/tables/engine_flags.yaml)"])
     assert engine_flags.describe({"name": "cpu"}) is None
 
 

@@ -31,7 +31,7 @@ ROWS = [
     # bf16 Qwen3-32B with no quant modes, TP2 on H100
     "bf16,src,trtllm,1.0,Qwen/Qwen3-32B,h100_sxm,,agg,1024,128,,,4,2,1,,1,1,"
     ",,,,,,,,,,,,,,80.0,12.0",
-    # attention DP mixed with moe tp (hermes DEP cannot express it)
+    # attention DP mixed with moe tp: 16 ranks, experts in 4 groups of 4 (moe tp 4 x ep 4)
     "mixdp,src,trtllm,1.2,deepseek-ai/DeepSeek-R1,gb200,fp4,agg,1024,1024,nvfp4,nvfp4,64,1,1,16,4,4,"
     ",,,,,,,,,,,,,,200.0,20.0",
 ]
@@ -77,7 +77,14 @@ def test_reasons(rows, tmp_path):
     assert silicon.map_row(rows["kimi"], conf_dir=tmp_path).reason.startswith("model not in catalog")
     assert silicon.map_row(rows["pd_noworkers"], conf_dir=tmp_path).reason == (
         "disagg row without worker counts")
-    assert "attention DP 16" in silicon.map_row(rows["mixdp"], conf_dir=tmp_path).reason
+
+
+
+def test_attention_dp_with_moe_tp_maps_to_ep_groups(rows, tmp_path):
+    m = silicon.map_row(rows["mixdp"], conf_dir=tmp_path)
+    o = ov(m)
+    assert m.reason is None and m.gpus == 16
+    assert (o["cluster.tp"], o["cluster.ep"], o["cluster.attention_dp"]) == ("16", "4", "true")
 
 
 def test_disagg_row(rows, tmp_path):
