@@ -42,6 +42,7 @@ from sim.workload.spec import (
     LengthSpec,
     TraceRecords,
     check_span,
+    check_trace_prefix,
 )
 
 # Limits that turn an absurd count into one error instead of a multi-GB allocation or a hang.
@@ -301,6 +302,8 @@ class WorkloadSpec:
                 uses_trace |= spec.kind is LengthKind.TRACE
             if rt.prefix is not None:
                 rt.prefix.validate(f"workload.request_types.{rt.name}.prefix")
+                if rt.prefix.pattern == "trace":
+                    check_trace_prefix(rt, self.request_types, self.trace)
             if rt.reasoning is not None:
                 rt.reasoning.validate(f"workload.request_types.{rt.name}.reasoning")
             if rt.arrival is not None:

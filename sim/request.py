@@ -74,6 +74,7 @@ class Request:
         # pipeline state every request has (stage timing, prefix KV, best-of-N)
         "stage_enqueue_s", "stage_start_s", "last_token_s", "visits", "pinned",
         "prefix_id", "prefix_tokens", "cached_tokens", "samples", "join_context",
+        "store_id", "store_tokens",  # the prefix to keep once computed, when not prefix_id
         "preempted_token_s",  # time of the last token before a preemption (-1 = none pending)
         "served_pool",  # the pool a ServiceRouter chose for the LLM stage ("" = the stage's own)
     )
@@ -112,6 +113,10 @@ class Request:
         self.served_pool = ""
         self.prefix_id = -1
         self.prefix_tokens = 0
+        # a trace row's longer prefix that later requests look up (-1: keep prefix_id's); a
+        # request may then store a prefix after a hit, or without having looked one up
+        self.store_id = -1
+        self.store_tokens = 0
         self.cached_tokens = 0  # prompt tokens whose KV is present: no compute, only blocks
         self.samples = 1  # decode sequences sharing the prompt KV (best-of-N)
         self.join_context = 0  # context when the samples forked (shared blocks below it)

@@ -69,8 +69,9 @@ class _Run(StageFlow):
         for guest, host in colocation.check(config.pools).items():  # stages on the LLM's GPUs
             self.services[guest].share = self.pools[host].replicas
         self.source = DrawnChunks(draws.drawn) if draws else WorkloadStream(config.workload, seed)
-        self.prefix_id, self.prefix_tokens, self.thinking = (
-            (draws.prefix_id, draws.prefix_tokens, draws.thinking) if draws else (None,) * 3)
+        self.prefix_id, self.prefix_tokens, self.thinking, self.store_id, self.store_tokens = (
+            (draws.prefix_id, draws.prefix_tokens, draws.thinking, draws.store_id,
+             draws.store_tokens) if draws else (None,) * 5)
         self.steps = plan_steps(config.workload.request_types, self.services)
         self.route_rng = {rt.name: stream(seed, f"route.{rt.name}") for rt in self.types}
         self.route_stage = {rt.name: next((s for s in rt.plan if s.kind is StageKind.ROUTE), None)
@@ -124,7 +125,9 @@ class _Run(StageFlow):
     def _prefilled(self, store: KVStore, req: Request) -> None:
         """A miss has just recomputed its prefix on ``req.replica``: keep the KV (and wake the
         lookups waiting for it) as soon as it exists, not when the request finishes."""
-        if req.cached_tokens == 0 and req.plan[req.stage_index - 1].kind is KV_RETRIEVAL:
+        if req.plan[req.stage_index - 1].kind is not KV_RETRIEVAL:
+            return
+        if req.cached_tokens == 0 or (req.store_id >= 0 and req.store_id != req.prefix_id):
             store.store(req, req.replica)
 
     def _join_services(self) -> None:
@@ -197,6 +200,9 @@ class _Run(StageFlow):
         if self.prefix_id is not None and self.prefix_id[i] >= 0:
             req.prefix_id = int(self.prefix_id[i])
             req.prefix_tokens = int(self.prefix_tokens[i])
+        if self.store_id is not None and self.store_id[i] >= 0:
+            req.store_id = int(self.store_id[i])
+            req.store_tokens = int(self.store_tokens[i])
         if rt.reasoning is not None:
             reasoning.begin(req, rt.reasoning, int(self.thinking[i]))
         if direct is not None:
@@ -240,7 +246,9 @@ class _Run(StageFlow):
             pool = self.pools[stage.pool]
             req.stage_enqueue_s = req.stage_start_s = self.engine.now_s
             store = self.stores.get(stage.pool)
-            if store is None:  # no KV store (kv_tiers=none): the prefix is recomputed
+            # no KV store (kv_tiers=none), or a request sharing no prefix (a trace row whose
+            # blocks no other request starts with): nothing to look up, the prompt is computed
+            if store is None or req.prefix_id < 0:
                 req.cached_tokens = 0
                 self._kv_fetched(req)
                 return

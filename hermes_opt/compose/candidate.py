@@ -13,7 +13,11 @@ key of the ``hermes-sim`` JSON and of each stored trial) holds:
   model pool runs on an accelerator (CPU pools are infrastructure, not the vendor choice);
 * ``layout``: one human line, ``"prefill 2 x h200 (1 replica of tp 2) + decode 6 x mi300x (6
   replicas of tp 1)"``;
-* ``offered_rate_per_s``: the workload's configured arrival rate (None when it has none);
+* ``offered_rate_per_s``: the workload's arrival rate: a replayed trace's real rate (its
+  requests over its span, after ``time_scale``), else the configured ``rate_per_s`` (None when
+  the workload has none);
+* ``traffic`` (trace replays only): what is replayed (``compose.traces.summary``: file, format,
+  requests, span, rate, prompt and output length mean/p50/p90/max, shared prefixes);
 * ``error_band``: the widest measured error band of its LLM pools' engine-efficiency entries
   ({median_pct, p90_pct, n, validated_on, pool}; docs/engines.md), None without the engine model;
 * ``num_devices``, ``num_accelerators``;
@@ -32,13 +36,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hermes_opt.compose import catalog, catalog_schema, pricing, to_sim
+from hermes_opt.compose import catalog, catalog_schema, pricing, to_sim, traces
 from hermes_opt.compose.overrides import compose_overrides
-from sim.config import LLM_ROLES, PoolSpec, SimConfig
+from sim.config import LLM_ROLES, PoolSpec, SimConfig, WorkloadSpec
 from sim.errors import ConfigError
 from sim.hardware.memory import weight_bytes_per_device
 from sim.hardware.specs import DeviceKind
 from sim.roles import MODEL_ROLES
+from sim.workload.spec import ArrivalKind
 
 MIXED = "mixed"  # the vendor of a deployment whose model pools use more than one vendor
 
@@ -70,7 +75,7 @@ def from_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> Candi
         check_memory(pool)
     cost = pricing.deployment_cost(config, cfg.pricing)
     return Candidate(cfg=cfg, config=config, cost=cost,
-                     deployment=record(config.pools, cfg, choices))
+                     deployment=record(config.pools, cfg, choices, config.workload))
 
 
 def check_user_entries(cfg: DictConfig) -> None:
@@ -194,20 +199,32 @@ def offered_rate(cfg: DictConfig) -> float | None:
         return None
 
 
+def traffic(workload: WorkloadSpec | None) -> dict[str, Any] | None:
+    """What a trace replay replays (None for a workload that draws its arrivals)."""
+    if workload is None or workload.trace is None or workload.arrival.kind is not ArrivalKind.TRACE:
+        return None
+    return traces.summary(workload.trace, workload.num_requests, workload.arrival.time_scale)
+
+
 def record(pool_specs: tuple[PoolSpec, ...], cfg: DictConfig,
-           choices: dict[str, str] | None = None) -> dict[str, Any]:
+           choices: dict[str, str] | None = None,
+           workload: WorkloadSpec | None = None) -> dict[str, Any]:
     """The deployment record (module docstring) of a built config's pools; ``choices``: the
-    config-group options it was composed with (``workload=mine``), for ``catalog_sources``."""
+    config-group options it was composed with (``workload=mine``), for ``catalog_sources``;
+    ``workload``: the built workload (a trace's real rate and lengths)."""
     pools = [pool_record(p) for p in pool_specs]
+    replayed = traffic(workload)
     pricing_cfg = cfg.get("pricing")
     for pool in pools:  # where each pool's price comes from (None: the set does not price it)
         pool["price"] = pricing.price_record(pricing_cfg, pool["hardware"]) if pricing_cfg else None
     out = {"vendor": vendor_label(pools), "layout": layout_line(pools),
            "error_band": widest_band(pools),
-           "offered_rate_per_s": offered_rate(cfg),
+           "offered_rate_per_s": replayed["rate_per_s"] if replayed else offered_rate(cfg),
            "num_devices": sum(p.num_devices for p in pool_specs),
            "num_accelerators": sum(p.num_accelerators for p in pool_specs),
            "pools": pools}
+    if replayed:  # absent otherwise (the records of drawn workloads stay as they were)
+        out["traffic"] = replayed
     sources = catalog_sources(pools, cfg, choices or {})
     if sources:  # absent when every entry is shipped (the records of shipped runs stay as they were)
         out["catalog_sources"] = sources

@@ -62,7 +62,12 @@ def prefix_spec(node: DictConfig | None, field: str, number: Callable,
     return PrefixSpec(num_prefixes=number(node, "num_prefixes", field, integer=True,
                                           default=default("num_prefixes")),
                       zipf_s=number(node, "zipf_s", field, default=default("zipf_s")),
-                      prefix_tokens=length_spec(node.get("prefix_tokens"), f"{field}.prefix_tokens"),
+                      # pattern trace: the lengths are the trace rows' (none to give)
+                      prefix_tokens=(PrefixSpec().prefix_tokens
+                                     if node.get("pattern") == "trace"
+                                     and node.get("prefix_tokens") is None
+                                     else length_spec(node.get("prefix_tokens"),
+                                                      f"{field}.prefix_tokens")),
                       pattern=str(node.get("pattern", default("pattern"))),
                       clients=number(node, "clients", field, integer=True, default=default("clients")),
                       turns=number(node, "turns", field, integer=True, default=default("turns")))

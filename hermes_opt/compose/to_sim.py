@@ -325,9 +325,7 @@ def plan(node: Any, field: str, default_pool: str) -> tuple[Stage, ...]:
 
 def workload_spec(node: DictConfig, default_pool: str) -> WorkloadSpec:
     arrival = node.arrival
-    trace = None
-    if node.get("trace") and node.trace.get("path"):
-        trace = traces.read_trace(traces.resolve(str(node.trace.path)), node.trace.get("format", "auto"))
+    trace = traces.from_config(node.get("trace"))
     types = []
     for name, rt in node.request_types.items():
         field = f"workload.request_types.{name}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hermes_opt.report import card_inputs, engine_flags, products, recommend, vendors
+from hermes_opt.report import card_inputs, engine_flags, products, recommend, traffic, vendors
 from hermes_opt.report.accounting import best_per, hardware_label
 from hermes_opt.report.labels import fmt, metric_label, param_label
 from hermes_opt.study.definition import StudySpec
@@ -43,6 +43,9 @@ def _usd(value: float, digits: int = 0) -> str:
 
 
 def _demand(best: pd.Series) -> str:
+    trace = traffic.of(best)
+    if trace and trace.get("rate_per_s"):
+        return f"at the trace's {fmt(trace['rate_per_s'])} requests/s"
     rate = vendors.offered_rate(best)
     return f"at the demand of {fmt(rate)} requests/s" if rate else "at the simulated load"
 
@@ -170,11 +173,11 @@ def _headroom_row(spec: StudySpec, best: pd.Series, assessed: dict) -> str:
     capacity, offered = (recommend.number(best, "metric:capacity_rate_per_s"),
                          vendors.offered_rate(best))
     if not math.isnan(capacity) and offered:
-        return (f"sustains {fmt(capacity)} requests/s within every SLO against the "
-                f"{fmt(offered)} requests/s offered ({capacity / offered:.2f}x)")
+        return (f"sustains {fmt(capacity)} requests/s within every SLO against "
+                f"{traffic.rate_phrase(best)} ({capacity / offered:.2f}x)")
     command = " ".join(["hermes-opt capacity", f"study={spec.name}",
                         *(shlex.quote(o) for o in recommend.deployment_overrides(best))])
-    load = f"the offered {fmt(offered)} requests/s" if offered else "one load"
+    load = traffic.load_phrase(best) or "one load"
     return f"not measured (the study simulated {load} only); measure it with `{command}`"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from hermes_opt.report import vendors
+from hermes_opt.report import traffic, vendors
 from hermes_opt.report.labels import fmt, fmt_spread, metric_label, unit
 from hermes_opt.report.trials import OVERRIDES, SIMULATED_INFEASIBLE
 from hermes_opt.study.definition import StudySpec
@@ -85,11 +85,12 @@ def headroom(spec: StudySpec, row: pd.Series, measured: dict | None = None) -> s
     capacity = number(row, "metric:capacity_rate_per_s")
     offered = vendors.offered_rate(row)
     if not math.isnan(capacity) and offered:
-        return (f"Headroom: it sustains {fmt(capacity)} requests/s within the SLOs against the "
-                f"{fmt(offered)} requests/s offered ({capacity / offered - 1:+.0%}).")
+        return (f"Headroom: it sustains {fmt(capacity)} requests/s within the SLOs against "
+                f"{traffic.rate_phrase(row)} ({capacity / offered - 1:+.0%}).")
     command = " ".join(["hermes-opt capacity", f"study={spec.name}",
                         *(shlex.quote(o) for o in deployment_overrides(row))])
-    load = f" at the offered {fmt(offered)} requests/s" if offered else ""
+    phrase = traffic.load_phrase(row)
+    load = f" at {phrase}" if phrase else ""
     return (f"Headroom to capacity was not measured (the study simulated it{load} only); "
             f"measure it with `{command}`.")
 

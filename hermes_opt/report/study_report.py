@@ -29,6 +29,7 @@ from hermes_opt.report import accounting, card, figures, load_chart, recommend, 
 from hermes_opt.report.decision import recommended_first
 from hermes_opt.report.decision import view as decision_view
 from hermes_opt.report.importance import spreads
+from hermes_opt.report.traffic import line as traffic_line
 from hermes_opt.report.trials import csv_columns, front_quality, top_configurations, trial_rows
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.coverage import main_trials
@@ -79,6 +80,8 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
     prices = sorted({(r.get("price_set"), r.get("price_date")) for r in results
                      if r.get("price_set")})
     user = user_catalog_provenance(results)
+    replayed = next(((r.get("deployment") or {}).get("traffic") for r in results
+                     if (r.get("deployment") or {}).get("traffic")), None)
     return {
         "study": spec.name,
         "hermes-opt version": version("hermes-opt"),
@@ -92,6 +95,8 @@ def provenance(study: optuna.Study, spec: StudySpec, frame: pd.DataFrame,
         "storage": storage_mod.mask(storage_url),
         "trials": _trial_count(study, spec),
         "base scenario": " ".join(spec.base) or "(sim defaults)",
+        # a trace replay's real load (its rate over the window, its lengths), not the YAML's
+        **({"traffic (trace replayed)": traffic_line(replayed)} if replayed else {}),
         "constraints": "; ".join(c.key for c in spec.constraints) or "none",
         "budget": ("none" if spec.budget is None else
                    f"max_usd_per_hour={spec.budget.max_usd_per_hour}, "

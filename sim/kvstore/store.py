@@ -112,7 +112,9 @@ class KVStore:
                                         domain=tier.domain.value,
                                         capacity_bytes=tier.capacity_bytes * n, copies=n,
                                         link=link_stats, device=device_stats))
-        self.counts = [0, 0, 0]  # lookups, misses, lookups that waited for an in-flight copy
+        # lookups, misses, lookups that waited for an in-flight copy, prefix tokens looked up,
+        # prefix tokens served from a tier (the token-level reuse: hits weighted by length)
+        self.counts = [0, 0, 0, 0, 0]
         self.hit_rates = np.cumsum([t.hit_rate or 0.0 for t in self.tiers]) if self.fixed else None
         self.admission = make_admission(spec.admission)
         # in flight: (tier, copy, prefix) -> waiters [(req, replica, done)] for a promotion;
@@ -172,6 +174,7 @@ class KVStore:
         """Look ``req``'s prefix up; call ``done(req)`` once its KV is on the device (or on a miss
         at once, with ``req.cached_tokens = 0`` so prefill recomputes it)."""
         self.counts[0] += 1
+        self.counts[3] += req.prefix_tokens
         if self.fixed:
             u = self.rng.random()
             tier = int(np.searchsorted(self.hit_rates, u, side="right"))
@@ -223,6 +226,7 @@ class KVStore:
             return
         stats = self.stats[tier]
         stats.hits += 1
+        self.counts[4] += req.prefix_tokens
         req.cached_tokens = req.prefix_tokens
         num_bytes = req.prefix_tokens * self.kv_bytes_per_token
         copy = self._copy(tier, replica)
@@ -254,16 +258,20 @@ class KVStore:
 
     # --- store ------------------------------------------------------------------------------
     def store(self, req: Request, replica: int) -> None:
-        """The prefix was computed on ``replica``: keep its KV (if admitted), wake its waiters."""
+        """The prefix was computed on ``replica``: keep its KV (if admitted), wake its waiters.
+        The prefix kept is ``req.store_id`` when set (a trace row's longer prefix that later
+        requests look up), else the one looked up."""
         if self.fixed:
             return
-        num_bytes = req.prefix_tokens * self.kv_bytes_per_token
+        kept, tokens = ((req.store_id, req.store_tokens) if req.store_id >= 0
+                        else (req.prefix_id, req.prefix_tokens))
+        num_bytes = tokens * self.kv_bytes_per_token
         waiters = self._finish_computing(req)
-        if self.tiers and self.admission.admit(req.prefix_id):
-            self._insert(0, replica, req.prefix_id, num_bytes)
+        if self.tiers and self.admission.admit(kept):
+            self._insert(0, replica, kept, num_bytes)
             if self.spec.write_through:
                 for t in range(1, len(self.tiers)):
-                    self._insert(t, replica, req.prefix_id, num_bytes)
+                    self._insert(t, replica, kept, num_bytes)
         for waiter, at, then in waiters:
             self._resolve(waiter, at, then, self.holds(waiter.prefix_id, at))
 

@@ -121,7 +121,7 @@ class Collector:
     visit_codes: array = field(default_factory=lambda: array("q"))
     visit_times: array = field(default_factory=lambda: array("d"))
     kv_tiers: list = field(default_factory=list)  # sim.kvstore.store.TierStats
-    kv_lookups: dict = field(default_factory=dict)  # store pool -> [lookups, misses, in-flight waits]
+    kv_lookups: dict = field(default_factory=dict)  # store pool -> KVStore.counts
     links: list = field(default_factory=list)  # sim.network.LinkStats of pool-to-pool links
     generated_tokens: dict = field(default_factory=dict)  # pool -> decode tokens (x samples)
     _visit_cache: tuple | None = None  # sim.metrics.stages: arrays built once per summary

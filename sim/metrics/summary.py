@@ -144,6 +144,14 @@ def request_figures(config: SimConfig, collector: Collector) -> dict:
                                          np.frombuffer(collector.rejected_arrival, float).copy())}
 
 
+def _lookups(n: int, m: int, w: int, looked_up: int, served: int) -> dict:
+    """A store's lookups (``KVStore.counts``): by count, and by prefix tokens (hits weighted
+    by their length: the share of looked-up prefix tokens not recomputed)."""
+    return {"lookups": n, "misses": m, "hit_rate": 1 - m / n if n else 0.0, "inflight_waits": w,
+            "prefix_tokens": looked_up, "hit_tokens": served,
+            "token_hit_rate": served / looked_up if looked_up else 0.0}
+
+
 def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: float) -> dict:
     if collector.folded is None:
         f = request_figures(config, collector)
@@ -195,9 +203,7 @@ def summarize(config: SimConfig, collector: Collector, num_events: int, end_s: f
         "stages": stage_breakdown(collector),
         "stages_by_type": stage_breakdown_by_type(collector),
         "kv_tiers": kv_tier_summary(collector),
-        "kv_lookups": {pool: {"lookups": n, "misses": m, "hit_rate": 1 - m / n if n else 0.0,
-                              "inflight_waits": w}
-                       for pool, (n, m, w) in sorted(collector.kv_lookups.items())},
+        "kv_lookups": {pool: _lookups(*counts) for pool, counts in sorted(collector.kv_lookups.items())},
         "links": link_summary(collector),
         "generated_tokens": dict(sorted(collector.generated_tokens.items())),
         **({"folded": f["folded"]} if "folded" in f else {}),

@@ -92,7 +92,10 @@ class PrefixSpec:
       histories) and draws from its own Zipf(s);
     * ``sessions``: multi-turn chat; ``num_prefixes`` sessions are open at once, each request
       continues one of them uniformly at random, and a session closes after ``turns`` requests
-      (a new one, with a new id and length, opens). A session belongs to client ``id % clients``.
+      (a new one, with a new id and length, opens). A session belongs to client ``id % clients``;
+    * ``trace``: each request's prefix is its trace row's (``TraceRecords.prefix_id`` /
+      ``prefix_tokens``, from Mooncake ``hash_ids``), already part of the row's prompt;
+      ``num_prefixes``, ``zipf_s`` and ``prefix_tokens`` are not used.
 
     ``clients`` (0: requests are not tied to clients) are the pool's engines: client ``c`` is
     replica ``c % num_replicas`` (see ``kv_tiers.client_affinity``). A request's client is drawn
@@ -127,7 +130,7 @@ class PrefixSpec:
                 "must be an integer in 1..100,000")
 
 
-PREFIX_PATTERNS = ("shared", "private", "sessions")
+PREFIX_PATTERNS = ("shared", "private", "sessions", "trace")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,8 @@
   sessions; stream ``workload.<type>.prefix``), the client of each request
   (``workload.<type>.client``); each id's length is drawn once (``workload.<type>.prefix_len``).
   The prefix is prepended to the drawn prompt.
+* Pattern ``trace``: the prefix of the trace row each request replays (Mooncake ``hash_ids``),
+  which is already part of that row's prompt (nothing is prepended).
 * Thinking lengths for reasoning types (``workload.<type>.thinking``).
 """
 
@@ -33,6 +35,8 @@ class PipelineDraws:
     prefix_tokens: np.ndarray | None
     client: np.ndarray | None  # the client that sent each request (-1: none); None: no clients
     thinking: np.ndarray | None  # thinking tokens (0 for types without reasoning)
+    store_id: np.ndarray | None = None  # pattern trace: the prefix to keep (-1: prefix_id's)
+    store_tokens: np.ndarray | None = None
 
 
 def _derived_seed(seed: int, name: str) -> int:
@@ -92,6 +96,15 @@ def _prefix_draws(p, seed: int, name: str, count: int) -> tuple[np.ndarray, np.n
     return ids, lengths[ids], clients
 
 
+def _trace_prefixes(trace, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(looked-up ids, tokens, kept ids, tokens) of the trace rows the requests at ``rows``
+    replay (lengths of kind trace index the trace by the request's position, modulo its rows:
+    the same row here)."""
+    at = rows % len(trace.prefix_id)
+    return tuple(np.asarray(column, dtype=np.int64)[at] for column in
+                 (trace.prefix_id, trace.prefix_tokens, trace.store_id, trace.store_tokens))
+
+
 def _session_ids(rng: np.random.Generator, open_sessions: int, turns: int, count: int) -> np.ndarray:
     """Multi-turn chat: each request continues one of ``open_sessions`` open sessions (uniform);
     a session closes after ``turns`` requests and a fresh one takes its place."""
@@ -117,6 +130,11 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
     if any(rt.prefix is not None for rt in types):
         prefix_id = np.full(n, -1, dtype=np.int64)
         prefix_tokens = np.zeros(n, dtype=np.int64)
+        added = np.ones(n, dtype=np.int64)  # 1: the prefix is prepended to the drawn prompt
+    store_id = store_tokens = None
+    if any(rt.prefix is not None and rt.prefix.pattern == "trace" for rt in types):
+        store_id = np.full(n, -1, dtype=np.int64)
+        store_tokens = np.zeros(n, dtype=np.int64)
     if any(rt.prefix is not None and rt.prefix.clients for rt in types):
         client = np.full(n, -1, dtype=np.int64)
     if any(rt.reasoning is not None for rt in types):
@@ -128,8 +146,13 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
             continue
         if rt.prefix is not None:
             ids, lengths, clients = _prefix_draws(rt.prefix, seed, rt.name, count)
-            # Prefix ids are global across types: offset by the type so two types never share.
-            prefix_id[mask] = ids + (stable_hash(rt.name) << 30)
+            offset = stable_hash(rt.name) << 30  # ids are global: two types never share one
+            if rt.prefix.pattern == "trace":  # the trace row's prefixes (request i is row i)
+                ids, lengths, kept, kept_tokens = _trace_prefixes(spec.trace, np.flatnonzero(mask))
+                added[mask] = 0  # already part of the row's prompt
+                store_id[mask] = np.where(kept >= 0, kept + offset, -1)
+                store_tokens[mask] = kept_tokens
+            prefix_id[mask] = np.where(ids >= 0, ids + offset, -1)
             prefix_tokens[mask] = lengths
             if client is not None:
                 client[mask] = clients
@@ -137,6 +160,6 @@ def draw_pipeline(spec: WorkloadSpec, seed: int) -> PipelineDraws:
             thinking[mask] = draw_thinking(rt.reasoning, stream(seed, f"workload.{rt.name}.thinking"),
                                            count)
     if prefix_tokens is not None:
-        drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index, drawn.prompt_tokens + prefix_tokens,
-                              drawn.output_tokens)
-    return PipelineDraws(drawn, prefix_id, prefix_tokens, client, thinking)
+        drawn = DrawnWorkload(drawn.arrival_s, drawn.type_index,
+                              drawn.prompt_tokens + prefix_tokens * added, drawn.output_tokens)
+    return PipelineDraws(drawn, prefix_id, prefix_tokens, client, thinking, store_id, store_tokens)

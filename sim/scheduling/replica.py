@@ -301,7 +301,7 @@ class Replica(DecodeRuns):
                 self.prefilling.remove(req)
             if req.first_token_s < 0:
                 req.first_token_s = now
-                if self.on_prefilled is not None and req.prefix_id >= 0:
+                if self.on_prefilled is not None and (req.prefix_id >= 0 or req.store_id >= 0):
                     self.on_prefilled(req)
             elif req.preempted_token_s >= 0:  # the gap a preemption opened is one ITL sample
                 self.stats.record_itl_run(now - req.preempted_token_s, 0.0, 1, req.samples)

@@ -117,12 +117,22 @@ class ArrivalSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceRecords:
-    """Trace rows already parsed (``hermes_opt.traces`` reads the files): seconds and tokens."""
+    """Trace rows already parsed (``hermes_opt.compose.traces`` reads the files): seconds and
+    tokens, and for traces that say which prompt blocks requests share (Mooncake ``hash_ids``)
+    per row the prefix it looks up (an id, -1: none, and its tokens, part of the row's prompt)
+    and the prefix it keeps once computed (``store_id``: its longest prefix a later row looks
+    up; -1: none). A request type with ``prefix.pattern: trace`` replays them."""
 
     arrival_s: tuple[float, ...]
     prompt_tokens: tuple[int, ...]
     output_tokens: tuple[int, ...]
     source: str = "trace"
+    prefix_id: tuple[int, ...] | None = None
+    prefix_tokens: tuple[int, ...] | None = None
+    store_id: tuple[int, ...] | None = None
+    store_tokens: tuple[int, ...] | None = None
+    skipped_rows: int = 0  # rows of the file not replayed (BurstGPT's failed calls)
+    fmt: str = ""  # the file's format, for records
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
@@ -136,6 +146,21 @@ class TraceRecords:
             column = np.asarray(getattr(self, name))
             require(bool(np.all(column >= 1)), f"workload.trace.{name}", self.source,
                     "token counts must be >= 1")
+        columns = (self.prefix_id, self.prefix_tokens, self.store_id, self.store_tokens)
+        if any(c is not None for c in columns):
+            require(all(c is not None and len(c) == n for c in columns), "workload.trace.prefix_id",
+                    self.source, "prefix ids and tokens (looked up and kept) need one value per row")
+            prompt = np.asarray(self.prompt_tokens)
+            for ids, tokens in ((self.prefix_id, self.prefix_tokens),
+                                (self.store_id, self.store_tokens)):
+                ids, tokens = np.asarray(ids), np.asarray(tokens)
+                require(bool(np.all((ids < 0) | ((tokens >= 1) & (tokens < prompt)))),
+                        "workload.trace.prefix_tokens", self.source,
+                        "a shared prefix must be at least 1 token and shorter than its prompt")
+
+    @property
+    def has_prefixes(self) -> bool:
+        return self.prefix_id is not None
 
 
 def check_span(num_requests: int, arrival: ArrivalSpec, trace: TraceRecords | None) -> None:
@@ -153,3 +178,17 @@ def check_span(num_requests: int, arrival: ArrivalSpec, trace: TraceRecords | No
     require(span_s <= MAX_SPAN_S, field, value,
             f"the run would span {span_text(span_s)} of arrivals; at most {span_text(MAX_SPAN_S)} "
             f"(raise the rate, lower workload.num_requests or workload.arrival.time_scale)")
+
+
+def check_trace_prefix(rt, request_types, trace: TraceRecords | None) -> None:
+    """``prefix.pattern: trace`` of request type ``rt``: a trace row's prefix is part of that
+    row's prompt, so the request must replay the row's prompt, and rows must map to requests by
+    position (per-type arrivals re-order them)."""
+    field = f"workload.request_types.{rt.name}.prefix.pattern"
+    require(trace is not None and trace.has_prefixes, field, "trace",
+            "needs a trace with shared-prefix blocks (format mooncake: hash_ids)")
+    require(rt.prompt_tokens.kind is LengthKind.TRACE, field, "trace",
+            f"needs workload.request_types.{rt.name}.prompt_tokens.kind=trace (the prefix is part "
+            f"of the trace row's prompt)")
+    require(all(t.arrival is None for t in request_types), field, "trace",
+            "cannot be used with per-type arrivals (they re-order the trace's rows)")

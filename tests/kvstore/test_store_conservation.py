@@ -154,7 +154,11 @@ def check_final(cfg: SimConfig, run: _Run) -> None:
     store = run.stores["llm"]
     assert not store.fetching and not store.computing, (store.fetching, store.computing)
     assert store.fabric.active() == 0 and not run.engine._heap
-    lookups, misses, waits = store.counts
+    lookups, misses, waits, looked_up_tokens, hit_tokens = store.counts
+    # tokens: every hit serves its prefix, so hit tokens are part of the looked-up tokens, and
+    # none without a hit
+    assert 0 <= hit_tokens <= looked_up_tokens and (hit_tokens > 0) == (misses < lookups)
+    assert hit_tokens == sum(r.prefix_tokens for r in done if r.cached_tokens)
     # every request's first stage is its kv_retrieval, and each lookup is counted once
     assert lookups == n
     hits = [s.hits for s in store.stats]
@@ -282,7 +286,7 @@ def test_burst_on_one_prefix_that_fits_hbm_dedups_cleanly():
     hbm = KVTierSpec(name="hbm", kind=TierKind.HBM, capacity_bytes=1 * GB,
                      bandwidth_bytes_per_s=3000 * GB)
     run = _finish(burst_config(replicas=1, tiers=(hbm, dram(cap_gb=2)), write_through=False))
-    lookups, misses, waits = run.stores["llm"].counts
+    lookups, misses, waits = run.stores["llm"].counts[:3]
     assert misses == 1 and waits == lookups - 1 == 23
 
 
@@ -313,7 +317,7 @@ def test_write_through_waiters_on_another_replica_share_one_fetch():
     run = _finish(burst_config(replicas=2, tiers=(hbm, shared), write_through=True))
     store = run.stores["llm"]
     prefix_bytes = 1000 * LLAMA_8B.kv_bytes_per_token(run.config.pools[0].kv_dtype)
-    assert store.counts == [24, 1, 23]
+    assert store.counts[:3] == [24, 1, 23]
     assert store.stats[1].hits == 1 and store.stats[0].hits == 22
     assert store.stats[1].bytes_read == pytest.approx(prefix_bytes)
     assert {r.replica for r in run.collector.completed} == {0, 1}
@@ -328,4 +332,4 @@ def test_lfu_burst_on_two_prefixes_that_do_not_fit_hbm_together():
     run = _finish(burst_config(replicas=1, tiers=(hbm, dram(cap_gb=4)), write_through=False,
                                n=60, eviction=Eviction.LFU, prefix_tokens=3000, num_prefixes=2,
                                rate_per_s=2_000.0))
-    assert run.stores["llm"].counts == [60, 2, 58]
+    assert run.stores["llm"].counts[:3] == [60, 2, 58]

@@ -43,6 +43,7 @@ ALLOWED = {
     "hermes_opt.run": {"sim", "hermes_opt.compose", "hermes_opt.study", "hermes_opt.run"},
     "hermes_opt.report": {"sim", "hermes_opt.compose", "hermes_opt.study", "hermes_opt.report"},
     "hermes_opt.cli": {"sim", "hermes_opt"},
+    "hermes_opt.api": {"hermes_opt"},  # the Python API: a thin front over every stage, like cli
     "hermes_opt": {"hermes_opt"},  # the top-level package itself (docstring only)
     "hydra_plugins": {"sim", "hermes_opt.compose", "hermes_opt.study", "hermes_opt.run",
                       "hydra_plugins"},
