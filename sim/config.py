@@ -175,9 +175,8 @@ class PoolSpec:
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
     heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
     spec_decoding: SpecDecodeSpec = field(default_factory=SpecDecodeSpec)  # method none = off
-    # sim.pipeline.colocation: a stage on the GPUs of LLM pool ``colocate_with``, which reserves
-    colocate_with: str = ""  # ``reserved_bytes_per_device`` for its guests' weights
-    reserved_bytes_per_device: float = 0.0
+    colocate_with: str = ""  # a stage on this LLM pool's GPUs (sim.pipeline.colocation)
+    reserved_bytes_per_device: float = 0.0  # LLM pools: their colocated stages' weights / index
     batch_timeout_s: float = 0.0  # non-LLM pools: how long a free server waits to fill a batch
 
     @property
@@ -239,10 +238,9 @@ class PoolSpec:
 
     @property
     def num_devices(self) -> int:
-        """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools; none
-        for a stage colocated on an LLM pool's GPUs (the host's devices)."""
-        return 0 if self.colocate_with else (
-            self.num_replicas * (self.tp * self.pp if self.role in MODEL_ROLES else 1))
+        """Priced units: devices (model pools), hosts (cpu, retrieval); 0 on an LLM pool's GPUs."""
+        per_replica = self.tp * self.pp if self.role in MODEL_ROLES else 1
+        return 0 if self.colocate_with else self.num_replicas * per_replica
 
     @property
     def num_accelerators(self) -> int:
