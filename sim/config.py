@@ -28,7 +28,7 @@ from sim.hardware.speculative import SpecDecodeSpec
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.deployment import expand_workload
 from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
-from sim.pipeline.validate import check_plan  # plan rules live with the pipeline
+from sim.pipeline.validate import check_plan, check_retrieval_pool  # rules of the pipeline
 from sim.request import Stage
 
 # Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
@@ -175,6 +175,9 @@ class PoolSpec:
     heavy_threshold_tokens: int = 2048  # router heavy_light: prompt + output above this is heavy
     heavy_fraction: float = 0.5  # router heavy_light: share of replicas reserved for heavy requests
     spec_decoding: SpecDecodeSpec = field(default_factory=SpecDecodeSpec)  # method none = off
+    colocate_with: str = ""  # a stage on this LLM pool's GPUs (sim.pipeline.colocation)
+    reserved_bytes_per_device: float = 0.0  # LLM pools: their colocated stages' weights / index
+    batch_timeout_s: float = 0.0  # non-LLM pools: how long a free server waits to fill a batch
 
     @property
     def field_path(self) -> str:
@@ -212,14 +215,7 @@ class PoolSpec:
                     f"{prefix}.hardware", self.hardware.name,
                     "cpu pools need CPU hardware with num_cores")
         if role is PoolRole.RETRIEVAL:
-            require(self.index is not None, f"{prefix}.index", None,
-                    "retrieval pools need an index {kind, num_vectors, dim, ...}")
-            require(isinstance(self.workers_per_node, int) and self.workers_per_node >= 1,
-                    f"{prefix}.workers_per_node", self.workers_per_node, "must be an integer >= 1")
-            require(self.index.memory_bytes <= self.hardware.memory_bytes,
-                    f"{prefix}.index.num_vectors", self.index.num_vectors,
-                    f"the {self.index.kind.value} index needs {self.index.memory_bytes / 1e9:.1f} GB "
-                    f"but {self.hardware.name} has {self.hardware.memory_bytes / 1e9:.0f} GB")
+            check_retrieval_pool(self, prefix)
 
     def kv_capacity_blocks(self) -> int:
         """KV blocks one replica holds under its engine's memory rule, less its drafter's (a
@@ -231,7 +227,8 @@ class PoolSpec:
             gpu_memory_utilization=sched.gpu_memory_utilization, spec=self.spec_decoding,
             activation_reserve_fraction=sched.activation_reserve_fraction, ep=self.ep,
             pool_name=self.field_path, attention_dp=self.attention_dp,
-            kv_memory_rule=sched.kv_memory_rule, kv_capacity_factor=sched.kv_capacity_factor)
+            kv_memory_rule=sched.kv_memory_rule, kv_capacity_factor=sched.kv_capacity_factor,
+            reserved_bytes=self.reserved_bytes_per_device)
 
     @property
     def precision(self) -> PrecisionPlan:
@@ -241,8 +238,9 @@ class PoolSpec:
 
     @property
     def num_devices(self) -> int:
-        """Priced units: devices for model pools, hosts (sockets) for cpu / retrieval pools."""
-        return self.num_replicas * (self.tp * self.pp if self.role in MODEL_ROLES else 1)
+        """Priced units: devices (model pools), hosts (cpu, retrieval); 0 on an LLM pool's GPUs."""
+        per_replica = self.tp * self.pp if self.role in MODEL_ROLES else 1
+        return 0 if self.colocate_with else self.num_replicas * per_replica
 
     @property
     def num_accelerators(self) -> int:

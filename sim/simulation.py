@@ -16,7 +16,7 @@ from sim.kvstore.specs import TierKind
 from sim.kvstore.store import KVStore
 from sim.metrics.collector import Collector
 from sim.metrics.summary import summarize
-from sim.pipeline import reasoning, routing
+from sim.pipeline import colocation, reasoning, routing
 from sim.pipeline.deployment import service_groups
 from sim.pipeline.flow import StageFlow
 from sim.pipeline.pools import handoff_links, service_pool
@@ -66,6 +66,8 @@ class _Run(StageFlow):
             else:
                 self.services[spec.name] = self._service_pool(spec)
         self._join_services()
+        for guest, host in colocation.check(config.pools).items():  # stages on the LLM's GPUs
+            self.services[guest].share = self.pools[host].replicas
         self.source = DrawnChunks(draws.drawn) if draws else WorkloadStream(config.workload, seed)
         self.prefix_id, self.prefix_tokens, self.thinking, self.store_id, self.store_tokens = (
             (draws.prefix_id, draws.prefix_tokens, draws.thinking, draws.store_id,

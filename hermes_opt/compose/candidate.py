@@ -108,8 +108,10 @@ def check_memory(pool: PoolSpec) -> None:
 
 # --- the deployment record -------------------------------------------------------------------
 def is_accelerated_model_pool(pool: PoolSpec) -> bool:
-    """Pools that decide the vendor and the layout line: a model served on an accelerator."""
-    return pool.role in MODEL_ROLES and pool.hardware.kind is not DeviceKind.CPU
+    """Pools that decide the vendor and the layout line: a model served on an accelerator of its
+    own (a stage colocated on an LLM pool's GPUs has none)."""
+    return (pool.role in MODEL_ROLES and pool.hardware.kind is not DeviceKind.CPU
+            and not pool.colocate_with)
 
 
 def _vendor(hardware_name: str) -> str:
@@ -131,6 +133,10 @@ def pool_record(pool: PoolSpec) -> dict[str, Any]:
         "cost_model": getattr(pool.cost_model.kind, "value", str(pool.cost_model.kind)),
         "calibration": pool.cost_model.calibration or "none",
     }
+    if pool.colocate_with:  # placement: colocated (its devices are the host's)
+        out["colocated_on"] = pool.colocate_with
+    if pool.batch_timeout_s:
+        out["batch_timeout_ms"] = pool.batch_timeout_s * 1e3
     if pool.role in LLM_ROLES:
         out["precision"] = pool.precision.summary()
         out["engine"] = pool.engine or None

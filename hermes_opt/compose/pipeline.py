@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from hermes_opt.compose import catalog
 from hermes_opt.compose.values import spec_default, spec_number
 from sim.config import SLO_FIELDS, SLOSpec
 from sim.errors import ConfigError
@@ -96,7 +97,8 @@ def reasoning_spec(node: DictConfig | None, field: str, number: Callable,
         long_fraction=spec_number(ReasoningSpec, node, "long_fraction", field),
         num_rounds=spec_number(ReasoningSpec, node, "num_rounds", field, integer=True),
         feedback_tokens=spec_number(ReasoningSpec, node, "feedback_tokens", field, integer=True),
-        num_samples=spec_number(ReasoningSpec, node, "num_samples", field, integer=True))
+        num_samples=spec_number(ReasoningSpec, node, "num_samples", field, integer=True),
+        budget_tokens=spec_number(ReasoningSpec, node, "budget_tokens", field, integer=True))
 
 
 def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...]:
@@ -111,3 +113,43 @@ def link_specs(node: DictConfig | None, number: Callable) -> tuple[LinkSpec, ...
                               latency_s=number(link, "latency_us", field, default=10.0) * 1e-6,
                               field_path=field))
     return tuple(links)
+
+
+PLACEMENTS = ("cpu", "gpu", "colocated")
+PLACEABLE_ROLES = ("embed", "rerank", "reward", "classifier", "retrieval")
+MAX_BATCH_TIMEOUT_MS = 60_000.0
+
+
+def stage_placement(node: DictConfig, field: str, host_pool: str, cfg: DictConfig,
+                    number: Callable) -> tuple[DictConfig, str, float]:
+    """Where a non-LLM stage pool runs (``placement``): ``cpu`` on its ``cpu_hardware``, ``gpu``
+    on a pool of its own ``gpu_hardware``, ``colocated`` on the GPUs of the LLM pool
+    ``colocate_with`` (default: the main pool; ``sim.pipeline.colocation.apply`` gives it the
+    host's hardware, here ``cfg.hardware`` stands in). Returns ``(hardware catalog entry, host
+    pool, batch timeout in s)``; without ``placement`` the pool's ``hardware`` and no host."""
+    timeout_s = batch_timeout_s(node, field, number)
+    placement = node.get("placement")
+    if placement is None:
+        return catalog.entry("hardware", node.get("hardware"), f"{field}.hardware"), "", timeout_s
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"{field}.placement={placement!r}: allowed: {', '.join(PLACEMENTS)}")
+    role = str(node.get("role"))
+    if role not in PLACEABLE_ROLES:
+        raise ConfigError(f"{field}.placement={placement}: only pools of role "
+                          f"{', '.join(PLACEABLE_ROLES)} are placed (this one is {role})")
+    if placement == "colocated":
+        return cfg.hardware, str(node.get("colocate_with") or host_pool), timeout_s
+    key = f"{placement}_hardware"
+    if not node.get(key):
+        raise ConfigError(f"{field}.{key}=None: placement={placement} needs the hardware "
+                          "(a catalog name) to run the stage on")
+    return catalog.entry("hardware", node.get(key), f"{field}.hardware"), "", timeout_s
+
+
+def batch_timeout_s(node: DictConfig, field: str, number: Callable) -> float:
+    """``batch_timeout_ms`` of a non-LLM pool, in seconds (0: dispatch as soon as a server is
+    free)."""
+    value = number(node, "batch_timeout_ms", field, default=0.0)
+    if not 0.0 <= value <= MAX_BATCH_TIMEOUT_MS:
+        raise ConfigError(f"{field}.batch_timeout_ms={value!r}: must be in 0..{MAX_BATCH_TIMEOUT_MS:.0f}")
+    return value / 1e3

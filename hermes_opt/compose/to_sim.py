@@ -55,6 +55,7 @@ from sim.config import (
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.speculative import SpecDecodeSpec
+from sim.pipeline import colocation
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
@@ -273,14 +274,16 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
     for name, node in (cluster.get("pools") or {}).items():
         field = f"cluster.pools.{name}"
         merged_sched = OmegaConf.merge(cfg.scheduler, node.get("scheduler") or {})
-        extra.append(pool_spec(
-            str(name), hardware=catalog.entry("hardware", node.get("hardware"), f"{field}.hardware"),
+        hardware, host, timeout_s = pipeline.stage_placement(node, field, main[0].name, cfg, number)
+        spec = pool_spec(
+            str(name), hardware=hardware,
             model=(catalog.entry("model", node.get("model"), f"{field}.model")
                    if node.get("model") is not None else None), cluster=node,
             scheduler=merged_sched, router=node.get("router") or cfg.router,
             cost_model=node.get("cost_model") or cfg.cost_model, field=field,
-            engine=engines.pool_engine(node, cfg, f"{field}.engine")))
-    return (*main, *extra)
+            engine=engines.pool_engine(node, cfg, f"{field}.engine"))
+        extra.append(dataclasses.replace(spec, colocate_with=host, batch_timeout_s=timeout_s))
+    return colocation.apply((*main, *extra))
 
 
 # --- workload ----------------------------------------------------------------------------

@@ -91,10 +91,18 @@ def _hardware_row(spec: StudySpec, best: pd.Series, record: dict | None) -> str:
         text = (f"{p.count} in {where}" if where else p.count)
         text += f", {p.replicas} replica{'s' if p.replicas != 1 else ''} of TP {p.tp}"
         parts.append(f"{p.pool}: {text}" if len(models) > 1 else text)
+    # stages placed on an LLM pool's GPUs (docs/pipelines.md "Stage placement"): no devices
+    guests: dict[str, list[str]] = {}
+    for p in (record or {}).get("pools", []):
+        if p.get("colocated_on"):
+            guests.setdefault(p["colocated_on"], []).append(p["name"])
+    for host, names in guests.items():
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+        parts.append(f"the {listed} stage{'s' if len(names) > 1 else ''} on the {host} pool's GPUs")
     # the other pools (CPU stages, retrieval): what they run on, in one phrase per product
     others: dict[str, list] = {}
     for p in pools:
-        if not p.accelerated:
+        if not p.accelerated and not any(p.pool in names for names in guests.values()):
             others.setdefault(p.product, []).append(p)
     for product, group in others.items():
         names = [p.pool for p in group]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from hermes_opt.report import stage_share
 from hermes_opt.report.accounting import Table
 from hermes_opt.report.card import Card
 from hermes_opt.report.compare import case_rows
@@ -30,6 +31,7 @@ from hermes_opt.report.trials import (
     top_configurations,
 )
 from hermes_opt.report.vendors import layout as _layout
+from hermes_opt.report.vendors import record as _record
 from hermes_opt.study.definition import StudySpec
 from hermes_opt.study.pareto import pareto_mask
 
@@ -285,18 +287,7 @@ def _detail(spec: StudySpec, rank: int, r: pd.Series) -> list[Block]:
                          "batching keeps it near 100% well below capacity, so it is not load "
                          "against capacity): "
                          + ", ".join(f"{p} {v:.0%}" for p, v in sorted(util.items()))))
-    stages: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        if key.startswith("stages."):
-            parts = key.split(".")
-            if len(parts) >= 3:
-                stages.setdefault(parts[1], {})[".".join(parts[2:])] = value
-    if stages:
-        columns = sorted({c for cols in stages.values() for c in cols})
-        out.append(("p", "Per-stage breakdown:"))
-        out.append(("table", ["stage", *(metric_label(c) for c in columns)],
-                    [[s, *(_fmt(v.get(c, math.nan)) for c in columns)]
-                     for s, v in sorted(stages.items())]))
+    out.extend(stage_share.stage_blocks(metrics, _record(r), _fmt))  # by stage: time, $, tables
     by_type: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         if key.startswith("request_types."):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 METRICS = {
     "slo_tokens_per_usd": "SLO-meeting tokens per $",
+    "slo_answers_per_usd": "SLO-meeting answers per $",
     "capacity_tokens_per_usd": "Tokens per $ at capacity",
     "output_tokens_per_usd": "Output tokens per $",
     "goodput_tokens_per_usd": "SLO-meeting tokens per $ (whole run)",
@@ -25,6 +26,7 @@ METRICS = {
     "requests_completed": "Requests completed",
 }
 LATENCIES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E latency",
+             "ttfat_ms": "time to first answer token",
              "queue_ms": "queueing", "service_ms": "service time", "total_ms": "stage time"}
 def metric_label(name: str) -> str:
     """A metric name (no ``metric:`` prefix) as a chart axis / table header, with its unit."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the worker imports this module and must not load Optuna
     import optuna
 
 SLO_TOKENS_PER_USD = "slo_tokens_per_usd"
+SLO_ANSWERS_PER_USD = "slo_answers_per_usd"  # final answers: one per request, whatever N
 # Constraint every trial carries: the deployment keeps up with its demand (sim.metrics.stability)
 KEEPS_UP = "keeps_up"
 UNDECIDED_VIOLATION = 1.0  # a run too short to tell, or with nothing completed
@@ -42,7 +43,8 @@ SCALARS = ("requests_completed", "requests_rejected", "duration_s", "requests_pe
            "goodput_requests_per_s", "goodput_output_tokens_per_s", "slo_attainment",
            "preemptions", "cost_usd_per_hour", "output_tokens_per_usd", "goodput_tokens_per_usd",
            "num_devices", "num_accelerators", SLO_TOKENS_PER_USD,
-           "capacity_tokens_per_usd", "capacity_rate_per_s")  # capacity_*: run.capacity
+           "capacity_tokens_per_usd", "capacity_rate_per_s",  # capacity_*: run.capacity
+           SLO_ANSWERS_PER_USD)
 # Summary sections whose keys depend on the scenario (pool and stage names, request types):
 # checked against the first real summary instead of statically.
 DYNAMIC_PREFIXES = ("pools.", "stages.", "stages_by_type.", "request_types.",
@@ -68,6 +70,18 @@ def slo_tokens_per_usd(summary: dict) -> float:
     return rate / usd_per_s if usd_per_s > 0 else 0.0
 
 
+def slo_answers_per_usd(summary: dict) -> float:
+    """Final answers meeting every SLO per dollar, in the steady window: one per request, however
+    many best-of-N samples and thinking tokens it took (``slo_attainment x requests / window_s``
+    of ``steady_state``, per $/s). Times the workload's mean answer length, it is the tokens per
+    $ of final answers (the answer lengths are the same draws in every candidate)."""
+    usd_per_s = summary["cost_usd_per_hour"] / 3600
+    steady = summary.get("steady_state") or {}
+    if usd_per_s <= 0 or not steady.get("window_s"):
+        return 0.0
+    return steady["slo_attainment"] * steady["requests"] / steady["window_s"] / usd_per_s
+
+
 def check_metric(name: Any, field: str) -> str:
     require(isinstance(name, str) and (name in KNOWN_METRICS or name.startswith(DYNAMIC_PREFIXES)),
             field, name, f"unknown metric; allowed: {', '.join(KNOWN_METRICS)} or a path under "
@@ -79,6 +93,8 @@ def metric(summary: dict, name: str) -> float:
     """Value of a dotted metric path in a summary (``ttft_ms.p99``); KeyError if absent."""
     if name == SLO_TOKENS_PER_USD:
         return slo_tokens_per_usd(summary)
+    if name == SLO_ANSWERS_PER_USD:
+        return slo_answers_per_usd(summary)
     node: Any = summary
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -61,7 +61,8 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
                        gpu_memory_utilization: float, activation_reserve_fraction: float,
                        pool_name: str = "pool", attention_dp: bool = False,
                        kv_memory_rule: str = TOTAL_FRACTION, kv_capacity_factor: float = 1.0,
-                       spec: SpecDecodeSpec | None = None, ep: int = 0) -> int:
+                       spec: SpecDecodeSpec | None = None, ep: int = 0,
+                       reserved_bytes: float = 0.0) -> int:
     """Number of KV blocks a replica holds; ConfigError (saying by how much) if the model won't fit.
 
     Engines size the KV cache differently (``kv_memory_rule``): vLLM and SGLang take a fraction of
@@ -69,11 +70,12 @@ def kv_capacity_blocks(model: ModelSpec, hardware: HardwareSpec, *, tp: int, pp:
     KV = memory x fraction - reserve - weights); TensorRT-LLM gives the KV cache a fraction of the
     memory *left free* after the weights and activations (``free_fraction``: KV = (memory -
     reserve - weights) x fraction). A speculative drafter (``spec``) adds its weights and its
-    own KV per token (``drafter_bytes``)."""
+    own KV per token (``drafter_bytes``). ``reserved_bytes``: what a stage colocated on these GPUs
+    holds per device (its weights or index, ``sim.pipeline.colocation``), counted like weights."""
     weights = weight_bytes_per_device(model, tp, pp, weight_dtype, attention_dp=attention_dp, ep=ep)
     draft_weights, draft_kv = drafter_bytes(spec, model, tp, pp, weight_dtype, kv_dtype,
                                             attention_dp)
-    weights += draft_weights
+    weights += draft_weights + reserved_bytes
     reserve = hardware.memory_bytes * activation_reserve_fraction
     if kv_memory_rule == FREE_FRACTION:
         usable = weights + (hardware.memory_bytes - reserve - weights) * gpu_memory_utilization

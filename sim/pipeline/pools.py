@@ -4,6 +4,7 @@ disaggregated hand-offs, built from their specs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sim.config import PoolSpec, SimConfig
 from sim.cost.factory import build_cost_model
@@ -32,11 +33,16 @@ def service_pool(engine: Engine, spec: PoolSpec, collector: Collector,
                            server_label=lambda i: f"{spec.name}/h{i // cores}c{i % cores}")
     if spec.role is PoolRole.RETRIEVAL:
         workers = spec.workers_per_node
+        hardware = spec.hardware
+        if spec.colocate_with:  # the index is sharded over the host replica's tp devices
+            hardware = replace(hardware, bf16_flops_per_s=hardware.bf16_flops_per_s * spec.tp,
+                               mem_bw_bytes_per_s=hardware.mem_bw_bytes_per_s * spec.tp)
         return ServicePool(engine, spec.name, spec.num_replicas * workers,
-                           VectorSearchCost(spec.index, spec.hardware, workers),
+                           VectorSearchCost(spec.index, hardware, workers),
                            max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_num_seqs,
                            collector=collector, on_done=on_done,
-                           server_label=lambda i: f"{spec.name}/n{i // workers}w{i % workers}")
+                           server_label=lambda i: f"{spec.name}/n{i // workers}w{i % workers}",
+                           batch_timeout_s=spec.batch_timeout_s)
     usable = spec.hardware.memory_bytes * sched.gpu_memory_utilization
     weights = weight_bytes_per_device(spec.model, spec.tp, spec.pp, spec.weight_dtype)
     if weights > usable:
@@ -46,7 +52,8 @@ def service_pool(engine: Engine, spec: PoolSpec, collector: Collector,
                        EncoderCost(build_cost_model(spec), spec.model),
                        max_batch=sched.max_num_seqs, max_batch_tokens=sched.max_batched_tokens,
                        collector=collector, on_done=on_done,
-                       server_label=lambda i: f"{spec.name}/{i}")
+                       server_label=lambda i: f"{spec.name}/{i}",
+                       batch_timeout_s=spec.batch_timeout_s)
 
 
 def handoff_links(engine: Engine, config: SimConfig,

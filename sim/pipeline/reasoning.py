@@ -1,7 +1,9 @@
 """Reasoning requests: long thinking, multi-round context growth, best-of-N samples.
 
 * Thinking length: a bimodal mixture (short with probability ``1 - long_fraction``, else long),
-  drawn per request from the type's own stream; it is added to the answer's output tokens.
+  drawn per request from the type's own stream; it is added to the answer's output tokens. A
+  thinking budget (``budget_tokens``) cuts it there (budget forcing: the model is made to stop
+  thinking and answer), after the draw, so a budget changes no other request's draws.
 * Rounds: thinking is split evenly over ``num_rounds`` prefill/decode rounds. Round ``r + 1``'s
   prompt is round ``r``'s whole context plus ``feedback_tokens`` (tool output, critique); the
   previous context's KV stays in the replica's prefix cache (vLLM automatic prefix caching), so
@@ -26,7 +28,8 @@ def draw_thinking(spec: ReasoningSpec, rng: np.random.Generator, n: int) -> np.n
     short = spec.think_short.sample(rng, n)
     long = spec.think_long.sample(rng, n)
     is_long = rng.random(n) < spec.long_fraction
-    return np.where(is_long, long, short)
+    thinking = np.where(is_long, long, short)
+    return np.minimum(thinking, spec.budget_tokens) if spec.budget_tokens else thinking
 
 
 def begin(req: Request, spec: ReasoningSpec, thinking: int) -> None:

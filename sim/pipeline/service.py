@@ -3,6 +3,10 @@
 A free server takes up to ``max_batch`` waiting requests (and at most ``max_batch_tokens`` of
 work, but always at least one request) and is busy for the cost model's batch time. Dispatch is
 deferred to the end of the current instant so that requests arriving together batch together.
+With ``batch_timeout_s`` > 0 a free server waits for a fuller batch: it starts when
+``max_batch`` requests wait or when the oldest has waited the timeout (Triton's dynamic batcher's
+``max_queue_delay``). A pool placed on an LLM pool's GPUs (``sim.pipeline.colocation``) charges
+every batch's time to the replica its server runs on (``share``).
 This is an M/G/c queue with batch service: CPU cores (c = hosts x cores, batch 1), encoder
 replicas (batched forward passes), vector-search workers (batched queries).
 
@@ -36,8 +40,11 @@ class ServicePool:
     def __init__(self, engine: Engine, name: str, num_servers: int, cost: BatchCost, *,
                  max_batch: int, max_batch_tokens: int, collector: Collector,
                  on_done: Callable[[Request, bool], None],
-                 server_label: Callable[[int], str]) -> None:
+                 server_label: Callable[[int], str], batch_timeout_s: float = 0.0) -> None:
         self.engine, self.name, self.cost = engine, name, cost
+        self.batch_timeout_s = batch_timeout_s
+        self._wake_s = -1.0  # when a waiting-for-a-batch timer fires (-1: none set)
+        self.share: list | None = None  # colocated: server i time-shares host replica i
         self.max_batch, self.max_batch_tokens = max_batch, max_batch_tokens
         self.on_done = on_done  # on_done(req, last): ``last`` = nothing follows in this event
         self.queue: deque[Request] = deque()
@@ -48,7 +55,7 @@ class ServicePool:
         self.in_service = 0
         # batch 1 with a per-job time: every dispatch is one request, priced on its own
         job_time = getattr(cost, "job_time_s", None)
-        self._single = max_batch <= 1 and job_time is not None
+        self._single = max_batch <= 1 and job_time is not None and batch_timeout_s <= 0
         self._job_time = job_time
         # every request weighs one unit: a batch is the first min(max_batch, budget) waiting
         self._unit_cap = (max(1, min(max_batch, max_batch_tokens))
@@ -108,6 +115,8 @@ class ServicePool:
         queue, now, job = self.queue, self.engine.now_s, self._job
         max_batch, max_tokens = self.max_batch, self.max_batch_tokens
         while self.idle and queue:
+            if self.batch_timeout_s > 0 and self._wait_for_batch(now):
+                return
             req = queue.popleft()
             batch = [req]
             length, count = job(req)
@@ -128,6 +137,8 @@ class ServicePool:
         queue, now = self.queue, self.engine.now_s
         cost, unit_cap = self.cost, self._unit_cap
         while self.idle and queue:
+            if self.batch_timeout_s > 0 and self._wait_for_batch(now):
+                return
             if unit_cap:
                 batch = [queue.popleft() for _ in range(min(unit_cap, len(queue)))]
             else:
@@ -142,9 +153,29 @@ class ServicePool:
                         batch.append(queue.popleft())
             self._start(batch, cost.batch_time_s(batch), now)
 
+    def _wait_for_batch(self, now: float) -> bool:
+        """Hold the queue back (True) while it is shorter than a full batch and its oldest request
+        has waited less than the timeout; a timer dispatches at that request's deadline."""
+        queue = self.queue
+        deadline = queue[0].stage_enqueue_s + self.batch_timeout_s
+        if len(queue) >= self.max_batch or deadline <= now:
+            return False
+        if self._wake_s != deadline:
+            self._wake_s = deadline
+            self.engine.push(deadline, PRIORITY_SCHEDULE, self._wake, (deadline,))
+        return True
+
+    def _wake(self, deadline: float) -> None:
+        if deadline == self._wake_s:  # not superseded by a later timer
+            self._wake_s = -1.0
+            if not self.pending:
+                self._dispatch_cb()
+
     def _start(self, batch: list[Request], duration: float, now: float) -> None:
         """The lowest free server serves ``batch`` for ``duration`` from ``now``."""
         server = heappop(self.idle)
+        if self.share is not None:  # the host replica pays for the device time
+            self.share[server].time_share(duration)
         for req in batch:
             req.stage_start_s = now
         stats = self.stats[server]

@@ -144,6 +144,7 @@ class ReasoningSpec:
     num_rounds: int = 1  # prefill/decode rounds; thinking is split evenly across rounds
     feedback_tokens: int = 0  # tokens appended between rounds (tool output, critique)
     num_samples: int = 1  # best-of-N / self-consistency: decode sequences sharing the prompt KV
+    budget_tokens: int = 0  # thinking budget: thinking is cut at this many tokens (0: no budget)
 
     def validate(self, p: str) -> None:
         for name in ("think_short", "think_long"):
@@ -158,3 +159,6 @@ class ReasoningSpec:
                     "must be an integer in [1, 256]")
         require(isinstance(self.feedback_tokens, int) and self.feedback_tokens >= 0,
                 f"{p}.feedback_tokens", self.feedback_tokens, "must be an integer >= 0")
+        require(isinstance(self.budget_tokens, int) and not isinstance(self.budget_tokens, bool)
+                and 0 <= self.budget_tokens <= 1_000_000, f"{p}.budget_tokens", self.budget_tokens,
+                "must be an integer in 0..1,000,000 (0: no thinking budget)")

@@ -26,6 +26,21 @@ STAGE_PARAMS: dict[StageKind, dict[str, float]] = {
 GENERATION = (StageKind.GENERATE, StageKind.PREFILL)
 
 
+def check_retrieval_pool(pool, prefix: str) -> None:
+    """A retrieval pool (``sim.config.PoolSpec``) has an index that fits its nodes: in one node's
+    memory, or sharded over the ``tp`` devices of the LLM replica it is colocated on."""
+    require(pool.index is not None, f"{prefix}.index", None,
+            "retrieval pools need an index {kind, num_vectors, dim, ...}")
+    require(isinstance(pool.workers_per_node, int) and pool.workers_per_node >= 1,
+            f"{prefix}.workers_per_node", pool.workers_per_node, "must be an integer >= 1")
+    index, hardware, tp = pool.index, pool.hardware, pool.tp
+    require(index.memory_bytes / tp <= hardware.memory_bytes, f"{prefix}.index.num_vectors",
+            index.num_vectors,
+            f"the {index.kind.value} index needs {index.memory_bytes / 1e9:.1f} GB but "
+            f"{f'{tp} x ' if tp > 1 else ''}{hardware.name} has "
+            f"{tp * hardware.memory_bytes / 1e9:.0f} GB")
+
+
 def check_plan(rt, pools: dict, store_pools: set[str]) -> None:
     field = f"workload.request_types.{rt.name}.plan"
     plan = rt.plan

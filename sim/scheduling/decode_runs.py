@@ -94,9 +94,16 @@ class DecodeRuns:
         self.run_growth_s = growth = slope * n
         self.run_steps = steps
         engine = self.engine
-        self.run_start_s = start = engine.now_s
-        self.in_run = True
         stats = self.stats
+        start = engine.now_s
+        if self.shared:  # a colocated stage's device time delays the run's first step
+            stall = self.shared_stall_s()
+            if stall:
+                self.stall_decoders(stall)
+                stats.busy_s += stall
+                start += stall
+        self.run_start_s = start
+        self.in_run = True
         if stats.spans is None:  # ``_begin(0.0, ...)``, inlined
             self.busy = True
             self.version += 1

@@ -99,6 +99,11 @@ class Replica(DecodeRuns):
         self.busy = False
         self.pending_schedule = False
         self.version = 0
+        # a stage colocated on this replica's GPUs (``time_share``): device time it took while this
+        # replica was busy (owed by the next step), and when its batch on an idle device ends
+        self.shared = False
+        self.shared_owed_s = 0.0
+        self.shared_until_s = 0.0
         # router bookkeeping
         self.outstanding_requests = 0
         self.outstanding_tokens = 0
@@ -114,6 +119,37 @@ class Replica(DecodeRuns):
         elif self.in_run and self.interruptible and len(self.waiting) == 1 \
                 and len(self.admitted) < self.max_seqs:
             self._interrupt_run()
+
+    def time_share(self, duration_s: float) -> None:
+        """A colocated stage (``sim.pipeline.colocation``) runs ``duration_s`` on this replica's
+        devices from now. If the replica is busy, its next step starts that much later (a decode
+        run is cut at its next step boundary so the stall lands there); if idle, a step starting
+        before the stage's batch ends waits for it."""
+        self.shared = True
+        if self.busy:
+            self.shared_owed_s += duration_s
+            if self.in_run:
+                self._interrupt_run()
+        else:
+            now = self.engine.now_s
+            self.shared_until_s = max(self.shared_until_s, now) + duration_s
+
+    def shared_stall_s(self) -> float:
+        """The stall the step starting now owes to colocated stages (and clear it)."""
+        stall = self.shared_owed_s + max(0.0, self.shared_until_s - self.engine.now_s)
+        self.shared_owed_s = 0.0
+        self.shared_until_s = 0.0
+        return stall
+
+    def stall_decoders(self, duration_s: float) -> None:
+        """The decoders wait ``duration_s`` before their next token (a prefill-only step, a
+        colocated stage's batch): one stall group per set of decoders that waited alike."""
+        stalled = 0
+        for group in self._stalls:
+            group[0] += duration_s
+            stalled += group[1]
+        if self.num_decoding > stalled:  # joined since the last stall
+            self._stalls.append([duration_s, self.num_decoding - stalled])
 
     @property
     def num_running(self) -> int:
@@ -209,10 +245,11 @@ class Replica(DecodeRuns):
                 pairs += chunk * (req.computed + (chunk + 1) / 2)
                 context += req.computed + chunk
         num_decoding = self.num_decoding
+        stall = self.shared_stall_s() if self.shared else 0.0
         if with_decode and num_decoding:
             decode_context = self._ctx_sum + num_decoding * (self.decode_step - self._ctx_anchor)
             duration = self._step_time(tokens, pairs, context, len(chunks), num_decoding,
-                                       decode_context)
+                                       decode_context) + stall
             self.used_blocks += self.phase_counts[-self.decode_step % self.bs]
             if self._stalls:
                 self._record_itl(duration, 0.0, 1, num_decoding)
@@ -221,14 +258,9 @@ class Replica(DecodeRuns):
             decoders = num_decoding
         else:
             decoders = 0
-            duration = self._step_time(tokens, pairs, context, len(chunks), 0, 0)
+            duration = self._step_time(tokens, pairs, context, len(chunks), 0, 0) + stall
             if num_decoding:  # decoders wait through a prefill-only step
-                stalled = 0
-                for group in self._stalls:
-                    group[0] += duration
-                    stalled += group[1]
-                if num_decoding > stalled:  # joined since the last prefill-only step
-                    self._stalls.append([duration, num_decoding - stalled])
+                self.stall_decoders(duration)
         stats = self.stats
         if stats.spans is None:  # ``_begin``, inlined
             self.busy = True

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 import pytest
-from records import trial_row
+from records import record_of, trial_row
 
 from hermes_opt.report import card, engine_flags, products
 from hermes_opt.report.trials import top_configurations
@@ -213,3 +213,15 @@ def test_engine_flags_of_other_engines():
         [], ["the flag table has no vllm 0.9 (flags not written; add the version to "
              "conf/tables/engine_flags.yaml)"])
     assert engine_flags.describe({"name": "cpu"}) is None
+
+
+def test_stages_colocated_on_the_llm_are_named_as_such_not_as_zero_devices():
+    replay = ("hermes-sim workload=hybrid_rag +cluster=hybrid_rag cluster.num_replicas=3 "
+              "cluster.pools.embed.placement=colocated cluster.pools.search.placement=colocated "
+              "cluster.pools.rerank.placement=gpu cluster.pools.rerank.num_replicas=3")
+    record = record_of(replay)
+    text = card._hardware_row(study(), pd.Series({}), record)
+    assert "the embed and search stages on the llm pool's GPUs" in text
+    assert "rerank: 3 x NVIDIA L40S" in text and "0 x" not in text
+    assert products.short_layout(record) == ("llm 3 x NVIDIA H100 SXM (3 replicas of TP 1) + "
+                                             "rerank 3 x NVIDIA L40S (3 replicas of TP 1)")

@@ -172,3 +172,12 @@ def test_the_study_report_links_the_deploy_folder(tmp_path, capsys):
                                    f"out={tmp_path / 'again'}"]) == 0
     assert f"deployment artifacts: {tmp_path / 'again' / 'deploy'}" in capsys.readouterr().err
     assert (tmp_path / "again" / "deploy" / "1" / "record.json").exists()
+
+
+def test_a_stage_colocated_on_the_llm_is_said_to_share_its_gpus(tmp_path):
+    folder = write(tmp_path, ["workload=hybrid_rag", "+cluster=hybrid_rag",
+                              "workload.num_requests=40", "cluster.pools.embed.placement=colocated",
+                              "cluster.pools.rerank.placement=gpu"])
+    readme = (folder / "README.md").read_text()
+    assert "pool embed (embed, on the llm pool's GPUs): not a serving engine" in readme
+    assert "pool rerank (rerank, l40s): not a serving engine" in readme

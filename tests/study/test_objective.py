@@ -69,3 +69,13 @@ def test_budget_names_the_limit():
     assert budget.violation(40, 8) is None
     assert "max_usd_per_hour=50" in budget.violation(60, 4)
     assert "max_devices=8" in budget.violation(40, 9)
+
+
+def test_slo_answers_per_usd_counts_one_answer_per_slo_meeting_request():
+    from hermes_opt.study.objective import metric
+    summary = {"cost_usd_per_hour": 36.0, "output_tokens_per_s": 1.0,
+               "steady_state": {"slo_attainment": 0.75, "requests": 400, "window_s": 100.0}}
+    # 0.75 x 400 answers over 100 s = 3 answers/s; $36/h = $0.01/s -> 300 answers per $
+    assert metric(summary, "slo_answers_per_usd") == pytest.approx(300.0)
+    assert metric({**summary, "steady_state": {"slo_attainment": 1.0, "requests": 0,
+                                               "window_s": 0.0}}, "slo_answers_per_usd") == 0.0

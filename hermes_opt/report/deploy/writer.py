@@ -109,7 +109,9 @@ def write_rank(out: Path, spec: StudySpec, row: pd.Series, rank: int) -> list[st
         pool_facts = found.pools.get(pool["name"])
         run = launch(pool, pool_facts) if pool_facts is not None else None
         if run is None:
-            notes.append(f"pool {pool['name']} ({pool.get('role')}, {pool['hardware']}): not a "
+            where = (f"on the {pool['colocated_on']} pool's GPUs" if pool.get("colocated_on")
+                     else pool["hardware"])  # a stage placed on an LLM pool shares its devices
+            notes.append(f"pool {pool['name']} ({pool.get('role')}, {where}): not a "
                          f"serving engine; deploy it with its own software")
             continue
         if not run.known:
