@@ -12,10 +12,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hermes_opt.run import screen, told
-from hermes_opt.run.pool import Pool, StopFlag
+from hermes_opt.run import replay, screen, told
+from hermes_opt.run.pool import MAX_RETRIES, JobLost, Pool, StopFlag
 from hermes_opt.run.progress import Progress, RunStats
-from hermes_opt.run.worker import Evaluator, JobResult, run_trial
+from hermes_opt.run.worker import Evaluator, JobResult, lost_results, run_trial
 from hermes_opt.study import coverage, dashboard
 from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.definition import StudySpec
@@ -57,19 +57,9 @@ class Driver:
         self._fixed = {SCREENED: -1.0} if self.rule else {}  # trials the estimate did not decide
         # constraints every trial carries after the study's own, in this order (run.checks)
         self.check_keys = check_keys(spec.headroom, spec.redundancy)
+        self._losses_noted = 0  # worker losses already reported (pool.lost_workers)
 
     # --- asking ------------------------------------------------------------------------
-    def orphans(self) -> list[list[optuna.Trial]]:
-        """SQLite: RUNNING trials of a dead driver (DriverLock guarantees it is dead), as the
-        batches they were asked in: contiguous runs of trial numbers, and the coverage batch
-        (asked alone, after every earlier trial was told)."""
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        batches: dict[int, list[optuna.Trial]] = {}
-        for t in running:
-            index = -1 if coverage.COVERAGE in t.user_attrs else t.number // self.spec.batch_size
-            batches.setdefault(index, []).append(optuna.trial.Trial(self.study, t._trial_id))
-        return sorted(batches.values(), key=lambda batch: batch[0].number)
-
     def ask_batch(self) -> list[optuna.Trial]:
         with storage_mod.ask_lock(self.rdb, self.spec.name):
             if self.multi_driver:
@@ -120,6 +110,12 @@ class Driver:
         return optuna.trial.Trial(self.study,
                                   self.study._storage.create_new_trial(self.study._study_id))
 
+    def _ask_lost(self) -> optuna.Trial:
+        """A trial of a batch a killed driver was still asking (``replay.recover``)."""
+        trial = self._ask(False)
+        self.heartbeat.add(trial._trial_id)
+        return trial
+
     def others_running(self) -> int:
         """Counted trials still RUNNING in other drivers (multi-driver storage only)."""
         trials = counted(self.study.get_trials(deepcopy=False))
@@ -136,32 +132,38 @@ class Driver:
         if self.rule is not None:
             evaluator = screen.ScreenedEvaluator(self.evaluator, self.rule,
                                                  self._incumbent(batch.untold[0].number, alone))
+        # Every trial's parameters are sampled (and stored) before any job is submitted, so a
+        # driver killed mid-batch leaves either a batch whose parameters are all stored (resume
+        # re-runs exactly them) or one that ran nothing (resume replays its sampling: replay.py).
+        tic = time.perf_counter()
         for trial in batch.untold:
-            tic = time.perf_counter()
-            params = self.spec.space.suggest(trial)  # stored params on a resume
-            overrides = tuple(list(self.spec.base) + to_overrides(params))
-            batch.params[trial.number], batch.done[trial.number] = params, []
+            batch.params[trial.number], batch.done[trial.number] = self.spec.space.suggest(trial), []
             self.batch_of[trial.number] = batch
-            self.stats.driver_s += time.perf_counter() - tic
-            # Samplers re-propose configurations in discrete spaces; the simulator is
-            # deterministic, so an identical candidate has identical results: reuse them.
-            known = self.known.get(overrides)
-            if known is not None:
-                batch.done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0,
-                                                    cpu_s=0.0) for r in known]
-                self.stats.reused += 1
-                continue
-            leader = self.leaders.get(overrides)
-            if leader is not None:  # the same candidate is being simulated for another trial
-                self.followers.setdefault(leader, []).append(trial.number)
-                for result in self.batch_of[leader].done[leader]:  # results already back
-                    batch.done[trial.number].append(self._copy(result, trial.number))
-                self.stats.reused += 1
-                continue
-            self.leaders[overrides] = trial.number
-            # one job per trial: its candidate is composed once for every replicate
-            self.pool.submit(run_trial, evaluator, trial.number, list(overrides),
-                             list(self.spec.replicate_seeds), self.spec.budget)
+        self.stats.driver_s += time.perf_counter() - tic
+        for trial in batch.untold:
+            self._submit(batch, trial, evaluator)
+
+    def _submit(self, batch: _Batch, trial: optuna.Trial, evaluator: Evaluator) -> None:
+        overrides = tuple(list(self.spec.base) + to_overrides(batch.params[trial.number]))
+        # Samplers re-propose configurations in discrete spaces; the simulator is
+        # deterministic, so an identical candidate has identical results: reuse them.
+        known = self.known.get(overrides)
+        if known is not None:
+            batch.done[trial.number] = [replace(r, trial_number=trial.number, sim_s=0.0,
+                                                cpu_s=0.0) for r in known]
+            self.stats.reused += 1
+            return
+        leader = self.leaders.get(overrides)
+        if leader is not None:  # the same candidate is being simulated for another trial
+            self.followers.setdefault(leader, []).append(trial.number)
+            for result in self.batch_of[leader].done[leader]:  # results already back
+                batch.done[trial.number].append(self._copy(result, trial.number))
+            self.stats.reused += 1
+            return
+        self.leaders[overrides] = trial.number
+        # one job per trial: its candidate is composed once for every replicate
+        self.pool.submit(run_trial, evaluator, trial.number, list(overrides),
+                         list(self.spec.replicate_seeds), self.spec.budget)
 
     def _incumbent(self, first: int, alone: bool) -> float | None:
         """Screening: the best feasible simulated objective among the batches that are told
@@ -194,6 +196,22 @@ class Driver:
             self.stats.first_job_at = min(self.stats.first_job_at, result.started_s)
             self.stats.sim_s += result.sim_s
             self.stats.sim_cpu_s += result.cpu_s
+
+    def _next_result(self) -> list[JobResult] | None:
+        try:
+            return self.pool.next_result(self.stop)
+        except JobLost as lost:  # retries exhausted (hermes_opt.run.pool)
+            return lost_results(lost.job_args, self.spec.replicates, lost.reason)
+        finally:
+            self._note_losses()
+
+    def _note_losses(self) -> None:
+        lost = getattr(self.pool, "lost_workers", 0)  # the Dask pool has its own retries
+        if lost > self._losses_noted:
+            self._losses_noted = lost
+            self.stats.notes.append(f"a worker process died ({lost} so far): its trials run "
+                                    f"again, each at most {MAX_RETRIES} times")
+            self.progress.note(self.stats.notes[-1])
 
     def _complete(self, batch: _Batch, number: int) -> bool:
         return len(batch.done[number]) == self.spec.replicates
@@ -317,7 +335,8 @@ class Driver:
         if self.multi_driver:
             storage_mod.fail_stale(self.study)
         else:
-            recovered = self.orphans()  # up to two batches were in flight when it stopped
+            # up to two batches were in flight when it stopped (replay.py: completed, sampled)
+            recovered = replay.recover(self.study, self.spec, self.sampler_kind, self._ask_lost)
             if recovered:
                 self.progress.note(f"resuming: re-running {sum(map(len, recovered))} trial(s) "
                                    f"left unfinished by an interrupted run")
@@ -338,7 +357,7 @@ class Driver:
                 self.progress.update(self.study, self.stats)
                 continue
             if self.in_flight:
-                result = self.pool.next_result(self.stop)
+                result = self._next_result()
                 if result is not None:
                     self.receive(result)
                 elif not self.stop.requested:  # would spin for ever: a bookkeeping bug

@@ -33,7 +33,7 @@ from hermes_opt.run.assess import MULTIPLES, assess
 from hermes_opt.run.capacity import with_capacity
 from hermes_opt.run.checks import Checks
 from hermes_opt.run.driver import Driver
-from hermes_opt.run.pool import Pool
+from hermes_opt.run.pool import JobLost, Pool
 from hermes_opt.run.preflight import resolve_evaluator
 from hermes_opt.run.progress import Progress, RunStats, space_line
 from hermes_opt.run.worker import Evaluator, Simulate
@@ -135,7 +135,12 @@ def _assess(spec: StudySpec, study: optuna.Study, pool: Any, stop: _Stop, progre
     progress.note("assessing the recommendation: measuring the headroom of the best "
                   "configurations and sizing for " + ", ".join(f"{m:g}x" for m in MULTIPLES[1:])
                   + " the demand")
-    result = assess(spec, study, pool, stop)
+    try:
+        result = assess(spec, study, pool, stop)
+    except JobLost as lost:  # a probe's worker died MAX_RETRIES + 1 times: the trials stand
+        progress.note(f"assessment skipped: a measurement was not made ({lost.reason}); "
+                      f"the trials are saved and the next run measures again")
+        return
     if result is None:
         stats.interrupted = True
         progress.note("interrupted while assessing; the trials are saved and the next run "

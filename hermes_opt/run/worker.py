@@ -64,6 +64,14 @@ class TrialEvaluator(Protocol):
     def deployment(self, prepared: Any) -> dict | None: ...
 
 
+def lost_results(job_args: tuple, replicates: int, reason: str) -> list[JobResult]:
+    """A ``run_trial`` job whose worker died too often (``hermes_opt.run.pool.JobLost``): every
+    replicate is an error with the reason, so the trial is FAIL and the study goes on."""
+    number = job_args[1]  # run_trial(evaluator, trial_number, ...)
+    return [JobResult(number, i, "error", reason=f"not evaluated: {reason}")
+            for i in range(replicates)]
+
+
 def check_budget(candidate: Candidate, budget: Budget | None) -> None:
     if budget is not None:
         reason = budget.violation(candidate.cost.usd_per_hour,

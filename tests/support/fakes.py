@@ -102,6 +102,25 @@ def interrupting_evaluator(overrides: list[str], seed: int, budget) -> dict:
     return fake_evaluator(overrides, seed, budget)
 
 
+def killing_evaluator(overrides: list[str], seed: int, budget) -> dict:
+    """fake_evaluator whose worker process SIGKILLs itself, as ``kill -9`` or the OOM killer
+    would: once, on the fake.kill_at-th evaluation (counted under a lock in the file fake.log),
+    and on every evaluation of a candidate with cluster.num_replicas=fake.always_replicas."""
+    import fcntl
+    import os
+    import signal
+    o = parse(overrides)
+    with open(o["fake.log"], "a+") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)
+        log.seek(0)
+        count = sum(1 for _ in log) + 1
+        log.write("x\n")
+    if count == int(o.get("fake.kill_at", 0)) or (
+            o.get("cluster.num_replicas") == o.get("fake.always_replicas")):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_evaluator(overrides, seed, budget)
+
+
 SUPPORT = Path(__file__).resolve().parent
 
 

@@ -1,0 +1,137 @@
+"""A driver killed mid-batch (SQLite), then the same command again: the finished study equals
+one never interrupted. Parameters are stored before any job is submitted, and a batch whose
+sampling the kill cut short is replayed on resume (``hermes_opt.run.replay``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from fakes import subprocess_env
+from faults import CLEAN, fault_figures
+
+from hermes_opt.run import replay, runner
+from hermes_opt.run.driver import Driver
+from hermes_opt.study.space import SearchSpace
+
+OFF = {"min_per_choice": 0}
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: no except clause catches it and the driver never tells anything."""
+
+
+DEFAULT = {("creating", 3, "tpe"), ("sampling", 1, "tpe"), ("sampling", 3, "nsga2")}
+
+
+@pytest.mark.parametrize("step,done,sampler", [
+    pytest.param(step, done, sampler, marks=() if (step, done, sampler) in DEFAULT
+                 else pytest.mark.slow)  # ~5 s each; the default suite runs three
+    for step in ("creating", "sampling") for done in (1, 3)
+    for sampler in ("tpe", "random", "nsga2", "grid")])
+def test_driver_killed_mid_batch_resumes_exactly(fake_spec, tmp_path, monkeypatch, sampler, done,
+                                                 step):
+    """The kill lands after `done` trials of the third batch were created (the others do not
+    exist) or got their parameters (the others exist, RUNNING, with none): the resumed study
+    equals an uninterrupted one."""
+    extra = {"sampler": sampler, "coverage": OFF, "n_startup_trials": 4}
+    if sampler == "nsga2":
+        extra = {"sampler": sampler, "coverage": OFF, "objectives": [
+            {"metric": "slo_tokens_per_usd"}, {"metric": "ttft_ms.p99", "direction": "minimize"}]}
+    if sampler == "grid":
+        extra = {"sampler": sampler, "coverage": OFF, "space": {
+            "hardware": {"choices": ["h100_sxm", "h200"]}, "cluster.tp": {"choices": [2, 4, 8]},
+            "cluster.num_replicas": {"type": "int", "low": 1, "high": 4}}}
+    straight, _ = runner.run_study(fake_spec(n_trials=24, name="straight", **extra),
+                                   progress_stream=None)
+    spec = fake_spec(n_trials=24, storage=f"sqlite:///{tmp_path / 'killed.db'}", **extra)
+    owner, name = (Driver, "_ask") if step == "creating" else (SearchSpace, "suggest")
+    real = getattr(owner, name)
+    calls = {"n": 0}
+
+    def dies(*args):
+        calls["n"] += 1
+        if calls["n"] == 8 + done + 1:  # batches of 4: the third batch's trial `done`
+            raise Killed
+        return real(*args)
+    with monkeypatch.context() as patch:
+        patch.setattr(owner, name, dies)
+        with pytest.raises(Killed):
+            runner.run_study(spec, progress_stream=None)
+    left = optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+    if step == "creating":
+        assert len(left) == 8 + done
+    else:
+        assert sum(not replay.missing(spec, t) for t in left if t.number >= 8) == done
+    resumed, stats = runner.run_study(spec, progress_stream=None)
+    assert fault_figures(straight, resumed) == CLEAN
+
+
+STUDY = """
+name: killed
+base: [model=llama3_1_70b, fake.delay_s=0.05]
+space:
+  hardware: {choices: [h100_sxm, a100_80g, l40s, h200]}
+  cluster.tp: {choices: [1, 2, 4, 8]}
+  cluster.num_replicas: {type: int, low: 1, high: 8}
+  scheduler.max_num_seqs: {type: int, low: 16, high: 256, log: true}
+constraints: ["ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"]
+budget: {max_devices: 32}
+evaluator: fakes:fake_evaluator
+coverage: {min_per_choice: 0}
+n_startup_trials: 8
+n_trials: 40
+batch_size: 4
+replicates: 2
+n_jobs: 2
+"""
+HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
+
+
+def trial_count(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:  # schema not created yet
+        return 0
+
+
+@pytest.mark.slow  # ~35 s each: three hermes-opt runs
+@pytest.mark.parametrize("at_trials", [6, 21, 37])
+def test_driver_sigkilled_then_resumed_equals_an_uninterrupted_run(tmp_path, at_trials):
+    """``kill -9`` of the hermes-opt process alone (its workers notice and exit) once the
+    study holds `at_trials` trials (asked, possibly unsampled), then the same command."""
+    for name in ("straight", "killed"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "s.yaml").write_text(STUDY)
+    clean = subprocess.run(HERMES_OPT + ["study=s.yaml"], cwd=tmp_path / "straight",
+                           env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    where = tmp_path / "killed"
+    proc = subprocess.Popen(HERMES_OPT + ["study=s.yaml"], cwd=where, env=subprocess_env(),
+                            stderr=subprocess.PIPE, text=True)
+    db = where / "runs" / "killed" / "study.db"
+    deadline = time.time() + 120
+    while trial_count(db) < at_trials:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    again = subprocess.run(HERMES_OPT + ["study=s.yaml"], cwd=where, env=subprocess_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    load = optuna.load_study
+    straight = load(study_name="killed",
+                    storage=f"sqlite:///{tmp_path / 'straight' / 'runs' / 'killed' / 'study.db'}")
+    resumed = load(study_name="killed", storage=f"sqlite:///{db}")
+    assert fault_figures(straight, resumed) == CLEAN
