@@ -41,6 +41,8 @@ from hermes_opt.study import storage as storage_mod
 from hermes_opt.study.coverage import CoverageSpec, main_trials
 from hermes_opt.study.definition import StudySpec, to_raw
 from hermes_opt.study.sampling import counted, open_study
+from hermes_opt.study.storage_errors import storage_failure
+from sim.errors import ConfigError
 
 
 class _Stop:
@@ -74,7 +76,15 @@ def run_study(spec: StudySpec, *, evaluator: Evaluator | None = None, n_jobs: in
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial: we report
     with warnings.catch_warnings():  # grouped TPE and heartbeats are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _run_study(spec, evaluator, n_jobs, progress_stream)
+        try:
+            return _run_study(spec, evaluator, n_jobs, progress_stream)
+        except ConfigError:
+            raise
+        except Exception as err:  # disk full, read-only, locked: one line (storage_errors)
+            failure = storage_failure(err, spec.storage_url())
+            if failure is None:
+                raise
+            raise failure from None
 
 
 def _run_study(spec: StudySpec, evaluator: Evaluator | None, n_jobs: int | None,
