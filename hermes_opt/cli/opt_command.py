@@ -17,7 +17,6 @@ cleanly (completed trials are kept; re-running the same command resumes) and exi
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -104,12 +103,13 @@ def report_cmd(args: list[str]) -> int:
 
 
 def capacity_cmd(args: list[str]) -> int:
+    from hermes_opt.compose import strict_json
     from hermes_opt.run import capacity
     from hermes_opt.study import definition as study
     name = _pop(args, "study") or "default"
     spec = study.load(name, args, without_space=True)
     result = capacity.find_capacity(spec)
-    print(json.dumps(result, sort_keys=True))
+    print(strict_json.dumps(result, sort_keys=True))
     return 0
 
 

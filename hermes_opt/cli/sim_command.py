@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 
@@ -22,7 +21,7 @@ from hermes_opt.cli.common import (
     run_hydra,
     use_search_dirs,
 )
-from hermes_opt.compose import outputs
+from hermes_opt.compose import outputs, strict_json
 from hermes_opt.compose.evaluate import simulate_config
 from hermes_opt.compose.overrides import check_added_keys
 from sim.errors import ConfigError
@@ -52,7 +51,7 @@ def _sim_task(cfg: DictConfig) -> dict:
     if multirun:  # sweep jobs finish in any order (joblib): each line says which job it is
         summary["overrides"] = list(hydra_cfg.overrides.task)
     try:
-        _print_line(json.dumps(summary, sort_keys=True),
+        _print_line(strict_json.dumps(summary, sort_keys=True),
                     hydra_cfg.sweep.dir if multirun else None)
     except BrokenPipeError:  # the reader closed the pipe (`hermes-sim ... | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second one at exit

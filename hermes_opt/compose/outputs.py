@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from hermes_opt.compose import strict_json
 from sim.errors import ConfigError
 from sim.results import REQUEST_COLUMNS, SimResult
 
@@ -24,7 +25,7 @@ def _target(path: str, field: str, suffixes: tuple[str, ...]) -> Path:
 def write_summary(summary: dict, path: str) -> None:
     target = _target(path, "output.summary_path", (".json",))
     _write(target, "output.summary_path", lambda: target.write_text(
-        json.dumps(summary, sort_keys=True, indent=2) + "\n"))
+        strict_json.dumps(summary, sort_keys=True, indent=2) + "\n"))
 
 
 REQUEST_BATCH_ROWS = 8192  # rows buffered before an append: bounded memory, few writes
@@ -143,7 +144,7 @@ def chrome_trace(spans: list[tuple], counters: list[tuple] | None = None) -> dic
 def write_trace(result: SimResult, path: str) -> None:
     target = _target(path, "output.trace_path", (".json",))
     _write(target, "output.trace_path",
-           lambda: target.write_text(json.dumps(chrome_trace(result.spans or [],
+           lambda: target.write_text(strict_json.dumps(chrome_trace(result.spans or [],
                                                              result.counters))))
 
 

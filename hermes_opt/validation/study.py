@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from omegaconf import OmegaConf
 
 from hermes_opt.calibration import mlperf_rows
 from hermes_opt.calibration import observations as obs_mod
-from hermes_opt.compose import aliases, catalog
+from hermes_opt.compose import aliases, catalog, strict_json
 from hermes_opt.compose.calibration_profile import all_profiles
 from hermes_opt.validation import coverage, mlperf_validate, report, runner
 from sim.errors import ConfigError
@@ -174,7 +173,7 @@ def run(*, shared_dir: str | Path | None, out_dir: str | Path | None, fast: bool
             table=table, by_hardware=by_hardware, by_model=by_model, targets=targets, coverage=cov,
             tp_split=tp_split, profiles=profiles, reasons=reasons,
             sources=data, command=command, plots_written=written, fast=fast))
-        (out / "summary.json").write_text(json.dumps({
+        (out / "summary.json").write_text(strict_json.dumps({
             "targets": targets.to_dict(orient="records"), "errors": table.to_dict(orient="records"),
             "coverage": cov.to_dict(orient="records"), "fast": fast, "data": data}, indent=1, default=float))
     return StudyResult(rows=frame, errors=table, targets=targets, coverage=cov, tp_split=tp_split,
