@@ -63,6 +63,40 @@ def check_group_choices(prog: str, argv: list[str], groups: tuple[str, ...] = GR
         fail(prog, str(err))
 
 
+def skip_unknown_in_sweep(prog: str, argv: list[str],
+                          groups: tuple[str, ...] = GROUPS) -> tuple[list[str], int]:
+    """A ``--multirun`` sweep: an unknown catalog name in a list (``model=a,b,typo``) skips its
+    points, as a point that cannot run does, instead of refusing the whole sweep: one line names
+    it and the allowed names, the other points run, and the command exits with status 2 at the
+    end (the caller's job; the count of skipped names is returned). A list with no known name
+    left is one line and exit 2 at once. Plain runs are untouched (``check_group_choices``)."""
+    if not ({"--multirun", "-m"} & set(argv)):
+        return argv, 0
+    out, skipped = [], 0
+    for arg in argv:
+        match = _GROUP_ARG.match(arg)
+        values = match["value"].split(",") if match and match["group"] in groups else []
+        if len(values) < 2:
+            out.append(arg)
+            continue
+        try:
+            allowed = catalog.options(match["group"])
+        except ConfigError as err:  # an unreadable user catalog: check_group_choices says so
+            fail(prog, str(err))
+        known = [v for v in values if v in allowed]
+        for value in values:
+            if value not in allowed:
+                skipped += 1
+                print(f"{prog}: skipped: {match['group']}={value!r}: unknown {match['group']}; "
+                      f"allowed: {', '.join(allowed)} (the sweep's other points run; exit "
+                      f"status 2 at the end)", file=sys.stderr, flush=True)
+        if not known:
+            fail(prog, f"{match['group']}={match['value']!r}: no known {match['group']} in "
+                       f"this sweep list; allowed: {', '.join(allowed)}")
+        out.append(arg[:match.start("value")] + ",".join(known))
+    return out, skipped
+
+
 _CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 _SEARCHPATH = re.compile(r"^hydra\.searchpath=\[(?P<paths>.*)\]$")
 

@@ -14,11 +14,13 @@ from omegaconf import DictConfig
 
 from hermes_opt.cli import hydra_once
 from hermes_opt.cli.common import (
+    EXIT_USAGE,
     check_group_choices,
     composition_error,
     fail,
     precheck_sweeper,
     run_hydra,
+    skip_unknown_in_sweep,
     use_search_dirs,
 )
 from hermes_opt.compose import outputs, strict_json
@@ -138,6 +140,8 @@ def main() -> None:
     gc.freeze()
     argv = sys.argv[1:]
     use_search_dirs("hermes-sim", argv)
+    argv, skipped = skip_unknown_in_sweep("hermes-sim", argv)
+    sys.argv[1:] = argv  # what Hydra's own CLI parses below
     check_group_choices("hermes-sim", argv)
     if "hydra/sweeper=hermes_optuna" in argv:
         precheck_sweeper("hermes-sim", argv)
@@ -146,6 +150,8 @@ def main() -> None:
             on_error=lambda err: fail("hermes-sim", composition_error(err, argv)))):
         return  # one run, composed once; a bad override was one line
     run_hydra("hermes-sim", _sim_app)  # Hydra's own CLI: flags, --multirun, --cfg, --help
+    if skipped:  # the sweep ran without its unknown names: say so in the exit status
+        sys.exit(EXIT_USAGE)
 
 
 def _check_added_keys(cfg: DictConfig) -> None:

@@ -44,3 +44,30 @@ def test_an_infeasible_sweep_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     # the feasible point still prints its JSON line; the infeasible one prints none
     printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(printed) == 1 and printed[0]["requests_completed"] == good["requests_completed"]
+
+
+def test_an_unknown_name_in_a_sweep_list_skips_its_point_and_exits_2(tmp_path):
+    """One unknown model among several: one line names it, the other points run and print
+    their lines, and the exit status (2) says a point was skipped."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(HERMES_SIM + ["--multirun", "model=llama3_1_8b,nosuch_model,qwen3_8b",
+                                        "workload.num_requests=20", f"hydra.sweep.dir={sweep}"],
+                          cwd=tmp_path, capture_output=True, text=True, env=subprocess_env(),
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    skipped = [line for line in proc.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and skipped[0].startswith(
+        "hermes-sim: skipped: model='nosuch_model': unknown model; allowed: "), proc.stderr
+    printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sorted(p["overrides"][0] for p in printed) == ["model=llama3_1_8b", "model=qwen3_8b"]
+    assert len(list(sweep.rglob("summary.json"))) == 2
+
+
+def test_a_sweep_list_of_only_unknown_names_is_one_line(tmp_path):
+    proc = subprocess.run(HERMES_SIM + ["--multirun", "model=nope1,nope2"], cwd=tmp_path,
+                          capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("hermes-sim: error: model='nope1,nope2': no known model")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "multirun").exists()
