@@ -25,9 +25,13 @@ import pandas as pd
 import yaml
 
 from hermes_opt.compose import aliases, catalog
-from hermes_opt.compose.csv_input import read_csv
+from hermes_opt.compose.csv_input import MAX_MEASURED, read_csv
+from hermes_opt.compose.deployment import MAX_DEVICES
 from sim import LengthKind, LengthSpec
 from sim.errors import ConfigError
+from sim.workload.spec import MAX_RATE_PER_S
+
+MIN_TARGET_QPS = 1 / 86_400  # one query a day: below that a Server scenario is no benchmark
 
 COLUMNS = ("source", "url", "engine", "engine_version", "model", "precision", "gpu", "num_gpus",
            "tp", "pp", "isl", "osl", "concurrency_or_qps_or_batch", "metric", "value", "unit", "notes")
@@ -277,7 +281,7 @@ def read_table(path: str | Path, field: str = "measurements"
                            "Interactive are)")
             continue
         gpus, value = _number(r.num_gpus), _number(r.value)
-        why = _gpus_reason(r.num_gpus, gpus) or _value_reason(r.value, value)
+        why = _gpus_reason(r.num_gpus, gpus) or _value_reason(r.value, value) or _qps_reason(qps)
         if why:  # a row the simulator cannot express: counted, the table goes on
             other[line] = why
             continue
@@ -319,12 +323,24 @@ def _gpus_reason(raw: object, gpus: float) -> str:
                 "(num_gpus >= 1)")
     if not (math.isfinite(gpus) and gpus >= 1 and gpus == int(gpus)):
         return f"num_gpus={str(raw)[:20]!r}: not an integer >= 1 (accelerators of the system)"
+    if gpus > MAX_DEVICES:
+        return f"num_gpus={str(raw)[:20]!r}: more than {MAX_DEVICES:,} accelerators (no system has)"
     return ""
 
 
 def _value_reason(raw: object, value: float) -> str:
     if not (math.isfinite(value) and value > 0):
         return f"value={str(raw)[:20]!r}: not a finite number > 0 (no result to compare)"
+    if value > MAX_MEASURED:
+        return (f"value={str(raw)[:20]!r}: above {MAX_MEASURED:g} (no measured time, rate or "
+                f"count is; a corrupt cell)")
+    return ""
+
+
+def _qps_reason(qps: float | None) -> str:
+    if qps is not None and not MIN_TARGET_QPS <= qps <= MAX_RATE_PER_S:
+        return (f"target_qps={qps:g}: not in {MIN_TARGET_QPS:.3g}..{MAX_RATE_PER_S:g} queries/s "
+                f"(one a day to a million a second)")
     return ""
 
 

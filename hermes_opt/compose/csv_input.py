@@ -10,6 +10,11 @@ import numpy as np
 
 from sim.errors import ConfigError
 
+# The largest number a measurement table may hold: no time, rate, size or count we read comes
+# near it in any unit (a day is 8.64e10 us; 1e12 tokens/s is a million H100s); a value above it
+# (1e308) is a corrupt or mistyped cell, not a measurement.
+MAX_MEASURED = 1e12
+
 # pandas is imported where a file is read or written, not at import: it is half of a worker's
 # start-up (docs/performance.md)
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ def read_csv(path: str | Path, field: str, required: tuple[str, ...] = ()) -> pd
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ConfigError(f"{where}: missing column(s) {missing}; required: {list(required)}")
+    if frame.empty:
+        raise ConfigError(f"{where}: has no rows (only a header)")
     return frame
 
 
@@ -62,7 +69,8 @@ def check_numbers(frame: pd.DataFrame, path: str | Path, *, positive: tuple[str,
     for column, low, low_ok, integer, allowed in rules:
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         arr = values.to_numpy()
-        ok = np.isfinite(arr) & ((arr >= low) if low_ok else (arr > low))
+        allowed += f" and <= {MAX_MEASURED:g}"
+        ok = np.isfinite(arr) & ((arr >= low) if low_ok else (arr > low)) & (arr <= MAX_MEASURED)
         if integer:
             ok &= np.isfinite(arr) & (np.floor(np.where(np.isfinite(arr), arr, 0.0)) == arr)
         bad = np.flatnonzero(~ok)
@@ -77,4 +85,4 @@ def positive_number(value: object) -> bool:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-    return math.isfinite(number) and number > 0
+    return math.isfinite(number) and 0 < number <= MAX_MEASURED

@@ -51,6 +51,10 @@ STUDY_FIELDS = ("name", "description", "base", "space", "objectives", "constrain
                 "grace_period_s", "capacity", "n_startup_trials", "screening", "executor",
                 "headroom", "redundancy", "coverage", "price_ranges")
 MAX_HEADROOM = 10.0
+# Upper bounds of a study's counts: a million trials is weeks of simulation on a workstation, a
+# thousand replicates is beyond any spread estimate, a heartbeat once a day is none.
+COUNT_LIMITS = {"n_trials": 1_000_000, "batch_size": 10_000, "replicates": 1_000, "top_k": 10_000,
+                "heartbeat_interval_s": 86_400}
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 REDUNDANCY_CHOICES = ("none", "n+1")
 
@@ -130,10 +134,10 @@ class StudySpec:
         require(len(self.objectives) >= 1, "objectives", [], "needs at least one objective")
         require(len({o.metric for o in self.objectives}) == len(self.objectives), "objectives",
                 [o.metric for o in self.objectives], "lists a metric twice")
-        for key in ("n_trials", "batch_size", "replicates", "top_k", "heartbeat_interval_s"):
+        for key, most in COUNT_LIMITS.items():
             value = getattr(self, key)
-            require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
-                    value, "must be an integer >= 1")
+            require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most,
+                    key, value, f"must be an integer in 1..{most:,}")
         require(self.n_startup_trials is None or (
             isinstance(self.n_startup_trials, int) and not isinstance(self.n_startup_trials, bool)
             and 1 <= self.n_startup_trials <= 100_000), "n_startup_trials", self.n_startup_trials,

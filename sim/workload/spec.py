@@ -16,6 +16,9 @@ from sim.errors import ConfigError, require, require_non_negative, require_posit
 MAX_SPAN_S = 30 * 86_400.0
 MAX_RATE_PER_S = 1e6
 MAX_CV = 100.0
+# a request's length: at most 2**24 tokens, above the longest published context window (Llama 4
+# Scout, 10,485,760 tokens); a mean of 1e15 tokens is a typo, not a workload
+MAX_TOKENS = 2**24
 
 
 def span_text(span_s: float) -> str:
@@ -55,11 +58,15 @@ class LengthSpec:
     def validate(self, field: str) -> None:
         if self.kind is not LengthKind.TRACE:
             require_positive(f"{field}.mean", self.mean)
+            require(self.mean <= MAX_TOKENS, f"{field}.mean", self.mean,
+                    f"must be <= {MAX_TOKENS:,} tokens (longer than any model's context)")
         require_non_negative(f"{field}.std", self.std)
         require(isinstance(self.min_tokens, int) and self.min_tokens >= 1, f"{field}.min_tokens",
                 self.min_tokens, "must be an integer >= 1")
         require(self.max_tokens >= self.min_tokens, f"{field}.max_tokens", self.max_tokens,
                 f"must be >= min_tokens={self.min_tokens}")
+        require(self.max_tokens <= MAX_TOKENS, f"{field}.max_tokens", self.max_tokens,
+                f"must be <= {MAX_TOKENS:,} tokens (longer than any model's context)")
         if self.kind is LengthKind.UNIFORM:
             require(self.std > 0 or self.mean >= 1, f"{field}.std", self.std, "uniform needs std >= 0")
 
