@@ -16,6 +16,7 @@ from pathlib import Path
 from hermes_opt.calibration import calibrate
 from hermes_opt.calibration.recipes import RECIPES, recipe_argv
 from hermes_opt.cli import calibrate_benchmark
+from hermes_opt.cli.common import output_dir
 from hermes_opt.compose import calibration_profile as profile
 from hermes_opt.compose import catalog
 from hermes_opt.compose.calibration_profile import Holdout
@@ -195,6 +196,8 @@ def output_path(name: str, out: str) -> Path:
         raise ConfigError(f"{field}: {path.stem!r} is a shipped calibration profile, which a "
                           f"profile in the user catalog ({user_dir}) would shadow; choose another "
                           f"--name, or write elsewhere with --out FILE")
+    # a folder under a file, or not writable: said now, not after a fit of minutes
+    output_dir(str(path.parent), "--out" if out else "the user catalog's calibration folder")
     return path
 
 
@@ -230,7 +233,10 @@ def main(argv: list[str]) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"--out={str(out)!r}: cannot create its folder ({err.strerror})") from None
-    out.write_text(result.to_yaml())
+    try:
+        out.write_text(result.to_yaml())
+    except OSError as err:  # a full disk, a read-only folder
+        raise ConfigError(f"--out={str(out)!r}: cannot write ({err.strerror})") from None
     prov = result.provenance
     print(f"wrote {out}")
     print(f"  split: {prov['split']}  rows fit={prov['rows']['fit']} held_out={prov['rows']['held_out']}")

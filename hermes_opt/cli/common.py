@@ -84,15 +84,15 @@ def skip_unknown_in_sweep(prog: str, argv: list[str],
         except ConfigError as err:  # an unreadable user catalog: check_group_choices says so
             fail(prog, str(err))
         known = [v for v in values if v in allowed]
+        if not known:
+            fail(prog, f"{match['group']}={match['value']!r}: no known {match['group']} in "
+                       f"this sweep list; allowed: {', '.join(allowed)}")
         for value in values:
             if value not in allowed:
                 skipped += 1
                 print(f"{prog}: skipped: {match['group']}={value!r}: unknown {match['group']}; "
                       f"allowed: {', '.join(allowed)} (the sweep's other points run; exit "
                       f"status 2 at the end)", file=sys.stderr, flush=True)
-        if not known:
-            fail(prog, f"{match['group']}={match['value']!r}: no known {match['group']} in "
-                       f"this sweep list; allowed: {', '.join(allowed)}")
         out.append(arg[:match.start("value")] + ",".join(known))
     return out, skipped
 

@@ -74,6 +74,12 @@ def run(args: list[str]) -> int:
     try:
         paths = study_report.write(result, spec, out_dir, spec.storage_url(), write_all)
     except Exception as err:  # a report bug must not hide that every trial is safely stored
+        from hermes_opt.study.storage import mask
+        from hermes_opt.study.storage_errors import FILE_ERRNOS
+        if isinstance(err, OSError) and err.errno in FILE_ERRNOS:  # full disk, read-only
+            raise ConfigError(f"report: cannot write {out_dir}: {FILE_ERRNOS[err.errno]}; the "
+                              f"study is saved in {mask(spec.storage_url())}: fix this and run "
+                              f"`hermes-opt report {spec.name}`") from None
         print(f"{PROG}: the study is saved in {spec.storage_url()}, but writing its report "
               f"failed ({type(err).__name__}: {err}); please report this bug", file=sys.stderr)
         return 1

@@ -138,3 +138,25 @@ def test_full_disk_under_the_real_command_then_resume(tmp_path, small_tmpfs):
                     storage=f"sqlite:///{tmp_path / 'straight' / 'runs' / 'full' / 'study.db'}")
     resumed = load(study_name="full", storage=f"sqlite:///{small_tmpfs / 'study.db'}")
     assert fault_figures(straight, resumed) == CLEAN
+
+
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    """The study ran and is stored; its report hits a full disk: one line, exit 2, saying how to
+    write the report later (not 'please report this bug')."""
+    import errno
+
+    from hermes_opt.cli import opt_command
+    from hermes_opt.report import study_report
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    (tmp_path / "s.yaml").write_text(STUDY.replace("n_trials: 60", "n_trials: 4"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_report, "write", full)
+    with pytest.raises(SystemExit) as exit_:
+        opt_command.main(["study=s.yaml"])
+    assert exit_.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("hermes-opt: error: report: cannot write runs/full/report: no space "
+                           "left on the device; the study is saved in sqlite:///runs/full/"), line
+    assert line.endswith("run `hermes-opt report full`")
