@@ -144,6 +144,7 @@ def test_report_files_are_complete_and_offline(tmp_path):
         assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # 15 s of the default suite (2 cores, loaded): a study, then a hermes-sim run
 def test_replay_command_reproduces_the_trial(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("n_trials: 24", "n_trials: 4"))
     assert run([f"study={tmp_path / 'tiny.yaml'}", "n_jobs=1"], tmp_path).returncode == 0

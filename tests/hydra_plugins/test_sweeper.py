@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from omegaconf import OmegaConf
 
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]
@@ -25,6 +27,8 @@ def sweep(tmp_path, name, extra):
     return results, launched
 
 
+@pytest.mark.slow  # 17 s of the default suite (2 cores, loaded); the sweeper also runs in
+# tests/cli/test_study_bad_inputs.py::test_sweeper_budget_from_the_command_line_is_applied
 def test_sweeper_with_joblib_launcher_honours_constraints_and_skips_infeasible(tmp_path):
     joblib, launched = sweep(tmp_path, "joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
     assert joblib["n_trials"] == 8
