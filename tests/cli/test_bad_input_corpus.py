@@ -84,7 +84,7 @@ CASES: dict[str, tuple[str, str, list[str], dict[str, str], str]] = {
     "trace_1e300": ("traces", "hermes-sim", SIM + ["workload=trace", "workload.trace.path=t.csv"],
                     {"t.csv": TRACE_HEADER + "0,100,10\n1e300,100,10\n"}, "workload.trace"),
     "trace_negative": ("traces", "hermes-sim", SIM + ["workload=trace", "workload.trace.path=t.csv"],
-                       {"t.csv": TRACE_HEADER + "0,100,10\n-5,100,10\n"}, "workload.trace.path"),
+                       {"t.csv": TRACE_HEADER + "0,100,10\n-5,100,10\n"}, "t.csv:3: arrival_s="),
     "trace_header_only": ("traces", "hermes-sim", SIM + ["workload=trace",
                                                         "workload.trace.path=t.csv"],
                           {"t.csv": TRACE_HEADER}, "workload.trace.path"),
@@ -93,7 +93,7 @@ CASES: dict[str, tuple[str, str, list[str], dict[str, str], str]] = {
                       "workload.trace.path"),
     "trace_text_tokens": ("traces", "hermes-sim", SIM + ["workload=trace",
                                                         "workload.trace.path=t.csv"],
-                          {"t.csv": TRACE_HEADER + "0,many,10\n"}, "workload.trace.path"),
+                          {"t.csv": TRACE_HEADER + "0,many,10\n"}, "t.csv:2: prompt_tokens="),
     "trace_unknown_format": ("traces", "hermes-sim", SIM + ["workload=trace",
                                                            "workload.trace.path=t.csv"],
                              {"t.csv": "when,what\n1,2\n"}, "workload.trace.path"),
@@ -120,29 +120,23 @@ CASES: dict[str, tuple[str, str, list[str], dict[str, str], str]] = {
     "calibrate_out_under_a_file": ("outputs", "hermes-sim",
                                    _calibrate("--steps", "steps.csv")[:-1] + ["afile/p.yaml"],
                                    {"afile": "", "steps.csv": STEPS}, "--out"),
-    # validate --measurements (hermes_opt/calibration/mlperf_rows.py, compose/csv_input.py)
+    # validate --measurements (compose/csv_input.py): a table that cannot be read is one line; a
+    # row that cannot run (value 1e308, num_gpus 1e12, target_qps 1e-300) is counted with its
+    # reason and the table goes on (issue 26; tests/validation/test_mlperf_rows.py)
     "measurements_header_only": ("measurements", "hermes-sim",
                                  _validate("--measurements", "m.csv", "--out", "r"),
                                  {"m.csv": _mlperf().splitlines()[0] + "\n"}, "measurements="),
-    "measurements_value_1e308": ("measurements", "hermes-sim",
-                                 _validate("--measurements", "m.csv", "--out", "r"),
-                                 {"m.csv": _mlperf(value="1e308")}, "m.csv:2: value="),
-    "measurements_gpus_1e12": ("measurements", "hermes-sim",
-                               _validate("--measurements", "m.csv", "--out", "r"),
-                               {"m.csv": _mlperf(num_gpus="1e12")}, "m.csv:2: num_gpus="),
-    "measurements_qps_1e-300": ("measurements", "hermes-sim",
-                                _validate("--measurements", "m.csv", "--out", "r"),
-                                {"m.csv": _mlperf(concurrency_or_qps_or_batch="Server: target_qps=1e-300")},
-                                "m.csv:2: concurrency_or_qps_or_batch="),
-    "measurements_value_nan": ("measurements", "hermes-sim",
-                               _validate("--measurements", "m.csv", "--out", "r"),
-                               {"m.csv": _mlperf(value="nan")}, "m.csv:2: value="),
     "measurements_missing": ("measurements", "hermes-sim",
                              _validate("--measurements", "nope.csv", "--out", "r"), {},
                              "nope.csv"),
     "measurements_unknown_column": ("measurements", "hermes-sim",
                                     _validate("--measurements", "m.csv", "--out", "r"),
                                     {"m.csv": _mlperf().replace("notes", "nots", 1)}, "nots"),
+    "aliases_missing": ("measurements", "hermes-sim", _validate("--aliases", "nope.yaml", "--out", "r"),
+                        {}, "nope.yaml"),
+    "benchmarks_missing": ("measurements", "hermes-sim",
+                           _validate("--mlperf-benchmarks", "nope.yaml", "--out", "r"), {},
+                           "--mlperf-benchmarks"),
     # calibrate tables
     "steps_header_only": ("calibrate", "hermes-sim", _calibrate("--steps", "steps.csv"),
                           {"steps.csv": STEPS.splitlines()[0] + "\n"}, "steps="),
@@ -248,4 +242,4 @@ def test_the_corpus_covers_every_class_and_entry_point():
                        "study files", "storage", "executors"}
     argvs = [c[2] for c in CASES.values()]
     assert any(a[0] == "calibrate" for a in argvs) and any(a[0] == "validate" for a in argvs)
-    assert len(CASES) >= 70
+    assert len(CASES) >= 65

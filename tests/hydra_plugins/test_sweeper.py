@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from omegaconf import OmegaConf
 
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]

@@ -136,8 +136,8 @@ def test_user_benchmark_table_overrides(tmp_path):
     ({"num_gpus": "1.5"}, "num_gpus='1.5': not an integer >= 1"),
     ({"num_gpus": "0"}, "CPU-only system (num_gpus=0)"),
     ({"num_gpus": ""}, "num_gpus='nan': not an integer >= 1"),
-    ({"value": "1e308"}, "value='1e308': above 1e+12"),
-    ({"num_gpus": "1e12"}, "num_gpus='1e12': more than 100,000 accelerators"),
+    ({"value": "1e308"}, "value='1e+308': above 1e+12"),
+    ({"num_gpus": "1e12"}, "num_gpus='1000000000000.0': more than 100,000 accelerators"),
     ({"concurrency_or_qps_or_batch": "Server: target_qps=1e-300"}, "target_qps=1e-300: not in"),
 ])
 def test_rows_that_cannot_run_are_counted_and_the_table_goes_on(tmp_path, change, needle):
