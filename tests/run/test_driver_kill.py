@@ -14,7 +14,7 @@ import time
 import optuna
 import pytest
 from fakes import subprocess_env
-from faults import CLEAN, fault_figures
+from faults import CLEAN, fake_study, fault_figures
 
 from hermes_opt.run import replay, runner
 from hermes_opt.run.driver import Driver
@@ -73,24 +73,8 @@ def test_driver_killed_mid_batch_resumes_exactly(fake_spec, tmp_path, monkeypatc
     assert fault_figures(straight, resumed) == CLEAN
 
 
-STUDY = """
-name: killed
-base: [model=llama3_1_70b, fake.delay_s=0.05]
-space:
-  hardware: {choices: [h100_sxm, a100_80g, l40s, h200]}
-  cluster.tp: {choices: [1, 2, 4, 8]}
-  cluster.num_replicas: {type: int, low: 1, high: 8}
-  scheduler.max_num_seqs: {type: int, low: 16, high: 256, log: true}
-constraints: ["ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"]
-budget: {max_devices: 32}
-evaluator: fakes:fake_evaluator
-coverage: {min_per_choice: 0}
-n_startup_trials: 8
-n_trials: 40
-batch_size: 4
-replicates: 2
-n_jobs: 2
-"""
+STUDY = fake_study("killed", base_extra=", fake.delay_s=0.05", n_trials=40, n_jobs=2,
+                   extra="n_startup_trials: 8\n")
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
 

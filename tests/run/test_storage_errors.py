@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 from fakes import subprocess_env
-from faults import CLEAN, fault_figures
+from faults import CLEAN, fake_study, fault_figures
 from optuna.storages._rdb.storage import RDBStorage
 
 from hermes_opt.run import runner
@@ -73,23 +73,7 @@ def test_a_bug_that_is_not_a_storage_failure_keeps_its_traceback(fake_spec, monk
         runner.run_study(fake_spec(n_trials=4, coverage=OFF), progress_stream=None)
 
 
-STUDY = """
-name: full
-base: [model=llama3_1_70b]
-space:
-  hardware: {choices: [h100_sxm, a100_80g, l40s, h200]}
-  cluster.tp: {choices: [1, 2, 4, 8]}
-  cluster.num_replicas: {type: int, low: 1, high: 8}
-  scheduler.max_num_seqs: {type: int, low: 16, high: 256, log: true}
-constraints: ["ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"]
-budget: {max_devices: 32}
-evaluator: fakes:fake_evaluator
-coverage: {min_per_choice: 0}
-n_trials: 60
-batch_size: 4
-replicates: 2
-n_jobs: 1
-"""
+STUDY = fake_study("full", n_trials=60, n_jobs=1)
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
 

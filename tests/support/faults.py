@@ -20,3 +20,26 @@ def fault_figures(straight, faulted, told: int | None = None) -> dict[str, int]:
 
 
 CLEAN = {"lost": 0, "duplicated": 0, "differing": 0}
+
+
+def fake_study(name: str, *, base_extra: str = "", n_trials: int, n_jobs: int,
+               extra: str = "") -> str:
+    """A study file on the fake evaluator (tests/support/fakes.py) for the real command's fault
+    tests: a four-key space big enough that every batch differs, two replicates."""
+    return f"""
+name: {name}
+base: [model=llama3_1_70b{base_extra}]
+space:
+  hardware: {{choices: [h100_sxm, a100_80g, l40s, h200]}}
+  cluster.tp: {{choices: [1, 2, 4, 8]}}
+  cluster.num_replicas: {{type: int, low: 1, high: 8}}
+  scheduler.max_num_seqs: {{type: int, low: 16, high: 256, log: true}}
+constraints: ["ttft_ms.p99 <= 1000", "tpot_ms.p99 <= 50"]
+budget: {{max_devices: 32}}
+evaluator: fakes:fake_evaluator
+coverage: {{min_per_choice: 0}}
+{extra}n_trials: {n_trials}
+batch_size: 4
+replicates: 2
+n_jobs: {n_jobs}
+"""
