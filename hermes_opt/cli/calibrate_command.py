@@ -105,6 +105,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-submitters", default="NVIDIA",
                    help="--mlperf: comma-separated submitters whose rows are fitted; every other "
                         "submitter on the hardware is held out (default NVIDIA)")
+    p.add_argument("--models", default="",
+                   help="step data (--splitwise/--steps): comma-separated catalog models to fit; "
+                        "rows of other models are left out (default: every catalog model)")
     p.add_argument("--holdout-models", default="", help="comma-separated catalog models held out")
     p.add_argument("--holdout-tp", default="", help="comma-separated TP degrees held out")
     p.add_argument("--holdout-batch", default="", help="comma-separated batch sizes held out")
@@ -165,7 +168,8 @@ def request_from(args: argparse.Namespace, argv: list[str]) -> calibrate.Request
         raise ConfigError(f"--max-evals={args.max_evals}: must be >= 1")
     return calibrate.Request(
         name=args.name, hardware=args.hardware, engine=args.engine, precision=args.precision,
-        model_family=args.model_family, variant=args.variant, splitwise=args.splitwise,
+        model_family=args.model_family, variant=args.variant, models=_words(args.models),
+        splitwise=args.splitwise,
         steps=args.steps, vidur_compute=tuple(args.vidur_compute), vidur_network=args.vidur_network,
         serving=args.serving, serving_source=args.serving_source, holdout=holdout, start=start,
         max_evals=args.max_evals, fit_frontend_latency=not args.no_frontend_latency,

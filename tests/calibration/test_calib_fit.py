@@ -78,7 +78,7 @@ def test_splitwise_reader_takes_medians_and_maps_names():
     llama = [o for o in rows if o.raw_model == "llama2-70b"]
     assert {o.model for o in llama} == {"llama2_70b"}
     assert {o.hardware for o in llama} == {"a100_80g", "h100_sxm"}
-    assert {o.model for o in rows if o.raw_model == "bloom-176b"} == {""}  # kept, counted as not expressible
+    assert {o.model for o in rows if o.raw_model == "bloom-176b"} == {"bloom_176b"}  # in the catalog since 2026-12
     one = next(o for o in llama if o.config_key == "llama2-70b/h100-80gb/tp2/b1/p512/t128" and o.phase == "prefill")
     frame = pd.read_csv(catalog.DATA_DIR / "splitwise" / "perf_model.csv")
     sel = frame[(frame.model == "llama2-70b") & (frame.hardware == "h100-80gb") & (frame.tensor_parallel == 2)
