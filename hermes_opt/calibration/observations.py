@@ -223,7 +223,8 @@ class ServingObservation:
 
 
 def parse_load(text: str) -> tuple[str, float, int, int] | None:
-    """'max load (all 30000 ...)', 'QPS=4', 'QPS=INF', 'concurrency=16' -> (kind, rate, conc, n)."""
+    """'max load (all 30000 ...)', 'QPS=4', 'QPS=INF', 'concurrency=16', 'max-concurrency 1, 50
+    prompts' -> (kind, rate, conc, n)."""
     t = str(text).strip().lower()
     n_match = re.search(r"(\d+)\s*(?:requests|prompts)", t)
     num = int(n_match.group(1)) if n_match else 0
@@ -232,7 +233,7 @@ def parse_load(text: str) -> tuple[str, float, int, int] | None:
     m = re.fullmatch(r"(?:qps|rps)\s*=\s*([0-9.]+).*", t)
     if m:
         return "poisson", float(m.group(1)), 1, num
-    m = re.fullmatch(r"concurrency\s*=?\s*(\d+).*", t)
+    m = re.fullmatch(r"(?:max-?)?concurrency\s*=?\s*(\d+).*", t)  # bench_serving --max-concurrency
     if m:
         return "closed_loop", 0.0, int(m.group(1)), num
     return None
@@ -306,6 +307,11 @@ def load_serving(path: str | Path, *, default_requests: int = 500, strict: bool 
     return out, frame
 
 
+# A row measured on a prefill/decode-disaggregated deployment ("PD disaggregation", "1P1D"): the
+# serving reader has no such layout, and simulating it colocated would hide the KV hand-off.
+DISAGGREGATED = re.compile(r"disaggregat|\b\d+P\d+D\b|\bP/D\b", re.I)
+
+
 def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool):
     """('', observation) or (why not, None) for one row of a serving table."""
     from hermes_opt.compose import aliases, catalog
@@ -319,13 +325,18 @@ def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool)
         return f"value={str(r.value)[:20]!r}: not a finite number > 0", None
     model, why_model = aliases.resolve("model", r.model)
     hardware, why_hw = aliases.resolve("hardware", r.gpu)
+    # a CPU-only system first: its row is out of scope whether or not its model is in the catalog
+    if not why_hw and catalog.entry("hardware", hardware).get("kind") == "cpu":
+        return f"CPU-only system ({str(r.gpu)[:40]}): LLM serving is simulated on accelerators", None
     if why_hw or why_model:
         return why_hw or why_model, None
-    if catalog.entry("hardware", hardware).get("kind") == "cpu":
-        return f"CPU-only system ({str(r.gpu)[:40]}): LLM serving is simulated on accelerators", None
     load = parse_load(r.concurrency_or_qps_or_batch)
     if load is None:
         return f"arrival mode not stated ({str(r.concurrency_or_qps_or_batch)[:30]})", None
+    layout = " ".join(str(r.get(c, "") or "") for c in ("source", "engine"))
+    if DISAGGREGATED.search(layout):  # its TTFT holds the KV hand-off and the decoder's first step
+        return (f"disaggregated prefill/decode deployment ({str(r.get('engine', ''))[:40]}): the "
+                "serving reader simulates colocated replicas"), None
     precision, kv_precision = _precisions(r.precision)
     if not (precision and kv_precision):
         return f"precision not understood ({str(r.precision)[:30]})", None

@@ -4,8 +4,9 @@ Splits (what is held out) are chosen so every held-out figure in docs/validation
 rows the fit never saw:
 
 * Splitwise Llama2-70B, per GPU (``--models llama2_70b``: the file's BLOOM-176B rows, in the
-  catalog since 2026-12, are not what these profiles were fitted on): hold out batch sizes 2/8/32, prompt sizes 256/1024/4096 and
-  decode lengths 256/1024/4096 (every other point of each sweep); fit on the rest, all TPs.
+  catalog since 2026-12, are not what these profiles were fitted on): hold out batch sizes
+  2/8/32, prompt sizes 256/1024/4096 and decode lengths 256/1024/4096 (every other point of
+  each sweep); fit on the rest, all TPs.
   (A second split, fit on TP 2 and 8 and test on TP 4, is reported by the validation study.)
 * Vidur: fit the operator curve on Llama-2-70B, test on the other model sizes of the same GPU;
   the fitted terms are shrunk 0.75 of the way toward the roofline defaults (``--shrink``).

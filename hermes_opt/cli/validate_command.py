@@ -115,5 +115,10 @@ def validate_main(argv: list[str]) -> None:
         print(f"  {r.status:6s} {r.dataset:24s} {r.metric:22s} n={r.n_held_out:4d} "
               f"median={r.calibrated_median:6.2f}% p90={r.calibrated_p90:6.2f}% "
               f"(roofline {r.roofline_median:6.2f}% / {r.roofline_p90:6.2f}%)  target {r.target}")
+    totals = result.coverage[result.coverage.source.str.startswith(("ALL ", "ALL rows of"))]
+    for r in totals.itertuples(index=False):  # coverage.csv's totals: in scope first (docs/validation.md)
+        print(f"  coverage {r.source}: {r.reproduced}/{r.in_scope} in-scope rows ({r.coverage_pct}%), "
+              f"{r.reproduced}/{r.rows} of all rows ({r.coverage_all_pct}%), "
+              f"{r.out_of_scope} out of scope")
     if args.fail_on_miss and (t.status == "MISSED").any():
         sys.exit(1)

@@ -116,21 +116,44 @@ def merge_table_coverage(mlperf: pd.DataFrame, serving: list[pd.DataFrame]) -> p
     return pd.DataFrame.from_records(records, columns=list(mlperf.columns))
 
 
+# Out of scope (docs/validation.md, "Coverage"): a row no simulator of LLM serving on accelerators
+# could reproduce, whatever its catalog: a metric the simulator does not model (KV transfer or
+# offload bandwidth, vector search) or a CPU-only system. These prefixes are the reasons the
+# readers give such rows (coverage._reason, observations._serving_row, mlperf_rows._gpus_reason);
+# every other row not run (a model or GPU missing from the catalog, a length distribution not
+# given, ...) is in scope and counts against coverage.
+OUT_OF_SCOPE_REASONS = ("metric outside the step-time simulator", "CPU-only system")
+TOTAL_ALL_TABLES = "ALL measurement tables"
+
+
+def out_of_scope(status: str, reason: str) -> bool:
+    return not str(status).startswith("reproduced") and str(reason).startswith(OUT_OF_SCOPE_REASONS)
+
+
 def summarize(frame: pd.DataFrame, tables: set[str] = frozenset()) -> pd.DataFrame:
-    """Rows in scope and reproduced, per source (weights: the `count` column when present);
-    totals per measurements table (reference/measurements.csv and ``tables``)."""
+    """Per source (weights: the `count` column when present): ``rows`` (every row), ``out_of_scope``,
+    ``in_scope`` (rows - out_of_scope), ``reproduced``, ``coverage_pct`` (reproduced / in_scope)
+    and ``coverage_all_pct`` (reproduced / rows); totals per measurements table
+    (reference/measurements.csv and ``tables``) and over all of them."""
     f = frame.copy()
     f["count"] = f["count"].fillna(1).astype(int) if "count" in f else 1
     f["reproduced"] = f["count"] * f["status"].str.startswith("reproduced")
-    g = f.groupby("source", as_index=False).agg(in_scope=("count", "sum"), reproduced=("reproduced", "sum"))
-    reasons = (f[f.status != "reproduced"].groupby("source")["reason"]
+    f["out_of_scope"] = f["count"] * [out_of_scope(s, r) for s, r in zip(f.status, f.reason)]
+    agg = dict(rows=("count", "sum"), out_of_scope=("out_of_scope", "sum"), reproduced=("reproduced", "sum"))
+    g = f.groupby("source", as_index=False).agg(**agg)
+    reasons = (f[~f.status.str.startswith("reproduced")].groupby("source")["reason"]
                .agg(lambda s: "; ".join(sorted(set(s)))[:200]))
     g["notes"] = g["source"].map(reasons).fillna("")
-    totals = f.groupby("file", as_index=False).agg(in_scope=("count", "sum"),
-                                                    reproduced=("reproduced", "sum"))
+    totals = f.groupby("file", as_index=False).agg(**agg)
     totals = totals[totals.file.str.startswith("measurements") | totals.file.isin(set(tables))]
     totals["source"] = "ALL rows of " + totals["file"]
-    g = pd.concat([g, totals.drop(columns="file")], ignore_index=True)
+    whole = totals[["rows", "out_of_scope", "reproduced"]].sum().to_frame().T
+    whole["source"] = TOTAL_ALL_TABLES
+    g = pd.concat([g, totals.drop(columns="file"), whole if len(totals) > 1 else None], ignore_index=True)
     g["notes"] = g["notes"].fillna("")
-    g["coverage_pct"] = (100.0 * g["reproduced"] / g["in_scope"]).round(1)
-    return g
+    g["in_scope"] = g["rows"] - g["out_of_scope"]
+    g["coverage_pct"] = (100.0 * g["reproduced"] / g["in_scope"].where(g["in_scope"] > 0)).round(1)
+    g["coverage_all_pct"] = (100.0 * g["reproduced"] / g["rows"]).round(1)
+    cols = ["source", "rows", "out_of_scope", "in_scope", "reproduced", "coverage_pct",
+            "coverage_all_pct", "notes"]
+    return g[cols].astype({c: int for c in ("rows", "out_of_scope", "in_scope", "reproduced")})

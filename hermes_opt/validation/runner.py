@@ -90,12 +90,15 @@ def splitwise_rows(path: Path, profiles: list[Profile]) -> list[dict]:
         cal = predict(group, prof.params) if prof else np.full(len(group), np.nan)
         by_key: dict[str, dict[str, tuple]] = {}
         measured = {(o.config_key, o.phase): o.measured_s for o in group}
+        fitted = fitted_models(prof) if prof else None
         for o, r, c in zip(group, roof, cal):
+            other = fitted is not None and o.model not in fitted
             role = ("excluded" if o.config_key in bad else
                     "" if prof is None else
-                    "held_out" if id(o) in held else "fit")
+                    "held_out" if other or id(o) in held else "fit")
             by_key.setdefault(o.config_key, {})[o.phase] = (r, c, role)
-            out.append(_row(dataset=source, metric=f"{o.phase}_ms", unit="ms", model=o.model,
+            out.append(_row(dataset=source + (f"-{o.model}" if other else ""), metric=f"{o.phase}_ms",
+                            unit="ms", model=o.model,
                             hardware=hw, precision="bf16", tp=o.tp, batch_size=o.batch_size,
                             prompt_tokens=o.prompt_tokens, context_tokens=o.context_tokens,
                             measured=o.measured_s * 1e3, predicted_roofline=r * 1e3,
@@ -114,13 +117,27 @@ def splitwise_rows(path: Path, profiles: list[Profile]) -> list[dict]:
             if abs(e2e[key] / 1e3 / implied - 1.0) > 0.25:
                 role = "excluded"
             o = next(x for x in group if x.config_key == key)
-            out.append(_row(dataset=source, metric="e2e_ms", unit="ms", model=o.model, hardware=hw,
-                            precision="bf16", tp=o.tp, batch_size=o.batch_size,
+            other = fitted is not None and o.model not in fitted
+            out.append(_row(dataset=source + (f"-{o.model}" if other else ""), metric="e2e_ms", unit="ms",
+                            model=o.model, hardware=hw, precision="bf16", tp=o.tp, batch_size=o.batch_size,
                             prompt_tokens=o.prompt_tokens, context_tokens=o.context_tokens,
                             measured=e2e[key], predicted_roofline=(rp + (tokens - 1) * rd) * 1e3,
                             predicted_calibrated=(cp + (tokens - 1) * cd) * 1e3,
                             profile=prof.name if prof else "", split=role, key=key))
     return out
+
+
+def fitted_models(prof: Profile) -> set[str] | None:
+    """The catalog models a step profile was fitted on (None: every model of its data). A model
+    outside them (BLOOM-176B next to the Splitwise profiles' Llama2-70B) is validated as its own
+    dataset ``<source>-<model>``, every row held out: the fit never saw it, and the fitted
+    model's figures stay comparable with earlier reports."""
+    for d in prof.provenance.get("data") or []:
+        if isinstance(d, dict) and d.get("kind") == "model filter":
+            return set(d.get("models") or [])
+    from hermes_opt.calibration.recipes import RECIPES
+    argv = RECIPES.get(prof.name, [])
+    return set(argv[argv.index("--models") + 1].split(",")) if "--models" in argv else None
 
 
 def _splitwise_e2e(path: Path) -> dict[str, float]:
@@ -137,9 +154,12 @@ def splitwise_tp_split(path: Path) -> list[dict]:
     bad = inconsistent_step_configs(rows)
     rows = [o for o in rows if o.config_key not in bad]
     out = []
-    for hw, variant in sorted({(o.hardware, o.variant) for o in rows}):
-        group = [o for o in rows if o.hardware == hw and o.variant == variant]
+    # per model too: one fit per model and GPU (a model measured at one TP only has no TP split)
+    for hw, variant, model in sorted({(o.hardware, o.variant, o.model) for o in rows}):
+        group = [o for o in rows if o.hardware == hw and o.variant == variant and o.model == model]
         train, test = split(group, Holdout(tp=(4,)))
+        if not train or not test:
+            continue
         params = fit.fit_rows(train, "step").params
         for phase in ("prefill", "decode"):
             sel = [o for o in test if o.phase == phase]

@@ -97,7 +97,7 @@ def test_rows_read_whole_with_a_reason_for_each_other(tmp_path):
         {**BASE, "precision": "FP8", "metric": "goodput_ratio", "value": 1},
         {**BASE, "precision": "BF16", "gpu": "CPU: Intel Xeon 6980P x2 socket(s)", "metric": "TTFT",
          "value": 300},
-        {**BASE, "precision": "FP8", "gpu": "NVIDIA H800", "metric": "mean_TTFT", "value": 30},
+        {**BASE, "precision": "FP8", "gpu": "NVIDIA L4", "metric": "mean_TTFT", "value": 30},  # l4: no entry
         {**BASE, "precision": "FP6", "metric": "mean_TTFT", "value": 30},
         {**BASE, "precision": "FP8", "isl": "ShareGPT", "metric": "mean_TTFT", "value": 30},
     ])
@@ -108,7 +108,7 @@ def test_rows_read_whole_with_a_reason_for_each_other(tmp_path):
         (4, "mxfp4", "fp8", "tpot_ms.p99")]
     assert rows[0].hardware == "b200" and rows[0].engine_version == "v0.10.1"
     assert "not a finite number > 0" in reasons[5] and "metric not mapped" in reasons[6]
-    assert "CPU-only" in reasons[7] and "h800" in reasons[8] and "not in the catalog" in reasons[8]
+    assert "CPU-only" in reasons[7] and "l4" in reasons[8] and "not in the catalog" in reasons[8]
     assert "precision not understood" in reasons[9] and "length distribution" in reasons[10]
     with pytest.raises(ConfigError, match=r":5: value=nan: must be a finite number > 0"):
         load_serving(path)  # a fit never uses such a row silently

@@ -75,8 +75,15 @@ def test_report_files_and_coverage(fast_study):
         assert (out / name).stat().st_size > 0, name
     assert (out / "error_vs_batch_context.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cov = fast_study.coverage.set_index("source")
-    assert cov.loc["splitwise", "in_scope"] > cov.loc["splitwise", "reproduced"] > 0  # bloom not in catalog
-    assert "bloom-176b" in cov.loc["splitwise", "notes"]
+    # every Splitwise configuration runs since BLOOM-176B is in the catalog (2026-12) ...
+    assert cov.loc["splitwise", "in_scope"] == cov.loc["splitwise", "reproduced"] > 0
+    assert cov.loc["splitwise", "notes"] == ""
+    # ... as its own dataset, every row held out: the Splitwise profiles were fitted on Llama2-70B only
+    bloom = fast_study.rows[fast_study.rows.model == "bloom_176b"]
+    assert set(bloom.dataset) == {"splitwise-bloom_176b", "splitwise-pcap-bloom_176b"}
+    # excluded: configurations inconsistent in themselves (calibrate.inconsistent_step_configs)
+    assert set(bloom.split) == {"held_out", "excluded"}
+    assert "bloom_176b" not in set(fast_study.rows[fast_study.rows.dataset == "splitwise"].model)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fast"] is True and summary["targets"]
 
