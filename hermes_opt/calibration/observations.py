@@ -228,7 +228,9 @@ def parse_load(text: str) -> tuple[str, float, int, int] | None:
     t = str(text).strip().lower()
     n_match = re.search(r"(\d+)\s*(?:requests|prompts)", t)
     num = int(n_match.group(1)) if n_match else 0
-    if t.startswith("max load") or re.fullmatch(r"(qps|rps)\s*=\s*inf.*", t):
+    # 'max load (...)', 'QPS=INF', or 'N requests, no concurrency limit' (all issued at once)
+    if (t.startswith("max load") or re.fullmatch(r"(qps|rps)\s*=\s*inf.*", t)
+            or (num and "no concurrency limit" in t)):
         return "max_load", 0.0, 1, num
     m = re.fullmatch(r"(?:qps|rps)\s*=\s*([0-9.]+).*", t)
     if m:
@@ -310,6 +312,9 @@ def load_serving(path: str | Path, *, default_requests: int = 500, strict: bool 
 # A row measured on a prefill/decode-disaggregated deployment ("PD disaggregation", "1P1D"): the
 # serving reader has no such layout, and simulating it colocated would hide the KV hand-off.
 DISAGGREGATED = re.compile(r"disaggregat|\b\d+P\d+D\b|\bP/D\b", re.I)
+# A row whose notes say its run was served from a KV cache filled by an earlier run ("cache hit
+# from Mooncake Store (second round)"): the reader simulates every prompt from scratch.
+WARM_CACHE = re.compile(r"cache hit|warm(ed)? cache|second round", re.I)
 
 
 def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool):
@@ -333,6 +338,10 @@ def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool)
     load = parse_load(r.concurrency_or_qps_or_batch)
     if load is None:
         return f"arrival mode not stated ({str(r.concurrency_or_qps_or_batch)[:30]})", None
+    notes = str(r.get("notes", "") or "")
+    if WARM_CACHE.search(notes):  # its prompts' KV was stored by an earlier run of the same prompts
+        return (f"KV cache warmed by an earlier run (notes: {notes[:40]!r}): cross-run KV reuse is "
+                "not set up by the serving reader"), None
     layout = " ".join(str(r.get(c, "") or "") for c in ("source", "engine"))
     if DISAGGREGATED.search(layout):  # its TTFT holds the KV hand-off and the decoder's first step
         return (f"disaggregated prefill/decode deployment ({str(r.get('engine', ''))[:40]}): the "
@@ -343,10 +352,10 @@ def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool)
     isl_spec, osl_spec = _length(r.isl), _length(r.osl)
     if not (isl_spec and osl_spec):
         return f"length distribution not given (isl/osl = {r.isl}/{r.osl})", None
-    try:
-        tp = int(float(r.tp))
-    except (TypeError, ValueError):
+    tp_match = re.fullmatch(r"\s*(\d+)(?:\.0*)?\s*(?:\([^)]*\))?\s*", str(r.tp))  # '8', '8.0', '8 (assumed)'
+    if not tp_match:
         return f"tp not given ({str(r.tp)[:20]})", None
+    tp = int(tp_match.group(1))
     if tp < 1:
         return f"tp={r.tp}: not an integer >= 1", None
     (isl, isl_spread), (osl, osl_spread) = isl_spec, osl_spec

@@ -42,7 +42,8 @@ CSV_COLUMNS = """\
   --vidur-network CSV Vidur network__<gpu>_<topology>__all_reduce.csv (ms vs fp16 elements, workers)
   --serving CSV       serving-level table shaped like reference/measurements.csv: source, model,
                       precision, gpu, tp, isl, osl, concurrency_or_qps_or_batch ('max load ...',
-                      'QPS=4', 'QPS=INF', 'concurrency=16'), metric (output_throughput_total,
+                      'QPS=4', 'QPS=INF', 'concurrency=16', 'max-concurrency 1, 50 prompts',
+                      '50 requests, no concurrency limit'), metric (output_throughput_total,
                       output_throughput, output_throughput_per_gpu, total_token_throughput,
                       request_throughput; mean/median/pNN + TTFT, TPOT, ITL, E2E, e.g. mean_TTFT,
                       p99_TPOT, avg_ttft_ms: docs/validation.md), value, unit (tokens/s, req/s, ms,

@@ -54,12 +54,12 @@ def test_a_cpu_row_of_an_unknown_model_is_out_of_scope_not_a_missing_model(tmp_p
     path = tmp_path / "measurements.csv"
     path.write_text(HEADER
                     + "s,Llama-3.2-3B-Instruct,BF16,CPU: Intel Xeon 6980P x1 socket(s),1,1024,1024,1 req,TTFT,5,ms\n"
-                    + "s,Qwen2.5-72B-Instruct,BF16,H800,8,9728,64,50 requests,avg_ttft_ms,900,ms\n"
+                    + "s,Qwen2.5-32B-Instruct,BF16,H800,8,9728,64,50 requests,avg_ttft_ms,900,ms\n"
                     + "s,Qwen3-8B,BF16,H800-81GB,8,128,128,max-concurrency 1,KV_transfer_time,3,ms\n")
     rows = coverage.measurements_coverage(path, reproduced_rows=set())
     reasons = dict(zip(rows.row, rows.reason))
     assert reasons[2].startswith("CPU-only system")
-    assert "model" in reasons[3] and "qwen2.5-72b" in reasons[3].lower()  # H800 is known now: the model is not
+    assert "model" in reasons[3] and "qwen2.5-32b" in reasons[3].lower()  # H800 is known now: the model is not
     assert reasons[4].startswith("metric outside the step-time simulator")
     cov = coverage.summarize(rows).set_index("source")
     assert (cov.loc["ALL rows of measurements.csv", ["rows", "in_scope"]] == [3, 1]).all()
@@ -108,3 +108,27 @@ def test_max_concurrency_is_a_closed_loop_and_a_disaggregated_row_says_so(tmp_pa
     assert [(o.row, o.arrival, o.concurrency, o.hardware) for o in rows] == [(3, "closed_loop", 1, "h800")]
     cov = coverage.measurements_coverage(path, reproduced_rows=set())
     assert not coverage.out_of_scope(cov.status[0], cov.reason[0])  # in scope: it counts against coverage
+
+
+def test_a_cold_run_of_n_requests_at_once_is_read_and_its_warm_second_round_is_not(tmp_path):
+    from hermes_opt.calibration import observations as obs_mod
+    assert obs_mod.parse_load("50 requests, no concurrency limit") == ("max_load", 0.0, 1, 50)
+    assert obs_mod.parse_load("no concurrency limit") is None  # how many requests is not stated
+    path = tmp_path / "measurements.csv"
+    base = dict(source="s", model="Qwen2.5-72B-Instruct", precision="BF16", gpu="H800", isl=9728,
+                osl=64, concurrency_or_qps_or_batch="50 requests, no concurrency limit",
+                metric="avg_ttft_ms", value=9e3, unit="ms")
+    pd.DataFrame([{**base, "tp": "8 (assumed, not stated)", "notes": "cold (first round, no cache)"},
+                  {**base, "tp": "8", "notes": "cache hit from Mooncake Store (second round)"},
+                  {**base, "tp": "2.5", "notes": ""}]).to_csv(path, index=False)
+    reasons: dict[int, str] = {}
+    rows, _ = obs_mod.load_serving(path, strict=False, reasons=reasons)
+    assert [(o.row, o.model, o.hardware, o.tp, o.arrival, o.num_requests) for o in rows] == [
+        (2, "qwen2_5_72b", "h800", 8, "max_load", 50)]
+    assert reasons[3].startswith("KV cache warmed by an earlier run")
+    assert reasons[4].startswith("tp not given")
+
+
+def test_qwen2_5_72b_is_the_published_size():
+    assert aliases.catalog_name("model", "Qwen/Qwen2.5-72B-Instruct") == "qwen2_5_72b"
+    assert to_sim.model_spec(catalog.entry("model", "qwen2_5_72b")).num_params / 1e9 == pytest.approx(72.7, rel=0.01)
