@@ -105,6 +105,8 @@ HF_CONFIG_OF = {
     "mixtral_8x7b": _mixtral(32, 4096, 32, 14336, 32768),
     "qwen2_5_1_5b": _llama(28, 1536, 12, 2, 8960, 151936, 32768, model_type="qwen2", tie=True,
                            sliding_window=32768, use_sliding_window=False),
+    "qwen2_5_72b": _llama(80, 8192, 64, 8, 29568, 152064, 32768, model_type="qwen2",
+                          sliding_window=131072, use_sliding_window=False),
     "qwen3_235b_a22b": _qwen3_moe(94, 4096, 64, 12288, 1536),
     "qwen3_30b_a3b": _qwen3_moe(48, 2048, 32, 6144, 768),
     "qwen3_32b": _llama(64, 5120, 64, 8, 25600, 151936, 40960, model_type="qwen3", head_dim=128),
@@ -133,8 +135,16 @@ def _import(config: dict, name: str = "imported") -> tuple[dict, list[str]]:
     return config_to_entry(json.loads(json.dumps(config)), name, "config.json")
 
 
+# Shipped entries written by hand from their config.json because `import-model` does not read
+# that model_type (and why), so the round trip cannot check them.
+NOT_IMPORTED = {"bloom_176b": "model_type bloom (n_layer/n_head keys, ALiBi, no intermediate_size)"}
+
+
 def test_every_shipped_model_has_a_config_here():
-    assert sorted(HF_CONFIG_OF) == sorted(p.stem for p in CATALOG.glob("*.yaml"))
+    assert sorted([*HF_CONFIG_OF, *NOT_IMPORTED]) == sorted(p.stem for p in CATALOG.glob("*.yaml"))
+    for name in NOT_IMPORTED:  # and the importer says so in one line
+        with pytest.raises(ConfigError, match="model_type='bloom': allowed: "):
+            config_to_entry({"model_type": "bloom", "n_layer": 70}, name, "config.json")
 
 
 @pytest.mark.parametrize("name", sorted(HF_CONFIG_OF))
