@@ -98,7 +98,11 @@ def snapshot(db):
             if t.state is TrialState.COMPLETE}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+# SIGKILL of the real driver is opt-in (12 s): by default it is covered in process by
+# tests/run/test_driver_kill.py (a driver killed mid-batch) and test_worker_loss.py; the
+# real-command kills at three moments run with -m slow there too
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow),
+                                 signal.SIGINT])
 def test_stopped_study_resumes_with_every_trial_kept_once(tmp_path, sig):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     code, err, db = start_and_stop(tmp_path, sig, at_least=6)
