@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 from fakes import subprocess_env
+from faults import stored_trials
 from optuna.trial import TrialState
 
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
@@ -65,15 +66,7 @@ def test_report_of_missing_study_is_one_line(tmp_path):
 
 
 def complete_count(db: Path) -> int:
-    """Read-only count, so polling never races the driver creating the database."""
-    import sqlite3
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM trials WHERE state='COMPLETE'").fetchone()[0]
-    except sqlite3.Error:  # schema not created yet
-        return 0
+    return stored_trials(db, "COMPLETE")
 
 
 def start_and_stop(tmp_path, sig, at_least):

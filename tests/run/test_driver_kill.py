@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import time
 import optuna
 import pytest
 from fakes import subprocess_env
-from faults import CLEAN, fake_study, fault_figures
+from faults import CLEAN, fake_study, fault_figures, figures_against_straight, stored_trials
 
 from hermes_opt.run import replay, runner
 from hermes_opt.run.driver import Driver
@@ -78,15 +77,6 @@ STUDY = fake_study("killed", base_extra=", fake.delay_s=0.05", n_trials=40, n_jo
 HERMES_OPT = [sys.executable, "-c", "from hermes_opt.cli.opt_command import main; main()"]
 
 
-def trial_count(db) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM trials").fetchone()[0]
-    except sqlite3.Error:  # schema not created yet
-        return 0
-
 
 @pytest.mark.slow  # ~35 s each: three hermes-opt runs
 @pytest.mark.parametrize("at_trials", [6, 21, 37])
@@ -104,7 +94,7 @@ def test_driver_sigkilled_then_resumed_equals_an_uninterrupted_run(tmp_path, at_
                             stderr=subprocess.PIPE, text=True)
     db = where / "runs" / "killed" / "study.db"
     deadline = time.time() + 120
-    while trial_count(db) < at_trials:
+    while stored_trials(db) < at_trials:
         assert proc.poll() is None, proc.stderr.read()
         assert time.time() < deadline
         time.sleep(0.01)
@@ -114,8 +104,4 @@ def test_driver_sigkilled_then_resumed_equals_an_uninterrupted_run(tmp_path, at_
     again = subprocess.run(HERMES_OPT + ["study=s.yaml"], cwd=where, env=subprocess_env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    load = optuna.load_study
-    straight = load(study_name="killed",
-                    storage=f"sqlite:///{tmp_path / 'straight' / 'runs' / 'killed' / 'study.db'}")
-    resumed = load(study_name="killed", storage=f"sqlite:///{db}")
-    assert fault_figures(straight, resumed) == CLEAN
+    assert figures_against_straight(tmp_path, "killed", db) == CLEAN

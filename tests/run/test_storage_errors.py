@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 from fakes import subprocess_env
-from faults import CLEAN, fake_study, fault_figures
+from faults import CLEAN, fake_study, fault_figures, figures_against_straight
 from optuna.storages._rdb.storage import RDBStorage
 
 from hermes_opt.run import runner
@@ -117,11 +117,7 @@ def test_full_disk_under_the_real_command_then_resume(tmp_path, small_tmpfs):
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_tmpfs)], check=True)
     again = hermes_opt(tmp_path / "full", url)
     assert again.returncode == 0, again.stderr
-    load = optuna.load_study
-    straight = load(study_name="full",
-                    storage=f"sqlite:///{tmp_path / 'straight' / 'runs' / 'full' / 'study.db'}")
-    resumed = load(study_name="full", storage=f"sqlite:///{small_tmpfs / 'study.db'}")
-    assert fault_figures(straight, resumed) == CLEAN
+    assert figures_against_straight(tmp_path, "full", small_tmpfs / "study.db") == CLEAN
 
 
 def test_a_report_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):

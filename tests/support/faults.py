@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import optuna
+
 
 def trials_of(study) -> dict[int, tuple]:
     return {t.number: (t.state.name, t.params, t.values, t.constraints)
@@ -43,3 +48,25 @@ batch_size: 4
 replicates: 2
 n_jobs: {n_jobs}
 """
+
+
+def stored_trials(db: Path, state: str | None = None) -> int:
+    """Trials in a study's SQLite file (of ``state`` if given), read-only, so polling never
+    races the driver creating the database; 0 before its schema exists."""
+    if not db.exists():
+        return 0
+    query = "SELECT count(*) FROM trials" + (" WHERE state=?" if state else "")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(query, (state,) if state else ()).fetchone()[0]
+    except sqlite3.Error:  # schema not created yet
+        return 0
+
+
+def figures_against_straight(root: Path, name: str, resumed_db: Path) -> dict[str, int]:
+    """``fault_figures`` of the study in ``resumed_db`` against the uninterrupted run of the
+    same study under ``root/straight``."""
+    straight = optuna.load_study(
+        study_name=name, storage=f"sqlite:///{root / 'straight' / 'runs' / name / 'study.db'}")
+    resumed = optuna.load_study(study_name=name, storage=f"sqlite:///{resumed_db}")
+    return fault_figures(straight, resumed)

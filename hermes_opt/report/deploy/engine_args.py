@@ -90,11 +90,18 @@ def _set_option(options: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def _step_budget(pool: dict[str, Any]) -> int | None:
+    """The step's token budget as the simulator's policies use it: the chunk size under chunked
+    prefill, ``max_batched_tokens`` otherwise."""
+    sched = pool.get("scheduler") or {}
+    key = "chunk_size_tokens" if pool.get("batching") == "chunked" else "max_batched_tokens"
+    return sched.get(key)
+
+
 def _settings(pool: dict[str, Any], facts: PoolFacts | None) -> list[tuple[str, Any]]:
     """(setting, value) pairs of one pool to express, in ORDER; neutral values left out."""
     sched = pool.get("scheduler") or {}
-    budget = sched.get("chunk_size_tokens") if pool.get("batching") == "chunked" \
-        else sched.get("max_batched_tokens")
+    budget = _step_budget(pool)
     values: dict[str, Any] = {
         "backend": "pytorch", "tp": pool.get("tp"),
         "pp": pool.get("pp") if (pool.get("pp") or 1) > 1 else None,
@@ -116,10 +123,7 @@ def _settings(pool: dict[str, Any], facts: PoolFacts | None) -> list[tuple[str, 
 
 
 def _subs(pool: dict[str, Any], facts: PoolFacts | None, value: Any) -> dict[str, Any]:
-    sched = pool.get("scheduler") or {}
-    budget = sched.get("chunk_size_tokens") if pool.get("batching") == "chunked" \
-        else sched.get("max_batched_tokens")
-    subs: dict[str, Any] = {"tp": pool.get("tp"), "budget": budget}
+    subs: dict[str, Any] = {"tp": pool.get("tp"), "budget": _step_budget(pool)}
     drafting = pool.get("spec_decoding") or {}
     if drafting:  # the simulated chain of k drafts and the acceptance it assumed
         k = int(drafting.get("draft_tokens") or 0)
