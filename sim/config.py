@@ -27,7 +27,7 @@ from sim.hardware.specs import (
 from sim.hardware.speculative import SpecDecodeSpec
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.deployment import expand_workload
-from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
+from sim.pipeline.specs import FirstToken, IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.pipeline.validate import check_plan, check_retrieval_pool  # rules of the pipeline
 from sim.request import Stage
 
@@ -178,6 +178,8 @@ class PoolSpec:
     colocate_with: str = ""  # a stage on this LLM pool's GPUs (sim.pipeline.colocation)
     reserved_bytes_per_device: float = 0.0  # LLM pools: their colocated stages' weights / index
     batch_timeout_s: float = 0.0  # non-LLM pools: how long a free server waits to fill a batch
+    # decode pools: when the client gets a handed-off request's first token (its engine's rule)
+    first_token: FirstToken = FirstToken.DECODE_STEP
 
     @property
     def field_path(self) -> str:
@@ -194,6 +196,8 @@ class PoolSpec:
         require(isinstance(self.heavy_threshold_tokens, int) and self.heavy_threshold_tokens >= 1,
                 f"{prefix}.heavy_threshold_tokens", self.heavy_threshold_tokens,
                 "must be an integer >= 1")
+        require(isinstance(self.first_token, FirstToken), f"{prefix}.first_token",
+                self.first_token, f"allowed: {', '.join(f.value for f in FirstToken)}")
         role = self.role
         if role in MODEL_ROLES:
             require(self.model is not None, f"{prefix}.model", None,

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
 from hermes_opt.compose.values import spec_default
-from sim.config import PoolSpec
+from sim.config import PoolSpec, RouterPolicy
 from sim.errors import ConfigError
 
 ARCHITECTURES = ("colocated", "disaggregated")
@@ -43,6 +43,7 @@ class LLMPoolPlan:
     scheduler: DictConfig
     field: str
     engine: dict[str, Any]  # {'engine': <name>} or {} (the top-level engine group)
+    router: str | None = None  # the pool's own router policy (None: the router group's)
 
 
 def architecture(cfg: DictConfig) -> str | None:
@@ -94,8 +95,13 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
         **{key: main.get(key, spec_default(PoolSpec, key))
            for key in ("weight_dtype", "kv_dtype", "precision_fallback")}}
     engine = {"engine": node.get("engine")} if node.get("engine") is not None else {}
+    router = node.get("router")
+    allowed = [p.value for p in RouterPolicy]
+    if router is not None and router not in allowed:
+        raise ConfigError(f"{field}.router={router!r}: allowed: {', '.join(allowed)} (or null for "
+                          f"the router group's policy)")
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
-                       field=field, engine=engine)
+                       field=field, engine=engine, router=router)
 
 
 def llm_pools(cfg: DictConfig) -> list[LLMPoolPlan] | None:
