@@ -43,7 +43,7 @@ class LLMPoolPlan:
     scheduler: DictConfig
     field: str
     engine: dict[str, Any]  # {'engine': <name>} or {} (the top-level engine group)
-    router: str | None = None  # the pool's own router policy (None: the router group's)
+    router: DictConfig | None = None  # the pool's own router group (None: the top-level one)
 
 
 def architecture(cfg: DictConfig) -> str | None:
@@ -101,7 +101,8 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
         raise ConfigError(f"{field}.router={router!r}: allowed: {', '.join(allowed)} (or null for "
                           f"the router group's policy)")
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
-                       field=field, engine=engine, router=router)
+                       field=field, engine=engine,
+                       router=OmegaConf.merge(cfg.router, {"policy": router}) if router else None)
 
 
 def llm_pools(cfg: DictConfig) -> list[LLMPoolPlan] | None:

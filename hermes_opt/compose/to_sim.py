@@ -254,8 +254,7 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
         router=enum_value(RouterPolicy, router.policy, "router.policy"), cost_model=cost,
         engine=serving.label if serving is not None else "",
         spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field,
-        first_token=FirstToken(serving.first_token if serving is not None
-                               else spec_default(PoolSpec, "first_token")))
+        **({"first_token": FirstToken(serving.first_token)} if serving is not None else {}))
 
 
 def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
@@ -269,9 +268,7 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
                           engine=cfg.get("engine"), spec_decoding=drafting)]
     else:
         main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
-                          scheduler=p.scheduler, cost_model=cfg.cost_model,
-                          router=(OmegaConf.merge(cfg.router, {"policy": p.router})
-                                  if p.router is not None else cfg.router),
+                          scheduler=p.scheduler, router=p.router or cfg.router, cost_model=cfg.cost_model,
                           field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"),
                           spec_decoding=drafting)
                 for p in derived]
