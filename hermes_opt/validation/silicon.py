@@ -10,7 +10,10 @@ Conventions (AIConfigurator's, as the file uses them):
 * agg rows: ``batch_size`` is the concurrency of a closed loop; a worker holds
   ``tp_size * pp_size * attention_dp_size`` GPUs; MoE layers split them ``moe_tp_size x moe_ep_size``.
 * disagg rows: the concurrency is ``silicon_concurrency=N`` in ``silicon_data_source``; a row is
-  simulated only when it states ``prefill_num_workers`` and ``decode_num_workers``.
+  simulated only when it states ``prefill_num_workers`` and ``decode_num_workers``. Its
+  ``prefill_batch_size`` / ``decode_batch_size`` (per attention-DP rank) cap each worker's
+  running batch (``deployment.<pool>.scheduler.max_num_seqs``): the deployment as configured,
+  so a handed-off request waits for a decode slot as it did on the measured system.
 * measured throughput per GPU (closed loop): each of the ``c`` clients produces ``osl`` tokens per
   ``ttft + (osl - 1) * tpot``, so ``c * osl / (ttft + (osl - 1) * tpot) / gpus``.
 
@@ -288,6 +291,11 @@ def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
         for label, (par, _) in (("prefill", p), ("decode", d)):
             overrides += [f"deployment.{label}.tp={par['tp']}", f"deployment.{label}.ep={par['ep']}",
                           f"deployment.{label}.attention_dp={str(par['attention_dp']).lower()}"]
+            # the worker's running-batch cap as deployed: batch_size per attention-DP rank
+            batch = _int(row, f"{label}_batch_size")
+            if batch > 0:
+                ranks = par["tp"] if par["attention_dp"] else 1
+                overrides.append(f"deployment.{label}.scheduler.max_num_seqs={batch * ranks}")
     overrides += workload_overrides(base["isl"], base["osl"], base["concurrency"])
     return Mapped(**base, gpus=gpus, overrides=tuple(overrides))
 
