@@ -10,7 +10,8 @@ Otherwise the main model's pools are derived, so a study can search the layout i
   split is one knob, so every candidate has the right total and no trial is wasted.
 
 The plan needs no change: ``generate`` on a prefill pool is served as prefill + decode
-(``sim.pipeline.deployment``), and the KV moves over ``cluster.links`` or the default NIC path.
+(``sim.pipeline.deployment``), and the KV moves over ``cluster.links`` or each prefill worker's
+default path (``sim.pipeline.disaggregation``). ``<pool>.router`` picks the pool's router policy.
 A device count that the TP does not divide, or a split outside ``1..total_devices-1``, is one
 ConfigError (an infeasible trial in a study, never a crash).
 """
