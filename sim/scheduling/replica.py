@@ -54,6 +54,14 @@ MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
 FIRST_AT_PREFILL, FIRST_AT_ADMIT, FIRST_AT_STEP = 0, 1, 2
 
 
+def _stamp_first(req: Request, at_s: float) -> None:
+    """The request's first token (if not sent yet) and its round's, at ``at_s``."""
+    if req.first_token_s < 0:
+        req.first_token_s = at_s
+    if req.rich and req.round_first_s < 0:
+        req.round_first_s = at_s
+
+
 def watermark_blocks(total_blocks: int, fraction: float) -> int:
     """Blocks an admission must leave free (vLLM V0: ``int(watermark * num_gpu_blocks)``)."""
     return int(fraction * total_blocks)
@@ -232,22 +240,24 @@ class Replica(DecodeRuns):
             if req.generated >= req.output_tokens:
                 self._finish(req, req.context)
                 continue
-            if self.first_token == FIRST_AT_ADMIT:
-                req.first_token_s = self.engine.now_s
-            elif self.first_token == FIRST_AT_STEP and req.generated == 1:
-                # this worker samples the first token itself (the prefill's is not sent): it
-                # decodes every output token, the first at the end of its next step
-                req.generated = 0
-                req.first_token_s = -1.0
-                self.first_pending.append(req)
+            # the round's first token is the client's to receive from this worker (the run took
+            # back the prefill's stamp: sim.simulation, hand-off)
+            if req.round_first_s < 0 if req.rich else req.first_token_s < 0:
+                if self.first_token == FIRST_AT_ADMIT:
+                    _stamp_first(req, self.engine.now_s)
+                elif self.first_token == FIRST_AT_STEP and req.generated == 1:
+                    # this worker samples the first token itself (the prefill's is not sent): it
+                    # decodes every output token, the first at the end of its next step
+                    req.generated = 0
+                    self.first_pending.append(req)
             self._join_decode(req)
 
     def stamp_first_tokens(self, end_s: float) -> None:
         """The step ending at ``end_s`` gives the pending decoders their first token (those
         preempted meanwhile are prefilled again here and get it from that prefill)."""
         for req in self.first_pending:
-            if req.first_token_s < 0 and self.admitted.get(req.admit_seq) is req:
-                req.first_token_s = end_s
+            if self.admitted.get(req.admit_seq) is req:
+                _stamp_first(req, end_s)
         self.first_pending.clear()
 
     # --- one explicit step (prefill, or prefill + decode) -------------------------------
