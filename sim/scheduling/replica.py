@@ -228,28 +228,31 @@ class Replica(DecodeRuns):
             req = waiting[0]
             if req.computed < req.prefill_target:
                 break  # preempted here earlier: it is prefilled again like any request
-            req.join_context = req.prefill_target
-            need = -(-req.prefill_target // self.bs) + self.fork_blocks(req)
+            # the round's first token is the client's to receive from this worker (the run took
+            # back the prefill's stamp: sim.pipeline.flow, hand-off)
+            first = req.round_first_s < 0 if req.rich else req.first_token_s < 0
+            # FIRST_AT_STEP: this worker recomputes the last prompt token and samples the first
+            # token itself (the prefill's is not sent): it holds the prompt's KV but that token's,
+            # and decodes every output token, the first at the end of its next step
+            resample = first and self.first_token == FIRST_AT_STEP and req.generated == 1
+            context = req.prefill_target - 1 if resample else req.prefill_target
+            req.join_context = context
+            need = self._held_blocks(req, context)
             if need > free:
                 break
             waiting.popleft()
             free -= need
             self.used_blocks += need
             self.admit(req)
-            req.context = req.prefill_target
+            req.context = context
             if req.generated >= req.output_tokens:
                 self._finish(req, req.context)
                 continue
-            # the round's first token is the client's to receive from this worker (the run took
-            # back the prefill's stamp: sim.simulation, hand-off)
-            if req.round_first_s < 0 if req.rich else req.first_token_s < 0:
-                if self.first_token == FIRST_AT_ADMIT:
-                    _stamp_first(req, self.engine.now_s)
-                elif self.first_token == FIRST_AT_STEP and req.generated == 1:
-                    # this worker samples the first token itself (the prefill's is not sent): it
-                    # decodes every output token, the first at the end of its next step
-                    req.generated = 0
-                    self.first_pending.append(req)
+            if resample:
+                req.generated = 0
+                self.first_pending.append(req)
+            elif first and self.first_token == FIRST_AT_ADMIT:
+                _stamp_first(req, self.engine.now_s)
             self._join_decode(req)
 
     def stamp_first_tokens(self, end_s: float) -> None:

@@ -127,3 +127,20 @@ def test_each_prefill_worker_sends_on_its_own_path_and_the_router_spreads_the_wo
                       bandwidth_bytes_per_s=NIC_BYTES_PER_S_PER_DEVICE, latency_s=10e-6)
     both = simulate(_config(prefill, decode, links=(shared,)), 0).summary["links"]["p->d"]
     assert both["mean_transfer_ms"] == pytest.approx(10e-3 + 2 * (solo_ms - 10e-3), rel=1e-6)
+
+
+@pytest.mark.parametrize("rule", list(FirstToken))
+def test_kv_blocks_are_conserved_on_a_full_decode_worker_under_every_rule(sim_build, rule):
+    # a decode worker with room for ~3 requests' KV: admissions wait, decode growth preempts;
+    # blocks are conserved at every event and every request completes, its first token before
+    # its last and, when the decode worker samples it, its KV one prompt token short at admission
+    prefill = _pool(sim_build, "p", PoolRole.PREFILL, replicas=2)
+    util = sim_build.utilization_for_blocks(200)
+    decode = _pool(sim_build, "d", PoolRole.DECODE, first=rule, max_num_seqs=8,
+                   gpu_memory_utilization=util, block_size_tokens=16)
+    config = _config(prefill, decode, n=40, output=300, prompt=700)
+    run, result = sim_build.run_checked(config, every_event=True)
+    assert run.num_busy_checks > 0
+    rows = result.requests
+    assert len(rows) == 40 and all(r["first_token_s"] <= r["finish_s"] for r in rows)
+    assert result.summary["pools"]["d"]["preemptions"] > 0  # the case this test is about
