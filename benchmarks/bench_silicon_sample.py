@@ -2,7 +2,7 @@
 nothing is fitted on it).
 
     python benchmarks/bench_silicon_sample.py [--csv PATH] [--limit N] [--systems b200_sxm ...]
-        [--json FILE] [--workers N] [--aic CSV]
+        [--json FILE] [--workers N] [--aic CSV] [--mode agg|disagg]
 
 Prints, per (system, backend, mode) and overall, n and the median / mean absolute percentage
 error (APE) of TTFT, TPOT and output throughput per GPU, then the coverage (rows simulated, rows
@@ -12,8 +12,10 @@ with a reason, by reason). The measured throughput per GPU is that of the closed
 separate venv) exists, AIConfigurator's own APE is printed beside ours on the rows both predict.
 
 The CSV is read from the installed ``aiconfigurator_core`` package (located, not imported) or
-``--csv``; without either the benchmark prints one line and exits 0. ``--limit N`` keeps every k-th
-row of each partition (k = ceil(rows / N), file order), so subsamples are deterministic.
+``--csv``; without either the benchmark prints one line and exits 0. ``--mode`` keeps only the
+rows of that mode (``agg``: aggregated serving, ``disagg``: disaggregated prefill/decode) before
+``--limit``. ``--limit N`` keeps every k-th row of each partition (k = ceil(rows / N), file
+order), so subsamples are deterministic.
 Progress goes to stderr; results are in file order whatever the worker count.
 """
 
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--aic", type=Path, default=AIC_DEFAULT)
+    ap.add_argument("--mode", choices=("agg", "disagg"),
+                    help="only the rows of this serving mode (default: both)")
     args = ap.parse_args(argv)
 
     path = args.csv or silicon.installed_csv_path()
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     mapped = [silicon.map_row(r) for r in silicon.read_rows(path)]
     if args.systems:
         mapped = [m for m in mapped if m.system in set(args.systems)]
+    if args.mode:
+        mapped = [m for m in mapped if m.mode == args.mode]
     mapped = subsample(mapped, args.limit)
     results: list[dict | None] = [None] * len(mapped)
     todo = [i for i, m in enumerate(mapped) if m.reason is None]

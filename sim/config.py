@@ -27,13 +27,13 @@ from sim.hardware.specs import (
 from sim.hardware.speculative import SpecDecodeSpec
 from sim.kvstore.specs import KVStoreSpec, TierKind
 from sim.pipeline.deployment import expand_workload
-from sim.pipeline.specs import IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
+from sim.pipeline.specs import FirstToken, IndexSpec, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.pipeline.validate import check_plan, check_retrieval_pool  # rules of the pipeline
 from sim.request import Stage
 
-# Re-exported: pool roles live in sim.roles (a leaf, shared with sim.pipeline.validate), batching
-# policies in sim.scheduling.policies (one module per policy, listed in its registry).
-from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole  # noqa: F401
+# Re-exported: pool roles and router policies live in sim.roles (a leaf, shared with
+# sim.pipeline.validate), batching policies in sim.scheduling.policies (one module per policy).
+from sim.roles import LLM_ROLES, MODEL_ROLES, ROUTED_POOL, STAGE_ROLES, PoolRole, RouterPolicy  # noqa: F401,E501
 from sim.scheduling.policies.registry import BatchPolicy, strategy_for
 from sim.workload.spec import (
     ArrivalKind,
@@ -53,15 +53,6 @@ MAX_REQUESTS = 10_000_000
 # Paged-KV block size in tokens: engines use 16-256 (vLLM 16, TensorRT-LLM 32-64); larger only
 # wastes KV memory in partly filled blocks, and a block must fit the KV memory of one device.
 MAX_BLOCK_SIZE_TOKENS = 65_536
-
-
-class RouterPolicy(enum.Enum):
-    ROUND_ROBIN = "round_robin"
-    LEAST_OUTSTANDING_TOKENS = "least_outstanding_tokens"
-    JOIN_SHORTEST_QUEUE = "join_shortest_queue"
-    PREFIX_AFFINITY = "prefix_affinity"  # same prefix -> replica holding its KV (else least work)
-    HEAVY_LIGHT = "heavy_light"  # long requests on one share of replicas, short on the rest
-    POWER_OF_TWO = "power_of_two"  # two random replicas (named stream), the less loaded one
 
 
 class CostModelKind(enum.Enum):
@@ -178,6 +169,7 @@ class PoolSpec:
     colocate_with: str = ""  # a stage on this LLM pool's GPUs (sim.pipeline.colocation)
     reserved_bytes_per_device: float = 0.0  # LLM pools: their colocated stages' weights / index
     batch_timeout_s: float = 0.0  # non-LLM pools: how long a free server waits to fill a batch
+    first_token: FirstToken = FirstToken.DECODE_STEP  # decode pools: when the client sees token one
 
     @property
     def field_path(self) -> str:

@@ -1,4 +1,4 @@
-"""Pool roles and which stage kinds each role serves.
+"""Pool roles, which stage kinds each role serves, and how a pool's router picks a replica.
 
 A leaf of the import graph (it needs only ``sim.request``), so both ``sim.config`` (pool specs)
 and ``sim.pipeline.validate`` (plan rules) import it at module top without a cycle;
@@ -24,6 +24,17 @@ class PoolRole(enum.Enum):
     CLASSIFIER = "classifier"  # a small model deciding a route (ROUTE stage)
     CPU = "cpu"  # CPU hosts: a multi-server queue of cores (pre/post-processing, rule routing)
     RETRIEVAL = "retrieval"  # vector-search nodes holding an index (CPU or accelerator)
+
+
+class RouterPolicy(enum.Enum):
+    """How a pool's router picks one of its replicas (``sim.scheduling.router``)."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_OUTSTANDING_TOKENS = "least_outstanding_tokens"
+    JOIN_SHORTEST_QUEUE = "join_shortest_queue"
+    PREFIX_AFFINITY = "prefix_affinity"  # same prefix -> replica holding its KV (else least work)
+    HEAVY_LIGHT = "heavy_light"  # long requests on one share of replicas, short on the rest
+    POWER_OF_TWO = "power_of_two"  # two random replicas (named stream), the less loaded one
 
 
 LLM_ROLES = frozenset({PoolRole.COLOCATED, PoolRole.PREFILL, PoolRole.DECODE})

@@ -303,9 +303,7 @@ class _Run(StageFlow):
                 req.stage_index += 1
                 self._next(req)
                 return
-            link, bytes_per_token = self.handoffs[(pool, req.plan[req.stage_index + 1].pool)]
-            link.transfer(req.prefill_target * bytes_per_token, self._handed_off, req, link.name,
-                          self.engine.now_s)
+            self._hand_off(req, pool)
             return
         tokens[pool] = tokens.get(pool, 0) + req.output_tokens * req.samples
         if req.rounds_left:

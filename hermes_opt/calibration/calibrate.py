@@ -180,8 +180,9 @@ def _run_vidur(req: Request) -> Profile:
 
 def _run_serving(req: Request) -> Profile:
     loaded, _ = obs_mod.load_serving(req.serving)
+    # disaggregated rows validate the hand-off model; a roofline fit never sees them
     rows = [o for o in loaded if o.hardware == req.hardware and o.precision == req.precision
-            and req.serving_source in o.source]
+            and req.serving_source in o.source and not any(o.workers)]
     if not rows:
         raise ConfigError(f"calibrate: no expressible serving rows for hardware={req.hardware!r} "
                           f"precision={req.precision!r} source~{req.serving_source!r} in {req.serving}")

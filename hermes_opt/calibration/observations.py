@@ -220,6 +220,8 @@ class ServingObservation:
     length_spread: float = 0.0  # lengths uniform within +-spread of isl/osl (0 = fixed)
     engine: str = ""  # the table's engine text (settings: serving_engines.resolve)
     engine_version: str = ""
+    # disaggregated: (prefill workers, decode workers), each of ``tp`` devices; (0, 0): colocated
+    workers: tuple[int, int] = (0, 0)
 
 
 def parse_load(text: str) -> tuple[str, float, int, int] | None:
@@ -309,9 +311,11 @@ def load_serving(path: str | Path, *, default_requests: int = 500, strict: bool 
     return out, frame
 
 
-# A row measured on a prefill/decode-disaggregated deployment ("PD disaggregation", "1P1D"): the
-# serving reader has no such layout, and simulating it colocated would hide the KV hand-off.
+# A row measured on a prefill/decode-disaggregated deployment ("PD disaggregation", "1P1D"): run
+# as a prefill and a decode pool when it states its worker counts ("<P>P<D>D"), each worker of the
+# row's tp; simulating it colocated would hide the KV hand-off and the decode admission.
 DISAGGREGATED = re.compile(r"disaggregat|\b\d+P\d+D\b|\bP/D\b", re.I)
+WORKER_COUNTS = re.compile(r"\b(\d+)P(\d+)D\b")
 # A row whose notes say its run was served from a KV cache filled by an earlier run ("cache hit
 # from Mooncake Store (second round)"): the reader simulates every prompt from scratch.
 WARM_CACHE = re.compile(r"cache hit|warm(ed)? cache|second round", re.I)
@@ -343,9 +347,11 @@ def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool)
         return (f"KV cache warmed by an earlier run (notes: {notes[:40]!r}): cross-run KV reuse is "
                 "not set up by the serving reader"), None
     layout = " ".join(str(r.get(c, "") or "") for c in ("source", "engine"))
-    if DISAGGREGATED.search(layout):  # its TTFT holds the KV hand-off and the decoder's first step
-        return (f"disaggregated prefill/decode deployment ({str(r.get('engine', ''))[:40]}): the "
-                "serving reader simulates colocated replicas"), None
+    counts = WORKER_COUNTS.search(f"{layout} {notes}")
+    workers = (int(counts.group(1)), int(counts.group(2))) if counts else (0, 0)
+    if DISAGGREGATED.search(layout) and min(workers) < 1:
+        return (f"disaggregated prefill/decode deployment ({str(r.get('engine', ''))[:40]}): "
+                "prefill/decode worker counts not stated (<P>P<D>D)"), None
     precision, kv_precision = _precisions(r.precision)
     if not (precision and kv_precision):
         return f"precision not understood ({str(r.precision)[:30]})", None
@@ -370,7 +376,8 @@ def _serving_row(r, line: int, frame, path, default_requests: int, strict: bool)
         measured=float(r.value) * metric[1], row=line, raw_metric=str(r.metric),
         raw_model=str(r.model), raw_gpu=str(r.gpu), raw_load=str(r.concurrency_or_qps_or_batch),
         kv_precision=kv_precision, length_spread=max(isl_spread, osl_spread),
-        engine=str(r.get("engine", "") or ""), engine_version=str(r.get("engine_version", "") or ""))
+        engine=str(r.get("engine", "") or ""), engine_version=str(r.get("engine_version", "") or ""),
+        workers=workers)
 
 
 def ape(predicted: np.ndarray | float, measured: np.ndarray | float) -> np.ndarray:

@@ -15,7 +15,7 @@ the running batch at KV capacity / (ISL + OSL) — the simulator itself would pr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from sim import (
     CostModelSpec,
     LengthKind,
     LengthSpec,
+    PoolRole,
     PoolSpec,
     RequestTypeSpec,
     SchedulerSpec,
@@ -42,6 +43,7 @@ from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks
 from sim.hardware.specs import DType
+from sim.pipeline.specs import FirstToken
 
 TOKEN_BUDGET = 8192  # TensorRT-LLM max_num_tokens default
 BLOCK_TOKENS = 32  # TensorRT-LLM tokens_per_block default (paged KV)
@@ -92,13 +94,29 @@ def setup(obs: ServingObservation, params: RooflineParams,
                                 block_size_tokens=BLOCK_TOKENS,
                                 gpu_memory_utilization=engine.memory_fraction),
         cost_model=CostModelSpec(roofline=params, frontend_latency_s=frontend_latency_s))
-    rt = RequestTypeSpec(name="published", plan=(Stage(kind=StageKind.GENERATE, pool="llm"),),
+    pools = disaggregated(pool, obs.workers, engine.engine) if min(obs.workers) >= 1 else (pool,)
+    rt = RequestTypeSpec(name="published", plan=(Stage(kind=StageKind.GENERATE, pool=pools[0].name),),
                          prompt_tokens=lengths(obs.isl, obs.length_spread),
                          output_tokens=lengths(obs.osl, obs.length_spread))
-    config = SimConfig(pools=(pool,), workload=WorkloadSpec(num_requests=num, arrival=arrival,
-                                                            request_types=(rt,)),
+    config = SimConfig(pools=pools, workload=WorkloadSpec(num_requests=num, arrival=arrival,
+                                                          request_types=(rt,)),
                        record_requests=serving_metrics.needs_requests(obs.metric))
     return ServingSetup(config=config, max_num_seqs=seqs, num_requests=num, engine=engine)
+
+
+def disaggregated(pool: PoolSpec, workers: tuple[int, int], engine: str) -> tuple[PoolSpec, ...]:
+    """A ``<P>P<D>D`` row: ``P`` prefill and ``D`` decode replicas of the row's pool (its tp, the
+    same engine settings); the KV crosses the default path (``sim.pipeline.disaggregation``) and
+    the client's first token follows the engine's rule (``conf/engine/<name>.yaml``
+    ``disaggregation.first_token``; the simulator's default for an engine without an entry)."""
+    from hermes_opt.compose import catalog, engines
+    rule = {}
+    if engine in catalog.options("engine"):
+        entry = engines.plain(engines.entry_of(engine, "engine"))
+        rule = {"first_token": FirstToken(entry["disaggregation"]["first_token"])}
+    prefill, decode = workers
+    return (replace(pool, name="prefill", role=PoolRole.PREFILL, num_replicas=prefill),
+            replace(pool, name="decode", role=PoolRole.DECODE, num_replicas=decode, **rule))
 
 
 def dtypes(obs: ServingObservation) -> tuple[DType, DType]:
@@ -122,7 +140,7 @@ def scenario_key(obs: ServingObservation) -> tuple:
     """Rows sharing a key are one simulation (e.g. TTFT, ITL and throughput at one QPS)."""
     return (obs.source, obs.model, obs.hardware, obs.precision, obs.tp, obs.isl, obs.osl,
             obs.arrival, obs.rate_per_s, obs.concurrency, obs.num_requests, obs.kv_precision,
-            obs.length_spread, obs.engine, obs.engine_version,
+            obs.length_spread, obs.engine, obs.engine_version, obs.workers,
             serving_metrics.needs_requests(obs.metric))
 
 
@@ -144,7 +162,8 @@ def simulate_rows(rows: list[ServingObservation], params: RooflineParams,
             except ConfigError:  # e.g. the model does not fit the device: not expressible
                 cache[key] = None
         result = cache[key]
-        out.append(figure(result.summary, obs.metric, obs.tp, result.requests)
+        gpus = obs.tp * max(1, sum(obs.workers))  # a disaggregated row: every worker's devices
+        out.append(figure(result.summary, obs.metric, gpus, result.requests)
                    if result is not None else float("nan"))
     return out
 

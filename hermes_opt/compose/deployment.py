@@ -10,7 +10,8 @@ Otherwise the main model's pools are derived, so a study can search the layout i
   split is one knob, so every candidate has the right total and no trial is wasted.
 
 The plan needs no change: ``generate`` on a prefill pool is served as prefill + decode
-(``sim.pipeline.deployment``), and the KV moves over ``cluster.links`` or the default NIC path.
+(``sim.pipeline.deployment``), and the KV moves over ``cluster.links`` or each prefill worker's
+default path (``sim.pipeline.disaggregation``). ``<pool>.router`` picks the pool's router policy.
 A device count that the TP does not divide, or a split outside ``1..total_devices-1``, is one
 ConfigError (an infeasible trial in a study, never a crash).
 """
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
 from hermes_opt.compose.values import spec_default
-from sim.config import PoolSpec
+from sim.config import PoolSpec, RouterPolicy
 from sim.errors import ConfigError
 
 ARCHITECTURES = ("colocated", "disaggregated")
@@ -43,6 +44,7 @@ class LLMPoolPlan:
     scheduler: DictConfig
     field: str
     engine: dict[str, Any]  # {'engine': <name>} or {} (the top-level engine group)
+    router: DictConfig | None = None  # the pool's own router group (None: the top-level one)
 
 
 def architecture(cfg: DictConfig) -> str | None:
@@ -94,8 +96,14 @@ def _pool(cfg: DictConfig, *, name: str, role: str, section: str, devices: int) 
         **{key: main.get(key, spec_default(PoolSpec, key))
            for key in ("weight_dtype", "kv_dtype", "precision_fallback")}}
     engine = {"engine": node.get("engine")} if node.get("engine") is not None else {}
+    router = node.get("router")
+    allowed = [p.value for p in RouterPolicy]
+    if router is not None and router not in allowed:
+        raise ConfigError(f"{field}.router={router!r}: allowed: {', '.join(allowed)} (or null for "
+                          f"the router group's policy)")
     return LLMPoolPlan(name=name, hardware=hardware, cluster=cluster, scheduler=scheduler,
-                       field=field, engine=engine)
+                       field=field, engine=engine,
+                       router=OmegaConf.merge(cfg.router, {"policy": router}) if router else None)
 
 
 def llm_pools(cfg: DictConfig) -> list[LLMPoolPlan] | None:

@@ -21,7 +21,11 @@ from sim.scheduling.policies.registry import BatchPolicy
 
 GIB = float(2**30)
 KEYS = ("name", "display_name", "version", "versions", "version_fallback", "runs_on",
-        "precisions", "memory", "scheduler", "by_device_memory", "cuda_graph", "host", "sources")
+        "precisions", "memory", "scheduler", "by_device_memory", "cuda_graph", "host",
+        "disaggregation", "sources")
+DISAGG_KEYS = ("first_token", "sources")
+# when the client gets a disaggregated request's first token (sim.pipeline.specs.FirstToken)
+FIRST_TOKEN_RULES = ("decode_step", "decode_admit", "prefill")
 SCHEDULER_KEYS = ("policy", "max_num_seqs", "max_batched_tokens", "chunk_size_tokens",
                   "block_size_tokens")
 HOST_KEYS = ("graph_step_overhead_s", "step_overhead_s", "seq_overhead_s")
@@ -42,6 +46,7 @@ class Engine:
     scheduler: dict[str, Any]
     cuda_graph_max_batch: int
     host: dict[str, float]
+    first_token: str = "decode_step"  # disaggregated serving: when the client sees token one
     note: str = ""  # a documented fallback that was taken (version), else ''
 
     @property
@@ -84,11 +89,12 @@ def resolve(node: DictConfig | dict, hardware: DictConfig, weight_dtype: str,
     for where, values in (("scheduler", data.get("scheduler") or {}), ("scheduler", scheduler)):
         _check_scheduler(values, f"{field}.{where}")
     host = {k: _seconds(data.get("host") or {}, k, f"{field}.host") for k in HOST_KEYS}
+    first_token = _first_token(data.get("disaggregation"), f"{field}.disaggregation")
     return Engine(name=name, version=version, stack=stack, generation=generation,
                   memory_rule=rule, memory_fraction=float(memory.get("fraction")),
                   activation_reserve_bytes=float(memory.get("activation_reserve_gib", 0)) * GIB,
                   scheduler=scheduler, cuda_graph_max_batch=_graph_max(graph, scheduler, field),
-                  host=host, note=note)
+                  host=host, first_token=first_token, note=note)
 
 
 # Read-only nodes (a study's untouched sections, catalog entries) are the same object for every
@@ -186,6 +192,22 @@ def _graph_max(graph: dict, scheduler: dict, field: str) -> int:
         raise ConfigError(f"{field}.cuda_graph.max_batch={value!r}: must be a whole number >= 0")
     # a graph never holds more sequences than one step admits
     return min(value, int(scheduler["max_num_seqs"]))
+
+
+def _first_token(node: Any, field: str) -> str:
+    """The entry's disaggregated first-token rule (``decode_step`` when it states none)."""
+    if node is None:
+        return "decode_step"
+    if not isinstance(node, dict):
+        raise ConfigError(f"{field}={node!r}: must be a mapping of {', '.join(DISAGG_KEYS)}")
+    unknown = sorted(set(node) - set(DISAGG_KEYS))
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}={node[unknown[0]]!r}: unknown key; allowed: "
+                          f"{', '.join(DISAGG_KEYS)}")
+    value = node.get("first_token", "decode_step")
+    if value not in FIRST_TOKEN_RULES:
+        raise ConfigError(f"{field}.first_token={value!r}: allowed: {', '.join(FIRST_TOKEN_RULES)}")
+    return str(value)
 
 
 def _seconds(node: dict, key: str, field: str) -> float:

@@ -56,6 +56,7 @@ from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.speculative import SpecDecodeSpec
 from sim.pipeline import colocation
+from sim.pipeline.specs import FirstToken
 from sim.request import Stage, StageKind
 from sim.workload.spec import ArrivalKind, ArrivalSpec, LengthKind, LengthSpec
 
@@ -252,7 +253,8 @@ def pool_spec(name: str, *, hardware: DictConfig, model: DictConfig, cluster: Di
         scheduler=sched if kv_factor == 1.0 else dataclasses.replace(sched, kv_capacity_factor=kv_factor),
         router=enum_value(RouterPolicy, router.policy, "router.policy"), cost_model=cost,
         engine=serving.label if serving is not None else "",
-        spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field)
+        spec_decoding=spec_decoding or SpecDecodeSpec(), config_path=field,
+        **({"first_token": FirstToken(serving.first_token)} if serving is not None else {}))
 
 
 def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
@@ -266,7 +268,7 @@ def pools(cfg: DictConfig) -> tuple[PoolSpec, ...]:
                           engine=cfg.get("engine"), spec_decoding=drafting)]
     else:
         main = [pool_spec(p.name, hardware=p.hardware, model=cfg.model, cluster=p.cluster,
-                          scheduler=p.scheduler, router=cfg.router, cost_model=cfg.cost_model,
+                          scheduler=p.scheduler, router=p.router or cfg.router, cost_model=cfg.cost_model,
                           field=p.field, engine=engines.pool_engine(p.engine, cfg, f"{p.field}.engine"),
                           spec_decoding=drafting)
                 for p in derived]

@@ -10,7 +10,11 @@ Conventions (AIConfigurator's, as the file uses them):
 * agg rows: ``batch_size`` is the concurrency of a closed loop; a worker holds
   ``tp_size * pp_size * attention_dp_size`` GPUs; MoE layers split them ``moe_tp_size x moe_ep_size``.
 * disagg rows: the concurrency is ``silicon_concurrency=N`` in ``silicon_data_source``; a row is
-  simulated only when it states ``prefill_num_workers`` and ``decode_num_workers``.
+  simulated only when it states ``prefill_num_workers`` and ``decode_num_workers``. Its
+  ``prefill_batch_size`` / ``decode_batch_size`` (per attention-DP rank) set each worker's
+  running batch (``deployment.<pool>.scheduler.max_num_seqs``, ``batch_caps``): the deployment as
+  configured, so a handed-off request waits for a decode slot only as it did on the measured
+  system (the engine's default cap, e.g. TensorRT-LLM's 2048, would make 4096 clients wait).
 * measured throughput per GPU (closed loop): each of the ``c`` clients produces ``osl`` tokens per
   ``ttft + (osl - 1) * tpot``, so ``c * osl / (ttft + (osl - 1) * tpot) / gpus``.
 
@@ -208,6 +212,30 @@ def parallel(prefix: str, row: dict[str, str], model: str) -> tuple[dict[str, An
     return {"tp": tp, "pp": pp, "ep": ep, "attention_dp": False}, gpus
 
 
+def batch_caps(row: dict[str, str], label: str, par: dict[str, Any], backend: str, hardware: str,
+               weight: str, conf_dir: Path) -> list[str]:
+    """A disagg worker's running batch as deployed: ``<label>_batch_size`` per attention-DP rank,
+    so ``batch x ranks`` sequences per worker. An attention-DP worker's ranks each schedule their
+    own step under the engine's token budget, so its budget is ``ranks x`` the engine's (the
+    simulator's one replica spans the ranks)."""
+    batch = _int(row, f"{label}_batch_size")
+    if batch <= 0:
+        return []
+    ranks = par["tp"] if par["attention_dp"] else 1
+    out = [f"deployment.{label}.scheduler.max_num_seqs={batch * ranks}"]
+    if ranks > 1 and engine_overrides(backend, conf_dir):
+        from hermes_opt.compose import catalog, engines
+        from sim.errors import ConfigError
+        try:
+            engine = engines.resolve(engines.entry_of(backend, "engine"),
+                                     catalog.entry("hardware", hardware), weight, "engine")
+        except ConfigError:  # composing the row says why (its reason), not the mapping
+            return out
+        budget = int(engine.scheduler["max_batched_tokens"]) * ranks
+        out.append(f"deployment.{label}.scheduler.max_batched_tokens={budget}")
+    return out
+
+
 def num_requests(concurrency: int) -> int:
     """Enough for a steady state (four waves of the closed loop), bounded for speed."""
     return max(MIN_REQUESTS, min(4 * concurrency, MAX_REQUESTS), concurrency * 2)
@@ -288,6 +316,7 @@ def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
         for label, (par, _) in (("prefill", p), ("decode", d)):
             overrides += [f"deployment.{label}.tp={par['tp']}", f"deployment.{label}.ep={par['ep']}",
                           f"deployment.{label}.attention_dp={str(par['attention_dp']).lower()}"]
+            overrides += batch_caps(row, label, par, backend, hardware, weight, conf_dir)
     overrides += workload_overrides(base["isl"], base["osl"], base["concurrency"])
     return Mapped(**base, gpus=gpus, overrides=tuple(overrides))
 

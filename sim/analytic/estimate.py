@@ -17,8 +17,10 @@ and answers ``o`` drawn from the workload's length distributions):
 * **TPOT** is the step time at the batch's mean and at its Poisson upper quantiles.
 
 Disaggregated pools split this: the prefill pool is the prompt queue with the whole budget, the
-decode pool the batch fixed point without prompt tokens. An overloaded pool's backlog grows over
-the run: TTFT (or TPOT, for decode) then grows with the unserved share of the run's duration.
+decode pool the batch fixed point without prompt tokens; TTFT adds the KV transfer and, by the
+decode engine's first-token rule, one decode step. An overloaded pool's backlog grows over the
+run: TTFT then grows with the unserved share of the run's duration (a decode backlog goes to
+TPOT instead when the first token is stamped at the prefill's end).
 
 What it does not model is said by ``Estimate.reason`` with ``supported = False`` (several request
 types, prefix reuse, reasoning, KV stores, non-LLM pools, closed-loop or trace arrivals): the
@@ -37,6 +39,8 @@ from sim.config import PoolSpec, SimConfig
 from sim.cost.base import StepShape
 from sim.cost.factory import build_cost_model
 from sim.errors import ConfigError
+from sim.pipeline.disaggregation import link_between
+from sim.pipeline.specs import FirstToken
 from sim.request import StageKind
 from sim.roles import LLM_ROLES, PoolRole
 from sim.scheduling.policies.registry import strategy_for
@@ -213,6 +217,42 @@ def _tpot(rep: _Replica, b: float, share: float, b_max: float, overload_s: float
     return out
 
 
+def _disaggregated(config: SimConfig, by_role: dict, prompt: LengthStats, output: LengthStats,
+                   lam: float, cv2: float, backlog_s) -> tuple[dict, dict, float, list]:
+    """TTFT and TPOT quantiles, capacity and pool estimates of a prefill pool and a decode pool."""
+    (pf, pre), (dp, dec) = by_role[PoolRole.PREFILL], by_role[PoolRole.DECODE]
+    b_max, t_max = _step_model(dec, 0.0)
+    cap_d = dp.num_replicas * b_max / (output.mean * t_max)
+    b = _batch_at(dec, min(lam, cap_d) / dp.num_replicas, 0.0, b_max)
+    lam_p = lam / pf.num_replicas
+    t1, tc = pre.step_s(0, 1), pre.step_s(0, pre.budget)
+    slope = (tc - t1) / max(1, pre.budget - 1)
+    service = (np.ceil(prompt.values / pre.budget) * (t1 - slope) + prompt.values * slope
+               + pre.frontend_s)
+    # the client's first token (the decode engine's rule, sim.pipeline.specs.FirstToken):
+    # after the KV's transfer alone on its path and, for decode_step, one decode step; a
+    # decode backlog (waiting for a slot) then comes before the first token, not after
+    after_prefill = dp.first_token is not FirstToken.PREFILL
+    if after_prefill:
+        link = link_between(config.links, pf, dp)
+        service = service + (link.latency_s + prompt.values * pf.model.kv_bytes_per_token(
+            pf.kv_dtype) / link.bandwidth_bytes_per_s)
+        if dp.first_token is FirstToken.DECODE_STEP:
+            service = service + dec.step_s(b, 0)
+    cap_p = pf.num_replicas * pre.budget / (tc * prompt.mean)
+    rho = lam_p * prompt.mean * (slope + (t1 - slope) / min(pre.budget, prompt.mean))
+    decode_wait_s = backlog_s(cap_d)
+    ttft = _queue_quantiles(service, rho, cv2 / pf.num_replicas,
+                            backlog_s(cap_p) + (decode_wait_s if after_prefill else 0.0))
+    # a prefill-stamped first token: the decode backlog spreads over the answer's tokens
+    tpot = _tpot(dec, b, 0.0, b_max, 0.0 if after_prefill else decode_wait_s / output.mean)
+    pools = [PoolEstimate(pf.name, pf.role.value, pf.num_replicas, cap_p, lam / cap_p, 0.0,
+                          1e3 * tc),
+             PoolEstimate(dp.name, dp.role.value, dp.num_replicas, cap_d, lam / cap_d, b,
+                          1e3 * dec.step_s(b, 0))]
+    return ttft, tpot, min(cap_p, cap_d), pools
+
+
 def estimate(config: SimConfig) -> Estimate:
     """The analytical estimate of ``config`` (see the module docstring)."""
     reason = unsupported(config)
@@ -253,25 +293,9 @@ def estimate(config: SimConfig) -> Estimate:
         pools.append(PoolEstimate(pool.name, pool.role.value, pool.num_replicas, cap,
                                   lam / cap, b, 1e3 * t))
     else:
-        (pf, pre), (dp, dec) = by_role[PoolRole.PREFILL], by_role[PoolRole.DECODE]
-        lam_p = lam / pf.num_replicas
-        t1, tc = pre.step_s(0, 1), pre.step_s(0, pre.budget)
-        slope = (tc - t1) / max(1, pre.budget - 1)
-        service = (np.ceil(prompt.values / pre.budget) * (t1 - slope) + prompt.values * slope
-                   + pre.frontend_s)
-        cap_p = pf.num_replicas * pre.budget / (tc * prompt.mean)
-        rho = lam_p * prompt.mean * (slope + (t1 - slope) / min(pre.budget, prompt.mean))
-        ttft = _queue_quantiles(service, rho, cv2 / pf.num_replicas, backlog_s(cap_p))
-        b_max, t_max = _step_model(dec, 0.0)
-        cap_d = dp.num_replicas * b_max / (output.mean * t_max)
-        b = _batch_at(dec, min(lam, cap_d) / dp.num_replicas, 0.0, b_max)
-        # a decode backlog waits for a slot: its wait spreads over the answer's tokens
-        tpot = _tpot(dec, b, 0.0, b_max, backlog_s(cap_d) / output.mean)
-        cap = min(cap_p, cap_d)
-        pools.append(PoolEstimate(pf.name, pf.role.value, pf.num_replicas, cap_p, lam / cap_p,
-                                  0.0, 1e3 * tc))
-        pools.append(PoolEstimate(dp.name, dp.role.value, dp.num_replicas, cap_d, lam / cap_d, b,
-                                  1e3 * dec.step_s(b, 0)))
+        ttft, tpot, cap, disagg = _disaggregated(config, by_role, prompt, output, lam, cv2,
+                                                 backlog_s)
+        pools.extend(disagg)
     e2e = {k: ttft[k] + tpot[k] * max(0.0, output.mean - 1) for k in STATS}
     served = min(lam, cap)
     attainment = (_attainment(ttft, slo.ttft_ms) * _attainment(tpot, slo.tpot_ms)

@@ -3,12 +3,14 @@
 ``StageFlow`` is the part of a run (``sim.simulation._Run``) that a finished service stage, KV
 fetch or disaggregated hand-off calls; the run supplies the state it uses (``engine``,
 ``collector``, ``steps`` from ``sim.pipeline.steps.plan_steps``, the visit columns, ``_submit``,
-``_closed_loop_next``). Each finished stage is recorded as a visit (enqueue, start, end) under a
-small integer code per (type, stage, pool), numbered in the order the run first sees them.
+``_closed_loop_next``, and for hand-offs ``pools`` and ``handoffs``). Each finished stage is
+recorded as a visit (enqueue, start, end) under a small integer code per (type, stage, pool),
+numbered in the order the run first sees them.
 """
 
 from __future__ import annotations
 
+from sim.pipeline.specs import FirstToken
 from sim.pipeline.steps import apply_effect
 from sim.request import Request, StageKind
 
@@ -91,6 +93,22 @@ class StageFlow:
         self._visit(req, KV_RETRIEVAL, req.plan[req.stage_index].pool, req.stage_enqueue_s,
                     req.stage_start_s)
         self._next(req)
+
+    def _hand_off(self, req: Request, pool: str) -> None:
+        """Prefill done on a worker of ``pool``: its KV leaves over that worker's path to the
+        decode pool (``sim.pipeline.disaggregation``)."""
+        decode_pool = req.plan[req.stage_index + 1].pool
+        now = self.engine.now_s
+        if self.pools[decode_pool].spec.first_token is not FirstToken.PREFILL:
+            # the client's first token (of this round) comes from the decode worker: the stamp
+            # this prefill just made is taken back (an earlier round's stays)
+            if req.first_token_s == now:
+                req.first_token_s = -1.0
+            if req.rich and req.round_first_s == now:
+                req.round_first_s = -1.0
+        links, bytes_per_token = self.handoffs[(pool, decode_pool)]
+        link = links[req.replica]  # the prefill worker's path (shared if configured)
+        link.transfer(req.prefill_target * bytes_per_token, self._handed_off, req, link.name, now)
 
     def _handed_off(self, req: Request, link_name: str, start_s: float) -> None:
         self._visit(req, "kv_transfer", link_name, start_s, start_s)

@@ -14,7 +14,7 @@ from sim.hardware.memory import weight_bytes_per_device
 from sim.metrics.collector import Collector
 from sim.network import Link, LinkStats
 from sim.pipeline.cpu_stage import CPUStageCost
-from sim.pipeline.disaggregation import link_between
+from sim.pipeline.disaggregation import configured_link, link_between
 from sim.pipeline.rag import EncoderCost, VectorSearchCost
 from sim.pipeline.service import ServicePool
 from sim.request import Request, StageKind
@@ -57,9 +57,11 @@ def service_pool(engine: Engine, spec: PoolSpec, collector: Collector,
 
 
 def handoff_links(engine: Engine, config: SimConfig,
-                  collector: Collector) -> dict[tuple[str, str], tuple[Link, float]]:
-    """``(prefill pool, decode pool) -> (link, KV bytes per token)`` for every hand-off a plan
-    makes; each link's stats go to ``collector.links``."""
+                  collector: Collector) -> dict[tuple[str, str], tuple[list[Link], float]]:
+    """``(prefill pool, decode pool) -> (links by prefill replica, KV bytes per token)`` for
+    every hand-off a plan makes. A configured link is one ``Link`` every replica shares; the
+    default path is one per prefill replica (its own devices' NVLink or NICs). The pair's links
+    share one ``LinkStats`` in ``collector.links`` (``busy_s`` is summed over them)."""
     links = {}
     for rt in config.workload.request_types:
         for a, b in zip(rt.plan, rt.plan[1:]):
@@ -68,7 +70,10 @@ def handoff_links(engine: Engine, config: SimConfig,
                 spec = link_between(config.links, src, dst)
                 stats = LinkStats(name=spec.name, bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s)
                 collector.links.append(stats)
-                link = Link(engine, spec.name, spec.bandwidth_bytes_per_s, spec.latency_s,
-                            stats, collector.spans, config.max_trace_spans)
-                links[(a.pool, b.pool)] = (link, src.model.kv_bytes_per_token(src.kv_dtype))
+                count = 1 if configured_link(config.links, src, dst) else src.num_replicas
+                made = [Link(engine, spec.name, spec.bandwidth_bytes_per_s, spec.latency_s,
+                             stats, collector.spans, config.max_trace_spans)
+                        for _ in range(count)]
+                per_replica = made * src.num_replicas if count == 1 else made
+                links[(a.pool, b.pool)] = (per_replica, src.model.kv_bytes_per_token(src.kv_dtype))
     return links

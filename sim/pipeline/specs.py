@@ -61,6 +61,25 @@ class IndexSpec:
         return self.num_vectors * (vec + 2 * self.hnsw_m * 4)  # vectors + layer-0 links
 
 
+class FirstToken(enum.Enum):
+    """When the client of a disaggregated deployment receives a request's first token (the decode
+    pool's engine decides; docs/deployments.md has the sources):
+
+    * ``decode_step``: the decode worker admits the transferred KV and samples the first token in
+      its next step (vLLM's NixlConnector: the decode scheduler recomputes the last prompt token,
+      the proxy drops the prefill worker's token; TensorRT-LLM's generation-only request streams
+      from its generation step), so the decode worker runs ``output_tokens`` steps;
+    * ``decode_admit``: the prefill worker's token travels with the KV and the decode worker
+      streams it when it admits the request, before any forward pass (SGLang's PrebuiltExtendBatch);
+    * ``prefill``: at the end of prefill on the prefill worker (a proxy streaming the prefill
+      worker's token at once; no queue, transfer or decode admission in TTFT).
+    """
+
+    DECODE_STEP = "decode_step"
+    DECODE_ADMIT = "decode_admit"
+    PREFILL = "prefill"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkSpec:
     """A network path between two pools; concurrent transfers share its bandwidth fairly."""

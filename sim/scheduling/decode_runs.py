@@ -104,6 +104,8 @@ class DecodeRuns:
                 start += stall
         self.run_start_s = start
         self.in_run = True
+        if self.first_pending:  # decoders admitted just now: their first token ends step one
+            self.stamp_first_tokens(start + run_base)
         if stats.spans is None:  # ``_begin(0.0, ...)``, inlined
             self.busy = True
             self.version += 1

@@ -12,10 +12,14 @@ from sim.engine import Engine
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_bytes_per_token_per_device
 from sim.metrics.collector import Collector
+from sim.pipeline.specs import FirstToken
 from sim.request import DropReason, Request
 from sim.roles import PoolRole
 from sim.scheduling.policies.registry import strategy_for
 from sim.scheduling.replica import (
+    FIRST_AT_ADMIT,
+    FIRST_AT_PREFILL,
+    FIRST_AT_STEP,
     MODE_COLOCATED,
     MODE_DECODE_ONLY,
     MODE_PREFILL_ONLY,
@@ -26,6 +30,8 @@ from sim.scheduling.router import make_router
 
 _MODES = {PoolRole.COLOCATED: MODE_COLOCATED, PoolRole.PREFILL: MODE_PREFILL_ONLY,
           PoolRole.DECODE: MODE_DECODE_ONLY}
+_FIRST = {FirstToken.PREFILL: FIRST_AT_PREFILL, FirstToken.DECODE_ADMIT: FIRST_AT_ADMIT,
+          FirstToken.DECODE_STEP: FIRST_AT_STEP}
 
 
 class LLMPool:
@@ -52,7 +58,8 @@ class LLMPool:
         mode = _MODES[spec.role]
         self.replicas = [
             Replica(engine, f"{spec.name}/{i}", self.cost, sched, self.num_blocks, on_done,
-                    collector.replica_stats(f"{spec.name}/{i}", spec.name), index=i, mode=mode)
+                    collector.replica_stats(f"{spec.name}/{i}", spec.name), index=i, mode=mode,
+                    first_token=_FIRST[spec.first_token])
             for i in range(spec.num_replicas)]
         self.router = make_router(spec.router, self.replicas, spec=spec, rng=rng, holds=holds)
         self.on_reject = on_reject

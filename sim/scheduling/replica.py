@@ -49,6 +49,17 @@ from sim.scheduling.decode_runs import DecodeRuns
 from sim.scheduling.policies.registry import strategy_for
 
 MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY = 0, 1, 2
+# decode-only replicas: when a handed-off request's first token reaches the client
+# (``sim.pipeline.specs.FirstToken``): at the prefill's end, at admission, or after the next step
+FIRST_AT_PREFILL, FIRST_AT_ADMIT, FIRST_AT_STEP = 0, 1, 2
+
+
+def _stamp_first(req: Request, at_s: float) -> None:
+    """The request's first token (if not sent yet) and its round's, at ``at_s``."""
+    if req.first_token_s < 0:
+        req.first_token_s = at_s
+    if req.rich and req.round_first_s < 0:
+        req.round_first_s = at_s
 
 
 def watermark_blocks(total_blocks: int, fraction: float) -> int:
@@ -70,11 +81,15 @@ def _shape_step_time(cost: StepCostModel) -> Callable[..., float]:
 class Replica(DecodeRuns):
     def __init__(self, engine: Engine, label: str, cost: StepCostModel, spec: SchedulerSpec,
                  num_blocks: int, on_finish: Callable[[Request], None],
-                 stats: ReplicaStats, *, index: int = 0, mode: int = 0) -> None:
+                 stats: ReplicaStats, *, index: int = 0, mode: int = 0,
+                 first_token: int = FIRST_AT_STEP) -> None:
         self.engine, self.label, self.cost, self.stats = engine, label, cost, stats
         self.index = index
         self.prefill_only = mode == MODE_PREFILL_ONLY
         self.decode_only = mode == MODE_DECODE_ONLY
+        self.first_token = first_token
+        # admitted decoders whose first token comes with the next step (FIRST_AT_STEP)
+        self.first_pending: list[Request] = []
         self.policy = spec.policy
         self.strategy = strategy_for(spec.policy)  # decides each next step (``next_step``)
         self.interruptible = self.strategy.interruptible  # may an arrival cut a decode run short
@@ -213,19 +228,40 @@ class Replica(DecodeRuns):
             req = waiting[0]
             if req.computed < req.prefill_target:
                 break  # preempted here earlier: it is prefilled again like any request
-            req.join_context = req.prefill_target
-            need = -(-req.prefill_target // self.bs) + self.fork_blocks(req)
+            # the round's first token is the client's to receive from this worker (the run took
+            # back the prefill's stamp: sim.pipeline.flow, hand-off)
+            first = req.round_first_s < 0 if req.rich else req.first_token_s < 0
+            # FIRST_AT_STEP: this worker recomputes the last prompt token and samples the first
+            # token itself (the prefill's is not sent): it holds the prompt's KV but that token's,
+            # and decodes every output token, the first at the end of its next step
+            resample = first and self.first_token == FIRST_AT_STEP and req.generated == 1
+            context = req.prefill_target - 1 if resample else req.prefill_target
+            req.join_context = context
+            need = self._held_blocks(req, context)
             if need > free:
                 break
             waiting.popleft()
             free -= need
             self.used_blocks += need
             self.admit(req)
-            req.context = req.prefill_target
+            req.context = context
             if req.generated >= req.output_tokens:
                 self._finish(req, req.context)
-            else:
-                self._join_decode(req)
+                continue
+            if resample:
+                req.generated = 0
+                self.first_pending.append(req)
+            elif first and self.first_token == FIRST_AT_ADMIT:
+                _stamp_first(req, self.engine.now_s)
+            self._join_decode(req)
+
+    def stamp_first_tokens(self, end_s: float) -> None:
+        """The step ending at ``end_s`` gives the pending decoders their first token (those
+        preempted meanwhile are prefilled again here and get it from that prefill)."""
+        for req in self.first_pending:
+            if self.admitted.get(req.admit_seq) is req:
+                _stamp_first(req, end_s)
+        self.first_pending.clear()
 
     # --- one explicit step (prefill, or prefill + decode) -------------------------------
     def start_step(self, chunks: list[tuple[Request, int]], *, with_decode: bool) -> None:
@@ -250,6 +286,8 @@ class Replica(DecodeRuns):
             decode_context = self._ctx_sum + num_decoding * (self.decode_step - self._ctx_anchor)
             duration = self._step_time(tokens, pairs, context, len(chunks), num_decoding,
                                        decode_context) + stall
+            if self.first_pending:
+                self.stamp_first_tokens(self.engine.now_s + duration)
             self.used_blocks += self.phase_counts[-self.decode_step % self.bs]
             if self._stalls:
                 self._record_itl(duration, 0.0, 1, num_decoding)

@@ -11,7 +11,7 @@ from fakes import subprocess_env
 
 from hermes_opt.compose.overrides import compose_overrides
 from hermes_opt.compose.to_sim import sim_config
-from sim import PoolRole, StageKind, simulate
+from sim import PoolRole, RouterPolicy, StageKind, simulate
 from sim.errors import ConfigError
 
 HERMES_SIM = [sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()"]
@@ -103,6 +103,8 @@ def test_a_derived_disaggregated_config_simulates():
      "deployment.decode.hardware='xeon_6980p': a CPU cannot take the decode role"),
     (DISAGG + ["+deployment.prefill.scheduler.foo=1"],
      "deployment.prefill.scheduler.foo=1: unknown key; allowed: policy, max_num_seqs"),
+    (DISAGG + ["deployment.decode.router=random"],
+     "deployment.decode.router='random': allowed: round_robin, least_outstanding_tokens"),
 ])
 def test_bad_deployment_values_are_one_config_error_naming_field_and_value(overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -118,3 +120,10 @@ def test_the_cli_reports_a_bad_split_on_one_line_with_exit_2(tmp_path):
     assert lines == ["hermes-sim: error: deployment.prefill.devices=0: must be a whole number in "
                      "1..7"]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_each_disaggregated_pool_takes_its_own_router_or_the_router_group():
+    pools = pools_of(["deployment.architecture=disaggregated", "router=join_shortest_queue",
+                      "deployment.prefill.router=least_outstanding_tokens"])
+    assert pools["prefill"].router is RouterPolicy.LEAST_OUTSTANDING_TOKENS
+    assert pools["decode"].router is RouterPolicy.JOIN_SHORTEST_QUEUE

@@ -16,6 +16,7 @@ from sim.cost.roofline import RooflineCostModel, RooflineParams
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_capacity_blocks
 from sim.hardware.specs import DType
+from sim.pipeline.specs import FirstToken
 
 
 def _engine(name: str, hardware: str, dtype: str = "bf16") -> engines.Engine:
@@ -186,6 +187,10 @@ def test_an_unknown_engine_name_in_a_pool_lists_the_allowed_ones():
     ("engine.scheduler.policy=fifo", "engine.scheduler.policy='fifo': allowed: static"),
     ("engine.version_fallback=maybe", "engine.version_fallback='maybe': allowed: error, nearest"),
     ("engine.memory.fraction=nan", "scheduler.gpu_memory_utilization=nan: must be a finite number"),
+    ("engine.disaggregation.first_token=never", "engine.disaggregation.first_token='never': "
+                                                 "allowed: decode_step, decode_admit, prefill"),
+    ("+engine.disaggregation.when=1", "engine.disaggregation.when=1: unknown key; "
+                                      "engine.disaggregation has: first_token, sources"),
 ])
 def test_a_bad_engine_value_is_one_line_and_exit_2(override, message):
     out = subprocess.run([sys.executable, "-c", "from hermes_opt.cli.sim_command import main; main()",
@@ -193,3 +198,14 @@ def test_a_bad_engine_value_is_one_line_and_exit_2(override, message):
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"hermes-sim: error: {message}"), out.stderr
+
+
+@pytest.mark.parametrize(("engine", "rule"), [("vllm", FirstToken.DECODE_STEP),
+                                              ("sglang", FirstToken.DECODE_ADMIT),
+                                              ("trtllm", FirstToken.DECODE_STEP)])
+def test_each_engine_states_when_a_disaggregated_client_sees_the_first_token(engine, rule):
+    pools = compose([f"engine={engine}", "deployment.architecture=disaggregated",
+                     "deployment.total_devices=4", "deployment.prefill.devices=2"]).config.pools
+    assert [p.first_token for p in pools] == [rule, rule]
+    entry = engines.entry_of(engine, "engine")
+    assert entry.disaggregation.first_token == rule.value and entry.disaggregation.sources

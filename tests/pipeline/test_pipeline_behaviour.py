@@ -22,7 +22,7 @@ from sim import (
     simulate,
 )
 from sim.kvstore.specs import KVStoreSpec, KVTierSpec, TierKind
-from sim.pipeline.specs import LinkSpec, PrefixSpec, ReasoningSpec
+from sim.pipeline.specs import FirstToken, LinkSpec, PrefixSpec, ReasoningSpec
 from sim.request import RouteMode, RouteTarget, Stage, StageKind
 
 HERE = Path(__file__).resolve().parent
@@ -97,9 +97,10 @@ def test_bimodal_thinking_lengths(b):
     assert 0.25 < outs[5010] / 500 < 0.35
 
 
-def test_disaggregated_ttft_includes_prefill_only_and_transfer_scales_with_link(b):
-    def cfg(bw):
-        return b.config([b.llm_pool("p", role=PoolRole.PREFILL), b.llm_pool("d", role=PoolRole.DECODE)],
+def test_disaggregated_ttft_includes_the_transfer_and_transfer_scales_with_link(b):
+    def cfg(bw, first=FirstToken.DECODE_ADMIT):
+        return b.config([b.llm_pool("p", role=PoolRole.PREFILL),
+                         b.llm_pool("d", role=PoolRole.DECODE, first_token=first)],
                         [b.stage("prefill", "p"), b.stage("decode", "d")], n=30,
                         arrival=b.poisson(1.0), prompt=b.fixed(4000), output=b.fixed(20),
                         links=(LinkSpec(name="pd", src_pool="p", dst_pool="d",
@@ -109,7 +110,13 @@ def test_disaggregated_ttft_includes_prefill_only_and_transfer_scales_with_link(
     assert fast["links"]["pd"]["mean_transfer_ms"] == pytest.approx((1e-5 + kv / 100e9) * 1e3, rel=1e-6)
     assert slow["links"]["pd"]["mean_transfer_ms"] == pytest.approx((1e-5 + kv / 5e9) * 1e3, rel=1e-6)
     assert slow["e2e_ms"]["mean"] > fast["e2e_ms"]["mean"]
-    assert slow["ttft_ms"]["mean"] == pytest.approx(fast["ttft_ms"]["mean"])  # first token at prefill
+    # the client gets the first token once the KV arrived (decode_admit): TTFT grows by the
+    # transfer's extra time (one request at a time: no queue at either worker)
+    assert slow["ttft_ms"]["mean"] - fast["ttft_ms"]["mean"] == pytest.approx(
+        (kv / 5e9 - kv / 100e9) * 1e3, rel=1e-6)
+    # a first token streamed at the prefill's end does not see the link at all
+    at_prefill = [simulate(cfg(bw, FirstToken.PREFILL), 0).summary for bw in (100e9, 5e9)]
+    assert at_prefill[0]["ttft_ms"]["mean"] == pytest.approx(at_prefill[1]["ttft_ms"]["mean"])
 
 
 def test_per_type_arrivals_are_merged_by_time(b):

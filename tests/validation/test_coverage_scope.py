@@ -94,20 +94,31 @@ def test_new_gpus_differ_from_h100_where_the_export_parts_do():
     assert h20.bf16_flops_per_s < h100.bf16_flops_per_s / 6 and h20.mem_bw_bytes_per_s > h100.mem_bw_bytes_per_s
 
 
-def test_max_concurrency_is_a_closed_loop_and_a_disaggregated_row_says_so(tmp_path):
+def test_max_concurrency_is_a_closed_loop_and_a_disaggregated_row_runs_with_its_workers(tmp_path):
     from hermes_opt.calibration import observations as obs_mod
+    from hermes_opt.calibration import serving
     assert obs_mod.parse_load("max-concurrency 1, 50 prompts, request-rate inf") == ("closed_loop", 0.0, 1, 50)
     path = tmp_path / "measurements.csv"
     path.write_text(HEADER.replace(",unit", ",unit,engine")
                     + "Mooncake docs: vLLM v1 PD disaggregation,Qwen3-8B,BF16,H800-81GB,8,128,128,"
                       "max-concurrency 1,mean_TTFT,46,ms,vLLM + MooncakeConnector (1P1D)\n"
-                    + "s,Qwen3-8B,BF16,H800-81GB,8,128,128,max-concurrency 1,mean_TTFT,46,ms,vLLM\n")
+                    + "s,Qwen3-8B,BF16,H800-81GB,8,128,128,max-concurrency 1,mean_TTFT,46,ms,vLLM\n"
+                    + "Mooncake docs: vLLM v1 PD disaggregation,Qwen3-8B,BF16,H800-81GB,8,128,128,"
+                      "max-concurrency 1,mean_TTFT,46,ms,vLLM + MooncakeConnector\n")
     reasons: dict[int, str] = {}
     rows, _ = obs_mod.load_serving(path, strict=False, reasons=reasons)
-    assert reasons[2].startswith("disaggregated prefill/decode deployment")
-    assert [(o.row, o.arrival, o.concurrency, o.hardware) for o in rows] == [(3, "closed_loop", 1, "h800")]
+    assert [(o.row, o.arrival, o.concurrency, o.hardware, o.workers) for o in rows] == [
+        (2, "closed_loop", 1, "h800", (1, 1)), (3, "closed_loop", 1, "h800", (0, 0))]
+    assert reasons == {4: "disaggregated prefill/decode deployment (vLLM + MooncakeConnector): "
+                          "prefill/decode worker counts not stated (<P>P<D>D)"}
+    # 1P1D: one prefill and one decode worker of TP 8; vLLM's first token comes with a decode step
+    pools = serving.setup(rows[0], serving.RooflineParams()).config.pools
+    assert [(p.role.value, p.num_replicas, p.tp) for p in pools] == [("prefill", 1, 8), ("decode", 1, 8)]
+    assert pools[1].first_token.value == "decode_step"
+    disagg, colocated = serving.simulate_rows(rows, serving.RooflineParams())
+    assert disagg > colocated  # the hand-off and the decode worker's first step are in its TTFT
     cov = coverage.measurements_coverage(path, reproduced_rows=set())
-    assert not coverage.out_of_scope(cov.status[0], cov.reason[0])  # in scope: it counts against coverage
+    assert not coverage.out_of_scope(cov.status[2], cov.reason[2])  # in scope: it counts against coverage
 
 
 def test_a_cold_run_of_n_requests_at_once_is_read_and_its_warm_second_round_is_not(tmp_path):

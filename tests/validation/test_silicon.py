@@ -96,6 +96,15 @@ def test_disagg_row(rows, tmp_path):
     assert (o["deployment.prefill.tp"], o["deployment.prefill.attention_dp"]) == ("4", "true")
     assert (o["deployment.decode.tp"], o["deployment.decode.ep"]) == ("8", "8")
     assert o["hardware"] == "gb200"
+    # the deployed running-batch caps: batch_size per attention-DP rank x ranks
+    assert o["deployment.prefill.scheduler.max_num_seqs"] == "4"  # 1 x DEP4
+    assert o["deployment.decode.scheduler.max_num_seqs"] == "256"  # 32 x DEP8
+    # with the engine entry, an attention-DP worker's token budget is the engine's per rank
+    o = ov(silicon.map_row(rows["pd"]))
+    assert o["engine"] == "trtllm" and o["deployment.decode.scheduler.max_batched_tokens"] == str(8 * 8192)
+    # a row that states no batch size leaves the engine's default
+    assert not any("max_num_seqs" in x for x in silicon.map_row(rows["pd_noworkers"],
+                                                               conf_dir=tmp_path).overrides)
 
 
 def test_bf16_row_without_quant_modes(rows, tmp_path):

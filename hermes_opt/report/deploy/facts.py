@@ -17,7 +17,7 @@ from sim.config import LLM_ROLES, PoolSpec, SimConfig
 from sim.errors import ConfigError
 from sim.hardware.memory import kv_bytes_per_token_per_device
 from sim.kvstore.specs import Domain, KVStoreSpec, TierKind
-from sim.pipeline.disaggregation import link_between
+from sim.pipeline.disaggregation import handoff_path, link_between
 from sim.request import StageKind
 from sim.workload.spec import LengthSpec
 
@@ -54,11 +54,15 @@ def handoffs(config: SimConfig) -> list[dict[str, Any]]:
     for rt in config.workload.request_types:
         for a, b in zip(rt.plan, rt.plan[1:]):
             if a.kind is StageKind.PREFILL and a.pool != b.pool:
-                link = link_between(config.links, config.pool(a.pool), config.pool(b.pool))
+                src, dst = config.pool(a.pool), config.pool(b.pool)
+                link = link_between(config.links, src, dst)
+                configured = link in config.links
+                # default path: per prefill worker, over NVLink/xGMI or the NICs
                 out[link.name] = {"name": link.name, "from": a.pool, "to": b.pool,
                                   "bandwidth_gb_per_s": link.bandwidth_bytes_per_s / 1e9,
                                   "latency_us": round(link.latency_s * 1e6, 3),
-                                  "configured": link in config.links}
+                                  "configured": configured,
+                                  "path": "configured" if configured else handoff_path(src, dst)[0]}
     return [out[name] for name in sorted(out)]
 
 

@@ -22,6 +22,9 @@ def admit_whole(replica: ReplicaView, budget: int) -> list[tuple[Request, int]]:
     while waiting and len(admitted) < max_seqs:
         req = waiting[0]
         tokens = req.prefill_target - req.computed  # cached prefix tokens need no compute
+        if tokens <= 0 and req.generated:
+            break  # its KV arrived from a prefill worker: the decode-only replica admits it
+            # itself (``Replica._admit_decoders``), never as a zero-token prompt
         need = -(-req.prefill_target // bs)
         if req.samples > 1:
             need += replica.fork_blocks(req)
