@@ -2,7 +2,7 @@
 nothing is fitted on it).
 
     python benchmarks/bench_silicon_sample.py [--csv PATH] [--limit N] [--systems b200_sxm ...]
-        [--json FILE] [--workers N] [--aic CSV]
+        [--json FILE] [--workers N] [--aic CSV] [--mode agg|disagg]
 
 Prints, per (system, backend, mode) and overall, n and the median / mean absolute percentage
 error (APE) of TTFT, TPOT and output throughput per GPU, then the coverage (rows simulated, rows
@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--systems", nargs="*")
+    ap.add_argument("--mode", choices=("agg", "disagg"),
+                    help="only rows of this serving mode (before --limit)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--aic", type=Path, default=AIC_DEFAULT)
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     mapped = [silicon.map_row(r) for r in silicon.read_rows(path)]
     if args.systems:
         mapped = [m for m in mapped if m.system in set(args.systems)]
+    if args.mode:
+        mapped = [m for m in mapped if m.mode == args.mode]
     mapped = subsample(mapped, args.limit)
     results: list[dict | None] = [None] * len(mapped)
     todo = [i for i, m in enumerate(mapped) if m.reason is None]
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"hermes-sim vs AIConfigurator silicon_sample.csv ({path})",
              f"rows {len(mapped)}{f' (--limit {args.limit})' if args.limit else ''}, simulated "
              f"{coverage['simulated']}, wall {wall:.0f} s on {args.workers} workers",
-             "APE in %; TTFT/TPOT = simulated p50 vs measured; TPUT = output tokens/s per GPU "
+             "APE in %; TTFT/TPOT = simulated mean vs measured mean; TPUT = output tokens/s per GPU "
              "(measured: closed loop, concurrency*osl/(ttft+(osl-1)*tpot)/gpus)", ""]
     table("hermes-sim (all simulated rows)", ours, lines)
     if both_ours:
