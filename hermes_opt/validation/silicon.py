@@ -377,6 +377,9 @@ def predict(mapped: Mapped) -> dict[str, Any]:
     return {"id": mapped.id, "ttft_ms": summary["ttft_ms"]["mean"],
             "tpot_ms": summary["tpot_ms"]["mean"],
             "ttft_p50_ms": summary["ttft_ms"]["p50"], "tpot_p50_ms": summary["tpot_ms"]["p50"],
+            # TTFT's share spent waiting for admission (the rest: prefill steps and chunking)
+            "queue_mean_ms": sum(stage["queue_ms"]["mean"] for stage in summary["stages"].values()
+                                 if stage.get("kind") == "generate"),
             "throughput_per_gpu": tokens_per_s / accelerators,
             "efficiency_entry": "+".join(entries)}
 
