@@ -56,3 +56,27 @@ def test_bad_reservation_is_one_config_error():
     with pytest.raises(ConfigError, match=r"llm\.scheduler\.kv_reservation.*allowed: prompt, "
                                           r"full_sequence"):
         SchedulerSpec(kv_reservation="max_utilization").validate("llm.scheduler")
+
+
+def test_only_colocated_replicas_reserve_whole_sequences(sim_build):
+    """A prefill-only replica holds a prompt until its first token and a decode-only one admits
+    arrived KV by its own rule: 'full_sequence' applies to colocated replicas only."""
+    from array import array
+
+    from sim.cost.factory import build_cost_model
+    from sim.engine import Engine
+    from sim.metrics.collector import ReplicaStats
+    from sim.scheduling.replica import (
+        MODE_COLOCATED,
+        MODE_DECODE_ONLY,
+        MODE_PREFILL_ONLY,
+        Replica,
+    )
+
+    spec = SchedulerSpec(policy=BatchPolicy.MIXED, kv_reservation="full_sequence")
+    cost = build_cost_model(sim_build.make_pool(cost=sim_build.constant_cost(0.01)))
+    flags = [Replica(Engine(), "llm/0", cost, spec, 1000, lambda r: None,
+                     ReplicaStats(label="llm/0", pool="llm", itl_runs=array("d"), spans=None),
+                     mode=mode).reserve_full
+             for mode in (MODE_COLOCATED, MODE_PREFILL_ONLY, MODE_DECODE_ONLY)]
+    assert flags == [True, False, False]
