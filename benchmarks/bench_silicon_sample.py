@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--systems", nargs="*")
+    ap.add_argument("--mode", choices=("agg", "disagg"),
+                    help="only rows of this serving mode (before --limit)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--aic", type=Path, default=AIC_DEFAULT)
-    ap.add_argument("--mode", choices=("agg", "disagg"),
-                    help="only the rows of this serving mode (default: both)")
     args = ap.parse_args(argv)
 
     path = args.csv or silicon.installed_csv_path()
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"hermes-sim vs AIConfigurator silicon_sample.csv ({path})",
              f"rows {len(mapped)}{f' (--limit {args.limit})' if args.limit else ''}, simulated "
              f"{coverage['simulated']}, wall {wall:.0f} s on {args.workers} workers",
-             "APE in %; TTFT/TPOT = simulated p50 vs measured; TPUT = output tokens/s per GPU "
+             "APE in %; TTFT/TPOT = simulated mean vs measured mean; TPUT = output tokens/s per GPU "
              "(measured: closed loop, concurrency*osl/(ttft+(osl-1)*tpot)/gpus)", ""]
     table("hermes-sim (all simulated rows)", ours, lines)
     if both_ours:

@@ -14,6 +14,7 @@ from typing import Any
 from sim.cost.layer_work import MLA_PREFILL_MODES
 from sim.cost.roofline import RooflineParams
 from sim.errors import ConfigError, require, require_fraction, require_positive
+from sim.hardware import memory
 from sim.hardware.memory import KV_MEMORY_RULES, MAX_KV_FACTOR, TOTAL_FRACTION, kv_capacity_blocks
 from sim.hardware.precision import PrecisionPlan, plan_precision
 from sim.hardware.specs import (
@@ -70,15 +71,11 @@ class SchedulerSpec:
     block_size_tokens: int = 16
     gpu_memory_utilization: float = 0.9  # share of device memory for weights + KV + activations
     activation_reserve_fraction: float = 0.05  # of device memory, kept for activations/workspace
-    # A waiting request is admitted only if its whole prompt's KV blocks fit and leave this share
-    # of the replica's blocks free (vLLM V0 BlockSpaceManager watermark, default 0.01): headroom
-    # for running decodes, so admissions do not force preemptions (see docs/architecture.md).
+    # KV share an admission leaves free for running decodes (vLLM V0 BlockSpaceManager watermark)
     kv_watermark_fraction: float = 0.01
-    # How the engine sizes its KV cache (sim.hardware.memory.KV_MEMORY_RULES): 'total_fraction'
-    # (vLLM gpu_memory_utilization, SGLang mem_fraction_static) or 'free_fraction' (TensorRT-LLM
-    # kv_cache_free_gpu_mem_fraction, of the memory left after the weights).
-    kv_memory_rule: str = TOTAL_FRACTION
+    kv_memory_rule: str = TOTAL_FRACTION  # how the engine sizes its KV (memory.KV_MEMORY_RULES)
     kv_capacity_factor: float = 1.0  # share of the rule's KV blocks really there (1 = as documented)
+    kv_reservation: str = memory.KV_RESERVE_PROMPT  # what admission reserves (KV_RESERVATIONS)
 
     def validate(self, prefix: str) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "chunk_size_tokens"):
@@ -102,6 +99,8 @@ class SchedulerSpec:
                 "kv_capacity_factor", value, f"must be a number in (0, {MAX_KV_FACTOR:g}]")
         require(self.kv_memory_rule in KV_MEMORY_RULES, f"{prefix}.kv_memory_rule",
                 self.kv_memory_rule, f"allowed: {', '.join(KV_MEMORY_RULES)}")
+        require(self.kv_reservation in memory.KV_RESERVATIONS, f"{prefix}.kv_reservation",
+                self.kv_reservation, f"allowed: {', '.join(memory.KV_RESERVATIONS)}")
         require(isinstance(self.policy, BatchPolicy), f"{prefix}.policy", self.policy,
                 f"allowed: {', '.join(p.value for p in BatchPolicy)}")
         strategy_for(self.policy).validate(self, prefix)  # the policy's own checks

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hermes_opt.compose import catalog
 from sim.errors import ConfigError
-from sim.hardware.memory import KV_MEMORY_RULES
+from sim.hardware.memory import KV_MEMORY_RULES, KV_RESERVATIONS
 from sim.scheduling.policies.registry import BatchPolicy
 
 GIB = float(2**30)
@@ -184,6 +184,10 @@ def _check_scheduler(values: dict, field: str) -> None:
     allowed = [p.value for p in BatchPolicy]
     if policy is not None and policy not in allowed:
         raise ConfigError(f"{field}.policy={policy!r}: allowed: {', '.join(allowed)}")
+    reservation = values.get("kv_reservation")
+    if reservation is not None and reservation not in KV_RESERVATIONS:
+        raise ConfigError(f"{field}.kv_reservation={reservation!r}: allowed: "
+                          f"{', '.join(KV_RESERVATIONS)}")
 
 
 def _graph_max(graph: dict, scheduler: dict, field: str) -> int:

@@ -88,7 +88,9 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
                                                 "activation_reserve_fraction", field),
         kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
         kv_capacity_factor=spec_number(SchedulerSpec, values, "kv_capacity_factor", field),
-        kv_memory_rule=str(rule))
+        kv_memory_rule=str(rule),
+        kv_reservation=str(values.get("kv_reservation")
+                           or spec_default(SchedulerSpec, "kv_reservation")))
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:

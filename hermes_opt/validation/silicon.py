@@ -7,20 +7,41 @@ overrides and returns TTFT, TPOT and output throughput per GPU.
 
 Conventions (AIConfigurator's, as the file uses them):
 
-* agg rows: ``batch_size`` is the concurrency of a closed loop; a worker holds
-  ``tp_size * pp_size * attention_dp_size`` GPUs; MoE layers split them ``moe_tp_size x moe_ep_size``.
-* disagg rows: the concurrency is ``silicon_concurrency=N`` in ``silicon_data_source``; a row is
-  simulated only when it states ``prefill_num_workers`` and ``decode_num_workers``. Its
-  ``prefill_batch_size`` / ``decode_batch_size`` (per attention-DP rank) set each worker's
-  running batch (``deployment.<pool>.scheduler.max_num_seqs``, ``batch_caps``): the deployment as
-  configured, so a handed-off request waits for a decode slot only as it did on the measured
-  system (the engine's default cap, e.g. TensorRT-LLM's 2048, would make 4096 clients wait).
+* concurrency: the number of benchmark clients, ``silicon_concurrency=N`` in
+  ``silicon_data_source`` (or ``_c<N>_`` in the id); agg rows without either take ``batch_size``.
+  ``batch_size`` itself is AIConfigurator's per-rank batch: with attention DP it is the clients
+  divided by the DP ranks (``batch_size = 16, attention_dp_size = 8`` for 128 clients).
+* agg rows: a worker holds ``tp_size * pp_size * attention_dp_size`` GPUs; MoE layers split them
+  ``moe_tp_size x moe_ep_size``.
+* disagg rows: a row is simulated only when it states ``prefill_num_workers`` and
+  ``decode_num_workers``. Its ``prefill_batch_size`` / ``decode_batch_size`` (per attention-DP
+  rank) set each worker's running batch (``deployment.<pool>.scheduler.max_num_seqs``,
+  ``batch_caps``): the deployment as configured, so a handed-off request waits for a decode slot
+  only as it did on the measured system (the engine's default cap, e.g. TensorRT-LLM's 2048,
+  would make 4096 clients wait).
 * measured throughput per GPU (closed loop): each of the ``c`` clients produces ``osl`` tokens per
   ``ttft + (osl - 1) * tpot``, so ``c * osl / (ttft + (osl - 1) * tpot) / gpus``.
 
-Predictions use the medians (p50) of TTFT and TPOT: the silicon figures come from benchmark clients
-that warm up, and the median is insensitive to the simulator's cold start (every closed-loop client
-arrives at t = 0, so the first wave's TTFT queues behind all prefills), which the mean is not.
+The benchmark client is modelled, not the simulator's default closed loop (``client_of``):
+
+* SemiAnalysis InferenceX rows (``db-dump/...`` and the dated exports ``source_file=2026-..csv;
+  model=...``) ran ``utils/bench_serving/benchmark_serving.py`` (InferenceX
+  ``benchmarks/benchmark_lib.sh``, ``run_benchmark_serving``): random prompts whose input and
+  output lengths are drawn uniformly from ``[int(0.8 * L), L]`` (``--random-range-ratio 0.8``,
+  ``.github/workflows/benchmark-tmpl.yml``; ``sample_random_requests``), ``--ignore-eos``,
+  ``--num-prompts 10 * conc`` all queued at once behind a ``--max-concurrency conc`` semaphore
+  (``--request-rate inf``), after ``2 * conc`` warm-up requests that are not measured (so the
+  measured run starts on an idle server with every client at once, as the simulated one does).
+* AIConfigurator's own gap-analysis rows (``source_file=.../aic-auto-gap-analysis/...``,
+  ``...-gap-analysis.csv``) state no client; they are taken as a fixed-length closed loop
+  (aiperf/genai-perf with ``--synthetic-input-tokens-stddev 0 --output-tokens-stddev 0``).
+
+Both clients report the MEAN over the measured requests: AIConfigurator's evaluation harness
+(ai-dynamo/aisimulate ``scripts/e2e_accuracy``) writes ``silicon_ttft_ms = metrics.mean_ttft``
+and ``silicon_tpot_ms = metrics.mean_tpot``, TPOT per request being
+``(latency - ttft) / (output_len - 1)`` (``benchmark_serving.calculate_metrics``), exactly the
+simulator's per-request TPOT. Predictions therefore compare the simulated means, first wave and
+drain included, as the client's do.
 
 The CSV ships in the ``aiconfigurator-core`` wheel (Apache-2.0); it is located through the
 installed package's files, never copied into this repository and never imported as a module.
@@ -34,6 +55,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hermes_opt.validation.silicon_client import CLIENT_FIXED, client_of, workload_overrides
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CSV_NAME = "silicon_sample.csv"
@@ -75,9 +98,6 @@ PRECISION_DTYPES = {"fp8": "fp8", "fp4": "nvfp4", "int4": "int4", "bf16": "bf16"
 
 # prices do not enter latency; the mixed set is the one that prices every system above
 PRICING = "pricing=mixed_2026_11"
-MIN_REQUESTS = 64
-MAX_REQUESTS = 2048
-
 
 @dataclass(frozen=True, slots=True)
 class Mapped:
@@ -96,6 +116,7 @@ class Mapped:
     tpot_ms: float
     overrides: tuple[str, ...] = ()
     reason: str | None = None
+    client: str = CLIENT_FIXED
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -159,14 +180,17 @@ def _float(row: dict[str, str], key: str) -> float:
 
 
 def concurrency_of(row: dict[str, str]) -> int:
-    """agg: ``batch_size``; disagg: ``silicon_concurrency=N`` in the source (or ``_c<N>_`` in id)."""
-    if row.get("mode") == "agg" and (row.get("batch_size") or "").strip():
-        return _int(row, "batch_size")
+    """The number of benchmark clients: ``silicon_concurrency=N`` in the source, else ``_c<N>_``
+    in the id, else (agg) ``batch_size``, which is per attention-DP rank (module docstring)."""
     match = re.search(r"silicon_concurrency=(\d+)", row.get("silicon_data_source") or "")
     if match:
         return int(match.group(1))
     match = re.search(r"_c(\d+)(?:_|$)", row.get("id") or "")
-    return int(match.group(1)) if match else 0
+    if match:
+        return int(match.group(1))
+    if row.get("mode") == "agg" and (row.get("batch_size") or "").strip():
+        return _int(row, "batch_size")
+    return 0
 
 
 def dtypes(row: dict[str, str], model: str) -> tuple[str, str] | str:
@@ -236,21 +260,6 @@ def batch_caps(row: dict[str, str], label: str, par: dict[str, Any], backend: st
     return out
 
 
-def num_requests(concurrency: int) -> int:
-    """Enough for a steady state (four waves of the closed loop), bounded for speed."""
-    return max(MIN_REQUESTS, min(4 * concurrency, MAX_REQUESTS), concurrency * 2)
-
-
-def workload_overrides(isl: int, osl: int, concurrency: int) -> list[str]:
-    def fixed(n: int) -> str:
-        return f"{{kind: fixed, mean: {n}, std: 0, min_tokens: 1, max_tokens: 1000000}}"
-    return ["workload=closed_loop", f"workload.arrival.concurrency={concurrency}",
-            f"workload.num_requests={num_requests(concurrency)}",
-            "~workload.request_types.chat",
-            f"+workload.request_types.fixed={{weight: 1.0, plan: [generate], "
-            f"prompt_tokens: {fixed(isl)}, output_tokens: {fixed(osl)}}}"]
-
-
 def _unmapped(base: dict[str, Any], model: str | None, hardware: str | None) -> str | None:
     """Why a row cannot be simulated before its parallelism is read (None: it can so far)."""
     if model is None:
@@ -275,7 +284,7 @@ def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
     base = dict(id=row.get("id") or "", system=system, backend=backend, mode=mode,
                 model_path=model_path, isl=_int(row, "isl"), osl=_int(row, "osl"),
                 concurrency=concurrency_of(row), ttft_ms=_float(row, "silicon_ttft_ms"),
-                tpot_ms=_float(row, "silicon_tpot_ms"))
+                tpot_ms=_float(row, "silicon_tpot_ms"), client=client_of(row))
     model = MODELS.get(model_path)
     hardware = SYSTEMS.get(system)
     # GPUs first (the measured throughput needs them even for rows we cannot simulate)
@@ -317,14 +326,15 @@ def map_row(row: dict[str, str], conf_dir: Path = CONF_DIR) -> Mapped:
             overrides += [f"deployment.{label}.tp={par['tp']}", f"deployment.{label}.ep={par['ep']}",
                           f"deployment.{label}.attention_dp={str(par['attention_dp']).lower()}"]
             overrides += batch_caps(row, label, par, backend, hardware, weight, conf_dir)
-    overrides += workload_overrides(base["isl"], base["osl"], base["concurrency"])
+    overrides += workload_overrides(base["isl"], base["osl"], base["concurrency"], base["client"])
     return Mapped(**base, gpus=gpus, overrides=tuple(overrides))
 
 
 # --- simulation -------------------------------------------------------------------------------
 def predict(mapped: Mapped) -> dict[str, Any]:
-    """``{id, ttft_ms, tpot_ms, throughput_per_gpu}`` (medians; throughput = steady-state output
-    tokens/s over the accelerators) or ``{id, reason}`` when the candidate is infeasible."""
+    """``{id, ttft_ms, tpot_ms, throughput_per_gpu}`` (means, as the clients report them;
+    throughput = steady-state output tokens/s over the accelerators) or ``{id, reason}`` when
+    the candidate is infeasible."""
     from hermes_opt.compose.candidate import compose
     from hermes_opt.compose.evaluate import simulate_candidate
     from sim.errors import ConfigError
@@ -343,9 +353,13 @@ def predict(mapped: Mapped) -> dict[str, Any]:
     tokens_per_s = steady.get("output_tokens_per_s") or summary["output_tokens_per_s"]
     entries = sorted({(p.get("efficiency") or {}).get("entry") or "none"
                       for p in summary["deployment"]["pools"] if p.get("engine")})
-    return {"id": mapped.id, "ttft_ms": summary["ttft_ms"]["p50"],
-            "tpot_ms": summary["tpot_ms"]["p50"],
-            "ttft_mean_ms": summary["ttft_ms"]["mean"], "tpot_mean_ms": summary["tpot_ms"]["mean"],
+    # the clients report means over every measured request (module docstring)
+    return {"id": mapped.id, "ttft_ms": summary["ttft_ms"]["mean"],
+            "tpot_ms": summary["tpot_ms"]["mean"],
+            "ttft_p50_ms": summary["ttft_ms"]["p50"], "tpot_p50_ms": summary["tpot_ms"]["p50"],
+            # TTFT's share spent waiting for admission (the rest: prefill steps and chunking)
+            "queue_mean_ms": sum(stage["queue_ms"]["mean"] for stage in summary["stages"].values()
+                                 if stage.get("kind") == "generate"),
             "throughput_per_gpu": tokens_per_s / accelerators,
             "efficiency_entry": "+".join(entries)}
 

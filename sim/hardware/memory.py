@@ -12,6 +12,12 @@ GB = 1e9
 TOTAL_FRACTION = "total_fraction"  # KV = memory x fraction - reserve - weights (vLLM, SGLang)
 FREE_FRACTION = "free_fraction"  # KV = (memory - reserve - weights) x fraction (TensorRT-LLM)
 KV_MEMORY_RULES = (TOTAL_FRACTION, FREE_FRACTION)
+# What KV admission reserves (SchedulerSpec.kv_reservation; sim.scheduling.policies.admission):
+# the prompt's blocks (vLLM, SGLang: decode growth allocates and may preempt) or the blocks of the
+# prompt and every output token (TensorRT-LLM GUARANTEED_NO_EVICT: nothing is ever evicted).
+KV_RESERVE_PROMPT = "prompt"
+KV_RESERVE_FULL = "full_sequence"
+KV_RESERVATIONS = (KV_RESERVE_PROMPT, KV_RESERVE_FULL)
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int, pp: int, weight_dtype: DType, *,

@@ -4,7 +4,7 @@
   router.py        replica routers
   replica.py       one replica: queues, admission bookkeeping, explicit steps, activity
   decode_runs.py   its decode set: closed-form decode runs, KV growth, preemption
-  policies/        batching policies (static, continuous, mixed, chunked): one module each
+  policies/        batching policies (static, continuous, mixed, chunked, prefill_first): one module each
 
 May import: ``sim.config``, ``sim.cost``, ``sim.engine``, ``sim.hardware``, ``sim.metrics``,
 ``sim.request``, ``sim.roles``, ``sim.random_streams``, ``sim.errors`` and this folder.

@@ -287,6 +287,8 @@ class DecodeRuns:
     def _preempt_last(self) -> None:
         """Preemption by recompute: the most recently admitted request gives back its KV."""
         _, req = self.admitted.popitem()
+        if self.reserve_full:
+            self.reserved_full_blocks -= self.full_blocks(req)
         if req.computed >= req.prefill_target:  # decoding
             stall_s = self._unstall_victim(req.samples)
             if req.preempted_token_s < 0:

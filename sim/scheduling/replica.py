@@ -43,6 +43,7 @@ from collections.abc import Callable
 from sim.config import SchedulerSpec
 from sim.cost.base import StepCostModel, StepShape
 from sim.engine import PRIORITY_COMPLETION, PRIORITY_SCHEDULE, Engine
+from sim.hardware.memory import KV_RESERVE_FULL
 from sim.metrics.collector import ReplicaStats
 from sim.request import Request
 from sim.scheduling.decode_runs import DecodeRuns
@@ -101,6 +102,12 @@ class Replica(DecodeRuns):
         self.total_blocks = num_blocks
         self.used_blocks = 0
         self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
+        # TensorRT-LLM's GUARANTEED_NO_EVICT: admission reserves every request's final blocks
+        # (``sim.scheduling.policies.admission``); the sum is kept here. Colocated replicas only:
+        # a prefill-only replica holds a prompt until its first token, and a decode-only replica
+        # admits arrived KV by its own rule (``_admit_decoders``), both left as they were.
+        self.reserve_full = spec.kv_reservation == KV_RESERVE_FULL and mode == MODE_COLOCATED
+        self.reserved_full_blocks = 0
         self.on_finish = on_finish
         # called once a request with a shared prefix has computed its prompt (the prefix KV can
         # be stored and shared from then on, not only when the request finishes); None: no store
@@ -184,6 +191,11 @@ class Replica(DecodeRuns):
         """Blocks admission reserves: the whole prompt (with cached prefix) and the fork copies."""
         return -(-req.prefill_target // self.bs) + self.fork_blocks(req)
 
+    def full_blocks(self, req: Request) -> int:
+        """Blocks of ``req``'s prompt and all its output tokens, each sample its own copy (an
+        upper bound of ``_held_blocks`` at the last token: what a no-evict scheduler reserves)."""
+        return -(-(req.prompt_tokens + req.output_tokens) // self.bs) * req.samples
+
     def fork_blocks(self, req: Request) -> int:
         """Extra blocks N samples need when they fork: a copy of the partial last block each."""
         if req.samples == 1 or self.prefill_only or req.prefill_target % self.bs == 0:
@@ -215,6 +227,8 @@ class Replica(DecodeRuns):
         self.last_admit_seq += 1
         req.admit_seq = self.last_admit_seq
         self.admitted[self.last_admit_seq] = req
+        if self.reserve_full:
+            self.reserved_full_blocks += self.full_blocks(req)
         if req.stage_start_s < 0:
             req.stage_start_s = self.engine.now_s
             if req.gen_start_s < 0:
@@ -364,6 +378,8 @@ class Replica(DecodeRuns):
 
     def _finish(self, req: Request, context: int) -> None:
         del self.admitted[req.admit_seq]
+        if self.reserve_full:
+            self.reserved_full_blocks -= self.full_blocks(req)
         self.used_blocks -= (-(-context // self.bs) if req.samples == 1 or self.prefill_only
                              else self._held_blocks(req, context))
         req.finish_s = self.engine.now_s

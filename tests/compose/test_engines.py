@@ -163,6 +163,18 @@ def test_the_deployment_band_is_its_widest_pool_band():
     assert candidate.deployment["error_band"] == {**bands[widest], "pool": widest}
 
 
+def test_kv_reservation_is_the_engines_unless_the_scheduler_group_says_otherwise():
+    """TensorRT-LLM's GUARANTEED_NO_EVICT reserves whole sequences; vLLM and SGLang the prompt;
+    ``scheduler.kv_reservation`` on the command line wins."""
+    def reservation(*overrides):
+        return compose(list(overrides)).config.pools[0].scheduler.kv_reservation
+    assert reservation("engine=trtllm") == "full_sequence"
+    assert reservation("engine=vllm") == reservation("engine=sglang") == "prompt"
+    assert reservation("engine=trtllm", "scheduler.kv_reservation=prompt") == "prompt"
+    assert reservation("engine=sglang") == "prompt"
+    assert compose(["engine=sglang"]).config.pools[0].scheduler.policy.value == "prefill_first"
+
+
 def test_a_study_can_search_the_engine_per_pool():
     candidate = compose(["deployment.architecture=disaggregated", "deployment.total_devices=4",
                          "deployment.prefill.devices=2", "deployment.prefill.engine=trtllm",
@@ -185,6 +197,10 @@ def test_an_unknown_engine_name_in_a_pool_lists_the_allowed_ones():
                                        "seconds in [0, 1)"),
     ("engine.scheduler.max_num_seqs=0", "engine.scheduler.max_num_seqs=0: must be a whole number"),
     ("engine.scheduler.policy=fifo", "engine.scheduler.policy='fifo': allowed: static"),
+    ("engine.scheduler.kv_reservation=evict", "engine.scheduler.kv_reservation='evict': allowed: "
+                                              "prompt, full_sequence"),
+    ("scheduler.kv_reservation=evict", "scheduler.kv_reservation='evict': allowed: prompt, "
+                                       "full_sequence"),
     ("engine.version_fallback=maybe", "engine.version_fallback='maybe': allowed: error, nearest"),
     ("engine.memory.fraction=nan", "scheduler.gpu_memory_utilization=nan: must be a finite number"),
     ("engine.disaggregation.first_token=never", "engine.disaggregation.first_token='never': "

@@ -149,7 +149,9 @@ def test_each_engine_expresses_the_simulated_settings(written):
             "--no-enable-prefix-caching"} <= set(vllm)
     sglang = argv("sglang")
     assert sglang[:4] == ["python3", "-m", "sglang.launch_server", "--model-path"]
-    assert {"--enable-mixed-chunk", "--disable-radix-cache", "fp8_e4m3"} <= set(sglang)
+    # SGLang's default schedule (prefill_first): chunked prefill batches apart from the decodes
+    assert {"--chunked-prefill-size", "--disable-radix-cache", "fp8_e4m3"} <= set(sglang)
+    assert "--enable-mixed-chunk" not in sglang
     static = sglang[sglang.index("--mem-fraction-static") + 1]
     assert 0.5 < float(static) < 1.0  # the engine's share minus the activation reserve
     options = yaml.safe_load((written["trtllm"] / "options_llm.yaml").read_text())

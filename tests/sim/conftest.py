@@ -195,6 +195,11 @@ def run_checked(config: SimConfig, seed: int = 0, *, checkpoints_s=(), every_eve
                 assert rep.used_blocks == recount + reserved, \
                     (f"{where}: used_blocks={rep.used_blocks} but requests hold {recount} "
                      f"+ {reserved} reserved by the step in flight")
+                if rep.reserve_full:  # 'full_sequence' reservation: the sum is exact and fits
+                    full = sum(rep.full_blocks(r) for r in rep.admitted.values())
+                    assert rep.reserved_full_blocks == full, \
+                        f"{where}: reserved_full_blocks={rep.reserved_full_blocks} != {full}"
+                    assert full <= rep.total_blocks - rep.watermark, f"{where}: over-reserved"
                 if final:
                     assert rep.used_blocks == 0, f"{where}: {rep.used_blocks} blocks leaked"
                     assert not rep.admitted and not rep.waiting, \

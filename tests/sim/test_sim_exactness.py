@@ -48,6 +48,10 @@ class _Req:
         self.gen_start = self.first = self.finish = None
 
 
+# policies whose step budget is chunk_size_tokens and which serve prompts of any length
+CHUNK_BUDGET = (BatchPolicy.CHUNKED, BatchPolicy.PREFILL_FIRST)
+
+
 def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, cost, *,
                        num_blocks: int | None = None, block_size: int = 16,
                        watermark_fraction: float = 0.01):
@@ -61,8 +65,8 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
     holds them from admission; a decoder whose context fills its last block needs a new one for
     its next step, and when they do not fit the most recently admitted request is preempted
     (recompute: it re-queues at the head with its generated tokens added to its prompt). Mixed and
-    chunked make room for the decodes before admitting; static and continuous when a decode step
-    is next. Block usage is recounted from the requests every step."""
+    chunked make room for the decodes before admitting; static, continuous and prefill_first when a
+    decode step is next. Block usage is recounted from the requests every step."""
     unlimited = num_blocks is None
     watermark = 0 if unlimited else int(watermark_fraction * num_blocks)
 
@@ -72,7 +76,7 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
     out = {}
     pending, served = deque(), []
     for rid, (arrival, prompt, output) in enumerate(trace):
-        if policy is not BatchPolicy.CHUNKED and prompt > budget:
+        if policy not in CHUNK_BUDGET and prompt > budget:
             out[rid] = None  # prompt_exceeds_max_batched_tokens
         elif not unlimited and blocks(prompt + output - 1) > num_blocks - watermark:
             out[rid] = None  # prompt_exceeds_kv_capacity: could never be (re)admitted
@@ -156,11 +160,14 @@ def reference_schedule(trace, policy: BatchPolicy, max_seqs: int, budget: int, c
             chunks = admit_whole(budget)
         elif policy is BatchPolicy.MIXED:
             chunks = admit_whole(budget - len(decoders))
+        elif policy is BatchPolicy.PREFILL_FIRST:  # chunks in prefill-only steps, decodes wait
+            chunks = admit_chunks(budget)
         else:
             chunks = admit_chunks(budget - len(decoders))
         with_decode = bool(decoders) and (not chunks or policy in (BatchPolicy.MIXED,
                                                                     BatchPolicy.CHUNKED))
-        if with_decode and not chunks and policy in (BatchPolicy.STATIC, BatchPolicy.CONTINUOUS):
+        if with_decode and not chunks and policy in (BatchPolicy.STATIC, BatchPolicy.CONTINUOUS,
+                                                     BatchPolicy.PREFILL_FIRST):
             make_room_for_decodes()
             if not decoders:
                 continue  # everyone was preempted: plan again at the same time
@@ -279,7 +286,7 @@ def test_reference_comparison_on_a_busy_workload(sim_build):
     for policy in BatchPolicy:
         pool = sim_build.make_pool(policy=policy, max_num_seqs=8, max_batched_tokens=1024,
                                    chunk_size_tokens=256)
-        budget = 256 if policy is BatchPolicy.CHUNKED else 1024
+        budget = 256 if policy in CHUNK_BUDGET else 1024
         result = simulate(trace_config(sim_build, trace, pool), seed=0)
         expected = reference_schedule(trace, policy, 8, budget,
                                       RooflineCostModel(pool.model, pool.hardware))
@@ -298,7 +305,7 @@ def test_speculative_decoding_keeps_the_closed_form_runs_exact(sim_build):
         pool = dataclasses.replace(
             sim_build.make_pool(policy=policy, max_num_seqs=8, max_batched_tokens=1024,
                                 chunk_size_tokens=256), spec_decoding=spec)
-        budget = 256 if policy is BatchPolicy.CHUNKED else 1024
+        budget = 256 if policy in CHUNK_BUDGET else 1024
         result = simulate(trace_config(sim_build, trace, pool), seed=0)
         expected = reference_schedule(trace, policy, 8, budget, build_cost_model(pool))
         assert_times_match(result, expected)
@@ -398,7 +405,7 @@ def test_random_workloads_keep_invariants(sim_build, trace, policy, router, num_
         else:
             admittable = num_blocks - int(0.01 * num_blocks)  # the default watermark's share
             too_big = -(-(prompt + output - 1) // block_size) > admittable or (
-                policy is not BatchPolicy.CHUNKED and prompt > 512)
+                policy not in CHUNK_BUDGET and prompt > 512)
             assert too_big, row  # only requests that can never fit are rejected
     assert sum(r.generated for r in run.collector.completed) == served_output
     assert s["output_tokens_per_s"] * s["duration_s"] == pytest.approx(served_output)
@@ -416,7 +423,7 @@ def test_single_request_e2e_from_cost_model(sim_build, policy, prompt, output):
                                 prompt=prompt, output=output)
     row = simulate(cfg, seed=0).requests[0]
     cost = RooflineCostModel(pool.model, pool.hardware)
-    if policy is BatchPolicy.CHUNKED:
+    if policy in CHUNK_BUDGET:
         prefill = sum(cost.step_time_s(StepShape.for_prefill_chunks([(done, min(chunk, prompt - done))]))
                       for done in range(0, prompt, chunk))
     else:

@@ -61,7 +61,8 @@ def _prefill_only_spans_with_decoders(result):
 
 
 @pytest.mark.parametrize("policy,stalls_expected", [
-    (BatchPolicy.CONTINUOUS, True), (BatchPolicy.MIXED, False), (BatchPolicy.CHUNKED, False)],
+    (BatchPolicy.CONTINUOUS, True), (BatchPolicy.MIXED, False), (BatchPolicy.CHUNKED, False),
+    (BatchPolicy.PREFILL_FIRST, True)],
     ids=lambda v: v.value if isinstance(v, BatchPolicy) else str(v))
 def test_prefill_only_steps_never_stall_decoders_under_mixed(sim_build, policy, stalls_expected):
     result = run_policy(sim_build, policy, arrival=sim_build.poisson(4.0),
@@ -69,9 +70,28 @@ def test_prefill_only_steps_never_stall_decoders_under_mixed(sim_build, policy, 
                         num_requests=200, record_trace=True)
     spans = result.spans
     assert spans and any(name == "prefill" for _, name, *_ in spans)
-    assert any(name == "mixed" for _, name, *_ in spans) is (policy is not BatchPolicy.CONTINUOUS)
+    prefill_only = policy in (BatchPolicy.CONTINUOUS, BatchPolicy.PREFILL_FIRST)
+    assert any(name == "mixed" for _, name, *_ in spans) is not prefill_only
     stalls = _prefill_only_spans_with_decoders(result)
     assert bool(stalls) is stalls_expected, stalls[:3]
+
+
+def test_prefill_first_chunks_long_prompts_in_prefill_only_steps(sim_build):
+    """SGLang's default schedule: prompts longer than the 512-token chunk are served (in chunks,
+    where continuous would need them whole), every prefill step is prefill-only, and a new
+    prompt never waits behind decode steps, so TTFT beats chunked's while TPOT pays for it."""
+    kw = dict(arrival=sim_build.poisson(3.0), prompt=sim_build.uniform(2000, 6000),
+              output=sim_build.uniform(100, 300), num_requests=150)
+    first = run_policy(sim_build, BatchPolicy.PREFILL_FIRST, record_trace=True, **kw)
+    chunked = run_policy(sim_build, BatchPolicy.CHUNKED, **kw).summary
+    done = [r for r in first.requests if r["status"] == "completed"]
+    assert len(done) == 150 and first.summary["requests_rejected"] == 0
+    names = [name for _, name, *_ in first.spans]
+    assert "mixed" not in names
+    # at most 512 prompt tokens per step (a step may end one prompt and start the next)
+    assert names.count("prefill") >= sum(r["prompt_tokens"] for r in done) / 512
+    assert first.summary["ttft_ms"]["mean"] < chunked["ttft_ms"]["mean"]
+    assert first.summary["tpot_ms"]["mean"] > chunked["tpot_ms"]["mean"]
 
 
 def test_mixed_itl_tail_is_bounded_by_its_steps(sim_build):

@@ -16,20 +16,21 @@ from sim.scheduling.policies.registry import STRATEGIES, BatchingStrategy, strat
 
 def test_batch_policy_is_derived_from_the_one_registry():
     assert [p.value for p in BatchPolicy] == [cls.name for cls in STRATEGIES] \
-        == ["static", "continuous", "mixed", "chunked"]
-    assert [p.name for p in BatchPolicy] == ["STATIC", "CONTINUOUS", "MIXED", "CHUNKED"]
+        == ["static", "continuous", "mixed", "chunked", "prefill_first"]
+    assert [p.name for p in BatchPolicy] == ["STATIC", "CONTINUOUS", "MIXED", "CHUNKED",
+                                             "PREFILL_FIRST"]
     assert sim.config.BatchPolicy is BatchPolicy and BatchPolicy("chunked") is BatchPolicy.CHUNKED
     for policy in BatchPolicy:
         strategy = strategy_for(policy)
         assert isinstance(strategy, BatchingStrategy) and strategy.name == policy.value
         assert pickle.loads(pickle.dumps(policy)) is policy
     assert not strategy_for(BatchPolicy.STATIC).interruptible
-    assert [strategy_for(p).whole_prompts for p in BatchPolicy] == [True, True, True, False]
+    assert [strategy_for(p).whole_prompts for p in BatchPolicy] == [True, True, True, False, False]
 
 
 def test_token_budget_is_the_chunk_size_for_chunked_and_max_batched_tokens_otherwise():
     spec = SchedulerSpec(max_batched_tokens=4096, chunk_size_tokens=768)
-    assert [strategy_for(p).token_budget(spec) for p in BatchPolicy] == [4096, 4096, 4096, 768]
+    assert [strategy_for(p).token_budget(spec) for p in BatchPolicy] == [4096, 4096, 4096, 768, 768]
 
 
 @pytest.mark.parametrize("policy,field", [(BatchPolicy.MIXED, "max_batched_tokens"),

@@ -2,9 +2,10 @@
 
 import csv
 
+import numpy as np
 import pytest
 
-from hermes_opt.validation import silicon
+from hermes_opt.validation import silicon, silicon_client
 
 HEADER = ("id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,"
           "gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,"
@@ -133,3 +134,63 @@ def test_csv_helpers_read_plain_csv(tmp_path):
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([["id", "mode"], ["a", "agg"]])
     assert silicon.read_rows(path) == [{"id": "a", "mode": "agg"}]
+
+
+def _row(**kw) -> dict[str, str]:
+    row = dict.fromkeys(HEADER.split(","), "")
+    row.update({"mode": "agg", "model_path": "meta-llama/Llama-3.1-70B", "system": "h200_sxm",
+                "backend": "sglang", "isl": "1024", "osl": "8192", "batch_size": "16",
+                "tp_size": "1", "attention_dp_size": "8", "moe_ep_size": "8",
+                "silicon_ttft_ms": "100", "silicon_tpot_ms": "10"})
+    row.update(kw)
+    return row
+
+
+def test_concurrency_is_the_clients_not_the_per_rank_batch():
+    """With attention DP, batch_size is per rank; the clients are silicon_concurrency."""
+    src = "source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=128; wip=False"
+    assert silicon.concurrency_of(_row(silicon_data_source=src)) == 128
+    assert silicon.concurrency_of(_row(id="x_agg_1024x1024_c96_tp8_1")) == 96
+    assert silicon.concurrency_of(_row()) == 16  # nothing else stated: batch_size
+
+
+def test_client_of_sources():
+    bs, fixed = silicon_client.CLIENT_BENCHMARK_SERVING, silicon_client.CLIENT_FIXED
+    assert silicon_client.client_of(_row(silicon_data_source=(
+        "db-dump/2026-04-27; config_id=733; silicon_concurrency=128; vllm/vllm-openai:v0.19.0"))) == bs
+    assert silicon_client.client_of(_row(silicon_data_source=(
+        "source_file=2026-04-06.csv; model=DeepSeek-R1; silicon_concurrency=4; wip=False"))) == bs
+    assert silicon_client.client_of(_row(silicon_data_source=(
+        "source_file=/Users/x/aic-auto-gap-analysis/data/h100_sxm/sglang/0.5.1/Qwen.csv; "
+        "silicon_concurrency=16"))) == fixed
+    assert silicon_client.client_of(_row(silicon_data_source="source_file=kimi-k2.5-gap-analysis.csv"
+                                  )) == fixed
+    assert silicon_client.client_of(_row(silicon_data_source="")) == fixed
+
+
+def test_benchmark_serving_lengths_and_request_count():
+    """InferenceX: uniform lengths in [int(0.8 L), L], 10 prompts per client."""
+    spec = silicon_client.length_spec(1024, silicon_client.CLIENT_BENCHMARK_SERVING)
+    assert "kind: uniform" in spec and "min_tokens: 819" in spec and "max_tokens: 1024" in spec
+    assert "mean: 921.5" in spec
+    assert "kind: fixed" in silicon_client.length_spec(1024, silicon_client.CLIENT_FIXED)
+    assert silicon_client.num_requests(32, silicon_client.CLIENT_BENCHMARK_SERVING) == 320
+    assert silicon_client.num_requests(4, silicon_client.CLIENT_BENCHMARK_SERVING) == silicon_client.MIN_REQUESTS
+    assert silicon_client.num_requests(1000, silicon_client.CLIENT_BENCHMARK_SERVING) == silicon_client.MAX_REQUESTS
+    assert silicon_client.num_requests(32, silicon_client.CLIENT_FIXED) == 128
+
+
+def test_benchmark_serving_lengths_draw_in_range():
+    """The composed uniform draws stay within the client's integer range and centre on it."""
+    from hermes_opt.compose.candidate import compose
+    from sim.workload.generator import draw
+    src = "db-dump/2026-04-27; config_id=1; silicon_concurrency=8; workflow_run_id=2"
+    m = silicon.map_row(_row(silicon_data_source=src, attention_dp_size="1", moe_ep_size="1",
+                             tp_size="4", backend="vllm", isl="1000", osl="200"))
+    assert m.reason is None and m.client == silicon_client.CLIENT_BENCHMARK_SERVING
+    spec = compose(list(m.overrides)).config.workload
+    drawn = draw(spec, seed=0)
+    assert drawn.prompt_tokens.min() >= 800 and drawn.prompt_tokens.max() <= 1000
+    assert drawn.output_tokens.min() >= 160 and drawn.output_tokens.max() <= 200
+    assert abs(np.mean(drawn.prompt_tokens) - 900) < 15
+    assert len(drawn.prompt_tokens) == 80  # 10 prompts per client

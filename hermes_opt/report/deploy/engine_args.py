@@ -24,6 +24,7 @@ ENGINE_ONLY = ("backend",)
 PLAIN = {"chunked": "continuous batching with chunked prefill",
          "continuous": "continuous batching, whole prompts (no chunked prefill)",
          "mixed": "continuous batching, prefills and decodes in one step",
+         "prefill_first": "continuous batching, chunked prefill-only batches before decodes",
          "static": "static batching"}
 
 
@@ -92,9 +93,10 @@ def _set_option(options: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _step_budget(pool: dict[str, Any]) -> int | None:
     """The step's token budget as the simulator's policies use it: the chunk size under chunked
-    prefill, ``max_batched_tokens`` otherwise."""
+    prefill (``chunked``, ``prefill_first``), ``max_batched_tokens`` otherwise."""
     sched = pool.get("scheduler") or {}
-    key = "chunk_size_tokens" if pool.get("batching") == "chunked" else "max_batched_tokens"
+    key = ("chunk_size_tokens" if pool.get("batching") in ("chunked", "prefill_first")
+           else "max_batched_tokens")
     return sched.get(key)
 
 

@@ -8,6 +8,7 @@
   continuous.py  iteration-level; prefill-only steps take priority over decode
   mixed.py       decodes and whole new prompts in one step under the token budget
   chunked.py     Sarathi: decodes first, then prompt chunks fill the token budget
+  prefill_first.py  SGLang's default: prompt chunks in prefill-only steps, decodes wait
   registry.py    ``STRATEGIES`` (every policy) and the ``BatchPolicy`` enum derived from it
 
 Adding a policy: a module with a ``BatchingStrategy`` subclass, one line in

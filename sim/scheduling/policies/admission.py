@@ -11,6 +11,16 @@ from sim.request import Request
 from sim.scheduling.policies.contract import ReplicaView
 
 
+def full_sequence_fits(replica: ReplicaView, req: Request) -> bool:
+    """Under 'full_sequence' reservation (``replica.reserve_full``, ``SchedulerSpec.kv_reservation``:
+    TensorRT-LLM's default capacity scheduler, GUARANTEED_NO_EVICT, which schedules a request only
+    with the KV it needs to its last token): do ``req``'s final blocks fit beside every running
+    request's final blocks, above the watermark? Running requests are then never evicted, and
+    clients beyond what fits wait in the queue."""
+    return (replica.reserved_full_blocks + replica.full_blocks(req)
+            <= replica.total_blocks - replica.watermark)
+
+
 def admit_whole(replica: ReplicaView, budget: int) -> list[tuple[Request, int]]:
     """FCFS admission of whole prompts; a prompt longer than the budget may run alone.
     Returns the step's ``[(request, prefill tokens)]`` (empty: nothing admitted)."""
@@ -29,6 +39,8 @@ def admit_whole(replica: ReplicaView, budget: int) -> list[tuple[Request, int]]:
         if req.samples > 1:
             need += replica.fork_blocks(req)
         if need > free or (tokens > budget and chunks):
+            break
+        if replica.reserve_full and not full_sequence_fits(replica, req):
             break
         waiting.popleft()
         free -= need

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sim.request import Request
+from sim.scheduling.policies.admission import full_sequence_fits
 from sim.scheduling.policies.contract import ReplicaView
 from sim.scheduling.policies.mixed import MixedBatching
 
@@ -37,8 +38,12 @@ def admit_chunks(replica: ReplicaView, budget: int,
         chunk = min(req.prefill_target - req.computed, budget)  # cached tokens: no compute
         if need > free or chunk <= 0:
             break
+        if replica.reserve_full:
+            if not full_sequence_fits(replica, req):
+                break
+            replica.reserved_full_blocks += replica.full_blocks(req)
         waiting.popleft()
-        replica.last_admit_seq += 1  # ``replica.admit(req)``, inlined
+        replica.last_admit_seq += 1  # ``replica.admit(req)``, inlined (with the line above)
         req.admit_seq = seq = replica.last_admit_seq
         admitted[seq] = req
         if req.stage_start_s < 0:

@@ -43,6 +43,7 @@ class ReplicaView(Protocol):
     bs: int  # KV block size, tokens
     total_blocks: int  # KV blocks of the replica
     watermark: int  # blocks an admission must leave free
+    reserve_full: bool  # admission reserves prompt + output blocks ('full_sequence' reservation)
     num_decoding: int  # decoding sequences (best-of-N samples each count)
     decode_step: int  # decode steps so far; with ``phase_counts``, the next step's new blocks
     phase_counts: list[int]  # decoders by (context - decode_step) mod bs: index -decode_step % bs
@@ -52,10 +53,17 @@ class ReplicaView(Protocol):
     prefilling: list[Request]  # admitted, prompt not yet computed (only chunked leaves some)
     used_blocks: int  # KV blocks held or reserved; admission adds the prompt's
     last_admit_seq: int  # the admission number last handed out (``admit`` increments it)
+    # 'full_sequence' reservation only: the final (prompt + output) blocks of every admitted
+    # request; ``admit`` adds a request's ``full_blocks`` (an inlined admit adds them itself)
+    reserved_full_blocks: int
 
     def admit(self, req: Request) -> None:
         """Record ``req`` (just popped from ``waiting``) as running: its admission number, its
         entry in ``admitted``, its start times. Blocks are the caller's (``used_blocks``)."""
+        ...
+
+    def full_blocks(self, req: Request) -> int:
+        """Blocks ``req`` holds once every output token is generated (all its samples)."""
         ...
 
     def fork_blocks(self, req: Request) -> int:

@@ -9,6 +9,7 @@ from sim.scheduling.policies.base import BatchingStrategy
 from sim.scheduling.policies.chunked import ChunkedPrefill
 from sim.scheduling.policies.continuous import ContinuousBatching
 from sim.scheduling.policies.mixed import MixedBatching
+from sim.scheduling.policies.prefill_first import PrefillFirst
 from sim.scheduling.policies.static import StaticBatching
 
 # The registry: every policy, in the order BatchPolicy lists them.
@@ -17,6 +18,7 @@ STRATEGIES: tuple[type[BatchingStrategy], ...] = (
     ContinuousBatching,
     MixedBatching,
     ChunkedPrefill,
+    PrefillFirst,
 )
 
 BatchPolicy = enum.Enum("BatchPolicy", {cls.name.upper(): cls.name for cls in STRATEGIES},
