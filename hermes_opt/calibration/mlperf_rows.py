@@ -354,6 +354,8 @@ def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: floa
                      engine_raw=str(r.get("engine", "") or ""))
     sub.benchmark = table.find(r.model)
     sub.hardware, hw_reason = aliases.resolve("hardware", r.gpu)
+    if not hw_reason:
+        sub.hardware = catalog.board_of(sub.hardware, gpus)
     if sub.benchmark is None:
         model_alias = aliases.alias("model", r.model)
         sub.reason = (f"benchmark {str(r.model)[:40]!r} not in conf/tables/mlperf_benchmarks.yaml"
