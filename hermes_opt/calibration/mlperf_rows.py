@@ -344,6 +344,10 @@ def _qps_reason(qps: float | None) -> str:
     return ""
 
 
+# MLPerf Power's energy-efficient configurations ("..., MaxQ, TensorRT", "..._TRT_MaxQ")
+MAXQ = re.compile(r"(?<![a-z])maxq(?![a-z])", re.I)
+
+
 def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: float | None,
                     gpus: int, table: BenchmarkTable) -> Submission:
     notes = r.get("notes", "")
@@ -365,6 +369,9 @@ def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: floa
     sub.constraints = parse_constraints(notes) or sub.benchmark.constraints.get(scenario)
     if hw_reason:
         sub.reason = hw_reason
+    elif MAXQ.search(f"{sub.system} {key}"):
+        sub.reason = ("MaxQ system (MLPerf Power: GPUs run under a lowered power limit the row "
+                      "does not give; simulated, it would be the full-power GPU)")
     elif not sub.model:
         sub.reason = f"model {sub.benchmark.model} (benchmark {sub.benchmark.key}) not in the catalog"
     elif not sub.weights:
