@@ -2,6 +2,7 @@
 
     python benchmarks/fit_engine_efficiency.py [--shared-dir ../shared] [--folds 4] [--write]
                                                [--json FILE] [--workers 2]
+    python benchmarks/fit_engine_efficiency.py --write --from-json FILE   # a saved run, no refit
 
 1. Kernel shape: NVIDIA entries from AIConfigurator's kernel tables
    (``hermes_opt/data/reference/aic_kernel_fit.yaml``; ``engine_fit.kernel_entries``); the ROCm
@@ -185,9 +186,20 @@ def main(argv: list[str]) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", help="write factors, held-out rows and figures here")
     p.add_argument("--write", action="store_true", help="rewrite the table and the input length")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="with --write: write the table from a saved --json run (no refit)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     kernel = engine_fit.kernel_entries(yaml.safe_load(Path(args.kernel_fit).read_text()), AIC)
+    if args.from_json:
+        if not args.write:
+            p.error("--from-json only rewrites the table: add --write")
+        saved = json.loads(Path(args.from_json).read_text())
+        shipped = {**saved["fitted"], **{k: tuple(saved["fitted"][k]) for k in ("cuda", "rocm")}}
+        write(build_table(kernel, {k: shipped[k] for k in ("cuda", "rocm")}), saved["rows"],
+              shipped, saved["trtllm_table"])
+        print(f"wrote the table and the input length from {args.from_json}")
+        return
     fit_rows, held_rows = trtllm_rows(args.shared_dir)
     cuda = fit_cuda(kernel, fit_rows)
     table_errors = trtllm_errors(build_table(kernel, {"cuda": (*cuda, 1.0)}), fit_rows, held_rows)

@@ -344,6 +344,10 @@ def _qps_reason(qps: float | None) -> str:
     return ""
 
 
+# MLPerf Power's energy-efficient configurations ("..., MaxQ, TensorRT", "..._TRT_MaxQ")
+MAXQ = re.compile(r"(?<![a-z])maxq(?![a-z])", re.I)
+
+
 def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: float | None,
                     gpus: int, table: BenchmarkTable) -> Submission:
     notes = r.get("notes", "")
@@ -354,6 +358,8 @@ def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: floa
                      engine_raw=str(r.get("engine", "") or ""))
     sub.benchmark = table.find(r.model)
     sub.hardware, hw_reason = aliases.resolve("hardware", r.gpu)
+    if not hw_reason:
+        sub.hardware = catalog.board_of(sub.hardware, gpus)
     if sub.benchmark is None:
         model_alias = aliases.alias("model", r.model)
         sub.reason = (f"benchmark {str(r.model)[:40]!r} not in conf/tables/mlperf_benchmarks.yaml"
@@ -363,6 +369,9 @@ def _new_submission(path: Path, key: str, r: pd.Series, scenario: str, qps: floa
     sub.constraints = parse_constraints(notes) or sub.benchmark.constraints.get(scenario)
     if hw_reason:
         sub.reason = hw_reason
+    elif MAXQ.search(f"{sub.system} {key}"):
+        sub.reason = ("MaxQ system (MLPerf Power: GPUs run under a lowered power limit the row "
+                      "does not give; simulated, it would be the full-power GPU)")
     elif not sub.model:
         sub.reason = f"model {sub.benchmark.model} (benchmark {sub.benchmark.key}) not in the catalog"
     elif not sub.weights:

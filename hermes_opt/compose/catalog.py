@@ -134,3 +134,32 @@ def entry(group: str, name: str, field: str | None = None) -> DictConfig:
                           f"{', '.join(sorted(files))}")
     file = files[name]
     return _load(file, group, file.stat().st_mtime_ns)
+
+
+def _boards() -> dict[tuple[str, int], str]:
+    return _boards_in(tuple(roots()))
+
+
+@cache
+def _boards_in(folders: tuple) -> dict[tuple[str, int], str]:
+    """(product name, devices per server) -> catalog entry (the first by name), over the catalog
+    folders ``folders`` (a user catalog can add boards)."""
+    boards: dict[tuple[str, int], list[str]] = {}
+    for name in options("hardware"):
+        e = entry("hardware", name)
+        product, node = e.get("product_name"), e.get("node")
+        if product and node is not None:
+            boards.setdefault((str(product), int(node.devices)), []).append(name)
+    return {key: sorted(names)[0] for key, names in boards.items()}
+
+
+def board_of(hardware: str, num_gpus: int) -> str:
+    """The catalog entry of ``hardware``'s product on a server of ``num_gpus`` devices, if the
+    catalog has one, else ``hardware``. For readers of whole-system results (MLPerf systems are
+    whole servers): a 4-GPU H100 SXM system is an HGX 4-GPU board (GPUs linked point to point,
+    a pair sharing 6 of 18 NVLinks), not half of an 8-GPU NVSwitch board."""
+    e = entry("hardware", hardware)
+    product, node = e.get("product_name"), e.get("node")
+    if not product or node is None or int(node.devices) == num_gpus:
+        return hardware
+    return _boards().get((str(product), num_gpus), hardware)

@@ -25,6 +25,8 @@ HARDWARE: dict[str, Any] = {
     "fp4_dense_tflops?": "number|null", "scaleup_bw_gb_per_s": "number",
     "host_bw_gb_per_s": "number", "tdp_w?": "number|null", "num_cores?": "int|null",
     "scaleup_domain_devices?": "int", "scaleout_bw_gb_per_s?": "number",
+    "scaleup_mesh_devices?": "int0", "power_reference?": "text",
+    "sustained_compute_fraction?": "number",
     "node": {"devices": "int", "name?": "text", "source?": "text"},
     "source": "text", "source_date?": "text", "trust?": "text", "notes?": "text",
 }

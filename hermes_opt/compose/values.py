@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig
 
+from hermes_opt.compose import catalog
 from sim.errors import ConfigError
 from sim.hardware.specs import AttentionKind, DeviceKind, DType, HardwareSpec, ModelKind, ModelSpec
 
@@ -103,7 +104,38 @@ def hardware_spec(node: DictConfig) -> HardwareSpec:
         num_cores=cores,
         scaleup_domain_devices=number(node, "scaleup_domain_devices", field, integer=True,
                                       default=0),
-        scaleout_bw_bytes_per_s=number(node, "scaleout_bw_gb_per_s", field, default=0.0) * GB)
+        scaleout_bw_bytes_per_s=number(node, "scaleout_bw_gb_per_s", field, default=0.0) * GB,
+        scaleup_mesh_devices=number(node, "scaleup_mesh_devices", field, integer=True, default=0),
+        sustained_compute_fraction=sustained_compute_fraction(node, field))
+
+
+def sustained_compute_fraction(node: DictConfig, field: str) -> float:
+    """Share of the datasheet tensor rate a power-capped part sustains.
+
+    A PCIe card of a die that an SXM module also carries (H100 NVL at 400 W, H100 PCIe at 350 W,
+    both GH100 like the 700 W H100 SXM) runs its GEMMs at the clock its power allows: the
+    ``power_reference`` part's FLOPs per watt at the card's own TDP, capped at the card's
+    datasheet peak: ``min(1, (tdp / peak) / (tdp_ref / peak_ref))``. The datasheet peak is a
+    boost-clock figure these cards reach only in light, memory-bound steps; MLPerf v4.1 measures
+    H100 NVL systems at 0.55-0.72x H100 SXM per GPU where datasheets give 0.84x the FLOPs and
+    1.16x the bandwidth. An explicit ``sustained_compute_fraction`` (a user's own measurement)
+    wins; neither key: 1."""
+    explicit = number(node, "sustained_compute_fraction", field)
+    if explicit is not None:
+        if not 0 < explicit <= 1:
+            raise ConfigError(f"{field}.sustained_compute_fraction={explicit!r}: must be in (0, 1]")
+        return float(explicit)
+    ref_name = node.get("power_reference")
+    if ref_name is None:
+        return 1.0
+    ref = catalog.entry("hardware", str(ref_name), f"{field}.power_reference")
+    tdp, ref_tdp = number(node, "tdp_w", field), number(ref, "tdp_w", f"{field}.power_reference")
+    if not tdp or not ref_tdp:
+        raise ConfigError(f"{field}.power_reference={ref_name!r}: needs tdp_w on both entries "
+                          "(the fraction is the reference's FLOPs per watt at this part's TDP)")
+    peak = number(node, "bf16_dense_tflops", field)
+    ref_peak = number(ref, "bf16_dense_tflops", f"{field}.power_reference")
+    return min(1.0, (tdp / peak) / (ref_tdp / ref_peak))
 
 
 MODEL_OPTIONAL_INTS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",

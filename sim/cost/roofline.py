@@ -118,7 +118,7 @@ def allreduce_time_s(params: RooflineParams, hardware: HardwareSpec, num_workers
     """One ring all-reduce of ``num_bytes`` over ``num_workers`` devices of one node."""
     if num_workers <= 1:
         return 0.0
-    link = hardware.scaleup_bw_bytes_per_s * params.comm_efficiency
+    link = hardware.group_bw_bytes_per_s(num_workers) * params.comm_efficiency
     return (params.allreduce_latency_s + params.allreduce_latency_per_peer_s * (num_workers - 1)
             + 2.0 * (num_workers - 1) / num_workers * num_bytes / link
             * comm_slowdown(params, num_bytes))
@@ -146,8 +146,8 @@ class RooflineCostModel:
         self.params = p = params or RooflineParams()
         self.weight_dtype, self.kv_dtype = weight_dtype, kv_dtype
         w_bpe, kv_bpe = weight_dtype.bytes_per_element, kv_dtype.bytes_per_element
-        self._flops = hardware.peak_flops_per_s(weight_dtype) * p.compute_efficiency
-        self._attn_flops = hardware.peak_flops_per_s(kv_dtype) * p.attention_efficiency
+        self._flops = hardware.sustained_flops_per_s(weight_dtype) * p.compute_efficiency
+        self._attn_flops = hardware.sustained_flops_per_s(kv_dtype) * p.attention_efficiency
         self._bw = hardware.mem_bw_bytes_per_s * p.memory_efficiency
         self._attn_bw = hardware.mem_bw_bytes_per_s * (p.decode_attention_efficiency
                                                        or p.memory_efficiency)
@@ -169,7 +169,7 @@ class RooflineCostModel:
                                         mla_prefill=mla_prefill)
         # TP all-reduce after attention and after MLP; ring moves 2 (tp-1)/tp of the payload.
         self._allreduces_per_layer = 2 if tp > 1 and not attention_dp else 0
-        link = hardware.scaleup_bw_bytes_per_s * p.comm_efficiency
+        link = hardware.group_bw_bytes_per_s(tp) * p.comm_efficiency
         self._link = link
         # A stage wider than the scale-up domain reaches the other domains over the scale-out
         # network (NICs): its ring all-reduce runs at that speed and its all-to-all partly does.
@@ -178,7 +178,9 @@ class RooflineCostModel:
         ring = self._scaleout if hardware.spans_domains(tp) else link
         self._allreduce_s_per_token = (2.0 * (tp - 1) / tp * model.hidden_size * ACTIVATION_BYTES
                                        / ring) if tp > 1 else 0.0
-        handoff = self._scaleout if hardware.spans_domains(tp * pp) else link
+        # a pipeline hand-off goes to one peer: on a point-to-point board, over that pair's links
+        handoff = (self._scaleout if hardware.spans_domains(tp * pp)
+                   else hardware.group_bw_bytes_per_s(2) * p.comm_efficiency)
         self._handoff_s_per_token = model.hidden_size * ACTIVATION_BYTES / handoff
         self._lm_head_params = (model.vocab_size * model.hidden_size / shard
                                 if model.kind is ModelKind.DECODER else 0.0)

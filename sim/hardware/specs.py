@@ -73,6 +73,13 @@ class HardwareSpec:
     scaleup_domain_devices: int = 0
     # Per direction, device to a device in another scale-up domain (its NIC share; 0 = not given)
     scaleout_bw_bytes_per_s: float = 0.0
+    # Devices joined point to point, each device's scale-up links split evenly among the others
+    # (HGX H100 4-GPU: 18 NVLinks, 6 to each of 3 peers; no NVSwitch); 0 = switched, so any
+    # group of devices gets the full per-device bandwidth (NVSwitch, ICI, a bridge pair).
+    scaleup_mesh_devices: int = 0
+    # Share of the datasheet tensor rate the part sustains under its power limit (a 350-400 W
+    # PCIe card of the die a 700 W SXM module runs at the same clocks); 1 = the datasheet's.
+    sustained_compute_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         prefix = f"hardware[{self.name}]"
@@ -85,9 +92,23 @@ class HardwareSpec:
         domain = self.scaleup_domain_devices
         require(isinstance(domain, int) and not isinstance(domain, bool) and domain >= 0,
                 f"{prefix}.scaleup_domain_devices", domain, "must be an integer >= 0 (0 = unbounded)")
+        mesh = self.scaleup_mesh_devices
+        require(isinstance(mesh, int) and not isinstance(mesh, bool) and (mesh == 0 or mesh >= 2),
+                f"{prefix}.scaleup_mesh_devices", mesh, "must be 0 (switched) or an integer >= 2")
+        fraction = self.sustained_compute_fraction
+        require(isinstance(fraction, (int, float)) and 0 < fraction <= 1,
+                f"{prefix}.sustained_compute_fraction", fraction, "must be in (0, 1]")
         require(isinstance(self.scaleout_bw_bytes_per_s, (int, float))
                 and self.scaleout_bw_bytes_per_s >= 0, f"{prefix}.scaleout_bw_bytes_per_s",
                 self.scaleout_bw_bytes_per_s, "must be >= 0 (0 = not given)")
+
+    def group_bw_bytes_per_s(self, devices: int) -> float:
+        """Per-device scale-up bandwidth when ``devices`` of one domain talk among themselves: on a
+        point-to-point mesh a device reaches only the links to its group's other members."""
+        mesh = self.scaleup_mesh_devices
+        if mesh and 1 < devices < mesh:
+            return self.scaleup_bw_bytes_per_s * (devices - 1) / (mesh - 1)
+        return self.scaleup_bw_bytes_per_s
 
     def spans_domains(self, devices: int) -> bool:
         """Whether ``devices`` working together reach beyond one scale-up domain."""
@@ -116,6 +137,10 @@ class HardwareSpec:
     def peak_flops_per_s(self, dtype: DType) -> float:
         """GEMM rate for ``dtype``: its tensor cores, else bf16 (weight-only execution)."""
         return self.native_flops_per_s(dtype) or self.bf16_flops_per_s
+
+    def sustained_flops_per_s(self, dtype: DType) -> float:
+        """``peak_flops_per_s`` under the part's power limit (``sustained_compute_fraction``)."""
+        return self.peak_flops_per_s(dtype) * self.sustained_compute_fraction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -168,8 +168,10 @@ def test_real_v41_table_parses_into_submissions():
     assert sum(len(s.lines) for s in subs) == 810
     assert {s.scenario for s in subs} == {"Offline", "Server"}
     assert all(s.benchmark is not None for s in subs)
-    assert all(s.reason == "" or "not in the catalog" in s.reason for s in subs), \
-        {s.reason for s in subs}
+    assert all(s.reason == "" or "not in the catalog" in s.reason or s.reason.startswith("MaxQ")
+               for s in subs), {s.reason for s in subs}
+    # NVIDIA's H200 MaxQ system: three benchmarks x Offline and Server
+    assert sum(s.reason.startswith("MaxQ") for s in subs) == 6
     server = [s for s in subs if s.scenario == "Server"]
     assert all(s.target_qps and s.constraints.ttft_p99_ms == 2000 for s in server)
 
@@ -221,3 +223,17 @@ def test_edge_scenarios_and_summary_wordings(tmp_path):
     assert set(off.metrics) == {"output_tokens_per_s", "samples_per_s"} and not off.line_reasons
     srv = next(s for s in subs if s.scenario == "Server")
     assert srv.metrics["ttft_ms.p90"].value == 900
+
+
+def test_maxq_systems_are_counted_with_their_reason_and_4_gpu_hgx_systems_read_as_that_board(tmp_path):
+    maxq = NOTES.replace("system=Acme 1x", "system=Acme (8x H200-SXM-141GB, MaxQ, TensorRT)")
+    path = write_table(tmp_path / "t.csv", [
+        row("offline_output_tokens_per_s", "20000", sys="H200x8_TRT_MaxQ", gpu="NVIDIA H200-SXM-141GB",
+            gpus="8.0", notes=maxq),
+        row("offline_output_tokens_per_s", "10000", sys="H100x4_TRT", gpus="4.0"),
+        row("offline_output_tokens_per_s", "3000", sys="H100x1_TRT", gpus="1.0"),
+        row("offline_output_tokens_per_s", "24000", sys="H100x8_TRT", gpus="8.0")])
+    subs = {s.key.split("/")[1]: s for s in mr.read_table(path)[0]}
+    assert subs["H200x8_TRT_MaxQ"].reason.startswith("MaxQ system (MLPerf Power")
+    assert not subs["H100x4_TRT"].reason and subs["H100x4_TRT"].hardware == "h100_sxm_hgx4"
+    assert subs["H100x1_TRT"].hardware == subs["H100x8_TRT"].hardware == "h100_sxm"
