@@ -72,10 +72,10 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
     if values.get("activation_reserve_fraction") is None and reserve_bytes and memory_bytes:
         # the engine states its activation reserve in GiB; a share of this device's memory
         values["activation_reserve_fraction"] = reserve_bytes / memory_bytes
-    rule = values.get("kv_memory_rule", spec_default(SchedulerSpec, "kv_memory_rule"))
+    def word(key: str) -> str:  # a text key: null takes SchedulerSpec's default
+        return str(values.get(key) or spec_default(SchedulerSpec, key))
     return SchedulerSpec(
-        policy=enum_value(BatchPolicy, values.get("policy", spec_default(SchedulerSpec, "policy")),
-                          f"{field}.policy"),
+        policy=enum_value(BatchPolicy, word("policy"), f"{field}.policy"),
         max_num_seqs=spec_number(SchedulerSpec, values, "max_num_seqs", field, integer=True),
         max_batched_tokens=spec_number(SchedulerSpec, values, "max_batched_tokens", field,
                                        integer=True),
@@ -88,9 +88,7 @@ def scheduler_spec(node: Any, field: str, engine: engines.Engine | None = None,
                                                 "activation_reserve_fraction", field),
         kv_watermark_fraction=spec_number(SchedulerSpec, values, "kv_watermark_fraction", field),
         kv_capacity_factor=spec_number(SchedulerSpec, values, "kv_capacity_factor", field),
-        kv_memory_rule=str(rule),
-        kv_reservation=str(values.get("kv_reservation")
-                           or spec_default(SchedulerSpec, "kv_reservation")))
+        kv_memory_rule=word("kv_memory_rule"), kv_reservation=word("kv_reservation"))
 
 
 def cost_model_spec(node: DictConfig, pool_hint: dict[str, Any]) -> CostModelSpec:

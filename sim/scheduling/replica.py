@@ -103,9 +103,8 @@ class Replica(DecodeRuns):
         self.used_blocks = 0
         self.watermark = watermark_blocks(num_blocks, spec.kv_watermark_fraction)
         # TensorRT-LLM's GUARANTEED_NO_EVICT: admission reserves every request's final blocks
-        # (``sim.scheduling.policies.admission``); the sum is kept here. Colocated replicas only:
-        # a prefill-only replica holds a prompt until its first token, and a decode-only replica
-        # admits arrived KV by its own rule (``_admit_decoders``), both left as they were.
+        # (``policies.admission``), summed here. Colocated only: a prefill-only replica holds a
+        # prompt until its first token, a decode-only one admits by ``_admit_decoders``.
         self.reserve_full = spec.kv_reservation == KV_RESERVE_FULL and mode == MODE_COLOCATED
         self.reserved_full_blocks = 0
         self.on_finish = on_finish
