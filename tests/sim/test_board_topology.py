@@ -11,7 +11,7 @@ import pytest
 from sim.cost.base import StepShape
 from sim.cost.roofline import RooflineCostModel, RooflineParams, allreduce_time_s
 from sim.errors import ConfigError
-from sim.hardware.specs import DType, HardwareSpec, ModelSpec
+from sim.hardware.specs import DType, HardwareSpec
 
 SWITCHED = HardwareSpec(name="hgx8", memory_bytes=80e9, mem_bw_bytes_per_s=3.35e12,
                         bf16_flops_per_s=989e12, fp8_flops_per_s=1979e12,
@@ -19,9 +19,6 @@ SWITCHED = HardwareSpec(name="hgx8", memory_bytes=80e9, mem_bw_bytes_per_s=3.35e
                         scaleup_domain_devices=8)
 MESH4 = dataclasses.replace(SWITCHED, name="hgx4", scaleup_domain_devices=4,
                             scaleup_mesh_devices=4)
-LLAMA70B = ModelSpec(name="l70", num_layers=80, hidden_size=8192, num_heads=64, num_kv_heads=8,
-                     head_dim=128, intermediate_size=28672, vocab_size=128256, num_experts=1,
-                     experts_per_token=1, max_context_tokens=8192)
 NO_LATENCY = RooflineParams(allreduce_latency_s=0.0, allreduce_latency_per_peer_s=0.0)
 
 
@@ -40,18 +37,18 @@ def test_a_tp2_all_reduce_on_a_4_gpu_mesh_takes_three_times_as_long():
         allreduce_time_s(NO_LATENCY, SWITCHED, 4, size))
 
 
-def test_a_decode_step_at_tp2_is_slower_on_the_mesh_board():
+def test_a_decode_step_at_tp2_is_slower_on_the_mesh_board(model_70b):
     shape = StepShape(num_decode_seqs=256, decode_context_tokens=256 * 512)
     def step(hw):
-        return RooflineCostModel(LLAMA70B, hw, tp=2, weight_dtype=DType.FP8, kv_dtype=DType.FP8,
+        return RooflineCostModel(model_70b, hw, tp=2, weight_dtype=DType.FP8, kv_dtype=DType.FP8,
                                  params=NO_LATENCY).step_time_s(shape)
     assert step(MESH4) > step(SWITCHED) * 1.02
 
 
-def test_a_power_limited_part_computes_slower_but_streams_memory_as_fast():
+def test_a_power_limited_part_computes_slower_but_streams_memory_as_fast(model_70b):
     capped = dataclasses.replace(SWITCHED, name="capped", sustained_compute_fraction=0.5)
     def model(hw):
-        return RooflineCostModel(LLAMA70B, hw, tp=1, weight_dtype=DType.FP8, kv_dtype=DType.FP8,
+        return RooflineCostModel(model_70b, hw, tp=1, weight_dtype=DType.FP8, kv_dtype=DType.FP8,
                                  params=NO_LATENCY)
     big_prefill = StepShape.for_prefill_chunks([(0, 8192)])
     assert model(capped).step_time_s(big_prefill) == pytest.approx(
